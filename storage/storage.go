@@ -1,0 +1,477 @@
+// Package storage defines Floe's storage API: domains, accounts, aliases,
+// mailboxes, messages, blobs and change events. It speaks in these terms only,
+// never in a protocol's types, so that backends other than SQLite can be added
+// (storage/sqlite is the embedded default). Every backend must pass the
+// conformance suite in storage/storagetest.
+//
+// Errors are the sentinel errors below (wrapped with context where useful);
+// protocol layers translate them once, at their boundary.
+package storage
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Sentinel errors. Backends wrap them (fmt.Errorf("...: %w", ErrX)); callers
+// test with errors.Is.
+var (
+	ErrNotFound    = errors.New("not found")
+	ErrNoDomain    = errors.New("no such domain")
+	ErrNoAccount   = errors.New("no such account")
+	ErrNoMailbox   = errors.New("no such mailbox")
+	ErrNoMessage   = errors.New("no such message")
+	ErrExists      = errors.New("already exists")
+	ErrOverQuota   = errors.New("over quota")
+	ErrPermission  = errors.New("permission denied")
+	ErrInvalid     = errors.New("invalid argument")
+	ErrConfigOwned = errors.New("managed by the config file")
+	ErrNotEmpty    = errors.New("not empty")
+	ErrClosed      = errors.New("storage closed")
+	// ErrStorageFull is returned when the disk or database cannot take more
+	// data; SMTP maps it to 452 4.3.1 (temporary), never to a lost message.
+	ErrStorageFull = errors.New("storage full")
+)
+
+// IDs.
+type (
+	AccountID int64
+	MailboxID int64
+	UID       uint32
+	ModSeq    uint64
+	// BlobID is the lowercase hex SHA-256 of the blob's content.
+	BlobID string
+)
+
+// Source says who declared a directory entry. Entries declared in the config
+// file are owned by it: the CLI refuses to change them (ErrConfigOwned) and a
+// reload re-synchronises them. Entries added by the CLI are owned by the database.
+type Source string
+
+const (
+	SourceDB     Source = "db"
+	SourceConfig Source = "config"
+)
+
+// Domain is a local domain.
+type Domain struct {
+	Name string // lowercase ASCII (A-labels)
+	// CatchAll, when not empty, is the account address that receives mail for
+	// unknown local parts of this domain.
+	CatchAll string
+	Source   Source
+	Created  time.Time
+}
+
+// Account is a mailbox owner that can log in.
+type Account struct {
+	ID           AccountID
+	Address      string // lowercase local@domain
+	PasswordHash string // argon2id or bcrypt, in PHC/modular crypt format
+	// Quotas; 0 means unlimited.
+	QuotaBytes    int64
+	QuotaMessages int64
+	Disabled      bool
+	Source        Source
+	Created       time.Time
+}
+
+// Alias maps an extra address to an account.
+type Alias struct {
+	Address string // lowercase local@domain
+	Target  string // an account address
+	Source  Source
+}
+
+// Usage is an account's current storage use.
+type Usage struct {
+	Bytes    int64
+	Messages int64
+}
+
+// Default folders created with every account, with their SPECIAL-USE attribute
+// (RFC 6154). INBOX has none.
+var DefaultMailboxes = []struct{ Name, SpecialUse string }{
+	{"INBOX", ""},
+	{"Sent", `\Sent`},
+	{"Drafts", `\Drafts`},
+	{"Trash", `\Trash`},
+	{"Junk", `\Junk`},
+	{"Archive", `\Archive`},
+}
+
+// Mailbox is a folder of an account. Names are UTF-8 with "/" as the hierarchy
+// delimiter; "INBOX" is always spelled in upper case.
+type Mailbox struct {
+	ID            MailboxID
+	Account       AccountID
+	Name          string
+	SpecialUse    string // `\Sent`, `\Drafts`, ... or ""
+	UIDValidity   uint32
+	UIDNext       UID
+	HighestModSeq ModSeq
+	Subscribed    bool
+}
+
+// MailboxStatus is the counted state of a mailbox (IMAP STATUS, POP3 STAT).
+type MailboxStatus struct {
+	Mailbox
+	Messages uint32
+	Unseen   uint32
+	Deleted  uint32
+	Size     int64
+}
+
+// System flags as stored. Keywords are stored as given (case preserved,
+// compared case-insensitively).
+const (
+	FlagSeen     = `\Seen`
+	FlagAnswered = `\Answered`
+	FlagFlagged  = `\Flagged`
+	FlagDeleted  = `\Deleted`
+	FlagDraft    = `\Draft`
+)
+
+// Address is one mailbox of an address list, as IMAP ENVELOPE needs it.
+// A group is encoded as in RFC 3501: a start marker with Host == "" and
+// Mailbox == group name, and an end marker with both empty.
+type Address struct {
+	Name    string `json:"n,omitempty"` // display name, decoded to UTF-8
+	Mailbox string `json:"m,omitempty"` // local part
+	Host    string `json:"h,omitempty"` // domain
+}
+
+// Envelope is the parsed RFC 5322 envelope of a message (IMAP ENVELOPE).
+type Envelope struct {
+	Date      time.Time `json:"d,omitempty"`
+	RawDate   string    `json:"rd,omitempty"` // the Date header as written
+	Subject   string    `json:"s,omitempty"`  // decoded to UTF-8
+	From      []Address `json:"f,omitempty"`
+	Sender    []Address `json:"se,omitempty"`
+	ReplyTo   []Address `json:"r,omitempty"`
+	To        []Address `json:"t,omitempty"`
+	Cc        []Address `json:"c,omitempty"`
+	Bcc       []Address `json:"b,omitempty"`
+	InReplyTo string    `json:"i,omitempty"`
+	MessageID string    `json:"m,omitempty"`
+}
+
+// Part is one node of a message's MIME structure (IMAP BODYSTRUCTURE), with
+// byte offsets into the raw message so that BODY[section] can be served from
+// the blob without parsing it again.
+type Part struct {
+	Type        string            `json:"t"`            // lowercase, e.g. "text"
+	Subtype     string            `json:"st"`           // lowercase, e.g. "plain"
+	Params      map[string]string `json:"p,omitempty"`  // keys lowercase
+	ID          string            `json:"id,omitempty"` // Content-ID
+	Description string            `json:"de,omitempty"`
+	Encoding    string            `json:"e,omitempty"` // Content-Transfer-Encoding, lowercase; "" = 7bit
+	Disposition string            `json:"di,omitempty"`
+	DispParams  map[string]string `json:"dp,omitempty"`
+	Language    []string          `json:"l,omitempty"`
+	Location    string            `json:"lo,omitempty"`
+	MD5         string            `json:"md,omitempty"`
+
+	// Offsets in the raw message: the part's header starts at HeaderStart,
+	// its body at BodyStart and ends at End (exclusive). For the top-level
+	// part HeaderStart is 0.
+	HeaderStart int64 `json:"hs"`
+	BodyStart   int64 `json:"bs"`
+	End         int64 `json:"en"`
+	// Lines is the number of lines in the body (text/* and message/rfc822).
+	Lines int64 `json:"ln,omitempty"`
+
+	Children []Part `json:"c,omitempty"` // multipart/*
+	// For message/rfc822 (and message/global): the encapsulated message.
+	Message *EncapsulatedMessage `json:"m,omitempty"`
+}
+
+// EncapsulatedMessage is the content of a message/rfc822 part.
+type EncapsulatedMessage struct {
+	Envelope Envelope `json:"e"`
+	Body     Part     `json:"b"`
+}
+
+// Parsed is everything Floe needs from a message, computed once at delivery
+// (storage/mimeparse produces it). FETCH ENVELOPE/BODYSTRUCTURE, most SEARCH
+// keys, SORT, THREAD and rules read it instead of the blob.
+type Parsed struct {
+	Envelope  Envelope
+	Structure Part
+	// Header is the raw top-level header section, including the blank line,
+	// capped at MaxStoredHeader bytes (HeaderTruncated is then true).
+	Header          []byte
+	HeaderTruncated bool
+	// References lists the message IDs of the References header, in order
+	// (THREAD=REFERENCES).
+	References []string
+	// BaseSubject is the RFC 5256 base subject (SORT SUBJECT, THREAD).
+	BaseSubject string
+	// HasAttachment is true when some part has Content-Disposition
+	// attachment or a filename.
+	HasAttachment   bool
+	AttachmentNames []string
+	// Text is the decoded text of the text/* parts (HTML stripped to text),
+	// capped at MaxIndexedText bytes, for the full-text index.
+	Text string
+}
+
+// Limits on what is kept from a parsed message.
+const (
+	MaxStoredHeader = 256 << 10
+	MaxIndexedText  = 1 << 20
+)
+
+// Message is a message's metadata. Which fields are filled depends on the
+// Fields mask of the query that returned it.
+type Message struct {
+	Mailbox      MailboxID
+	UID          UID
+	ModSeq       ModSeq
+	Flags        []string // system flags and keywords, sorted
+	InternalDate time.Time
+	Size         int64
+	Blob         BlobID
+
+	Envelope  *Envelope // FieldEnvelope
+	Structure *Part     // FieldStructure
+	Header    []byte    // FieldHeader
+	// References and BaseSubject are filled with FieldThreading.
+	References  []string
+	BaseSubject string
+}
+
+// Fields selects what Messages returns beyond UID, ModSeq, Flags,
+// InternalDate, Size and Blob, which always come.
+type Fields uint8
+
+const (
+	FieldEnvelope Fields = 1 << iota
+	FieldStructure
+	FieldHeader
+	FieldThreading
+)
+
+// UIDRange is an inclusive range of UIDs. Stop == 0 means "to the end" (*).
+type UIDRange struct{ Start, Stop UID }
+
+// UIDSet is a set of ranges; an empty set means every message.
+type UIDSet []UIDRange
+
+// Contains reports whether uid is in the set. An empty set contains all.
+func (s UIDSet) Contains(uid UID) bool {
+	if len(s) == 0 {
+		return true
+	}
+	for _, r := range s {
+		if uid >= r.Start && (r.Stop == 0 || uid <= r.Stop) {
+			return true
+		}
+	}
+	return false
+}
+
+// Query selects messages of one mailbox.
+type Query struct {
+	UIDs UIDSet // empty: all
+	// ChangedSince, when not 0, returns only messages with ModSeq > ChangedSince.
+	ChangedSince ModSeq
+	Fields       Fields
+}
+
+// FlagOp says how StoreFlags combines the given flags with the current ones.
+type FlagOp int
+
+const (
+	FlagsAdd FlagOp = iota
+	FlagsRemove
+	FlagsReplace
+)
+
+// FlagUpdate is the request of StoreFlags.
+type FlagUpdate struct {
+	UIDs  UIDSet
+	Op    FlagOp
+	Flags []string
+	// UnchangedSince, when not 0, skips messages whose ModSeq is greater
+	// (RFC 7162 UNCHANGEDSINCE); they are returned in Result.Modified.
+	UnchangedSince ModSeq
+}
+
+// FlagResult is what StoreFlags did.
+type FlagResult struct {
+	Updated  []Message // new flags and ModSeq of changed messages
+	Modified []UID     // skipped because of UnchangedSince
+}
+
+// Target is one copy of a delivered message.
+type Target struct {
+	Account AccountID
+	// Mailbox by ID, or by Name when ID is 0 ("INBOX" by default).
+	Mailbox      MailboxID
+	MailboxName  string
+	Flags        []string
+	InternalDate time.Time // zero: now
+	// IgnoreQuota skips the quota check (used for bounces to the admin).
+	IgnoreQuota bool
+}
+
+// Delivered is the outcome for one Target.
+type Delivered struct {
+	Mailbox MailboxID
+	UID     UID
+	ModSeq  ModSeq
+	Err     error // ErrOverQuota, ErrNoMailbox, ... for this target only
+}
+
+// BlobRef identifies a durably stored blob.
+type BlobRef struct {
+	ID   BlobID
+	Size int64
+}
+
+// Blob is an open blob.
+type Blob interface {
+	io.Reader
+	io.ReaderAt
+	io.Seeker
+	io.Closer
+	Size() int64
+}
+
+// CopyResult maps source UIDs to new UIDs in the destination (COPYUID).
+type CopyResult struct {
+	UIDValidity uint32
+	Source      []UID
+	Dest        []UID
+}
+
+// ChangeKind says what a Change is about.
+type ChangeKind int
+
+const (
+	ChangeMessageAdded ChangeKind = iota + 1
+	ChangeFlags
+	ChangeExpunged
+	ChangeMailboxCreated
+	ChangeMailboxDeleted
+	ChangeMailboxRenamed
+	ChangeMailboxSubscribed
+)
+
+// Change is one committed change, published to the account's subscribers in
+// commit order after the transaction commits.
+type Change struct {
+	Kind    ChangeKind
+	Account AccountID
+	Mailbox MailboxID
+	UID     UID
+	ModSeq  ModSeq
+	Flags   []string // ChangeMessageAdded, ChangeFlags
+	Name    string   // mailbox events: the (new) name
+	OldName string   // ChangeMailboxRenamed
+}
+
+// Subscription receives the changes of one account.
+type Subscription interface {
+	// Ready is signalled (non-blocking, coalesced) when changes are waiting.
+	Ready() <-chan struct{}
+	// Next returns and removes the waiting changes, in commit order.
+	Next() []Change
+	// Close stops the subscription.
+	Close()
+}
+
+// Directory manages domains, accounts and aliases.
+type Directory interface {
+	Domains(ctx context.Context) ([]Domain, error)
+	Domain(ctx context.Context, name string) (Domain, error)
+	PutDomain(ctx context.Context, d Domain) error // insert or update
+	// DeleteDomain fails with ErrNotEmpty while accounts of the domain exist.
+	DeleteDomain(ctx context.Context, name string) error
+
+	Accounts(ctx context.Context) ([]Account, error)
+	Account(ctx context.Context, address string) (Account, error)
+	AccountByID(ctx context.Context, id AccountID) (Account, error)
+	// CreateAccount creates the account and its default mailboxes; the
+	// domain must exist (ErrNoDomain).
+	CreateAccount(ctx context.Context, a Account) (Account, error)
+	// UpdateAccount changes password hash, quotas, disabled flag and source.
+	UpdateAccount(ctx context.Context, a Account) error
+	// DeleteAccount removes the account with its mailboxes and messages.
+	DeleteAccount(ctx context.Context, address string) error
+
+	Aliases(ctx context.Context) ([]Alias, error)
+	Alias(ctx context.Context, address string) (Alias, error)
+	PutAlias(ctx context.Context, a Alias) error
+	DeleteAlias(ctx context.Context, address string) error
+
+	Usage(ctx context.Context, acct AccountID) (Usage, error)
+}
+
+// Mailboxes manages an account's folders.
+type Mailboxes interface {
+	Mailboxes(ctx context.Context, acct AccountID) ([]Mailbox, error)
+	Mailbox(ctx context.Context, acct AccountID, name string) (Mailbox, error)
+	MailboxByID(ctx context.Context, id MailboxID) (Mailbox, error)
+	Status(ctx context.Context, id MailboxID) (MailboxStatus, error)
+	CreateMailbox(ctx context.Context, acct AccountID, name, specialUse string) (Mailbox, error)
+	// DeleteMailbox removes the mailbox and its messages (INBOX: ErrInvalid).
+	DeleteMailbox(ctx context.Context, id MailboxID) error
+	// RenameMailbox renames the mailbox and its children. Renaming INBOX
+	// moves its messages to a new mailbox and leaves INBOX empty (RFC 9051).
+	RenameMailbox(ctx context.Context, id MailboxID, newName string) error
+	SetSubscribed(ctx context.Context, id MailboxID, subscribed bool) error
+}
+
+// Messages reads and changes messages.
+type Messages interface {
+	// PutBlob stores r and returns its reference. The blob is made durable
+	// (content and directory entry fsynced) by the Deliver that references
+	// it, before that Deliver's commit, together with the other blobs of the
+	// same group commit. An unreferenced blob is garbage-collected later.
+	PutBlob(ctx context.Context, r io.Reader) (BlobRef, error)
+	OpenBlob(ctx context.Context, id BlobID) (Blob, error)
+
+	// Deliver adds one message, already stored as a blob and parsed, to every
+	// target in one transaction shared with other concurrent deliveries
+	// (group commit). It returns after the commit is durable; the per-target
+	// outcome is in Delivered.Err. The returned error is for the whole call.
+	// It publishes ChangeMessageAdded for each stored copy.
+	Deliver(ctx context.Context, ref BlobRef, p *Parsed, targets []Target) ([]Delivered, error)
+
+	// Messages returns the messages of a mailbox matching q, in UID order.
+	Messages(ctx context.Context, mbox MailboxID, q Query) ([]Message, error)
+	// StoreFlags changes flags; it publishes ChangeFlags per changed message.
+	StoreFlags(ctx context.Context, mbox MailboxID, u FlagUpdate) (FlagResult, error)
+	// Expunge removes the given messages (all of them when uids is empty is
+	// NOT allowed: pass the UIDs) and publishes ChangeExpunged for each.
+	Expunge(ctx context.Context, mbox MailboxID, uids []UID) ([]UID, error)
+	// Copy copies messages to dst (COPY); Move moves them (MOVE).
+	Copy(ctx context.Context, src MailboxID, uids UIDSet, dst MailboxID) (CopyResult, error)
+	Move(ctx context.Context, src MailboxID, uids UIDSet, dst MailboxID) (CopyResult, error)
+	// Vanished returns UIDs expunged with a ModSeq greater than since
+	// (QRESYNC VANISHED).
+	Vanished(ctx context.Context, mbox MailboxID, since ModSeq, uids UIDSet) ([]UID, error)
+	// SearchText returns UIDs of messages whose indexed text matches every
+	// word of query; field is "" (headers and body), "body", "subject",
+	// "from", "to", "cc", "bcc" or "header".
+	SearchText(ctx context.Context, mbox MailboxID, field, query string) ([]UID, error)
+}
+
+// Store is a storage backend.
+type Store interface {
+	Directory
+	Mailboxes
+	Messages
+
+	// Subscribe returns a subscription to the changes of an account.
+	Subscribe(acct AccountID) Subscription
+
+	// Check verifies integrity: every referenced blob exists and matches its
+	// hash, counters agree with the rows. It returns the problems found.
+	Check(ctx context.Context) ([]string, error)
+	Close() error
+}
