@@ -1,0 +1,249 @@
+// Package config holds Floe's typed configuration: the TOML file format,
+// defaults (development and production), loading with file:line errors,
+// and validation.
+package config
+
+import (
+	"os"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration. The zero value is not useful; start
+// from Development() or Production() and load a file over it.
+type Config struct {
+	// File is the path the config was loaded from ("" for the embedded
+	// development default).
+	File string `toml:"-"`
+
+	Server    Server    `toml:"server"`
+	TLS       TLS       `toml:"tls"`
+	Listeners Listeners `toml:"listeners"`
+	Auth      Auth      `toml:"auth"`
+	SMTP      SMTP      `toml:"smtp"`
+	POP3      POP3      `toml:"pop3"`
+	IMAP      IMAP      `toml:"imap"`
+	Log       Log       `toml:"log"`
+
+	Domains  []Domain  `toml:"domain"`
+	Accounts []Account `toml:"account"`
+	Aliases  []Alias   `toml:"alias"`
+}
+
+// Server is the [server] table.
+type Server struct {
+	// Hostname is the name the server announces (SMTP banner, Received).
+	Hostname string `toml:"hostname"`
+	// DataDir holds the SQLite database, the blob store and generated
+	// certificates.
+	DataDir string `toml:"data_dir"`
+	// ShutdownTimeout bounds graceful shutdown.
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+}
+
+// TLS is the [tls] table.
+type TLS struct {
+	// CertFile and KeyFile are PEM files. When both are empty a self-signed
+	// certificate for Server.Hostname is generated in DataDir.
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+	// AllowPlaintextAuth permits AUTH/LOGIN/USER-PASS without TLS from
+	// non-loopback clients. Loopback is always allowed. Default false.
+	AllowPlaintextAuth bool `toml:"allow_plaintext_auth"`
+}
+
+// Listeners is the [listeners] table: one address per service; an empty
+// string disables the listener.
+type Listeners struct {
+	SMTP        string `toml:"smtp"`        // 25, STARTTLS offered
+	Submissions string `toml:"submissions"` // 465, implicit TLS
+	Submission  string `toml:"submission"`  // 587, STARTTLS, AUTH required
+	POP3        string `toml:"pop3"`        // 110, STLS
+	POP3S       string `toml:"pop3s"`       // 995, implicit TLS
+	IMAP        string `toml:"imap"`        // 143, STARTTLS
+	IMAPS       string `toml:"imaps"`       // 993, implicit TLS
+	HTTP        string `toml:"http"`        // 80
+	HTTPS       string `toml:"https"`       // 443
+	ClientSvc   string `toml:"clientsvc"`   // 5229
+}
+
+// Auth is the [auth] table.
+type Auth struct {
+	// LocalPartLogin lets users log in with the part before "@" when the
+	// server has exactly one domain or the local part is unique.
+	LocalPartLogin bool `toml:"local_part_login"`
+	// After MaxFailuresPerIP failed logins from one IP (or
+	// MaxFailuresPerAccount for one account) within FailureWindow, further
+	// attempts are refused until the window passes.
+	MaxFailuresPerIP      int      `toml:"max_failures_per_ip"`
+	MaxFailuresPerAccount int      `toml:"max_failures_per_account"`
+	FailureWindow         Duration `toml:"failure_window"`
+	// FailureDelay is added before answering a failed login.
+	FailureDelay Duration `toml:"failure_delay"`
+}
+
+// SMTP is the [smtp] table.
+type SMTP struct {
+	MaxMessageSize           Size     `toml:"max_message_size"`
+	MaxRecipients            int      `toml:"max_recipients"`
+	MaxMessagesPerConnection int      `toml:"max_messages_per_connection"`
+	MaxConnectionsPerIP      int      `toml:"max_connections_per_ip"`
+	MaxLineLength            int      `toml:"max_line_length"`
+	CommandTimeout           Duration `toml:"command_timeout"`
+	DataTimeout              Duration `toml:"data_timeout"`
+	// MaxErrors closes a session after that many failed commands.
+	MaxErrors int `toml:"max_errors"`
+}
+
+// POP3 is the [pop3] table.
+type POP3 struct {
+	// CommandTimeout is the idle timeout after login (RFC 1939: at least
+	// 10 minutes); before login PreAuthTimeout applies.
+	CommandTimeout      Duration `toml:"command_timeout"`
+	PreAuthTimeout      Duration `toml:"preauth_timeout"`
+	MaxConnectionsPerIP int      `toml:"max_connections_per_ip"`
+	MaxErrors           int      `toml:"max_errors"`
+}
+
+// IMAP is the [imap] table (the IMAP issue fills it in).
+type IMAP struct {
+	IdleTimeout         Duration `toml:"idle_timeout"`
+	PreAuthTimeout      Duration `toml:"preauth_timeout"`
+	MaxConnectionsPerIP int      `toml:"max_connections_per_ip"`
+}
+
+// Log is the [log] table.
+type Log struct {
+	Level  string `toml:"level"`  // debug, info, warn, error
+	Format string `toml:"format"` // text or json
+}
+
+// Domain is a [[domain]] entry.
+type Domain struct {
+	Name     string `toml:"name"`
+	CatchAll string `toml:"catch_all"`
+}
+
+// Account is an [[account]] entry.
+type Account struct {
+	Address       string `toml:"address"`
+	PasswordHash  string `toml:"password_hash"`
+	Quota         Size   `toml:"quota"`
+	QuotaMessages int64  `toml:"quota_messages"`
+	Disabled      bool   `toml:"disabled"`
+}
+
+// Alias is an [[alias]] entry.
+type Alias struct {
+	Address string `toml:"address"`
+	Target  string `toml:"target"`
+}
+
+// Default limits shared by Development and Production.
+const (
+	// DefaultMaxMessageSize is 50 MiB (52,428,800 bytes).
+	DefaultMaxMessageSize = 50 * MiB
+)
+
+// defaults returns the settings both embedded configurations share.
+func defaults() *Config {
+	return &Config{
+		Server: Server{
+			ShutdownTimeout: Duration(30 * time.Second),
+		},
+		Auth: Auth{
+			MaxFailuresPerIP:      10,
+			MaxFailuresPerAccount: 10,
+			FailureWindow:         Duration(15 * time.Minute),
+			FailureDelay:          Duration(time.Second),
+		},
+		SMTP: SMTP{
+			MaxMessageSize: DefaultMaxMessageSize,
+			// RFC 5321 4.5.3.1.8: at least 100 recipients must be accepted.
+			MaxRecipients:            100,
+			MaxMessagesPerConnection: 100,
+			MaxConnectionsPerIP:      20,
+			// RFC 5321 4.5.3.1.6: text lines of up to 1000 octets
+			// (including CRLF) must be accepted; command lines are 512.
+			MaxLineLength:  4096,
+			CommandTimeout: Duration(5 * time.Minute),  // RFC 5321 4.5.3.2.7
+			DataTimeout:    Duration(10 * time.Minute), // RFC 5321 4.5.3.2.6
+			MaxErrors:      10,
+		},
+		POP3: POP3{
+			CommandTimeout:      Duration(10 * time.Minute), // RFC 1939 section 3
+			PreAuthTimeout:      Duration(60 * time.Second),
+			MaxConnectionsPerIP: 20,
+			MaxErrors:           10,
+		},
+		IMAP: IMAP{
+			IdleTimeout:         Duration(30 * time.Minute), // RFC 9051 5.4
+			PreAuthTimeout:      Duration(60 * time.Second),
+			MaxConnectionsPerIP: 20,
+		},
+		Log: Log{Level: "info", Format: "text"},
+	}
+}
+
+// Development returns the embedded configuration `floe serve` uses without
+// a config file: data in ./data, host name localhost, one domain
+// example.test, every listener on 127.0.0.1 with an unprivileged port, a
+// self-signed certificate, and login with the local part allowed.
+func Development() *Config {
+	c := defaults()
+	c.Server.Hostname = "localhost"
+	c.Server.DataDir = "./data"
+	c.Auth.LocalPartLogin = true
+	c.Listeners = Listeners{
+		SMTP:        "127.0.0.1:2525",
+		Submissions: "127.0.0.1:4465",
+		Submission:  "127.0.0.1:2587",
+		POP3:        "127.0.0.1:1110",
+		POP3S:       "127.0.0.1:1995",
+		IMAP:        "127.0.0.1:1143",
+		IMAPS:       "127.0.0.1:1993",
+		HTTP:        "127.0.0.1:8080",
+		HTTPS:       "127.0.0.1:8443",
+		ClientSvc:   "127.0.0.1:15229",
+	}
+	c.Domains = []Domain{{Name: "example.test"}}
+	return c
+}
+
+// Production returns the defaults a config file is loaded over: standard
+// ports on all interfaces, data in /var/lib/floe, and the machine's host
+// name (lowercased; "localhost" when it cannot be determined).
+func Production() *Config {
+	c := defaults()
+	c.Server.Hostname = "localhost"
+	if h, err := os.Hostname(); err == nil && h != "" {
+		c.Server.Hostname = strings.ToLower(h)
+	}
+	c.Server.DataDir = "/var/lib/floe"
+	c.Listeners = Listeners{
+		SMTP:        ":25",
+		Submissions: ":465",
+		Submission:  ":587",
+		POP3:        ":110",
+		POP3S:       ":995",
+		IMAP:        ":143",
+		IMAPS:       ":993",
+		HTTP:        ":80",
+		HTTPS:       ":443",
+		ClientSvc:   ":5229",
+	}
+	return c
+}
+
+// Clone returns a deep copy of c.
+func (c *Config) Clone() *Config {
+	if c == nil {
+		return nil
+	}
+	n := *c
+	n.Domains = slices.Clone(c.Domains)
+	n.Accounts = slices.Clone(c.Accounts)
+	n.Aliases = slices.Clone(c.Aliases)
+	return &n
+}

@@ -1,0 +1,489 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	toml "github.com/pelletier/go-toml/v2"
+	"github.com/pelletier/go-toml/v2/unstable"
+)
+
+// Limits on the config file Load reads.
+const (
+	MaxFileSize     = 4 << 20
+	MaxKeysPerTable = 10000
+	maxReported     = 100 // errors listed before "N more errors not shown"
+)
+
+// Load reads the TOML file at path over a copy of base (nil means
+// Production()), validates the result and returns it. Settings missing from
+// the file keep base's values; a [[domain]], [[account]] or [[alias]] list
+// present in the file replaces base's list of that kind.
+//
+// On any problem Load returns a nil Config and a *Errors holding every
+// problem found (syntax errors stop at the first one), each with the file,
+// the line and a reason. The returned Config has File set to path and is
+// normalised as by Validate.
+func Load(path string, base *Config) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &Errors{List: []*Error{{File: path, Reason: fileErrReason(err)}}}
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, &Errors{List: []*Error{{File: path, Reason: fileErrReason(err)}}}
+	}
+	if len(data) > MaxFileSize {
+		return nil, &Errors{List: []*Error{{File: path, Reason: fmt.Sprintf("file is larger than %d bytes", MaxFileSize)}}}
+	}
+	return parse(path, data, base)
+}
+
+func fileErrReason(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return "cannot read config file: " + err.Error()
+}
+
+// parse is Load after reading the file; name is used in errors.
+func parse(name string, data []byte, base *Config) (*Config, error) {
+	if base == nil {
+		base = Production()
+	}
+	errs := &Errors{}
+	pos, crowded := indexPositions(data)
+	if crowded != nil {
+		// go-toml's duplicate-key check is quadratic in the number of keys
+		// of one table; refuse absurd tables before decoding.
+		crowded.File = name
+		errs.List = append(errs.List, crowded)
+		return nil, errs
+	}
+	var doc map[string]any
+	if err := toml.Unmarshal(data, &doc); err != nil {
+		e := &Error{File: name, Reason: strings.TrimPrefix(err.Error(), "toml: ")}
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			e.Line, e.Column = de.Position()
+		}
+		if e.Reason == "" {
+			e.Reason = "syntax error"
+		}
+		errs.List = append(errs.List, e)
+		return nil, errs
+	}
+	c := base.Clone()
+	c.File = name
+	d := &decoder{file: name, pos: pos, errs: errs}
+	d.decodeStruct("", doc, reflect.ValueOf(c).Elem())
+	c.validate(errs, pos)
+	errs.sort()
+	if n := len(errs.List); n > maxReported {
+		errs.List = append(errs.List[:maxReported:maxReported], &Error{
+			File: name, Reason: fmt.Sprintf("%d more errors not shown", n-maxReported),
+		})
+	}
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// sort orders the problems by line; problems without a line go last.
+func (e *Errors) sort() {
+	sort.SliceStable(e.List, func(i, j int) bool {
+		a, b := e.List[i].Line, e.List[j].Line
+		if a == 0 || b == 0 {
+			return a != 0 && b == 0
+		}
+		return a < b
+	})
+}
+
+// positions maps a key path ("smtp.max_recipients", "account[1].address")
+// to the 1-based line where it is written.
+type positions map[string]int
+
+// line returns the line of path. A setting inside a [[table]] entry that
+// is not written in the file is reported at the entry's line; other
+// settings not written in the file have no line (0).
+func (p positions) line(path string) int {
+	if p == nil {
+		return 0
+	}
+	if l, ok := p[path]; ok {
+		return l
+	}
+	if i := strings.LastIndexByte(path, ']'); i > 0 {
+		return p[path[:i+1]]
+	}
+	return 0
+}
+
+// has reports whether path is written in the file.
+func (p positions) has(path string) bool {
+	_, ok := p[path]
+	return ok
+}
+
+// joinKey appends one key part to a dotted path, quoting parts that are
+// not bare TOML keys.
+func joinKey(prefix, part string) string {
+	if !isBareKey(part) {
+		part = strconv.Quote(part)
+	}
+	if prefix == "" {
+		return part
+	}
+	return prefix + "." + part
+}
+
+func indexKey(prefix string, i int) string {
+	return prefix + "[" + strconv.Itoa(i) + "]"
+}
+
+func isBareKey(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// indexPositions records the line of every table header, key and array
+// element of a syntactically valid document (up to the first syntax
+// error). It uses go-toml's AST (package unstable) only for positions;
+// values come from toml.Unmarshal. It also returns an error (without File)
+// for the first table with more than MaxKeysPerTable keys.
+func indexPositions(data []byte) (pos positions, crowded *Error) {
+	pos = positions{}
+	defer func() {
+		// Positions are best effort: a parser surprise must not turn into
+		// a crash of the config loader.
+		if recover() != nil {
+			pos, crowded = positions{}, nil
+		}
+	}()
+	keys := map[string]int{} // table path -> number of distinct keys
+	var starts []int         // offsets where lines begin
+	starts = append(starts, 0)
+	for i, c := range data {
+		if c == '\n' {
+			starts = append(starts, i+1)
+		}
+	}
+	lineOf := func(off uint32) int {
+		return sort.Search(len(starts), func(i int) bool { return starts[i] > int(off) })
+	}
+	set := func(path string, line int) {
+		if _, ok := pos[path]; !ok {
+			pos[path] = line
+		}
+	}
+	// newKey counts a key of table prefix that is not yet in pos.
+	newKey := func(prefix, path string, line int) {
+		if _, ok := pos[path]; ok {
+			return
+		}
+		keys[prefix]++
+		if keys[prefix] > MaxKeysPerTable && crowded == nil {
+			where := strconv.Quote(prefix)
+			if prefix == "" {
+				where = "the top level"
+			}
+			crowded = &Error{Line: line, Reason: fmt.Sprintf("more than %d keys in %s", MaxKeysPerTable, where)}
+		}
+	}
+	counts := map[string]int{} // array-of-tables path -> entries seen
+
+	// keyPath resolves a (dotted) key under prefix, recording every
+	// intermediate table; array tables resolve to their last entry.
+	keyPath := func(prefix string, it unstable.Iterator) (path string, line int) {
+		path = prefix
+		for it.Next() {
+			n := it.Node()
+			line = lineOf(n.Raw.Offset)
+			parent := path
+			path = joinKey(path, string(n.Data))
+			newKey(parent, path, line)
+			if c, ok := counts[path]; ok && c > 0 && !it.IsLast() {
+				path = indexKey(path, c-1)
+			}
+			set(path, line)
+		}
+		return path, line
+	}
+	var indexValue func(path string, v *unstable.Node, line int)
+	indexValue = func(path string, v *unstable.Node, line int) {
+		if v.Raw.Length > 0 {
+			line = lineOf(v.Raw.Offset)
+		}
+		set(path, line)
+		switch v.Kind {
+		case unstable.Array:
+			i := 0
+			for it := v.Children(); it.Next(); {
+				if it.Node().Kind == unstable.Comment {
+					continue
+				}
+				indexValue(indexKey(path, i), it.Node(), line)
+				i++
+			}
+		case unstable.InlineTable:
+			for it := v.Children(); it.Next(); {
+				kv := it.Node()
+				if kv.Kind != unstable.KeyValue {
+					continue
+				}
+				p, l := keyPath(path, kv.Key())
+				indexValue(p, kv.Value(), l)
+			}
+		}
+	}
+
+	var p unstable.Parser
+	p.Reset(data)
+	table := ""
+	for p.NextExpression() {
+		e := p.Expression()
+		switch e.Kind {
+		case unstable.Table:
+			table, _ = keyPath("", e.Key())
+		case unstable.ArrayTable:
+			path, line := keyPath("", e.Key())
+			n := counts[path]
+			counts[path] = n + 1
+			table = indexKey(path, n)
+			set(table, line)
+		case unstable.KeyValue:
+			path, line := keyPath(table, e.Key())
+			indexValue(path, e.Value(), line)
+		}
+	}
+	return pos, crowded
+}
+
+// decoder assigns a generic TOML document to a Config, collecting every
+// unknown key and type error instead of stopping at the first.
+type decoder struct {
+	file string
+	pos  positions
+	errs *Errors
+}
+
+func (d *decoder) fail(path, format string, args ...any) {
+	d.errs.List = append(d.errs.List, &Error{
+		File: d.file, Line: d.pos.line(path), Key: path,
+		Reason: fmt.Sprintf(format, args...),
+	})
+}
+
+// tomlFields maps the toml tag names of struct type t to field indexes.
+func tomlFields(t reflect.Type) (names []string, index map[string]int) {
+	index = map[string]int{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+		if tag == "-" || !f.IsExported() {
+			continue
+		}
+		if tag == "" {
+			tag = f.Name
+		}
+		names = append(names, tag)
+		index[tag] = i
+	}
+	return names, index
+}
+
+func (d *decoder) decodeStruct(path string, m map[string]any, v reflect.Value) {
+	names, index := tomlFields(v.Type())
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		p := joinKey(path, k)
+		i, ok := index[k]
+		if !ok {
+			e := &Error{File: d.file, Line: d.pos.line(p), Reason: fmt.Sprintf("unknown key %q", p)}
+			if s := suggest(k, names); s != "" {
+				e.Reason += fmt.Sprintf(" (did you mean %q?)", joinKey(path, s))
+			}
+			d.errs.List = append(d.errs.List, e)
+			continue
+		}
+		d.decodeValue(p, m[k], v.Field(i))
+	}
+}
+
+var (
+	sizeType     = reflect.TypeFor[Size]()
+	durationType = reflect.TypeFor[Duration]()
+)
+
+func (d *decoder) decodeValue(path string, raw any, v reflect.Value) {
+	switch v.Type() {
+	case sizeType:
+		switch x := raw.(type) {
+		case int64:
+			if x < 0 {
+				d.fail(path, "size must not be negative")
+				return
+			}
+			v.SetInt(x)
+		case string:
+			s, err := ParseSize(x)
+			if err != nil {
+				d.fail(path, "%s", err)
+				return
+			}
+			v.SetInt(int64(s))
+		default:
+			d.fail(path, `expected a size (a number of bytes or a string such as "50MiB"), got %s`, describe(raw))
+		}
+		return
+	case durationType:
+		x, ok := raw.(string)
+		if !ok {
+			if n, isInt := raw.(int64); isInt {
+				d.fail(path, `expected a duration string with a unit, e.g. "%ds" or "%dm", got an integer`, n, n)
+				return
+			}
+			d.fail(path, `expected a duration string such as "30s" or "5m", got %s`, describe(raw))
+			return
+		}
+		t, err := ParseDuration(x)
+		if err != nil {
+			d.fail(path, "%s", err)
+			return
+		}
+		v.SetInt(int64(t))
+		return
+	}
+	switch v.Kind() {
+	case reflect.String:
+		x, ok := raw.(string)
+		if !ok {
+			d.fail(path, "expected a string, got %s", describe(raw))
+			return
+		}
+		v.SetString(x)
+	case reflect.Bool:
+		x, ok := raw.(bool)
+		if !ok {
+			d.fail(path, "expected true or false, got %s", describe(raw))
+			return
+		}
+		v.SetBool(x)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		x, ok := raw.(int64)
+		if !ok {
+			d.fail(path, "expected an integer, got %s", describe(raw))
+			return
+		}
+		if v.OverflowInt(x) {
+			d.fail(path, "integer %d is out of range", x)
+			return
+		}
+		v.SetInt(x)
+	case reflect.Struct:
+		x, ok := raw.(map[string]any)
+		if !ok {
+			d.fail(path, "expected a table, got %s", describe(raw))
+			return
+		}
+		d.decodeStruct(path, x, v)
+	case reflect.Slice:
+		x, ok := raw.([]any)
+		if !ok {
+			if v.Type().Elem().Kind() == reflect.Struct {
+				d.fail(path, "expected an array of tables ([[%s]]), got %s", path, describe(raw))
+			} else {
+				d.fail(path, "expected an array, got %s", describe(raw))
+			}
+			return
+		}
+		s := reflect.MakeSlice(v.Type(), len(x), len(x))
+		for i, e := range x {
+			d.decodeValue(indexKey(path, i), e, s.Index(i))
+		}
+		v.Set(s)
+	default:
+		// A field type this decoder does not know is a programming error
+		// in this package; report it rather than panic.
+		d.fail(path, "setting of unsupported type %s", v.Type())
+	}
+}
+
+// describe names the TOML type of a decoded value, without its content
+// (values may be secrets).
+func describe(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case int64:
+		return "an integer"
+	case float64:
+		return "a float"
+	case bool:
+		return "a boolean"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "a table"
+	case time.Time, toml.LocalDate, toml.LocalTime, toml.LocalDateTime:
+		return "a date/time"
+	default:
+		return fmt.Sprintf("a %T", v)
+	}
+}
+
+// suggest returns the known name closest to k when it is a likely typo.
+func suggest(k string, names []string) string {
+	best, bestD := "", 3
+	for _, n := range names {
+		if d := editDistance(strings.ToLower(k), n); d < bestD {
+			best, bestD = n, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 1 << 30
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
