@@ -1,0 +1,333 @@
+// Package delivery is Floe's local delivery: it resolves recipient addresses
+// to accounts and stores one copy of a message per account.
+//
+// Delivery is a sequence of explicit steps so that later features (rules,
+// forwarder, responder) can be inserted between them:
+//
+//  1. Resolve each recipient address to an account (Resolve), at RCPT time.
+//  2. Check the account's quota (CheckQuota), at RCPT time.
+//  3. Deliver: open the stored blob, parse it once (mimeparse), deduplicate
+//     the recipients by account, store every copy in one storage.Deliver call
+//     (one transaction, durable when it returns) and map the per-target
+//     outcome back to the recipients.
+//
+// Resolution reads the directory on every call, so an account added by the
+// CLI while the server runs receives mail at once.
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/floemail/floe/server/config"
+	"github.com/floemail/floe/storage"
+	"github.com/floemail/floe/storage/mimeparse"
+)
+
+// Errors returned by Resolve (and CheckQuota). The SMTP layer maps them to
+// reply codes.
+var (
+	// ErrNotLocal: the domain is not one of ours (relaying for SMTP).
+	ErrNotLocal = errors.New("domain is not local")
+	// ErrUnknownUser: the domain is local but no account, alias or
+	// catch-all takes the address.
+	ErrUnknownUser = errors.New("no such user")
+	// ErrInvalidAddress: the address is syntactically unusable. Local parts
+	// containing '@', '%' or '!' (relay tricks) are invalid too.
+	ErrInvalidAddress = errors.New("invalid address")
+	// ErrDisabled: the account exists but is disabled; it receives no mail
+	// (RFC 3463 X.2.1 "mailbox disabled").
+	ErrDisabled = errors.New("mailbox disabled")
+	// ErrTooBigForQuota is returned by CheckQuota when the message alone is
+	// larger than the account's byte quota: retrying cannot help. It wraps
+	// storage.ErrOverQuota.
+	ErrTooBigForQuota = fmt.Errorf("message larger than the mailbox quota: %w", storage.ErrOverQuota)
+)
+
+// Limits on addresses (RFC 5321 4.5.3.1).
+const (
+	maxLocalPart = 64
+	maxDomain    = 255
+	maxAddress   = 254
+)
+
+// Options configures a Deliverer.
+type Options struct {
+	Store  storage.Store
+	Config func() *config.Config
+	Logger *slog.Logger
+}
+
+// Deliverer resolves recipients and delivers messages locally. It is safe
+// for concurrent use and keeps no state between calls.
+type Deliverer struct {
+	store storage.Store
+	cfg   func() *config.Config
+	log   *slog.Logger
+}
+
+// New returns a Deliverer.
+func New(o Options) *Deliverer {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Deliverer{store: o.Store, cfg: o.Config, log: log}
+}
+
+// Recipient is a resolved local recipient.
+type Recipient struct {
+	// Address is the address as given (domain lowercased).
+	Address string
+	// Account is the account that receives the copy, AccountAddress its
+	// primary address.
+	Account        storage.AccountID
+	AccountAddress string
+	// Mailbox is the destination mailbox name ("INBOX").
+	Mailbox string
+}
+
+// Message is one message to deliver: the blob, already stored durably
+// (Received header included), and its envelope.
+type Message struct {
+	Blob       storage.BlobRef
+	From       string // envelope sender, "" for the null sender
+	Recipients []Recipient
+	RemoteIP   netip.Addr
+	Helo       string
+	AuthUser   string // authenticated submitter, "" for none
+}
+
+// Result is the outcome for one recipient of Deliver, in the order of
+// Message.Recipients. Err is nil when the copy is durably stored.
+type Result struct {
+	Recipient Recipient
+	Err       error
+}
+
+// SplitAddress splits local@domain at the last '@' and lowercases the
+// domain. It checks lengths and the characters allowed in a mailbox Floe can
+// deliver to; UTF-8 local parts (SMTPUTF8) are allowed. Local parts with
+// '@', '%' or '!' are refused: they only serve to route mail elsewhere
+// (RFC 5321 3.6.1, 3.6.2; relay tricks).
+func SplitAddress(address string) (local, domain string, err error) {
+	i := strings.LastIndexByte(address, '@')
+	if i <= 0 || i == len(address)-1 || len(address) > maxAddress {
+		return "", "", ErrInvalidAddress
+	}
+	local, domain = address[:i], strings.ToLower(address[i+1:])
+	if len(local) > maxLocalPart || len(domain) > maxDomain || !utf8.ValidString(local) {
+		return "", "", ErrInvalidAddress
+	}
+	for _, r := range local {
+		if r <= ' ' || r == 0x7f || strings.ContainsRune(`@%!"\()<>[]:;,`, r) {
+			return "", "", ErrInvalidAddress
+		}
+	}
+	if domain[0] == '[' { // address literal: never one of our domains
+		return local, domain, nil
+	}
+	for _, r := range domain {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '.':
+		case r >= 0x80: // U-label; never matches our A-label domains
+		default:
+			return "", "", ErrInvalidAddress
+		}
+	}
+	if strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") {
+		return "", "", ErrInvalidAddress
+	}
+	return local, domain, nil
+}
+
+// Resolve maps an address to a local recipient, reading the directory:
+//
+//  1. the domain must be local (ErrNotLocal);
+//  2. an account with exactly this address;
+//  3. an alias with exactly this address (its target account);
+//  4. when the local part has a "+tag", the same two lookups without the tag
+//     (local+tag@domain -> local@domain);
+//  5. the domain's catch-all account;
+//  6. otherwise ErrUnknownUser.
+//
+// Local parts are compared case-insensitively. A disabled account yields
+// ErrDisabled. Storage errors are returned wrapped.
+func (d *Deliverer) Resolve(ctx context.Context, address string) (Recipient, error) {
+	local, domain, err := SplitAddress(address)
+	if err != nil {
+		return Recipient{}, err
+	}
+	if domain[0] == '[' {
+		return Recipient{}, ErrNotLocal
+	}
+	dom, err := d.store.Domain(ctx, domain)
+	if errors.Is(err, storage.ErrNoDomain) || errors.Is(err, storage.ErrNotFound) {
+		return Recipient{}, ErrNotLocal
+	} else if err != nil {
+		return Recipient{}, fmt.Errorf("resolve %s: %w", domain, err)
+	}
+	r := Recipient{Address: local + "@" + domain, Mailbox: "INBOX"}
+	acct, err := d.lookupOwner(ctx, strings.ToLower(local), domain)
+	if errors.Is(err, ErrUnknownUser) && dom.CatchAll != "" {
+		acct, err = d.store.Account(ctx, dom.CatchAll)
+		if errors.Is(err, storage.ErrNoAccount) {
+			d.log.Warn("catch-all names no account", "domain", domain, "catch_all", dom.CatchAll)
+			err = ErrUnknownUser
+		}
+	}
+	if err != nil {
+		if errors.Is(err, ErrUnknownUser) {
+			return Recipient{}, ErrUnknownUser
+		}
+		return Recipient{}, fmt.Errorf("resolve: %w", err)
+	}
+	if acct.Disabled {
+		return Recipient{}, ErrDisabled
+	}
+	r.Account, r.AccountAddress = acct.ID, acct.Address
+	return r, nil
+}
+
+// lookupOwner finds the account that owns local@domain: exact account,
+// exact alias, then the same without a "+tag". No catch-all.
+func (d *Deliverer) lookupOwner(ctx context.Context, local, domain string) (storage.Account, error) {
+	acct, err := d.exact(ctx, local+"@"+domain)
+	if !errors.Is(err, ErrUnknownUser) {
+		return acct, err
+	}
+	if i := strings.IndexByte(local, '+'); i > 0 {
+		return d.exact(ctx, local[:i]+"@"+domain)
+	}
+	return storage.Account{}, ErrUnknownUser
+}
+
+// exact looks up an account, then an alias, with exactly this address.
+func (d *Deliverer) exact(ctx context.Context, addr string) (storage.Account, error) {
+	acct, err := d.store.Account(ctx, addr)
+	if err == nil || !errors.Is(err, storage.ErrNoAccount) {
+		return acct, err
+	}
+	al, err := d.store.Alias(ctx, addr)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.Account{}, ErrUnknownUser
+	} else if err != nil {
+		return storage.Account{}, err
+	}
+	acct, err = d.store.Account(ctx, al.Target)
+	if errors.Is(err, storage.ErrNoAccount) {
+		d.log.Warn("alias names no account", "alias", addr, "target", al.Target)
+		return storage.Account{}, ErrUnknownUser
+	}
+	return acct, err
+}
+
+// Owns reports whether account acct may use address as its envelope sender:
+// the account's own address, an alias whose target is the account, or
+// either with a "+tag" in the local part. A domain catch-all grants nothing.
+func (d *Deliverer) Owns(ctx context.Context, acct storage.AccountID, address string) (bool, error) {
+	local, domain, err := SplitAddress(address)
+	if err != nil || domain[0] == '[' {
+		return false, nil
+	}
+	a, err := d.lookupOwner(ctx, strings.ToLower(local), domain)
+	if errors.Is(err, ErrUnknownUser) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	return a.ID == acct, nil
+}
+
+// CheckQuota reports whether r's account can take one more message of size
+// bytes (the declared SIZE, or 0 when unknown): storage.ErrOverQuota when
+// its usage plus the message exceeds QuotaBytes or the message count would
+// exceed QuotaMessages, ErrTooBigForQuota when the message alone is larger
+// than QuotaBytes. A quota of 0 is unlimited.
+func (d *Deliverer) CheckQuota(ctx context.Context, r Recipient, size int64) error {
+	acct, err := d.store.AccountByID(ctx, r.Account)
+	if err != nil {
+		return fmt.Errorf("quota: %w", err)
+	}
+	if acct.QuotaBytes <= 0 && acct.QuotaMessages <= 0 {
+		return nil
+	}
+	if acct.QuotaBytes > 0 && size > acct.QuotaBytes {
+		return ErrTooBigForQuota
+	}
+	u, err := d.store.Usage(ctx, r.Account)
+	if err != nil {
+		return fmt.Errorf("quota: %w", err)
+	}
+	// An account exactly at its quota cannot take even an undeclared size.
+	if acct.QuotaBytes > 0 && u.Bytes+max(size, 1) > acct.QuotaBytes {
+		return storage.ErrOverQuota
+	}
+	if acct.QuotaMessages > 0 && u.Messages+1 > acct.QuotaMessages {
+		return storage.ErrOverQuota
+	}
+	return nil
+}
+
+// Deliver stores m.Blob in the INBOX of every recipient's account: it opens
+// the blob, parses it once, deduplicates recipients by account (one copy per
+// account, even when two aliases name it) and calls storage.Deliver once, so
+// every copy is committed in one transaction and durable when Deliver
+// returns. The results follow m.Recipients; recipients sharing an account
+// share its outcome. The error is for the whole call (nothing was stored).
+func (d *Deliverer) Deliver(ctx context.Context, m *Message) ([]Result, error) {
+	if len(m.Recipients) == 0 {
+		return nil, nil
+	}
+	blob, err := d.store.OpenBlob(ctx, m.Blob.ID)
+	if err != nil {
+		return nil, fmt.Errorf("deliver: open blob: %w", err)
+	}
+	defer blob.Close()
+	parsed, err := mimeparse.Parse(blob, blob.Size())
+	if err != nil {
+		return nil, fmt.Errorf("deliver: parse: %w", err)
+	}
+
+	// Step: deduplicate by account (rules will later add targets here).
+	type key struct {
+		acct storage.AccountID
+		mbox string
+	}
+	index := make(map[key]int, len(m.Recipients))
+	targets := make([]storage.Target, 0, len(m.Recipients))
+	which := make([]int, len(m.Recipients))
+	for i, r := range m.Recipients {
+		mbox := r.Mailbox
+		if mbox == "" {
+			mbox = "INBOX"
+		}
+		k := key{r.Account, mbox}
+		j, ok := index[k]
+		if !ok {
+			j = len(targets)
+			index[k] = j
+			targets = append(targets, storage.Target{Account: r.Account, MailboxName: mbox})
+		}
+		which[i] = j
+	}
+
+	// Step: store every copy in one transaction.
+	delivered, err := d.store.Deliver(ctx, m.Blob, parsed, targets)
+	if err != nil {
+		return nil, fmt.Errorf("deliver: %w", err)
+	}
+	if len(delivered) != len(targets) {
+		return nil, fmt.Errorf("deliver: storage returned %d outcomes for %d targets", len(delivered), len(targets))
+	}
+	results := make([]Result, len(m.Recipients))
+	for i, r := range m.Recipients {
+		results[i] = Result{Recipient: r, Err: delivered[which[i]].Err}
+	}
+	return results, nil
+}
