@@ -1,0 +1,502 @@
+// Package server is the Floe Server value: it opens the store, synchronises
+// the directory with the config file, builds TLS, opens the listeners from the
+// config in a fixed order (rolling back what it opened when one fails), runs
+// the protocol servers on them, reloads the config on request and shuts down
+// gracefully in two phases.
+//
+// Listener names (keys of Addrs): "smtp", "submissions", "submission",
+// "pop3", "pop3s". The IMAP, HTTP and client-services listeners of the config
+// are not opened yet.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/floemail/floe/server/auth"
+	"github.com/floemail/floe/server/config"
+	"github.com/floemail/floe/server/delivery"
+	"github.com/floemail/floe/server/pop3"
+	"github.com/floemail/floe/server/smtp"
+	"github.com/floemail/floe/storage/sqlite"
+)
+
+// Options are the process-level settings of a Server.
+type Options struct {
+	// Logger receives all logs. When nil, the Server builds one from
+	// cfg.Log writing to LogOutput, and a reload applies a new level.
+	Logger *slog.Logger
+	// LogOutput is where a logger built from cfg.Log writes (default
+	// os.Stderr). Unused when Logger is set.
+	LogOutput io.Writer
+	// Stdout, when not nil, receives a human-readable summary after Start:
+	// where each listener listens and where the certificate is.
+	Stdout io.Writer
+}
+
+// Server is one running Floe instance. Create it with New, then Start,
+// Reload any number of times, and Shutdown once.
+type Server struct {
+	cfg    atomic.Pointer[config.Config]
+	log    *slog.Logger
+	level  *slog.LevelVar // nil when the logger came from Options
+	stdout io.Writer
+	reg    *registry
+	certs  certStore
+
+	reloadMu sync.Mutex // serialises Reload (and Reload against Start/Shutdown)
+
+	mu        sync.Mutex // guards the fields below
+	state     int
+	store     *sqlite.Store
+	auth      *auth.Authenticator
+	smtp      *smtp.Server
+	pop3      *pop3.Server
+	listeners []*boundListener
+	serving   sync.WaitGroup
+}
+
+const (
+	stateNew = iota
+	stateStarting
+	stateRunning
+	stateStopped
+)
+
+// boundListener is one open listener.
+type boundListener struct {
+	spec  listenerSpec
+	addr  string         // configured address
+	limit *limitListener // the TCP listener with the per-IP limit
+	l     net.Listener   // what the protocol server accepts on (TLS on top for implicit TLS)
+}
+
+// listenerSpec describes one kind of listener.
+type listenerSpec struct {
+	name        string
+	addr        func(*config.Config) string
+	implicitTLS bool
+	refusal     string
+	maxPerIP    func(*config.Config) int
+	describe    string
+}
+
+// specs lists the listeners in start order.
+var specs = []listenerSpec{
+	{name: "smtp", addr: func(c *config.Config) string { return c.Listeners.SMTP },
+		refusal: smtpRefusal, maxPerIP: smtpMax, describe: "SMTP (MX, STARTTLS)"},
+	{name: "submissions", addr: func(c *config.Config) string { return c.Listeners.Submissions },
+		implicitTLS: true, maxPerIP: smtpMax, describe: "SMTP submission (implicit TLS)"},
+	{name: "submission", addr: func(c *config.Config) string { return c.Listeners.Submission },
+		refusal: smtpRefusal, maxPerIP: smtpMax, describe: "SMTP submission (STARTTLS, AUTH)"},
+	{name: "pop3", addr: func(c *config.Config) string { return c.Listeners.POP3 },
+		refusal: pop3Refusal, maxPerIP: pop3Max, describe: "POP3 (STLS)"},
+	{name: "pop3s", addr: func(c *config.Config) string { return c.Listeners.POP3S },
+		implicitTLS: true, maxPerIP: pop3Max, describe: "POP3 (implicit TLS)"},
+}
+
+// pending lists configured listeners of services that do not exist yet.
+var pending = []struct {
+	name string
+	addr func(*config.Config) string
+}{
+	{"imap", func(c *config.Config) string { return c.Listeners.IMAP }},
+	{"imaps", func(c *config.Config) string { return c.Listeners.IMAPS }},
+	{"http", func(c *config.Config) string { return c.Listeners.HTTP }},
+	{"https", func(c *config.Config) string { return c.Listeners.HTTPS }},
+	{"clientsvc", func(c *config.Config) string { return c.Listeners.ClientSvc }},
+}
+
+func smtpMax(c *config.Config) int { return c.SMTP.MaxConnectionsPerIP }
+func pop3Max(c *config.Config) int { return c.POP3.MaxConnectionsPerIP }
+
+// New returns a Server for cfg. It does not open anything; Start does.
+func New(cfg *config.Config, opts Options) (*Server, error) {
+	if cfg == nil {
+		return nil, errors.New("server: nil config")
+	}
+	if cfg.Server.DataDir == "" {
+		return nil, errors.New("server: [server] data_dir is empty; set it to the directory for the database and certificates")
+	}
+	s := &Server{stdout: opts.Stdout, reg: newRegistry(), log: opts.Logger}
+	if s.log == nil {
+		s.level = new(slog.LevelVar)
+		w := opts.LogOutput
+		if w == nil {
+			w = os.Stderr
+		}
+		l, err := NewLogger(cfg.Log, w, s.level)
+		if err != nil {
+			return nil, fmt.Errorf("server: [log]: %w", err)
+		}
+		s.log = l
+	}
+	s.cfg.Store(cfg)
+	return s, nil
+}
+
+// Config returns the current configuration. Components receive this method
+// as their `Config func() *config.Config` and call it per connection or
+// command, so a reload applies without restarting them.
+func (s *Server) Config() *config.Config { return s.cfg.Load() }
+
+// Logger returns the server's logger.
+func (s *Server) Logger() *slog.Logger { return s.log }
+
+// Start opens the store in cfg.Server.DataDir, synchronises the directory with
+// the config (see SyncDirectory), loads or generates the TLS certificate,
+// opens every enabled listener in order and starts the protocol servers on
+// them. When a listener cannot be opened, the listeners opened before it and
+// the store are closed again and the error names the listener and address.
+// ctx bounds the start-up work only, not the life of the server.
+func (s *Server) Start(ctx context.Context) (err error) {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	s.mu.Lock()
+	if s.state != stateNew {
+		s.mu.Unlock()
+		return errors.New("server: Start called twice")
+	}
+	s.state = stateStarting
+	s.mu.Unlock()
+	defer func() {
+		if err != nil {
+			s.mu.Lock()
+			s.state = stateStopped
+			s.mu.Unlock()
+		}
+	}()
+
+	cfg := s.Config()
+	store, err := sqlite.Open(ctx, cfg.Server.DataDir, sqlite.Options{Logger: s.log.With("component", "storage")})
+	if err != nil {
+		return fmt.Errorf("opening the store in %s: %w", cfg.Server.DataDir, err)
+	}
+	// Roll back on every later failure.
+	var opened []*boundListener
+	defer func() {
+		if err != nil {
+			for i := len(opened) - 1; i >= 0; i-- {
+				opened[i].l.Close()
+			}
+			store.Close()
+		}
+	}()
+
+	if err := SyncDirectory(ctx, store, cfg, s.log.With("component", "directory")); err != nil {
+		return fmt.Errorf("synchronising the directory with the config file: %w", err)
+	}
+	cert, err := loadCertificate(cfg, s.log.With("component", "tls"))
+	if err != nil {
+		return err
+	}
+	s.certs.cert.Store(cert)
+	tlsCfg := s.certs.tlsConfig()
+
+	authn := auth.New(store, cfg.Auth, s.log.With("component", "auth"))
+	deliverer := delivery.New(delivery.Options{Store: store, Config: s.Config, Logger: s.log.With("component", "delivery")})
+	smtpSrv := smtp.New(smtp.Options{Config: s.Config, Store: store, Auth: authn, Delivery: deliverer,
+		TLS: tlsCfg, Logger: s.log.With("component", "smtp")})
+	pop3Srv := pop3.New(pop3.Options{Config: s.Config, Store: store, Auth: authn, TLS: tlsCfg,
+		Logger: s.log.With("component", "pop3")})
+
+	for _, sp := range specs {
+		addr := sp.addr(cfg)
+		if addr == "" {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		bl, err := s.listen(sp, addr, tlsCfg)
+		if err != nil {
+			return fmt.Errorf("listener %s on %s: %w", sp.name, addr, err)
+		}
+		opened = append(opened, bl)
+	}
+
+	s.mu.Lock()
+	s.store, s.auth, s.smtp, s.pop3, s.listeners = store, authn, smtpSrv, pop3Srv, opened
+	s.state = stateRunning
+	s.mu.Unlock()
+
+	for _, bl := range opened {
+		s.serve(bl)
+	}
+	s.log.Info("floe started", slog.Int("listeners", len(opened)), slog.String("data_dir", cfg.Server.DataDir))
+	s.printSummary(cfg, opened)
+	return nil
+}
+
+// listen opens one listener: TCP, the per-IP limit, and TLS on top for
+// implicit-TLS services.
+func (s *Server) listen(sp listenerSpec, addr string, tlsCfg *tls.Config) (*boundListener, error) {
+	tcp, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	max := func() int { return sp.maxPerIP(s.Config()) }
+	ll := newLimitListener(tcp, sp.name, max, sp.refusal, s.reg, s.log.With("listener", sp.name))
+	bl := &boundListener{spec: sp, addr: addr, limit: ll, l: ll}
+	if sp.implicitTLS {
+		bl.l = &onceCloseListener{Listener: tls.NewListener(ll, tlsCfg)}
+	}
+	return bl, nil
+}
+
+// serve runs the protocol server of bl in its own goroutine.
+func (s *Server) serve(bl *boundListener) {
+	s.serving.Add(1)
+	go func() {
+		defer s.serving.Done()
+		defer func() {
+			if v := recover(); v != nil {
+				s.log.Error("panic in listener", slog.String("listener", bl.spec.name),
+					slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+			}
+		}()
+		var err error
+		switch bl.spec.name {
+		case "smtp":
+			err = s.smtp.Serve(bl.l, smtp.MX)
+		case "submissions":
+			err = s.smtp.Serve(bl.l, smtp.Submissions)
+		case "submission":
+			err = s.smtp.Serve(bl.l, smtp.Submission)
+		case "pop3":
+			err = s.pop3.Serve(bl.l, false)
+		case "pop3s":
+			err = s.pop3.Serve(bl.l, true)
+		}
+		s.mu.Lock()
+		stopping := s.state == stateStopped
+		s.mu.Unlock()
+		if err != nil && !stopping && !errors.Is(err, net.ErrClosed) {
+			s.log.Error("listener stopped", slog.String("listener", bl.spec.name), slog.Any("error", err))
+		}
+	}()
+}
+
+// printSummary tells the operator where everything is.
+func (s *Server) printSummary(cfg *config.Config, opened []*boundListener) {
+	if s.stdout == nil {
+		return
+	}
+	fmt.Fprintf(s.stdout, "floe is running; data in %s\n", cfg.Server.DataDir)
+	for _, bl := range opened {
+		fmt.Fprintf(s.stdout, "  %-12s %-22s %s\n", bl.spec.name, bl.limit.Addr(), bl.spec.describe)
+	}
+	for _, p := range pending {
+		if a := p.addr(cfg); a != "" {
+			fmt.Fprintf(s.stdout, "  %-12s %-22s (not yet available)\n", p.name, a)
+		}
+	}
+	if cfg.TLS.CertFile != "" {
+		fmt.Fprintf(s.stdout, "TLS certificate: %s\n", cfg.TLS.CertFile)
+	} else {
+		certFile, _ := SelfSignedCertPaths(cfg.Server.DataDir)
+		fmt.Fprintf(s.stdout, "TLS certificate: %s (self-signed; trust it in your client or accept the warning)\n", certFile)
+	}
+}
+
+// Addrs returns the bound address of every open listener, by name ("smtp",
+// "submissions", "submission", "pop3", "pop3s"). With port 0 in the config
+// it tells which port the system chose.
+func (s *Server) Addrs() map[string]net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := make(map[string]net.Addr, len(s.listeners))
+	for _, bl := range s.listeners {
+		m[bl.spec.name] = bl.limit.Addr()
+	}
+	return m
+}
+
+// Connections returns the number of open client connections per listener
+// name.
+func (s *Server) Connections() map[string]int { return s.reg.counts() }
+
+// Shutdown stops the server gracefully, in two phases: first every listener
+// stops accepting; then the protocol servers' Shutdown methods run
+// concurrently (SMTP answers 421 to idle clients and lets DATA in flight
+// finish, POP3 answers -ERR and rolls back), each bounded by ctx. When ctx
+// ends first, the connections still open are closed forcibly. The store is
+// closed last. Shutdown of a server that never started successfully returns
+// nil; calling it twice returns nil the second time.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	s.mu.Lock()
+	if s.state != stateRunning {
+		s.state = stateStopped
+		s.mu.Unlock()
+		return nil
+	}
+	s.state = stateStopped
+	listeners, smtpSrv, pop3Srv, store := s.listeners, s.smtp, s.pop3, s.store
+	s.mu.Unlock()
+
+	s.log.Info("shutting down")
+	// Phase 1: stop accepting everywhere, so no new work arrives while the
+	// protocol servers drain.
+	for _, bl := range listeners {
+		if err := bl.l.Close(); err != nil {
+			s.log.Warn("closing listener", slog.String("listener", bl.spec.name), slog.Any("error", err))
+		}
+	}
+
+	// Phase 2: drain the protocol servers concurrently.
+	var errs []error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for name, fn := range map[string]func(context.Context) error{"smtp": smtpSrv.Shutdown, "pop3": pop3Srv.Shutdown} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if v := recover(); v != nil {
+					s.log.Error("panic in shutdown", slog.String("server", name), slog.Any("panic", v))
+				}
+			}()
+			if err := fn(ctx); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+
+	served := make(chan struct{})
+	go func() { s.serving.Wait(); close(served) }()
+	select {
+	case <-served:
+	case <-ctx.Done():
+	}
+	if ctx.Err() != nil {
+		if n := s.reg.closeAll(); n > 0 {
+			s.log.Warn("shutdown deadline passed; closed connections forcibly", slog.Int("connections", n))
+		}
+		// Give the serve loops a moment to notice their closed listeners.
+		select {
+		case <-served:
+		case <-time.After(time.Second):
+		}
+	}
+
+	if err := store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("closing the store: %w", err))
+	}
+	if len(errs) == 0 {
+		s.log.Info("shutdown complete")
+	}
+	return errors.Join(errs...)
+}
+
+// Reload applies newCfg to the running server: the certificate is reloaded
+// (new TLS handshakes use it), the directory is re-synchronised, the
+// authenticator and log level get the new settings, and the config pointer
+// components read through Config() is swapped. Listener addresses and the data
+// directory cannot change without a restart: such changes are logged and the
+// old values stay in force. When any step fails the old config stays in force
+// and the error is returned (a failed directory sync may have applied part of
+// the new directory; it is logged and a later reload converges).
+func (s *Server) Reload(newCfg *config.Config) error {
+	if newCfg == nil {
+		return errors.New("reload: nil config")
+	}
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	s.mu.Lock()
+	state, store, authn := s.state, s.store, s.auth
+	s.mu.Unlock()
+	if state != stateRunning {
+		return errors.New("reload: server is not running")
+	}
+	old := s.Config()
+	eff := newCfg.Clone() // we may keep some old values
+	for _, sp := range specs {
+		if sp.addr(old) != sp.addr(newCfg) {
+			s.log.Warn("listener address change needs a restart; keeping the old address",
+				slog.String("listener", sp.name), slog.String("old", sp.addr(old)), slog.String("new", sp.addr(newCfg)))
+		}
+	}
+	for _, p := range pending {
+		if p.addr(old) != p.addr(newCfg) {
+			s.log.Warn("listener address change needs a restart; keeping the old address",
+				slog.String("listener", p.name), slog.String("old", p.addr(old)), slog.String("new", p.addr(newCfg)))
+		}
+	}
+	eff.Listeners = old.Listeners
+	if newCfg.Server.DataDir != old.Server.DataDir {
+		s.log.Warn("data_dir change needs a restart; keeping the old directory",
+			slog.String("old", old.Server.DataDir), slog.String("new", newCfg.Server.DataDir))
+		eff.Server.DataDir = old.Server.DataDir
+	}
+
+	var level slog.Level
+	if s.level != nil {
+		l, err := ParseLevel(eff.Log.Level)
+		if err != nil {
+			return fmt.Errorf("reload: [log]: %w", err)
+		}
+		level = l
+	}
+	cert, err := loadCertificate(eff, s.log.With("component", "tls"))
+	if err != nil {
+		return fmt.Errorf("reload: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := SyncDirectory(ctx, store, eff, s.log.With("component", "directory")); err != nil {
+		s.log.Error("reload: directory sync failed; the old config stays in force", slog.Any("error", err))
+		return fmt.Errorf("reload: synchronising the directory: %w", err)
+	}
+
+	s.certs.cert.Store(cert)
+	authn.SetConfig(eff.Auth)
+	if s.level != nil {
+		s.level.Set(level)
+	}
+	s.cfg.Store(eff)
+	s.log.Info("configuration reloaded", slog.String("file", eff.File))
+	return nil
+}
+
+// OpenStore opens the store of cfg (cfg.Server.DataDir) and synchronises its
+// directory with the config, for tools that work on the database beside or
+// without a running server (the floe CLI). SQLite lets a running server and
+// such a tool share the database. The caller closes the store.
+//
+// The sync is additive: entries the config declares are created or updated,
+// but config entries it no longer declares are left alone — only the server
+// (Start and Reload) removes or disables them. So a tool run with another
+// config (say, the development default in the server's directory) can never
+// disable accounts.
+func OpenStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*sqlite.Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Server.DataDir == "" {
+		return nil, errors.New("[server] data_dir is empty; set it to the directory of the database")
+	}
+	store, err := sqlite.Open(ctx, cfg.Server.DataDir, sqlite.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("opening the store in %s: %w", cfg.Server.DataDir, err)
+	}
+	if err := syncDirectory(ctx, store, cfg, log, false); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("synchronising the directory with the config file: %w", err)
+	}
+	return store, nil
+}
