@@ -434,6 +434,10 @@ type Messages interface {
 	// same group commit. An unreferenced blob is garbage-collected later.
 	PutBlob(ctx context.Context, r io.Reader) (BlobRef, error)
 	OpenBlob(ctx context.Context, id BlobID) (Blob, error)
+	// DiscardBlob removes a blob that PutBlob stored but nothing will
+	// reference (a message refused after it was spooled). A blob that some
+	// message or queue entry references is left alone.
+	DiscardBlob(ctx context.Context, id BlobID) error
 
 	// Deliver adds one message, already stored as a blob and parsed, to every
 	// target in one transaction shared with other concurrent deliveries
@@ -461,11 +465,53 @@ type Messages interface {
 	SearchText(ctx context.Context, mbox MailboxID, field, query string) ([]UID, error)
 }
 
+// MetadataEntry is an RFC 5464 annotation. Mailbox 0 means a server entry.
+// Name is the full entry name, e.g. "/private/comment" or
+// "/shared/vendor/kolab/folder-type", compared case-insensitively and stored
+// lowercased. Private entries ("/private/...") belong to Owner, the acting
+// account; shared entries ("/shared/...") have Owner 0.
+type MetadataEntry struct {
+	Mailbox MailboxID
+	Owner   AccountID
+	Name    string
+	Value   []byte
+}
+
+// Metadata limits enforced by backends (protocol layers may be stricter).
+const (
+	// MaxMetadataValue is the largest entry value in bytes.
+	MaxMetadataValue = 64 << 10
+	// MaxMetadataEntries is the most entries one mailbox (or the server
+	// entries of one account) may carry, private and shared together.
+	MaxMetadataEntries = 256
+)
+
+// Metadata stores RFC 5464 annotations of mailboxes and of the server.
+// Entries of a mailbox are removed with it.
+type Metadata interface {
+	// GetMetadata returns the entries of mailbox mbox (0: server entries)
+	// visible to acct (its private entries and the shared ones) whose names
+	// equal one of prefixes or, with depth 1, are one level below it, or
+	// with depth -1 (infinity), any level below it. Names in prefixes are
+	// full entry names ("/private/comment"). The result is sorted by name;
+	// a private entry and a shared entry never share a name.
+	GetMetadata(ctx context.Context, acct AccountID, mbox MailboxID, prefixes []string, depth int) ([]MetadataEntry, error)
+	// SetMetadata sets the entries in one transaction; a nil Value deletes.
+	// Owner in entries is ignored: private entries are stored for acct.
+	// Names must start with "/private/" or "/shared/" (ErrInvalid); values
+	// are limited by MaxMetadataValue and the number of entries by
+	// MaxMetadataEntries (ErrOverQuota, nothing changed). The mailbox must
+	// exist (ErrNoMailbox).
+	SetMetadata(ctx context.Context, acct AccountID, mbox MailboxID, entries []MetadataEntry) error
+}
+
 // Store is a storage backend.
 type Store interface {
 	Directory
 	Mailboxes
 	Messages
+	Metadata
+	Queue
 
 	// Subscribe returns a subscription to the changes of an account.
 	Subscribe(acct AccountID) Subscription
@@ -474,4 +520,78 @@ type Store interface {
 	// hash, counters agree with the rows. It returns the problems found.
 	Check(ctx context.Context) ([]string, error)
 	Close() error
+}
+
+// Outbound queue.
+
+// QueueID identifies an outbound queue entry.
+type QueueID int64
+
+// Recipient states of a queue entry.
+const (
+	RcptPending   = "pending"
+	RcptDelivered = "delivered"
+	RcptFailed    = "failed"
+)
+
+// QueueRecipient is one recipient of a queue entry with its RFC 3461 DSN
+// parameters and its delivery state.
+type QueueRecipient struct {
+	Address string
+	ORcpt   string // ORCPT, e.g. "rfc822;user@example.org"; "" when not given
+	Notify  string // NOTIFY, e.g. "FAILURE,DELAY" or "NEVER"; "" = default
+	Status  string // RcptPending, RcptDelivered or RcptFailed
+	// Error is the last problem (a temporary one while pending, the
+	// permanent one when failed); RemoteReply the remote server's reply
+	// text when there was one, and RemoteMTA the host that gave it.
+	Error       string
+	RemoteReply string
+	RemoteMTA   string
+}
+
+// QueueEntry is a message waiting in the outbound queue. The entry holds a
+// reference on its blob: the body is kept until the entry is deleted.
+type QueueEntry struct {
+	ID      QueueID
+	Blob    BlobID
+	Size    int64
+	From    string // envelope sender; "" is the null sender (a DSN)
+	EnvID   string // ENVID
+	Ret     string // RET: "FULL", "HDRS" or ""
+	UTF8    bool   // SMTPUTF8 is needed
+	Account AccountID
+	Created time.Time
+	// Attempts counts delivery attempts; NextAttempt is when the next is
+	// due; LastError describes the last temporary failure.
+	Attempts      int
+	NextAttempt   time.Time
+	LastError     string
+	DelayNotified bool
+	Recipients    []QueueRecipient
+}
+
+// Queue is the persistent outbound queue.
+type Queue interface {
+	// Enqueue stores e (ID, Created are set when zero; Recipients with an
+	// empty Status are pending) referencing the blob e.Blob, which must
+	// have been stored with PutBlob. The blob is made durable before the
+	// commit, and Enqueue returns after the commit is durable.
+	Enqueue(ctx context.Context, e QueueEntry) (QueueID, error)
+	// QueueEntries lists every entry, oldest first.
+	QueueEntries(ctx context.Context) ([]QueueEntry, error)
+	// QueueEntry returns one entry (ErrNotFound).
+	QueueEntry(ctx context.Context, id QueueID) (QueueEntry, error)
+	// UpdateQueueEntry replaces the mutable state of the entry: attempts,
+	// next attempt, last error, delay notified and the recipients
+	// (ErrNotFound).
+	UpdateQueueEntry(ctx context.Context, e QueueEntry) error
+	// DeleteQueueEntry removes the entry and drops its blob reference
+	// (ErrNotFound).
+	DeleteQueueEntry(ctx context.Context, id QueueID) error
+	// DueQueueEntries returns up to limit entries whose NextAttempt is not
+	// after now, earliest first.
+	DueQueueEntries(ctx context.Context, now time.Time, limit int) ([]QueueEntry, error)
+	// RescheduleQueue sets NextAttempt to at for the entry id, or for every
+	// entry when id is 0 (floe queue retry / flush).
+	RescheduleQueue(ctx context.Context, id QueueID, at time.Time) error
 }

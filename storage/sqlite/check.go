@@ -185,6 +185,10 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 		return nil, dbErr("check", err)
 	}
 
+	if err := s.checkQueue(ctx, add); err != nil {
+		return nil, err
+	}
+
 	orphans, err := s.Orphans(ctx, 0)
 	if err != nil {
 		return problems, err
@@ -231,7 +235,11 @@ func (s *Store) stillReferenced(ctx context.Context, hash string) bool {
 	return n > 0
 }
 
-// Orphans lists blob files that no message references and whose last
+// blobUsers counts the references to a blob hash: its blobs row (messages)
+// and outbound queue entries.
+const blobUsers = "SELECT (SELECT count(*) FROM blobs WHERE hash = ?1) + (SELECT count(*) FROM queue WHERE blob = ?1)"
+
+// Orphans lists blob files that no message or queue entry references and whose last
 // modification is older than minAge. A young unreferenced file may belong to
 // a delivery in progress (stored, not yet committed); use a minAge of an
 // hour or more when removing.
@@ -246,7 +254,7 @@ func (s *Store) Orphans(ctx context.Context, minAge time.Duration) ([]blob.Info,
 			return nil
 		}
 		var n int
-		if err := s.rdb.QueryRowContext(ctx, "SELECT count(*) FROM blobs WHERE hash = ?", string(i.ID)).Scan(&n); err != nil {
+		if err := s.rdb.QueryRowContext(ctx, blobUsers, string(i.ID)).Scan(&n); err != nil {
 			return dbErr("orphans", err)
 		}
 		if n == 0 {
@@ -271,7 +279,7 @@ func (s *Store) RemoveOrphans(ctx context.Context, minAge time.Duration) (int, e
 		cutoff := time.Now().Add(-minAge)
 		for _, c := range cands {
 			var n int
-			if err := w.queryRow("SELECT count(*) FROM blobs WHERE hash = ?", string(c.ID)).Scan(&n); err != nil {
+			if err := w.queryRow(blobUsers, string(c.ID)).Scan(&n); err != nil {
 				return dbErr("remove orphans", err)
 			}
 			if n > 0 {

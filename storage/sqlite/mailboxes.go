@@ -296,8 +296,10 @@ func (s *Store) RenameMailbox(ctx context.Context, id storage.MailboxID, newName
 		}
 		list := []ren{{id, m.Name, nn}}
 		prefix := m.Name + "/"
-		rows, err := w.tx.Query("SELECT id, name FROM mailboxes WHERE account = ? AND substr(name, 1, ?) = ? ORDER BY name",
-			m.Account, len(prefix), prefix)
+		// substr and length count characters, so the prefix length is taken
+		// by SQLite too (len() would count bytes of a non-ASCII name).
+		rows, err := w.tx.Query("SELECT id, name FROM mailboxes WHERE account = ? AND substr(name, 1, length(?)) = ? ORDER BY name",
+			m.Account, prefix, prefix)
 		if err != nil {
 			return dbErr("rename mailbox", err)
 		}

@@ -39,6 +39,25 @@ func (s *Store) OpenBlob(ctx context.Context, id storage.BlobID) (storage.Blob, 
 	return f, nil
 }
 
+// DiscardBlob removes the file of an unreferenced blob. It runs in the
+// writer, so it is serialised with Deliver's creation of blob rows: a blob a
+// committed row references is never removed.
+func (s *Store) DiscardBlob(ctx context.Context, id storage.BlobID) error {
+	if !blob.ValidID(id) {
+		return fmt.Errorf("discard blob: bad id: %w", storage.ErrInvalid)
+	}
+	return s.write(ctx, "discard blob", func(w *wtx) error {
+		var n int
+		if err := w.queryRow("SELECT count(*) FROM blobs WHERE hash = ?", string(id)).Scan(&n); err != nil {
+			return dbErr("discard blob", err)
+		}
+		if n == 0 {
+			w.o.deleted = append(w.o.deleted, id)
+		}
+		return nil
+	})
+}
+
 // msgRow is a messages row as the write paths need it.
 type msgRow struct {
 	id      int64
@@ -156,6 +175,9 @@ func (w *wtx) releaseBlob(id int64) error {
 	}
 	if _, err := w.exec("DELETE FROM fts WHERE rowid = ?", id); err != nil {
 		return dbErr("release blob", err)
+	}
+	if queued, err := w.queuedBlob(hash); err != nil || queued {
+		return err // the outbound queue still needs the file (queue.go)
 	}
 	w.o.deleted = append(w.o.deleted, storage.BlobID(hash))
 	return nil

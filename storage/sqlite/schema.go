@@ -20,6 +20,8 @@ type migration struct {
 
 var migrations = []migration{
 	{1, "initial schema", migrateInitial},
+	{2, "metadata (RFC 5464)", migrateMetadata},
+	{3, "outbound queue", migrateQueue},
 }
 
 const schemaV1 = `

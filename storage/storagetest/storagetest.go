@@ -102,6 +102,9 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"ConcurrentDeliveries", testConcurrent},
 		{"Check", testCheck},
 		{"Close", testClose},
+		{"Metadata", testMetadata},
+		{"Queue", testQueue},
+		{"DiscardBlob", testDiscardBlob},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -395,6 +398,16 @@ func testMailboxes(t *testing.T, st storage.Store) {
 		t.Fatalf("renamed child %+v, was %+v", xbc, abc)
 	}
 	eqUIDs(t, "renamed child", listUIDs(t, st, xbc.ID), 1)
+
+	// Children of a non-ASCII parent move along too (prefix lengths are
+	// characters, not bytes).
+	for _, n := range []string{"Entwürfe", "Entwürfe/Ärger", "Entwürfe/Ärger/ö"} {
+		must(st.CreateMailbox(ctx, a.ID, n, ""))(t)
+	}
+	noErr(t, st.RenameMailbox(ctx, mailbox(t, st, a.ID, "Entwürfe").ID, "Brouillons"))
+	for _, n := range []string{"Brouillons", "Brouillons/Ärger", "Brouillons/Ärger/ö"} {
+		mailbox(t, st, a.ID, n)
+	}
 
 	// Subscribe.
 	noErr(t, st.SetSubscribed(ctx, work.ID, true))
@@ -1116,4 +1129,130 @@ func testClose(t *testing.T, st storage.Store) {
 	_, err := st.CreateMailbox(ctxT(t), a.ID, "After", "")
 	wantErr(t, err, storage.ErrClosed)
 	noErr(t, st.Close())
+}
+
+// testMetadata covers RFC 5464 entries: private per account, shared per
+// mailbox, depth, limits, removal with the mailbox and the account.
+func testMetadata(t *testing.T, st storage.Store) {
+	ctx := ctxT(t)
+	a := newAccount(t, st, "alice")
+	b := newAccount(t, st, "bob")
+	work := must(st.CreateMailbox(ctx, a.ID, "Work", ""))(t)
+	names := func(es []storage.MetadataEntry) string {
+		var out []string
+		for _, e := range es {
+			out = append(out, fmt.Sprintf("%s=%s/%d", e.Name, e.Value, e.Owner))
+		}
+		return strings.Join(out, " ")
+	}
+	get := func(acct storage.AccountID, mbox storage.MailboxID, depth int, prefixes ...string) string {
+		t.Helper()
+		return names(must(st.GetMetadata(ctx, acct, mbox, prefixes, depth))(t))
+	}
+
+	noErr(t, st.SetMetadata(ctx, a.ID, work.ID, []storage.MetadataEntry{
+		{Name: "/shared/vendor/kolab/folder-type", Value: []byte("event")},
+		{Name: "/private/Comment", Value: []byte("mine")},
+		{Name: "/shared/comment", Value: []byte("ours")},
+		{Name: "/private/vendor/x/deep/er", Value: []byte{}},
+	}))
+	if got, want := get(a.ID, work.ID, 0, "/shared/vendor/kolab/folder-type"), "/shared/vendor/kolab/folder-type=event/0"; got != want {
+		t.Errorf("depth 0: %q, want %q", got, want)
+	}
+	if got, want := get(a.ID, work.ID, 0, "/PRIVATE/comment", "/shared/comment", "/shared/none"), fmt.Sprintf("/private/comment=mine/%d /shared/comment=ours/0", a.ID); got != want {
+		t.Errorf("several: %q, want %q", got, want)
+	}
+	if got, want := get(a.ID, work.ID, 1, "/shared"), "/shared/comment=ours/0"; got != want {
+		t.Errorf("depth 1: %q, want %q", got, want)
+	}
+	if got, want := get(a.ID, work.ID, -1, "/shared"), "/shared/comment=ours/0 /shared/vendor/kolab/folder-type=event/0"; got != want {
+		t.Errorf("depth infinity: %q, want %q", got, want)
+	}
+	if got, want := get(a.ID, work.ID, -1, "/private/vendor"), fmt.Sprintf("/private/vendor/x/deep/er=/%d", a.ID); got != want {
+		t.Errorf("empty value: %q, want %q", got, want)
+	}
+	// Non-ASCII entry names below a prefix.
+	noErr(t, st.SetMetadata(ctx, a.ID, work.ID, []storage.MetadataEntry{{Name: "/private/vendor/ü/a", Value: []byte("1")}}))
+	if got, want := get(a.ID, work.ID, 1, "/private/vendor/ü"), fmt.Sprintf("/private/vendor/ü/a=1/%d", a.ID); got != want {
+		t.Errorf("non-ASCII: %q, want %q", got, want)
+	}
+	noErr(t, st.SetMetadata(ctx, a.ID, work.ID, []storage.MetadataEntry{{Name: "/private/vendor/ü/a"}}))
+	// Private entries are per acting account; shared ones per mailbox.
+	if got, want := get(b.ID, work.ID, -1, "/private", "/shared/comment"), "/shared/comment=ours/0"; got != want {
+		t.Errorf("other account sees %q, want %q", got, want)
+	}
+	// Server entries (mailbox 0) are separate from mailbox entries.
+	noErr(t, st.SetMetadata(ctx, a.ID, 0, []storage.MetadataEntry{{Name: "/private/comment", Value: []byte("server")}}))
+	if got, want := get(a.ID, 0, -1, "/private", "/shared"), fmt.Sprintf("/private/comment=server/%d", a.ID); got != want {
+		t.Errorf("server entries: %q, want %q", got, want)
+	}
+	if got := get(b.ID, 0, -1, "/private", "/shared"); got != "" {
+		t.Errorf("bob sees alice's server entries: %q", got)
+	}
+	// Replace and delete.
+	noErr(t, st.SetMetadata(ctx, a.ID, work.ID, []storage.MetadataEntry{
+		{Name: "/shared/comment", Value: []byte("changed")},
+		{Name: "/private/comment", Value: nil},
+	}))
+	if got, want := get(a.ID, work.ID, 0, "/shared/comment", "/private/comment"), "/shared/comment=changed/0"; got != want {
+		t.Errorf("after update: %q, want %q", got, want)
+	}
+	// Bad names.
+	for _, bad := range []string{"/comment", "/private", "/shared/", "/shared//x", "/shared/a*", "shared/x", "/private/%"} {
+		wantErr(t, st.SetMetadata(ctx, a.ID, work.ID, []storage.MetadataEntry{{Name: bad, Value: []byte("x")}}), storage.ErrInvalid)
+	}
+	_, err := st.GetMetadata(ctx, a.ID, work.ID, []string{"/other"}, 0)
+	wantErr(t, err, storage.ErrInvalid)
+	// Limits: nothing is changed when one entry fails.
+	big := make([]byte, storage.MaxMetadataValue+1)
+	wantErr(t, st.SetMetadata(ctx, a.ID, work.ID, []storage.MetadataEntry{{Name: "/shared/a", Value: []byte("a")}, {Name: "/shared/big", Value: big}}), storage.ErrOverQuota)
+	var many []storage.MetadataEntry
+	for i := range storage.MaxMetadataEntries {
+		many = append(many, storage.MetadataEntry{Name: fmt.Sprintf("/shared/n%d", i), Value: []byte("v")})
+	}
+	wantErr(t, st.SetMetadata(ctx, a.ID, work.ID, many), storage.ErrOverQuota)
+	if got := get(a.ID, work.ID, 0, "/shared/a", "/shared/n0"); got != "" {
+		t.Errorf("failed SetMetadata left %q", got)
+	}
+	// Unknown mailbox.
+	wantErr(t, st.SetMetadata(ctx, a.ID, work.ID+1000, []storage.MetadataEntry{{Name: "/shared/x", Value: []byte("x")}}), storage.ErrNoMailbox)
+	_, err = st.GetMetadata(ctx, a.ID, work.ID+1000, []string{"/shared"}, -1)
+	wantErr(t, err, storage.ErrNoMailbox)
+	// Rename keeps the entries; delete removes them (a new mailbox of the
+	// same name starts empty).
+	noErr(t, st.RenameMailbox(ctx, work.ID, "Job"))
+	if got := get(a.ID, work.ID, 0, "/shared/comment"); got != "/shared/comment=changed/0" {
+		t.Errorf("after rename: %q", got)
+	}
+	noErr(t, st.DeleteMailbox(ctx, work.ID))
+	again := must(st.CreateMailbox(ctx, a.ID, "Job", ""))(t)
+	if got := get(a.ID, again.ID, -1, "/shared", "/private"); got != "" {
+		t.Errorf("recreated mailbox has %q", got)
+	}
+	// Deleting the account removes its entries.
+	noErr(t, st.SetMetadata(ctx, b.ID, 0, []storage.MetadataEntry{{Name: "/shared/x", Value: []byte("x")}}))
+	noErr(t, st.DeleteAccount(ctx, b.Address))
+	_, err = st.GetMetadata(ctx, b.ID, 0, []string{"/shared"}, -1)
+	wantErr(t, err, storage.ErrNoAccount)
+	checkHealthy(t, st)
+}
+
+// testDiscardBlob: a spooled blob nothing references can be discarded; one
+// a message references survives DiscardBlob.
+func testDiscardBlob(t *testing.T, st storage.Store) {
+	ctx := ctxT(t)
+	a := newAccount(t, st, "discard")
+	spooled, _ := put(t, st, "refused", "never delivered")
+	noErr(t, st.DiscardBlob(ctx, spooled.ID))
+	if b, err := st.OpenBlob(ctx, spooled.ID); err == nil {
+		b.Close()
+		t.Fatal("discarded blob still readable")
+	}
+	ref, p := put(t, st, "kept", "delivered")
+	ds := must(st.Deliver(ctx, ref, p, []storage.Target{{Account: a.ID}}))(t)
+	noErr(t, ds[0].Err)
+	noErr(t, st.DiscardBlob(ctx, ref.ID))
+	b := must(st.OpenBlob(ctx, ref.ID))(t)
+	b.Close()
+	wantErr(t, st.DiscardBlob(ctx, "not-a-blob-id"), storage.ErrInvalid)
 }
