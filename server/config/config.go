@@ -24,7 +24,9 @@ type Config struct {
 	SMTP      SMTP      `toml:"smtp"`
 	POP3      POP3      `toml:"pop3"`
 	IMAP      IMAP      `toml:"imap"`
+	Checks    Checks    `toml:"checks"`
 	Log       Log       `toml:"log"`
+	Outbound  Outbound  `toml:"outbound"`
 
 	Domains  []Domain  `toml:"domain"`
 	Accounts []Account `toml:"account"`
@@ -81,6 +83,9 @@ type Auth struct {
 	FailureWindow         Duration `toml:"failure_window"`
 	// FailureDelay is added before answering a failed login.
 	FailureDelay Duration `toml:"failure_delay"`
+	// Admins are the account addresses with administrative rights in the
+	// protocols (IMAP SETQUOTA, RFC 9208). Lowercased by validation.
+	Admins []string `toml:"admins"`
 }
 
 // SMTP is the [smtp] table.
@@ -111,6 +116,29 @@ type IMAP struct {
 	IdleTimeout         Duration `toml:"idle_timeout"`
 	PreAuthTimeout      Duration `toml:"preauth_timeout"`
 	MaxConnectionsPerIP int      `toml:"max_connections_per_ip"`
+}
+
+// Checks is the [checks] table: SPF, DKIM and DMARC verification of mail
+// arriving on port 25 from unauthenticated clients (server/mailauth).
+type Checks struct {
+	// Enabled turns the checks on (default true in Production, false in
+	// Development so that a machine without DNS is not slowed down).
+	Enabled bool `toml:"enabled"`
+	// DMARCRejectAction is what happens to a message that fails DMARC for a
+	// domain publishing p=reject: "reject" (550 5.7.1 at DATA), "junk" (file
+	// into the Junk mailbox) or "mark" (Authentication-Results only).
+	// p=quarantine failures go to Junk unless this is "mark". Default "junk".
+	DMARCRejectAction string `toml:"dmarc_reject_action"`
+	// SPFFailAction is the same choice for an SPF "fail" when DMARC did not
+	// decide (no DMARC record, or DMARC p=none). Default "mark".
+	SPFFailAction string `toml:"spf_fail_action"`
+	// DNS is the resolver address ("127.0.0.1:5353"); empty uses the system
+	// resolver.
+	DNS string `toml:"dns"`
+	// Timeout bounds all DNS lookups of one message.
+	Timeout Duration `toml:"timeout"`
+	// LogRDNS logs the reverse-DNS and HELO checks (never enforced).
+	LogRDNS bool `toml:"log_rdns"`
 }
 
 // Log is the [log] table.
@@ -182,7 +210,14 @@ func defaults() *Config {
 			PreAuthTimeout:      Duration(60 * time.Second),
 			MaxConnectionsPerIP: 20,
 		},
-		Log: Log{Level: "info", Format: "text"},
+		Log:      Log{Level: "info", Format: "text"},
+		Outbound: defaultOutbound(),
+		Checks: Checks{
+			DMARCRejectAction: "junk",
+			SPFFailAction:     "mark",
+			Timeout:           Duration(20 * time.Second),
+			LogRDNS:           true,
+		},
 	}
 }
 
@@ -221,6 +256,7 @@ func Production() *Config {
 		c.Server.Hostname = strings.ToLower(h)
 	}
 	c.Server.DataDir = "/var/lib/floe"
+	c.Checks.Enabled = true
 	c.Listeners = Listeners{
 		SMTP:        ":25",
 		Submissions: ":465",
@@ -245,5 +281,7 @@ func (c *Config) Clone() *Config {
 	n.Domains = slices.Clone(c.Domains)
 	n.Accounts = slices.Clone(c.Accounts)
 	n.Aliases = slices.Clone(c.Aliases)
+	n.Auth.Admins = slices.Clone(c.Auth.Admins)
+	n.Outbound.RequireTLSDomains = slices.Clone(c.Outbound.RequireTLSDomains)
 	return &n
 }

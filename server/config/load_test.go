@@ -66,7 +66,10 @@ func TestLoadGood(t *testing.T) {
 			IdleTimeout: Duration(31 * time.Minute), PreAuthTimeout: Duration(20 * time.Second),
 			MaxConnectionsPerIP: 6,
 		},
-		Log: Log{Level: "debug", Format: "json"},
+		Checks: Checks{Enabled: true, DMARCRejectAction: "junk", SPFFailAction: "mark",
+			Timeout: Duration(20 * time.Second), LogRDNS: true},
+		Log:      Log{Level: "debug", Format: "json"},
+		Outbound: defaultOutbound(),
 		Domains: []Domain{
 			{Name: "example.org", CatchAll: "postmaster@example.org"},
 			{Name: "example.net"},

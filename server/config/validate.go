@@ -62,6 +62,16 @@ func (c *Config) validate(errs *Errors, pos positions) {
 	v.positiveInt("auth.max_failures_per_account", c.Auth.MaxFailuresPerAccount)
 	v.positiveDuration("auth.failure_window", c.Auth.FailureWindow)
 	// failure_delay may be 0 (no delay); negative values cannot be parsed.
+	for i, a := range c.Auth.Admins {
+		a = strings.ToLower(a)
+		if _, err := checkAddress(a); err != nil {
+			v.fail(fmt.Sprintf("auth.admins[%d]", i), "%q: %s", a, err)
+		}
+		c.Auth.Admins[i] = a
+	}
+	if len(c.Auth.Admins) == 0 {
+		c.Auth.Admins = nil // "admins = []" is the same as no setting
+	}
 
 	// [smtp]
 	if c.SMTP.MaxMessageSize <= 0 {
@@ -88,6 +98,12 @@ func (c *Config) validate(errs *Errors, pos positions) {
 	v.positiveDuration("imap.idle_timeout", c.IMAP.IdleTimeout)
 	v.positiveDuration("imap.preauth_timeout", c.IMAP.PreAuthTimeout)
 	v.positiveInt("imap.max_connections_per_ip", c.IMAP.MaxConnectionsPerIP)
+
+	// [checks]
+	c.validateChecks(v)
+
+	// [outbound]
+	c.validateOutbound(v)
 
 	// [log]
 	c.Log.Level = strings.ToLower(c.Log.Level)
@@ -504,4 +520,25 @@ func (v *validator) where(path string) string {
 		return "line " + strconv.Itoa(l)
 	}
 	return path
+}
+
+// validateChecks checks the [checks] table.
+func (c *Config) validateChecks(v *validator) {
+	for _, k := range []struct {
+		path string
+		val  *string
+	}{{"checks.dmarc_reject_action", &c.Checks.DMARCRejectAction}, {"checks.spf_fail_action", &c.Checks.SPFFailAction}} {
+		*k.val = strings.ToLower(*k.val)
+		switch *k.val {
+		case "reject", "junk", "mark":
+		default:
+			v.fail(k.path, "%q is not an action; use reject, junk or mark", *k.val)
+		}
+	}
+	if c.Checks.DNS != "" {
+		if _, _, err := net.SplitHostPort(c.Checks.DNS); err != nil {
+			v.fail("checks.dns", "%q is not host:port", c.Checks.DNS)
+		}
+	}
+	v.positiveDuration("checks.timeout", c.Checks.Timeout)
 }
