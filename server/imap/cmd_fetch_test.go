@@ -1,0 +1,210 @@
+package imap
+
+import (
+	"bufio"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/floemail/floe/storage"
+)
+
+// testDecoder returns a decoder reading line (after the command name).
+func testDecoder(line string) *decoder {
+	d := &decoder{
+		r:    bufio.NewReader(strings.NewReader(line)),
+		cont: func(string) error { return nil },
+		utf8: func() bool { return false },
+	}
+	d.reset(64<<10, 64<<10)
+	return d
+}
+
+func TestParseFetchArgs(t *testing.T) {
+	tests := []struct {
+		in    string
+		uid   bool
+		items []fetchItem
+		cs    uint64
+		van   bool
+		bad   bool
+	}{
+		{in: " 1:* FLAGS\r\n", items: []fetchItem{{kind: fetchFlags}}},
+		{in: " 1 ALL\r\n", items: []fetchItem{{kind: fetchFlags}, {kind: fetchInternalDate}, {kind: fetchSize}, {kind: fetchEnvelope}}},
+		{in: " 1 fast\r\n", items: []fetchItem{{kind: fetchFlags}, {kind: fetchInternalDate}, {kind: fetchSize}}},
+		{in: " 1 FULL\r\n", items: []fetchItem{{kind: fetchFlags}, {kind: fetchInternalDate}, {kind: fetchSize}, {kind: fetchEnvelope}, {kind: fetchBody}}},
+		{in: " 1 (UID BODYSTRUCTURE body RFC822.SIZE MODSEQ)\r\n", items: []fetchItem{{kind: fetchUID}, {kind: fetchBodyStructure}, {kind: fetchBody}, {kind: fetchSize}, {kind: fetchModSeq}}},
+		{in: " 1 BODY[]\r\n", items: []fetchItem{{kind: fetchSection}}},
+		{in: " 1 BODY.PEEK[1.2.MIME]<10.20>\r\n", items: []fetchItem{{kind: fetchSection, peek: true, sec: sectionSpec{Path: []int{1, 2}, Spec: specMIME}, partial: true, off: 10, count: 20}}},
+		{in: " 1 (BODY.PEEK[HEADER.FIELDS (From \"To\" {2}\r\nCc)] BODY[3.TEXT])\r\n", items: []fetchItem{
+			{kind: fetchSection, peek: true, sec: sectionSpec{Spec: specFields, Fields: []string{"From", "To", "Cc"}}},
+			{kind: fetchSection, sec: sectionSpec{Path: []int{3}, Spec: specText}}}},
+		{in: " 1 body[header.fields.not (x-a)]\r\n", items: []fetchItem{{kind: fetchSection, sec: sectionSpec{Spec: specFieldsNot, Fields: []string{"x-a"}}}}},
+		{in: " 1 (BINARY[1] BINARY.PEEK[2]<0.5> BINARY.SIZE[1])\r\n", items: []fetchItem{
+			{kind: fetchBinary, sec: sectionSpec{Path: []int{1}}},
+			{kind: fetchBinary, peek: true, sec: sectionSpec{Path: []int{2}}, partial: true, count: 5},
+			{kind: fetchBinarySize, sec: sectionSpec{Path: []int{1}}}}},
+		{in: " 1 (RFC822 RFC822.HEADER RFC822.TEXT)\r\n", items: []fetchItem{{kind: fetchRFC822}, {kind: fetchRFC822Head}, {kind: fetchRFC822Text}}},
+		{in: " 1:* (FLAGS) (CHANGEDSINCE 12345 VANISHED)\r\n", uid: true, items: []fetchItem{{kind: fetchFlags}, {kind: fetchModSeq}}, cs: 12345, van: true},
+		{in: " 1:* FLAGS (CHANGEDSINCE 7)\r\n", items: []fetchItem{{kind: fetchFlags}, {kind: fetchModSeq}}, cs: 7},
+		{in: " 1:* FLAGS (VANISHED)\r\n", uid: true, bad: true},
+		{in: " 1:* FLAGS (CHANGEDSINCE 1 VANISHED)\r\n", bad: true},
+		{in: " 1 BODY[0]\r\n", bad: true},
+		{in: " 1 BODY[MIME]\r\n", bad: true},
+		{in: " 1 BODY[1.]\r\n", bad: true},
+		{in: " 1 BINARY[HEADER]\r\n", bad: true},
+		{in: " 1 BODY[HEADER.FIELDS ()]\r\n", bad: true},
+		{in: " 1 BODY[]<1.0>\r\n", bad: true},
+		{in: " 1 BOGUS\r\n", bad: true},
+		{in: " 1 (FLAGS\r\n", bad: true},
+		{in: " 1 BODY[TEXT\r\n", bad: true},
+	}
+	for _, tt := range tests {
+		t.Run(strings.TrimSpace(tt.in), func(t *testing.T) {
+			d := testDecoder(tt.in)
+			a, err := parseFetchArgs(d, tt.uid)
+			if err == nil {
+				err = d.CRLF()
+			}
+			if tt.bad {
+				if err == nil {
+					t.Fatalf("accepted: %+v", a)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(a.items, tt.items) {
+				t.Fatalf("items\n%+v\nwant\n%+v", a.items, tt.items)
+			}
+			if a.changedSince != tt.cs || a.vanished != tt.van {
+				t.Fatalf("modifiers %d %v", a.changedSince, a.vanished)
+			}
+		})
+	}
+}
+
+func TestSectionName(t *testing.T) {
+	for _, tt := range []struct {
+		sec  sectionSpec
+		want string
+	}{
+		{sectionSpec{}, ""},
+		{sectionSpec{Path: []int{1, 2}}, "1.2"},
+		{sectionSpec{Path: []int{3}, Spec: specMIME}, "3.MIME"},
+		{sectionSpec{Spec: specFields, Fields: []string{"From", "x y"}}, `HEADER.FIELDS (From "x y")`},
+	} {
+		if got := tt.sec.name(); got != tt.want {
+			t.Errorf("got %q, want %q", got, tt.want)
+		}
+	}
+}
+
+func TestParseStoreArgs(t *testing.T) {
+	tests := []struct {
+		in   string
+		want storeArgs
+		bad  bool
+	}{
+		{in: " 1 +FLAGS (\\Seen)\r\n", want: storeArgs{op: 0, flags: []string{`\Seen`}}},
+		{in: " 1:3 -FLAGS.SILENT \\deleted $Label\r\n", want: storeArgs{op: 1, silent: true, flags: []string{`\Deleted`, "$Label"}}},
+		{in: " 1 FLAGS ()\r\n", want: storeArgs{op: 2}},
+		{in: " 1 (UNCHANGEDSINCE 42) +FLAGS (\\Flagged)\r\n", want: storeArgs{op: 0, flags: []string{`\Flagged`}, unchanged: true, unchangedSince: 42}},
+		{in: " 1 (UNCHANGEDSINCE 0) FLAGS (a)\r\n", want: storeArgs{op: 2, flags: []string{"a"}, unchanged: true}},
+		{in: " 1 +FLAGS (\\Recent)\r\n", bad: true},
+		{in: " 1 +FLAGS (\\Bogus)\r\n", bad: true},
+		{in: " 1 FLAGZ (a)\r\n", bad: true},
+		{in: " 1 (FOO 1) FLAGS (a)\r\n", bad: true},
+		{in: " 1 +FLAGS\r\n", bad: true},
+		{in: " 1 +FLAGS (a\r\n", bad: true},
+	}
+	for _, tt := range tests {
+		t.Run(strings.TrimSpace(tt.in), func(t *testing.T) {
+			d := testDecoder(tt.in)
+			a, err := parseStoreArgs(d, false)
+			if err == nil {
+				err = d.CRLF()
+			}
+			if tt.bad {
+				if err == nil {
+					t.Fatalf("accepted: %+v", a)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.set = nil
+			if !reflect.DeepEqual(*a, tt.want) {
+				t.Fatalf("got %+v, want %+v", *a, tt.want)
+			}
+		})
+	}
+}
+
+func TestCopyUID(t *testing.T) {
+	got := copyUID(storageCopy(7, []uint32{5, 1, 2, 3, 9}, []uint32{14, 10, 11, 12, 15}))
+	if got != "COPYUID 7 1:3,5,9 10:12,14,15" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+func FuzzFetchArgs(f *testing.F) {
+	for _, s := range []string{
+		" 1:* (FLAGS)", " 1 ALL", " 2,4:7 (UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (From To Cc Bcc Subject Date Message-ID Priority X-Priority References Newsgroups In-Reply-To Content-Type Reply-To)])",
+		" 1 (BODY[1.2.MIME]<0.100> BINARY.PEEK[1] BINARY.SIZE[2])", " 1:* (FLAGS) (CHANGEDSINCE 5 VANISHED)",
+		" 1 BODYSTRUCTURE", " * (ENVELOPE INTERNALDATE)", " 1 BODY[HEADER.FIELDS ({3}\r\nabc)]",
+	} {
+		f.Add(s+"\r\n", true)
+	}
+	f.Fuzz(func(t *testing.T, in string, uid bool) {
+		d := testDecoder(in)
+		a, err := parseFetchArgs(d, uid)
+		if err != nil {
+			return
+		}
+		for _, it := range a.items {
+			if it.partial && it.count == 0 {
+				t.Fatal("zero partial length")
+			}
+			for _, n := range it.sec.Path {
+				if n <= 0 {
+					t.Fatal("non-positive part number")
+				}
+			}
+			_ = it.sec.name()
+		}
+	})
+}
+
+func FuzzStore(f *testing.F) {
+	for _, s := range []string{
+		" 1 +FLAGS (\\Seen)", " 1:* -FLAGS.SILENT (\\Deleted $Junk)", " 3 (UNCHANGEDSINCE 320162338) +FLAGS.SILENT (\\Deleted)",
+		" 1 FLAGS \\Answered \\Draft",
+	} {
+		f.Add(s + "\r\n")
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		d := testDecoder(in)
+		a, err := parseStoreArgs(d, false)
+		if err != nil {
+			return
+		}
+		if checkStoreFlags(a.flags) != nil {
+			t.Fatal("accepted flags that cannot be stored")
+		}
+	})
+}
+
+var _ = imap.UIDSet{}
+
+func storageCopy(validity uint32, src, dst []uint32) storage.CopyResult {
+	r := storage.CopyResult{UIDValidity: validity}
+	for i := range src {
+		r.Source = append(r.Source, storage.UID(src[i]))
+		r.Dest = append(r.Dest, storage.UID(dst[i]))
+	}
+	return r
+}

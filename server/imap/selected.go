@@ -1,0 +1,392 @@
+package imap
+
+import (
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/floemail/floe/storage"
+)
+
+// selected is the session's view of its selected mailbox (RFC 9051 2.3.1):
+// sequence number n (1-based) is uids[n-1]. The view changes only when the
+// session tells the client (flushUpdates), so sessions on one mailbox agree
+// with storage at the points the protocol allows.
+type selected struct {
+	mbox     storage.Mailbox
+	readOnly bool
+
+	uids   []storage.UID
+	modseq []storage.ModSeq // per message: the last change the client knows of
+	// maxUID is the highest UID the view has ever held: an "added" change
+	// at or below it is an echo of what SELECT already loaded.
+	maxUID storage.UID
+	// announced is the message count the client knows (EXISTS minus EXPUNGE).
+	announced int
+	// highestModSeq is the highest modseq seen in the view.
+	highestModSeq storage.ModSeq
+	// keywords in use (for FLAGS / PERMANENTFLAGS).
+	keywords map[string]struct{}
+
+	// Pending unilateral updates.
+	expunged     map[storage.UID]struct{} // still in uids until reported
+	fetches      []pendingFetch
+	flagsChanged bool // a new keyword: send FLAGS again
+}
+
+type pendingFetch struct {
+	uid    storage.UID
+	modseq storage.ModSeq
+	flags  []string
+}
+
+func newSelected(mb storage.Mailbox, readOnly bool, msgs []storage.Message) *selected {
+	v := &selected{
+		mbox:          mb,
+		readOnly:      readOnly,
+		uids:          make([]storage.UID, len(msgs)),
+		modseq:        make([]storage.ModSeq, len(msgs)),
+		keywords:      map[string]struct{}{},
+		expunged:      map[storage.UID]struct{}{},
+		highestModSeq: mb.HighestModSeq,
+	}
+	for i, m := range msgs {
+		v.uids[i] = m.UID
+		v.modseq[i] = m.ModSeq
+		v.addKeywords(m.Flags)
+		v.highestModSeq = max(v.highestModSeq, m.ModSeq)
+	}
+	if len(v.uids) > 0 {
+		v.maxUID = v.uids[len(v.uids)-1]
+	}
+	if mb.UIDNext > 0 {
+		v.maxUID = max(v.maxUID, mb.UIDNext-1)
+	}
+	v.announced = len(v.uids)
+	return v
+}
+
+// addKeywords records keywords; it reports whether one was new.
+func (v *selected) addKeywords(flags []string) bool {
+	added := false
+	for _, f := range flags {
+		if strings.HasPrefix(f, `\`) {
+			continue
+		}
+		k := strings.ToLower(f)
+		if _, ok := v.keywords[k]; !ok {
+			v.keywords[k] = struct{}{}
+			added = true
+		}
+	}
+	return added
+}
+
+// flagList is the FLAGS response: system flags and the keywords in use.
+func (v *selected) flagList() []string {
+	out := []string{`\Answered`, `\Flagged`, `\Deleted`, `\Seen`, `\Draft`}
+	kw := make([]string, 0, len(v.keywords))
+	for k := range v.keywords {
+		kw = append(kw, k)
+	}
+	sort.Strings(kw)
+	return append(out, kw...)
+}
+
+// Count is the number of messages in the view (the last EXISTS).
+func (v *selected) Count() uint32 { return uint32(len(v.uids)) }
+
+// UIDAt returns the UID of sequence number seq (1-based); 0 when out of range.
+func (v *selected) UIDAt(seq uint32) storage.UID {
+	if seq == 0 || int(seq) > len(v.uids) {
+		return 0
+	}
+	return v.uids[seq-1]
+}
+
+// SeqOf returns the sequence number of uid.
+func (v *selected) SeqOf(uid storage.UID) (uint32, bool) {
+	i, ok := slices.BinarySearch(v.uids, uid)
+	if !ok {
+		return 0, false
+	}
+	return uint32(i + 1), true
+}
+
+// ModSeqOf returns the last modseq of uid the client was told of.
+func (v *selected) ModSeqOf(uid storage.UID) storage.ModSeq {
+	i, ok := slices.BinarySearch(v.uids, uid)
+	if !ok {
+		return 0
+	}
+	return v.modseq[i]
+}
+
+// UIDs returns the view's UIDs in order (do not modify).
+func (v *selected) UIDs() []storage.UID { return v.uids }
+
+// Expunged reports whether uid was expunged but not yet reported.
+func (v *selected) Expunged(uid storage.UID) bool {
+	_, ok := v.expunged[uid]
+	return ok
+}
+
+// uidRanges compresses sorted UIDs into a storage.UIDSet for a query. An
+// empty input gives nil, which storage reads as "all": callers must check
+// for no UIDs first.
+func uidRanges(uids []storage.UID) storage.UIDSet {
+	var set storage.UIDSet
+	for _, u := range uids {
+		if n := len(set); n > 0 && set[n-1].Stop+1 == u {
+			set[n-1].Stop = u
+			continue
+		}
+		set = append(set, storage.UIDRange{Start: u, Stop: u})
+	}
+	return set
+}
+
+// imapUIDSet converts sorted UIDs to an imap.UIDSet (for responses such as
+// VANISHED, COPYUID, APPENDUID: use its String method).
+func imapUIDSet(uids []storage.UID) imap.UIDSet {
+	var set imap.UIDSet
+	for _, u := range uids {
+		if n := len(set); n > 0 && set[n-1].Stop+1 == imap.UID(u) {
+			set[n-1].Stop = imap.UID(u)
+			continue
+		}
+		set = append(set, imap.UIDRange{Start: imap.UID(u), Stop: imap.UID(u)})
+	}
+	return set
+}
+
+// resolve turns a sequence set, UID set or "$" into the UIDs of the view
+// (sorted, unique). "*" is the last message (RFC 9051 6.4.8); UIDs not in
+// the view are ignored (RFC 9051 6.4.9); sequence numbers out of range are
+// BAD. "$" is the saved search result (RFC 5182) restricted to the view.
+func (s *session) resolve(set imap.NumSet) ([]storage.UID, error) {
+	v := s.sel
+	if v == nil {
+		return nil, errBad("no mailbox selected")
+	}
+	if imap.IsSearchRes(set) {
+		var out []storage.UID
+		for _, u := range s.searchRes {
+			if _, ok := v.SeqOf(u); ok {
+				out = append(out, u)
+			}
+		}
+		return out, nil
+	}
+	var out []storage.UID
+	switch set := set.(type) {
+	case imap.SeqSet:
+		n := uint32(len(v.uids))
+		for _, r := range set {
+			start, stop := r.Start, r.Stop
+			if start == 0 {
+				start = n
+			}
+			if stop == 0 {
+				stop = n
+			}
+			if start > stop {
+				start, stop = stop, start
+			}
+			if n == 0 && r.Stop == 0 {
+				continue // "*" in an empty mailbox selects nothing
+			}
+			if start == 0 || stop > n {
+				return nil, errBad("invalid message sequence number")
+			}
+			out = append(out, v.uids[start-1:stop]...)
+		}
+	case imap.UIDSet:
+		if len(v.uids) == 0 {
+			return nil, nil
+		}
+		last := v.uids[len(v.uids)-1]
+		for _, r := range set {
+			start, stop := storage.UID(r.Start), storage.UID(r.Stop)
+			if start == 0 {
+				start = last
+			}
+			if stop == 0 {
+				stop = last
+			}
+			if start > stop {
+				start, stop = stop, start
+			}
+			i, _ := slices.BinarySearch(v.uids, start)
+			j, found := slices.BinarySearch(v.uids, stop)
+			if found {
+				j++
+			}
+			if i < j {
+				out = append(out, v.uids[i:j]...)
+			}
+		}
+	default:
+		return nil, errBad("invalid message set")
+	}
+	if len(out) > 1 {
+		slices.Sort(out)
+		out = slices.Compact(out)
+	}
+	return out, nil
+}
+
+// noteOwnChange tells the view that the client was told of uid's flags at
+// modseq (by a STORE/FETCH response), so the echo from the change stream is
+// not reported again.
+func (s *session) noteOwnChange(uid storage.UID, modseq storage.ModSeq) {
+	v := s.sel
+	if v == nil {
+		return
+	}
+	if i, ok := slices.BinarySearch(v.uids, uid); ok && modseq > v.modseq[i] {
+		v.modseq[i] = modseq
+	}
+	v.highestModSeq = max(v.highestModSeq, modseq)
+}
+
+// noteExpunged tells the view that these messages are gone (EXPUNGE, MOVE,
+// CLOSE): the EXPUNGE/VANISHED responses are written by flushUpdates when
+// allowed.
+func (s *session) noteExpunged(uids []storage.UID) {
+	v := s.sel
+	if v == nil {
+		return
+	}
+	for _, u := range uids {
+		if _, ok := v.SeqOf(u); ok {
+			v.expunged[u] = struct{}{}
+		}
+	}
+}
+
+// applyChanges takes the waiting changes of the account into the view.
+func (s *session) applyChanges() {
+	if s.sub == nil {
+		return
+	}
+	changes := s.sub.Next()
+	v := s.sel
+	if v == nil {
+		return
+	}
+	for _, c := range changes {
+		if c.Mailbox != v.mbox.ID {
+			continue
+		}
+		v.highestModSeq = max(v.highestModSeq, c.ModSeq)
+		switch c.Kind {
+		case storage.ChangeMessageAdded:
+			if c.UID <= v.maxUID {
+				continue
+			}
+			v.maxUID = c.UID
+			v.uids = append(v.uids, c.UID)
+			v.modseq = append(v.modseq, c.ModSeq)
+			if v.addKeywords(c.Flags) {
+				v.flagsChanged = true
+			}
+		case storage.ChangeFlags:
+			i, ok := slices.BinarySearch(v.uids, c.UID)
+			if !ok || c.ModSeq <= v.modseq[i] {
+				continue
+			}
+			v.modseq[i] = c.ModSeq
+			v.fetches = append(v.fetches, pendingFetch{uid: c.UID, modseq: c.ModSeq, flags: c.Flags})
+			if v.addKeywords(c.Flags) {
+				v.flagsChanged = true
+			}
+		case storage.ChangeExpunged:
+			if _, ok := v.SeqOf(c.UID); ok {
+				v.expunged[c.UID] = struct{}{}
+			}
+		}
+	}
+}
+
+// flushUpdates writes the pending unilateral responses (RFC 9051 7.5.1,
+// RFC 7162 3.2.10): FLAGS when a new keyword appeared, EXPUNGE (or VANISHED
+// with QRESYNC) when allowExpunge, EXISTS when the count changed, and
+// FETCH (UID FLAGS [MODSEQ]) for flag changes the client has not seen. It
+// does not flush the encoder.
+func (s *session) flushUpdates(allowExpunge bool) error {
+	s.applyChanges()
+	v := s.sel
+	if v == nil {
+		return s.e.Err()
+	}
+	e := s.e
+	if v.flagsChanged {
+		v.flagsChanged = false
+		fl := v.flagList()
+		e.Untagged().Atom("FLAGS ").Flags(fl).CRLF()
+		if !v.readOnly {
+			e.Untagged().Atom("OK [PERMANENTFLAGS ").Flags(append(fl, `\*`)).Atom("] flags").CRLF()
+		}
+	}
+	if allowExpunge && len(v.expunged) > 0 {
+		gone := make([]storage.UID, 0, len(v.expunged))
+		if s.enabled.qresync {
+			for u := range v.expunged {
+				gone = append(gone, u)
+			}
+			slices.Sort(gone)
+			// RFC 7162 3.2.10: VANISHED instead of EXPUNGE.
+			e.Untagged().Atom("VANISHED ").Atom(imapUIDSet(gone).String()).CRLF()
+		} else {
+			// Highest sequence number first, so that each number is valid
+			// when the client reads it (RFC 9051 7.5.1).
+			for i := len(v.uids) - 1; i >= 0; i-- {
+				if _, ok := v.expunged[v.uids[i]]; ok {
+					e.Untagged().Number(uint32(i + 1)).Atom(" EXPUNGE").CRLF()
+					gone = append(gone, v.uids[i])
+				}
+			}
+		}
+		keep := 0
+		for i, u := range v.uids {
+			if _, ok := v.expunged[u]; ok {
+				continue
+			}
+			v.uids[keep], v.modseq[keep] = u, v.modseq[i]
+			keep++
+		}
+		v.uids, v.modseq = v.uids[:keep], v.modseq[:keep]
+		v.announced -= len(gone)
+		clear(v.expunged)
+	}
+	if len(v.uids) != v.announced {
+		e.Untagged().Number(uint32(len(v.uids))).Atom(" EXISTS").CRLF()
+		v.announced = len(v.uids)
+	}
+	if len(v.fetches) > 0 {
+		// The last pending change of a message wins.
+		last := make(map[storage.UID]int, len(v.fetches))
+		for i, f := range v.fetches {
+			last[f.uid] = i
+		}
+		for i, f := range v.fetches {
+			if last[f.uid] != i {
+				continue
+			}
+			seq, ok := v.SeqOf(f.uid)
+			if !ok {
+				continue
+			}
+			e.Untagged().Number(seq).Atom(" FETCH (UID ").Number(uint32(f.uid)).Atom(" FLAGS ").Flags(f.flags)
+			if s.enabled.condstore {
+				e.Atom(" MODSEQ (").Number64(uint64(f.modseq)).Byte(')')
+			}
+			e.Byte(')').CRLF()
+		}
+		v.fetches = v.fetches[:0]
+	}
+	return e.Err()
+}

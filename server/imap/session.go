@@ -1,0 +1,440 @@
+package imap
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/floemail/floe/acl"
+	"github.com/floemail/floe/server/auth"
+	"github.com/floemail/floe/storage"
+)
+
+// state is a session state, RFC 9051 3.
+type state int
+
+const (
+	stateNotAuth state = iota
+	stateAuth
+	stateSelected
+	stateLogout
+)
+
+var (
+	allStates  = []state{stateNotAuth, stateAuth, stateSelected}
+	authStates = []state{stateAuth, stateSelected}
+	selStates  = []state{stateSelected}
+	notAuthSt  = []state{stateNotAuth}
+)
+
+// command is one entry of the command table. Each command family registers
+// its commands from an init function; the table is never changed afterwards.
+type command struct {
+	// fn parses the arguments (ending with d.CRLF()) before acting, writes
+	// its untagged responses, and returns nil (the loop then answers
+	// "<tag> OK <CMD> completed" unless fn called s.tagged) or an error
+	// (*respError for NO/BAD; others are logged and become NO [SERVERBUG]).
+	fn     func(s *session, tag string, d *decoder) error
+	states []state
+	// uid marks a command registered for its "UID <cmd>" form.
+	uid bool
+	// expungeOK allows pending EXPUNGE/VANISHED responses after the command
+	// (false for FETCH, STORE and SEARCH, RFC 9051 7.5.1).
+	expungeOK bool
+}
+
+var commands = map[string]command{}
+
+// register adds a command under its upper-case name ("FETCH", "UID FETCH").
+func register(name string, c command) {
+	if _, dup := commands[name]; dup {
+		panic("imap: command registered twice: " + name)
+	}
+	commands[name] = c
+}
+
+// session is one client connection. All its fields are used by the
+// connection's goroutine only (IDLE's short-lived reader touches only the
+// reader and reports through a channel).
+type session struct {
+	srv    *Server
+	id     uint64
+	conn   net.Conn // the current connection (TLS after STARTTLS)
+	raw    net.Conn // the accepted connection; never changes (wake, force close)
+	remote net.Addr
+	log    *slog.Logger
+	ctx    context.Context // cancelled when the connection ends
+	cancel context.CancelFunc
+	store  storage.Store
+	user   *auth.Principal // nil before login
+	state  state
+
+	r *bufio.Reader
+	d *decoder
+	e *encoder
+
+	tlsActive bool
+	enabled   struct{ utf8, condstore, qresync, rev2 bool }
+	sel       *selected
+	searchRes []storage.UID // SEARCHRES saved result ($, RFC 5182)
+	sub       storage.Subscription
+
+	badCount int
+	// The tagged response a handler chose with s.tagged.
+	tagSet                    bool
+	tagKind, tagCode, tagText string
+}
+
+// connIO sets a deadline before every read and write. A read also fails
+// once the server is shutting down (after the deadline is set, so that
+// Shutdown's wake cannot be lost).
+type connIO struct{ s *session }
+
+var errShuttingDown = errors.New("server shutting down")
+
+func (c connIO) Read(p []byte) (int, error) {
+	c.s.conn.SetReadDeadline(time.Now().Add(c.s.readTimeout()))
+	if c.s.srv.shuttingDown.Load() {
+		return 0, errShuttingDown
+	}
+	return c.s.conn.Read(p)
+}
+
+func (c connIO) Write(p []byte) (int, error) {
+	c.s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return c.s.conn.Write(p)
+}
+
+func (s *Server) newSession(c net.Conn, implicitTLS bool) *session {
+	id := s.nextID.Add(1)
+	sess := &session{
+		srv:       s,
+		id:        id,
+		conn:      c,
+		raw:       c,
+		remote:    c.RemoteAddr(),
+		store:     s.opts.Store,
+		tlsActive: implicitTLS,
+	}
+	sess.log = s.log.With("conn", id, "remote", c.RemoteAddr().String())
+	sess.ctx, sess.cancel = context.WithCancel(context.Background())
+	sess.r = bufio.NewReaderSize(connIO{sess}, 4096)
+	sess.e = &encoder{w: connIO{sess}, pool: s.wpool}
+	sess.d = &decoder{
+		r:    sess.r,
+		cont: sess.continuation,
+		utf8: func() bool { return sess.enabled.utf8 },
+	}
+	return sess
+}
+
+// wake makes a session blocked in a read notice the shutdown.
+func (s *session) wake() { s.raw.SetReadDeadline(time.Now()) }
+
+// readTimeout is the inactivity limit: short before login, the IDLE/autologout
+// timer after (RFC 9051 5.4).
+func (s *session) readTimeout() time.Duration {
+	cfg := s.srv.config()
+	if s.state == stateNotAuth {
+		if d := cfg.IMAP.PreAuthTimeout.D(); d > 0 {
+			return d
+		}
+		return defaultPreAuthTimeout
+	}
+	if d := cfg.IMAP.IdleTimeout.D(); d > 0 {
+		return d
+	}
+	return defaultIdleTimeout
+}
+
+func (s *session) continuation(text string) error {
+	s.e.Atom("+ ").Atom(text).CRLF()
+	return s.e.Flush()
+}
+
+// serve runs the session until logout, an I/O error, a timeout or shutdown.
+func (s *session) serve() {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("panic in IMAP session", slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+		}
+		s.cancel()
+		if s.sub != nil {
+			s.sub.Close()
+		}
+		s.e.Flush()
+		s.conn.Close()
+		s.srv.untrack(s)
+		s.log.Debug("connection closed")
+	}()
+	s.log.Debug("connection opened")
+	if tc, ok := s.conn.(*tls.Conn); ok {
+		s.conn.SetDeadline(time.Now().Add(s.readTimeout()))
+		if err := tc.HandshakeContext(s.ctx); err != nil {
+			s.log.Debug("TLS handshake failed", slog.Any("error", err))
+			return
+		}
+	}
+	// RFC 9051 7.1.1: greeting with the capabilities as response code.
+	s.e.Untagged().Atom("OK [CAPABILITY ").Atom(strings.Join(s.capabilities(), " ")).Atom("] Floe ready").CRLF()
+	if s.e.Flush() != nil {
+		return
+	}
+	for {
+		if s.r.Buffered() == 0 {
+			// Pipelined commands are answered in one write (RFC 9051 5.5).
+			if s.e.Flush() != nil {
+				return
+			}
+		}
+		if !s.command() {
+			return
+		}
+	}
+}
+
+// bye sends an untagged BYE (RFC 9051 7.1.5).
+func (s *session) bye(text string) {
+	s.e.Untagged().Atom("BYE ").Atom(text).CRLF()
+	s.e.Flush()
+}
+
+// ended handles an I/O error of the loop; it writes BYE where useful.
+func (s *session) ended(err error) {
+	switch {
+	case s.srv.shuttingDown.Load():
+		s.bye("server shutting down")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		s.bye("autologout; idle for too long")
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+	default:
+		s.log.Debug("connection error", slog.Any("error", err))
+	}
+}
+
+// command reads and runs one command; false ends the session.
+func (s *session) command() bool {
+	d := s.d
+	if s.state == stateNotAuth {
+		d.reset(preAuthMaxLine, preAuthMaxLiteral)
+	} else {
+		d.reset(authMaxLine, authMaxLiteral)
+	}
+	s.tagSet = false
+
+	tag, err := d.tag()
+	if err != nil {
+		if d.ioErr != nil {
+			s.ended(d.ioErr)
+			return false
+		}
+		return s.answer("*", "", command{}, err)
+	}
+	name, err := s.commandName()
+	if err != nil {
+		if d.ioErr != nil {
+			s.ended(d.ioErr)
+			return false
+		}
+		return s.answer(tag, "", command{}, err)
+	}
+	c, ok := commands[name]
+	if !ok {
+		return s.answer(tag, name, c, errBad("unknown command "+sanitizeName(name)))
+	}
+	allowed := false
+	for _, st := range c.states {
+		allowed = allowed || st == s.state
+	}
+	if !allowed {
+		return s.answer(tag, name, c, errBad(name+" not allowed now"))
+	}
+	err = c.fn(s, tag, d)
+	if d.ioErr != nil {
+		s.ended(d.ioErr)
+		return false
+	}
+	return s.answer(tag, name, c, err)
+}
+
+func sanitizeName(s string) string {
+	if len(s) > 32 {
+		s = s[:32]
+	}
+	return s
+}
+
+// commandName reads SP command-name, with the UID prefix (RFC 9051 6.4.9).
+func (s *session) commandName() (string, error) {
+	if err := s.d.SP(); err != nil {
+		return "", err
+	}
+	name, err := s.d.Atom()
+	if err != nil {
+		return "", err
+	}
+	name = strings.ToUpper(name)
+	if name == "UID" {
+		if err := s.d.SP(); err != nil {
+			return "", err
+		}
+		sub, err := s.d.Atom()
+		if err != nil {
+			return "", err
+		}
+		name = "UID " + strings.ToUpper(sub)
+	}
+	return name, nil
+}
+
+// answer writes the tagged response of a command (after pending unilateral
+// updates) and reports whether the session goes on.
+func (s *session) answer(tag, name string, c command, err error) bool {
+	if err == errStartTLSDone {
+		return true
+	}
+	var re *respError
+	if err != nil && !errors.As(err, &re) {
+		if s.ctx.Err() == nil {
+			s.log.Error("command failed", slog.String("command", name), slog.Any("error", err))
+		}
+		re = errInternal
+	}
+	d := s.d
+	if re != nil && !re.close {
+		if err := d.skipLine(); err != nil {
+			if d.ioErr != nil {
+				s.ended(d.ioErr)
+				return false
+			}
+			errors.As(err, &re)
+		}
+	} else if re == nil && !d.lineDone {
+		// A handler that did not read its arguments: do not let them run
+		// as commands.
+		if err := d.skipLine(); err != nil {
+			s.ended(err)
+			return false
+		}
+	}
+	if d.ioErr != nil {
+		s.ended(d.ioErr)
+		return false
+	}
+	if re == nil || re.kind != "BAD" {
+		if err := s.flushUpdates(c.expungeOK); err != nil {
+			return false
+		}
+	}
+	switch {
+	case re != nil:
+		s.writeTagged(tag, re.kind, re.code, re.text)
+	case s.tagSet:
+		s.writeTagged(tag, s.tagKind, s.tagCode, s.tagText)
+	default:
+		s.writeTagged(tag, "OK", "", name+" completed")
+	}
+	if re != nil && re.close {
+		s.bye("closing connection")
+		return false
+	}
+	if re != nil && re.kind == "BAD" && s.state == stateNotAuth {
+		s.badCount++
+		if s.badCount >= maxBadPreAuth {
+			s.bye("too many invalid commands")
+			return false
+		}
+	}
+	if s.state == stateLogout {
+		s.e.Flush()
+		return false
+	}
+	return s.e.Err() == nil
+}
+
+// tagged sets the tagged response of the current command:
+// "<tag> <kind> [<code>] <text>" (code optional). It is written by the
+// command loop after the pending unilateral updates.
+func (s *session) tagged(tag, kind, code, text string) {
+	s.tagSet, s.tagKind, s.tagCode, s.tagText = true, kind, code, text
+}
+
+func (s *session) writeTagged(tag, kind, code, text string) {
+	s.e.Atom(tag).SP().Atom(kind).SP()
+	if code != "" {
+		s.e.Byte('[').Atom(code).Atom("] ")
+	}
+	s.e.Atom(text).CRLF()
+}
+
+// mailbox resolves a mailbox name of the user's namespace and checks access.
+// It is THE authorization point: every command that names a mailbox goes
+// through it. Today only the owner may access a mailbox; the sharing issue
+// extends this to ACLs (RFC 4314). Errors are storage sentinels
+// (storage.ErrNoMailbox); pass them to s.storageError.
+func (s *session) mailbox(name string) (storage.Mailbox, error) {
+	if s.user == nil {
+		return storage.Mailbox{}, storage.ErrPermission
+	}
+	mb, err := s.store.Mailbox(s.ctx, s.user.Account, canonicalMailbox(name))
+	if err != nil {
+		return storage.Mailbox{}, err
+	}
+	// The one authorization check every mailbox access passes through
+	// (ARCHITECTURE.md decision 5). Without the lookup right a mailbox
+	// does not exist for the user: it never learns of it.
+	if !acl.Check(int64(mb.Account), int64(s.user.Account), acl.Of(acl.Lookup)) {
+		return storage.Mailbox{}, storage.ErrNoMailbox
+	}
+	return mb, nil
+}
+
+// appendLimit is the APPENDLIMIT (RFC 7889): the largest message accepted.
+func (s *session) appendLimit() int64 {
+	if n := int64(s.srv.config().SMTP.MaxMessageSize); n > 0 {
+		return n
+	}
+	return int64(defaultAppendLimit)
+}
+
+// plaintextAuthAllowed reports whether LOGIN/AUTHENTICATE may be used now.
+func (s *session) plaintextAuthAllowed() bool {
+	return auth.PlaintextAllowed(s.tlsActive, s.remote, s.srv.config().TLS.AllowPlaintextAuth)
+}
+
+// capabilities returns the CAPABILITY list for the current state; it is the
+// single source of the list (greeting, CAPABILITY, LOGIN's response code).
+func (s *session) capabilities() []string {
+	caps := []string{"IMAP4rev1", "IMAP4rev2"}
+	if s.state == stateNotAuth {
+		if !s.tlsActive && s.srv.opts.TLS != nil {
+			caps = append(caps, "STARTTLS")
+		}
+		if s.plaintextAuthAllowed() {
+			for _, m := range auth.Mechanisms {
+				caps = append(caps, "AUTH="+m)
+			}
+		} else {
+			caps = append(caps, "LOGINDISABLED")
+		}
+	}
+	caps = append(caps,
+		"LITERAL+", "SASL-IR", "ENABLE", "ID", "IDLE", "NAMESPACE", "UIDPLUS", "MOVE", "UNSELECT",
+		"CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS", "STATUS=SIZE",
+		"ESEARCH", "SEARCHRES", "CONDSTORE", "QRESYNC",
+		"APPENDLIMIT="+strconv.FormatInt(s.appendLimit(), 10),
+		"BINARY", "UTF8=ACCEPT", "METADATA", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE", "QUOTASET",
+		"SORT", "SORT=DISPLAY", "THREAD=REFERENCES", "THREAD=ORDEREDSUBJECT")
+	return caps
+}
+
+func uitoa(n uint64) string { return strconv.FormatUint(n, 10) }
