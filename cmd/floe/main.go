@@ -93,6 +93,7 @@ type cmdCtx struct {
 	quota         string
 	quotaMessages int64
 	catchAll      string
+	dkim          dkimFlags // dkim.go
 }
 
 var commands []*command
@@ -129,6 +130,8 @@ func init() {
 		{name: "check", summary: "verify the store (blobs, counters)", run: (*app).check, nargs: 0},
 		{name: "version", summary: "print the version", run: (*app).version, nargs: 0},
 	}
+	commands = append(commands, dkimCommands()...)  // dkim.go, dns.go
+	commands = append(commands, queueCommands()...) // queue.go
 }
 
 func passwordFlag(fs *flag.FlagSet, c *cmdCtx) {

@@ -24,6 +24,7 @@ import (
 	"github.com/floemail/floe/server/auth"
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/server/delivery"
+	"github.com/floemail/floe/server/queue"
 	"github.com/floemail/floe/storage"
 	"github.com/floemail/floe/storage/sqlite"
 )
@@ -97,6 +98,9 @@ type envOptions struct {
 	server func(*Server)        // adjust the server before Serve (test hooks)
 	// store wraps the store the server and deliverer use (fault injection).
 	store func(storage.Store) storage.Store
+	// outbound gives the server an outbound queue (not started: entries
+	// stay in the store for the test to inspect).
+	outbound bool
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -153,7 +157,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.del = delivery.New(delivery.Options{Store: used, Config: getCfg, Logger: log})
 	serverTLS := &tls.Config{Certificates: []tls.Certificate{testCert()}, MinVersion: tls.VersionTLS12}
 	e.client = &tls.Config{InsecureSkipVerify: true, ServerName: "mx.example.test"}
-	e.srv = New(Options{Config: getCfg, Store: used, Auth: a, Delivery: e.del, TLS: serverTLS, Logger: log})
+	var outq *queue.Queue
+	if o.outbound {
+		outq = queue.New(queue.Options{Store: used, Config: getCfg, Logger: log, Delivery: e.del})
+	}
+	e.srv = New(Options{Config: getCfg, Store: used, Auth: a, Delivery: e.del, Queue: outq, TLS: serverTLS, Logger: log})
 	if o.server != nil {
 		o.server(e.srv)
 	}

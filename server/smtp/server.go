@@ -17,8 +17,8 @@
 //     AUTH is not advertised and refused with 538 5.7.11.
 //   - Submission (after AUTH on any port; AUTH is required on 465/587): the
 //     envelope sender must be an address the account owns (553 5.7.1);
-//     local recipients are delivered locally; other recipients are refused
-//     with 550 5.7.1 until the outbound queue exists.
+//     local recipients are delivered locally; other recipients go to the
+//     outbound queue (Options.Queue; refused with 550 5.7.1 without one).
 //
 // Each connection gets its own go-smtp Server, configured from the config
 // current at accept time, so a SIGHUP reload applies to new connections.
@@ -42,6 +42,8 @@ import (
 	"github.com/floemail/floe/server/auth"
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/server/delivery"
+	"github.com/floemail/floe/server/mailauth"
+	"github.com/floemail/floe/server/queue"
 	"github.com/floemail/floe/storage"
 )
 
@@ -89,6 +91,12 @@ type Options struct {
 	Store    storage.Store
 	Auth     *auth.Authenticator
 	Delivery *delivery.Deliverer
+	// Checker runs SPF/DKIM/DMARC on mail arriving on port 25 from
+	// unauthenticated clients ([checks] enabled); nil disables the checks.
+	Checker *mailauth.Checker
+	// Queue takes the remote recipients of authenticated submissions; nil
+	// refuses them (550 5.7.1).
+	Queue *queue.Queue
 	// TLS is used for STARTTLS (MX, Submission) and for implicit TLS
 	// (Submissions). Without it STARTTLS is not offered and Submissions
 	// cannot be served.
@@ -243,6 +251,8 @@ func (s *Server) handle(tc *trackedConn, m Mode) {
 	// authenticate without TLS.
 	gs.AllowInsecureAuth = true
 	gs.EnableSMTPUTF8 = true // RFC 6531
+	// RFC 3461: NOTIFY/ORCPT/RET/ENVID are carried into the outbound queue.
+	gs.EnableDSN = s.opts.Queue != nil
 	if m != Submissions {
 		gs.TLSConfig = s.opts.TLS // STARTTLS, RFC 3207
 	}

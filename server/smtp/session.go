@@ -17,6 +17,7 @@ import (
 	"github.com/floemail/floe/server/auth"
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/server/delivery"
+	"github.com/floemail/floe/server/queue"
 	"github.com/floemail/floe/storage"
 )
 
@@ -103,6 +104,10 @@ type session struct {
 	size    int64 // declared SIZE, 0 if none
 	utf8    bool
 	rcpts   []delivery.Recipient
+	// Outbound (queue.go): remote recipients of a submission and the
+	// message's DSN parameters (RFC 3461).
+	remoteRcpts []queue.Recipient
+	envID, ret  string
 }
 
 // endingReply returns the reply for a command that arrives while the
@@ -224,12 +229,13 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 	s.b.tc.addMessage()
 	s.hasFrom, s.from, s.size, s.utf8 = true, from, opts.Size, opts.UTF8
 	s.rcpts = s.rcpts[:0]
+	s.remoteRcpts, s.envID, s.ret = nil, opts.EnvelopeID, string(opts.Return)
 	return nil
 }
 
 // Rcpt implements gosmtp.Session (RFC 5321 4.1.1.3). go-smtp has already
 // enforced the recipient limit (452 4.5.3).
-func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 	if err := s.endingReply(); err != nil {
 		return err
 	}
@@ -245,7 +251,11 @@ func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 	case err == nil:
 	case errors.Is(err, delivery.ErrNotLocal):
 		if s.principal != nil {
-			return s.fail(errNoOutbound)
+			if s.srv.opts.Queue == nil {
+				return s.fail(errNoOutbound)
+			}
+			s.remoteRcpts = append(s.remoteRcpts, outboundRecipient(to, opts))
+			return nil
 		}
 		s.log.Info("relay attempt refused", "to", to)
 		return s.fail(errRelayDenied)
@@ -302,7 +312,7 @@ func (s *session) Data(r io.Reader) error {
 		return errShuttingDown
 	}
 	defer tc.endData()
-	if len(s.rcpts) == 0 { // every RCPT was refused by us; go-smtp should not get here
+	if len(s.rcpts) == 0 && len(s.remoteRcpts) == 0 { // every RCPT was refused by us; go-smtp should not get here
 		return errInternal
 	}
 
@@ -323,11 +333,29 @@ func (s *session) Data(r io.Reader) error {
 	if err != nil {
 		return s.dataError(dr.err, err)
 	}
+	// Port 25 arrival checks (checks.go): may reject, rewrite the blob with
+	// Authentication-Results, or send the copies to Junk.
+	ref, rcpts, err := s.checkArrival(ref)
+	if err != nil {
+		return err
+	}
+
+	// Remote recipients first: if queueing fails nothing was stored and
+	// the client may simply retry (queue.go).
+	if len(s.remoteRcpts) > 0 {
+		if err := s.submitOutbound(ref); err != nil {
+			return err
+		}
+		if len(rcpts) == 0 {
+			s.log.Info("message accepted", "id", id, "from", s.from, "remote_rcpts", len(s.remoteRcpts), "size", ref.Size, "blob", ref.ID)
+			return nil
+		}
+	}
 
 	msg := &delivery.Message{
 		Blob:       ref,
 		From:       s.from,
-		Recipients: s.rcpts,
+		Recipients: rcpts,
 		RemoteIP:   s.remote,
 		Helo:       s.helo,
 	}
@@ -353,7 +381,7 @@ func (s *session) Data(r io.Reader) error {
 			tempErr = res.Err
 		}
 	}
-	if stored == 0 {
+	if stored == 0 && len(s.remoteRcpts) == 0 {
 		s.log.Warn("message not delivered", "from", s.from, "rcpts", len(s.rcpts), "blob", ref.ID, "err", firstErr)
 		if tempErr != nil {
 			return storageReply(tempErr)
@@ -412,6 +440,7 @@ func storageReply(err error) *gosmtp.SMTPError {
 func (s *session) Reset() {
 	s.hasFrom, s.from, s.size, s.utf8 = false, "", 0, false
 	s.rcpts = nil
+	s.remoteRcpts, s.envID, s.ret = nil, "", ""
 }
 
 // Logout implements gosmtp.Session.

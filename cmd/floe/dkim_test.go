@@ -1,0 +1,85 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/floemail/floe/server/dkim"
+)
+
+func TestDKIMCommands(t *testing.T) {
+	file, dataDir := writeConfig(t, map[string]string{"smtp": "192.0.2.25:25"}, "")
+	floe(t, "", "dkim", "list", "--config", file).expect(t, 0, "no DKIM keys")
+
+	r := floe(t, "", "dkim", "gen", "Example.COM", "--selector", "s1", "--config", file)
+	r.expect(t, 0, "s1._domainkey.example.com. IN TXT ( \"v=DKIM1; k=rsa; p=")
+	if !strings.Contains(r.stdout, "active key") {
+		t.Errorf("first key not reported active:\n%s", r.stdout)
+	}
+	fi, err := os.Stat(filepath.Join(dataDir, "dkim", "example.com", "s1.pem"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v", fi, err)
+	}
+	r = floe(t, "", "dkim", "gen", "example.com", "--selector", "s2", "--algorithm", "ed25519", "--config", file)
+	r.expect(t, 0, "s2._domainkey.example.com. IN TXT \"v=DKIM1; k=ed25519; p=")
+	if !strings.Contains(r.stdout, "floe dkim activate example.com s2") {
+		t.Errorf("second key should wait for activation:\n%s", r.stdout)
+	}
+	floe(t, "", "dkim", "gen", "example.com", "--selector", "s2", "--config", file).expectErr(t, 1, "already exists")
+	floe(t, "", "dkim", "gen", "example.com", "--algorithm", "dsa", "--config", file).expectErr(t, 2, "unknown algorithm")
+	floe(t, "", "dkim", "gen", "bad domain", "--config", file).expectErr(t, 2, "not a valid")
+
+	r = floe(t, "", "dkim", "list", "--config", file)
+	r.expect(t, 0, "example.com s1 rsa active")
+	if !strings.Contains(r.stdout, "example.com s2 ed25519 created") {
+		t.Errorf("list:\n%s", r.stdout)
+	}
+	floe(t, "", "dkim", "activate", "example.com", "s2", "--config", file).expect(t, 0, "now signs with selector s2")
+	floe(t, "", "dkim", "activate", "example.com", "nope", "--config", file).expectErr(t, 1, "no key")
+	floe(t, "", "dkim", "list", "--config", file).expect(t, 0, "example.com s2 ed25519 active")
+
+	// The server-side package signs with what the CLI activated.
+	keys, err := dkim.Open(filepath.Join(dataDir, "dkim"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := keys.Sign("example.com", strings.NewReader("From: a@example.com\r\n\r\nhi\r\n"))
+	if err != nil || !strings.Contains(h, "s=s2") {
+		t.Errorf("Sign = %q, %v", h, err)
+	}
+}
+
+func TestDNSCommand(t *testing.T) {
+	file, _ := writeConfig(t, map[string]string{"smtp": "192.0.2.25:25"}, "")
+	r := floe(t, "", "dns", "example.com", "--config", file)
+	r.expect(t, 0, "example.com. IN MX 10 mail.example.com.")
+	for _, want := range []string{
+		`example.com. IN TXT "v=spf1 mx ip4:192.0.2.25 -all"`,
+		`no DKIM key for example.com yet`,
+		`_dmarc.example.com. IN TXT "v=DMARC1; p=quarantine; rua=mailto:postmaster@example.com"`,
+		"_submissions._tcp.example.com. IN SRV 0 1 465 mail.example.com.",
+		"_submission._tcp.example.com. IN SRV 10 1 587 mail.example.com.",
+		"_imaps._tcp.example.com. IN SRV 0 1 993 mail.example.com.",
+		"_imap._tcp.example.com. IN SRV 10 1 143 mail.example.com.",
+		"_pop3s._tcp.example.com. IN SRV 0 1 995 mail.example.com.",
+		"_pop3._tcp.example.com. IN SRV 10 1 110 mail.example.com.",
+		"autoconfig.example.com. IN CNAME mail.example.com.",
+		"autodiscover.example.com. IN CNAME mail.example.com.",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("floe dns lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	floe(t, "", "dkim", "gen", "example.com", "--selector", "a", "--algorithm", "ed25519", "--config", file).expect(t, 0, "")
+	floe(t, "", "dkim", "gen", "example.com", "--selector", "b", "--config", file).expect(t, 0, "")
+	r = floe(t, "", "dns", "example.com", "--config", file)
+	if !strings.Contains(r.stdout, `a._domainkey.example.com. IN TXT "v=DKIM1; k=ed25519; p=`) ||
+		!strings.Contains(r.stdout, `b._domainkey.example.com. IN TXT ( "v=DKIM1; k=rsa; p=`) {
+		t.Errorf("floe dns lacks the DKIM selectors:\n%s", r.stdout)
+	}
+	// A private listener address is not put into SPF.
+	file2, _ := writeConfig(t, map[string]string{"smtp": "10.0.0.1:25"}, "")
+	floe(t, "", "dns", "example.com", "--config", file2).expect(t, 0, `"v=spf1 mx -all"`)
+}
