@@ -19,6 +19,8 @@ const (
 	smtpRefusal = "421 4.7.0 Too many connections from your address\r\n"
 	// RFC 2449 8 / RFC 3206 SYS/TEMP: a temporary system problem.
 	pop3Refusal = "-ERR [SYS/TEMP] too many connections from your address\r\n"
+	// RFC 9051 7.1.5: BYE as the greeting rejects the connection.
+	imapRefusal = "* BYE too many connections from your address\r\n"
 )
 
 // refusalTimeout bounds the write of a refusal line to a client we reject.

@@ -5,8 +5,8 @@
 // gracefully in two phases.
 //
 // Listener names (keys of Addrs): "smtp", "submissions", "submission",
-// "pop3", "pop3s". The IMAP, HTTP and client-services listeners of the config
-// are not opened yet.
+// "pop3", "pop3s", "imap", "imaps". The HTTP and client-services listeners
+// of the config are not opened yet.
 package server
 
 import (
@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -26,7 +27,11 @@ import (
 	"github.com/floemail/floe/server/auth"
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/server/delivery"
+	"github.com/floemail/floe/server/dkim"
+	"github.com/floemail/floe/server/imap"
+	"github.com/floemail/floe/server/mailauth"
 	"github.com/floemail/floe/server/pop3"
+	"github.com/floemail/floe/server/queue"
 	"github.com/floemail/floe/server/smtp"
 	"github.com/floemail/floe/storage/sqlite"
 )
@@ -62,6 +67,8 @@ type Server struct {
 	auth      *auth.Authenticator
 	smtp      *smtp.Server
 	pop3      *pop3.Server
+	imap      *imap.Server
+	queue     *queue.Queue
 	listeners []*boundListener
 	serving   sync.WaitGroup
 }
@@ -103,6 +110,10 @@ var specs = []listenerSpec{
 		refusal: pop3Refusal, maxPerIP: pop3Max, describe: "POP3 (STLS)"},
 	{name: "pop3s", addr: func(c *config.Config) string { return c.Listeners.POP3S },
 		implicitTLS: true, maxPerIP: pop3Max, describe: "POP3 (implicit TLS)"},
+	{name: "imap", addr: func(c *config.Config) string { return c.Listeners.IMAP },
+		refusal: imapRefusal, maxPerIP: imapMax, describe: "IMAP (STARTTLS)"},
+	{name: "imaps", addr: func(c *config.Config) string { return c.Listeners.IMAPS },
+		implicitTLS: true, maxPerIP: imapMax, describe: "IMAP (implicit TLS)"},
 }
 
 // pending lists configured listeners of services that do not exist yet.
@@ -110,8 +121,6 @@ var pending = []struct {
 	name string
 	addr func(*config.Config) string
 }{
-	{"imap", func(c *config.Config) string { return c.Listeners.IMAP }},
-	{"imaps", func(c *config.Config) string { return c.Listeners.IMAPS }},
 	{"http", func(c *config.Config) string { return c.Listeners.HTTP }},
 	{"https", func(c *config.Config) string { return c.Listeners.HTTPS }},
 	{"clientsvc", func(c *config.Config) string { return c.Listeners.ClientSvc }},
@@ -119,6 +128,7 @@ var pending = []struct {
 
 func smtpMax(c *config.Config) int { return c.SMTP.MaxConnectionsPerIP }
 func pop3Max(c *config.Config) int { return c.POP3.MaxConnectionsPerIP }
+func imapMax(c *config.Config) int { return c.IMAP.MaxConnectionsPerIP }
 
 // New returns a Server for cfg. It does not open anything; Start does.
 func New(cfg *config.Config, opts Options) (*Server, error) {
@@ -205,10 +215,23 @@ func (s *Server) Start(ctx context.Context) (err error) {
 
 	authn := auth.New(store, cfg.Auth, s.log.With("component", "auth"))
 	deliverer := delivery.New(delivery.Options{Store: store, Config: s.Config, Logger: s.log.With("component", "delivery")})
+	checker := mailauth.New(mailauth.Options{Config: s.Config, Logger: s.log.With("component", "mailauth")})
+	// DKIM keys (floe dkim gen) sign outbound mail. Without usable keys the
+	// queue sends unsigned; a nil *dkim.Keys must not become a non-nil
+	// Signer interface.
+	var signer queue.Signer
+	if keys, err := dkim.Open(filepath.Join(cfg.Server.DataDir, "dkim"), s.log.With("component", "dkim")); err != nil {
+		s.log.Warn("DKIM keys unavailable; outbound mail will not be signed", "err", err)
+	} else {
+		signer = keys
+	}
+	outq := queue.New(queue.Options{Store: store, Config: s.Config, Logger: s.log, Delivery: deliverer, Signer: signer})
 	smtpSrv := smtp.New(smtp.Options{Config: s.Config, Store: store, Auth: authn, Delivery: deliverer,
-		TLS: tlsCfg, Logger: s.log.With("component", "smtp")})
+		Checker: checker, Queue: outq, TLS: tlsCfg, Logger: s.log.With("component", "smtp")})
 	pop3Srv := pop3.New(pop3.Options{Config: s.Config, Store: store, Auth: authn, TLS: tlsCfg,
 		Logger: s.log.With("component", "pop3")})
+	imapSrv := imap.New(imap.Options{Config: s.Config, Store: store, Auth: authn, TLS: tlsCfg,
+		Logger: s.log.With("component", "imap")})
 
 	for _, sp := range specs {
 		addr := sp.addr(cfg)
@@ -226,9 +249,12 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 
 	s.mu.Lock()
-	s.store, s.auth, s.smtp, s.pop3, s.listeners = store, authn, smtpSrv, pop3Srv, opened
+	s.store, s.auth, s.smtp, s.pop3, s.imap, s.listeners = store, authn, smtpSrv, pop3Srv, imapSrv, opened
+	s.queue = outq
 	s.state = stateRunning
 	s.mu.Unlock()
+
+	outq.Start(context.Background()) // outbound queue (server/queue)
 
 	for _, bl := range opened {
 		s.serve(bl)
@@ -277,6 +303,10 @@ func (s *Server) serve(bl *boundListener) {
 			err = s.pop3.Serve(bl.l, false)
 		case "pop3s":
 			err = s.pop3.Serve(bl.l, true)
+		case "imap":
+			err = s.imap.Serve(bl.l, false)
+		case "imaps":
+			err = s.imap.Serve(bl.l, true)
 		}
 		s.mu.Lock()
 		stopping := s.state == stateStopped
@@ -310,7 +340,7 @@ func (s *Server) printSummary(cfg *config.Config, opened []*boundListener) {
 }
 
 // Addrs returns the bound address of every open listener, by name ("smtp",
-// "submissions", "submission", "pop3", "pop3s"). With port 0 in the config
+// "submissions", "submission", "pop3", "pop3s", "imap", "imaps"). With port 0 in the config
 // it tells which port the system chose.
 func (s *Server) Addrs() map[string]net.Addr {
 	s.mu.Lock()
@@ -329,7 +359,8 @@ func (s *Server) Connections() map[string]int { return s.reg.counts() }
 // Shutdown stops the server gracefully, in two phases: first every listener
 // stops accepting; then the protocol servers' Shutdown methods run
 // concurrently (SMTP answers 421 to idle clients and lets DATA in flight
-// finish, POP3 answers -ERR and rolls back), each bounded by ctx. When ctx
+// finish, POP3 answers -ERR and rolls back, IMAP sends BYE to idle sessions
+// and lets commands in progress finish), each bounded by ctx. When ctx
 // ends first, the connections still open are closed forcibly. The store is
 // closed last. Shutdown of a server that never started successfully returns
 // nil; calling it twice returns nil the second time.
@@ -343,7 +374,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	s.state = stateStopped
-	listeners, smtpSrv, pop3Srv, store := s.listeners, s.smtp, s.pop3, s.store
+	listeners, smtpSrv, pop3Srv, imapSrv, store := s.listeners, s.smtp, s.pop3, s.imap, s.store
+	outq := s.queue
 	s.mu.Unlock()
 
 	s.log.Info("shutting down")
@@ -359,7 +391,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	var errs []error
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for name, fn := range map[string]func(context.Context) error{"smtp": smtpSrv.Shutdown, "pop3": pop3Srv.Shutdown} {
+	for name, fn := range map[string]func(context.Context) error{
+		"smtp": smtpSrv.Shutdown, "pop3": pop3Srv.Shutdown, "imap": imapSrv.Shutdown} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -394,6 +427,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 
+	// The outbound queue after SMTP (no more submissions), before the store.
+	if err := outq.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("outbound queue: %w", err))
+	}
 	if err := store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("closing the store: %w", err))
 	}

@@ -56,6 +56,8 @@ func testConfig(t *testing.T) *config.Config {
 		Submission:  "127.0.0.1:0",
 		POP3:        "127.0.0.1:0",
 		POP3S:       "127.0.0.1:0",
+		IMAP:        "127.0.0.1:0",
+		IMAPS:       "127.0.0.1:0",
 	}
 	return cfg
 }
@@ -171,15 +173,16 @@ func sendMail(t *testing.T, c *gosmtp.Client, from, to, subject string) {
 func TestServerEndToEnd(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.POP3.MaxConnectionsPerIP = 1
+	cfg.IMAP.MaxConnectionsPerIP = 1
 	srv := startServer(t, cfg)
 	addrs := srv.Addrs()
-	for _, name := range []string{"smtp", "submissions", "submission", "pop3", "pop3s"} {
+	for _, name := range []string{"smtp", "submissions", "submission", "pop3", "pop3s", "imap", "imaps"} {
 		if addrs[name] == nil {
 			t.Fatalf("no %s listener in %v", name, addrs)
 		}
 	}
-	if len(addrs) != 5 {
-		t.Fatalf("listeners %v, want exactly 5 (IMAP/HTTP not yet)", addrs)
+	if len(addrs) != 7 {
+		t.Fatalf("listeners %v, want exactly 7 (HTTP not yet)", addrs)
 	}
 	addAccount(t, cfg, "alice@example.test", "s3cret pass")
 	tlsCfg := clientTLS(t, cfg.Server.DataDir, "127.0.0.1")
@@ -258,6 +261,62 @@ func TestServerEndToEnd(t *testing.T) {
 		t.Fatalf("Connections()[pop3] = %d, want 1", n)
 	}
 
+	// IMAPS: log in and see both messages; the session stays open.
+	ic, err := tls.Dial("tcp", addrs["imaps"].String(), tlsCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ic.Close()
+	_ = ic.SetDeadline(time.Now().Add(60 * time.Second))
+	ir := textproto.NewReader(bufio.NewReader(ic))
+	imapCmd := func(tag, cmd string) []string {
+		t.Helper()
+		if _, err := fmt.Fprintf(ic, "%s %s\r\n", tag, cmd); err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for {
+			line, err := ir.ReadLine()
+			if err != nil {
+				t.Fatalf("IMAP %s: %v after %q", cmd, err, lines)
+			}
+			lines = append(lines, line)
+			if strings.HasPrefix(line, tag+" ") {
+				if !strings.HasPrefix(line, tag+" OK") {
+					t.Fatalf("IMAP %s: %q", cmd, lines)
+				}
+				return lines
+			}
+		}
+	}
+	if g, err := ir.ReadLine(); err != nil || !strings.HasPrefix(g, "* OK [CAPABILITY IMAP4rev1") {
+		t.Fatalf("IMAPS greeting %q, %v", g, err)
+	}
+	imapCmd("a1", `LOGIN alice@example.test "s3cret pass"`)
+	if sel := imapCmd("a2", "SELECT INBOX"); !slicesContains(sel, "* 2 EXISTS") {
+		t.Fatalf("IMAP SELECT: %q, want 2 messages", sel)
+	}
+
+	// Plain IMAP with the per-IP limit of 1: the second client is refused.
+	i1, err := net.Dial("tcp", addrs["imap"].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer i1.Close()
+	_ = i1.SetReadDeadline(time.Now().Add(60 * time.Second))
+	if g, err := bufio.NewReader(i1).ReadString('\n'); err != nil || !strings.HasPrefix(g, "* OK ") {
+		t.Fatalf("first IMAP connection: %q, %v", g, err)
+	}
+	i2, err := net.Dial("tcp", addrs["imap"].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer i2.Close()
+	_ = i2.SetReadDeadline(time.Now().Add(60 * time.Second))
+	if line, err := bufio.NewReader(i2).ReadString('\n'); err != nil || line != imapRefusal {
+		t.Fatalf("second IMAP connection: %q, %v; want %q", line, err, imapRefusal)
+	}
+
 	// Graceful shutdown: the open POP3S session is told, listeners close.
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -266,6 +325,9 @@ func TestServerEndToEnd(t *testing.T) {
 	}
 	if line, err := p.r.ReadLine(); err == nil && !strings.HasPrefix(line, "-ERR") {
 		t.Fatalf("POP3 client got %q at shutdown, want -ERR or close", line)
+	}
+	if line, err := ir.ReadLine(); err != nil || !strings.HasPrefix(line, "* BYE") {
+		t.Fatalf("IMAP client got %q, %v at shutdown, want * BYE", line, err)
 	}
 	for name, a := range addrs {
 		if c, err := net.DialTimeout("tcp", a.String(), 10*time.Second); err == nil {
@@ -278,7 +340,7 @@ func TestServerEndToEnd(t *testing.T) {
 	}
 	// The store was closed: a new server starts on the same data directory.
 	srv2 := startServer(t, testConfig2(cfg))
-	if len(srv2.Addrs()) != 5 {
+	if len(srv2.Addrs()) != 7 {
 		t.Fatalf("restart: %v", srv2.Addrs())
 	}
 }
@@ -287,7 +349,7 @@ func TestServerEndToEnd(t *testing.T) {
 func testConfig2(cfg *config.Config) *config.Config {
 	c := cfg.Clone()
 	c.Listeners = config.Listeners{SMTP: "127.0.0.1:0", Submissions: "127.0.0.1:0", Submission: "127.0.0.1:0",
-		POP3: "127.0.0.1:0", POP3S: "127.0.0.1:0"}
+		POP3: "127.0.0.1:0", POP3S: "127.0.0.1:0", IMAP: "127.0.0.1:0", IMAPS: "127.0.0.1:0"}
 	return c
 }
 
@@ -457,4 +519,13 @@ func (s *syncBuf) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func slicesContains(lines []string, s string) bool {
+	for _, l := range lines {
+		if l == s {
+			return true
+		}
+	}
+	return false
 }
