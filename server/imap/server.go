@@ -3,7 +3,6 @@ package imap
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"log/slog"
 	"net"
 	"sync"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/floemail/floe/server/auth"
 	"github.com/floemail/floe/server/config"
+	"github.com/floemail/floe/server/connsrv"
 	"github.com/floemail/floe/storage"
 )
 
@@ -54,14 +54,8 @@ type Server struct {
 	log   *slog.Logger
 	wpool *sync.Pool
 
-	shuttingDown atomic.Bool
-	done         chan struct{} // closed by Shutdown
-	nextID       atomic.Uint64
-
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	sessions  map[*session]struct{}
-	closeOnce sync.Once
+	conns  *connsrv.Server
+	nextID atomic.Uint64
 }
 
 // New returns a Server. It does not listen; call Serve.
@@ -75,12 +69,10 @@ func New(o Options) *Server {
 		o.Config = func() *config.Config { return c }
 	}
 	return &Server{
-		opts:      o,
-		log:       log.With("proto", "imap"),
-		wpool:     newWriterPool(),
-		done:      make(chan struct{}),
-		listeners: map[net.Listener]struct{}{},
-		sessions:  map[*session]struct{}{},
+		opts:  o,
+		log:   log.With("proto", "imap"),
+		wpool: newWriterPool(),
+		conns: connsrv.New(log.With("proto", "imap")),
 	}
 }
 
@@ -89,44 +81,7 @@ func New(o Options) *Server {
 // session then starts with the TLS handshake and never offers STARTTLS.
 // Serve returns nil after Shutdown, or the listener's error.
 func (s *Server) Serve(l net.Listener, implicitTLS bool) error {
-	s.mu.Lock()
-	if s.shuttingDown.Load() {
-		s.mu.Unlock()
-		l.Close()
-		return nil
-	}
-	s.listeners[l] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, l)
-		s.mu.Unlock()
-		l.Close()
-	}()
-
-	var backoff time.Duration
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			if s.shuttingDown.Load() {
-				return nil
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return err
-			}
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.log.Warn("accept failed, retrying", "err", err, "in", backoff)
-			time.Sleep(backoff)
-			continue
-		}
-		backoff = 0
-		sess := s.newSession(c, implicitTLS)
-		if !s.track(sess) {
-			c.Close()
-			continue
-		}
-		go sess.serve()
-	}
+	return s.conns.Serve(l, func(c net.Conn) connsrv.Session { return s.newSession(c, implicitTLS) })
 }
 
 // Shutdown stops the listeners and ends every session: a session waiting
@@ -134,58 +89,15 @@ func (s *Server) Serve(l net.Listener, implicitTLS bool) error {
 // finishes first. Shutdown waits until all sessions have ended; when ctx
 // ends first, the remaining connections are closed and ctx's error is
 // returned.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.shuttingDown.Store(true)
-	s.closeOnce.Do(func() { close(s.done) })
-	for l := range s.listeners {
-		l.Close()
-	}
-	for sess := range s.sessions {
-		sess.wake()
-	}
-	s.mu.Unlock()
+func (s *Server) Shutdown(ctx context.Context) error { return s.conns.Shutdown(ctx) }
 
-	wait := time.Millisecond
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	for {
-		s.mu.Lock()
-		n := len(s.sessions)
-		s.mu.Unlock()
-		if n == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			s.mu.Lock()
-			for sess := range s.sessions {
-				sess.raw.Close()
-			}
-			s.mu.Unlock()
-			return ctx.Err()
-		case <-t.C:
-			wait = min(2*wait, 100*time.Millisecond)
-			t.Reset(wait)
-		}
-	}
-}
+// shuttingDown reports whether Shutdown has begun.
+func (s *Server) shuttingDown() bool { return s.conns.ShuttingDown() }
 
-func (s *Server) track(sess *session) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.shuttingDown.Load() {
-		return false
-	}
-	s.sessions[sess] = struct{}{}
-	return true
-}
-
-func (s *Server) untrack(sess *session) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.sessions, sess)
-}
+// Serve, Wake and Abort make a session a connsrv.Session.
+func (s *session) Serve() { s.serve() }
+func (s *session) Wake()  { s.wake() }
+func (s *session) Abort() { s.raw.Close() }
 
 // config returns the current configuration.
 func (s *Server) config() *config.Config { return s.opts.Config() }

@@ -103,7 +103,7 @@ var errShuttingDown = errors.New("server shutting down")
 
 func (c connIO) Read(p []byte) (int, error) {
 	c.s.conn.SetReadDeadline(time.Now().Add(c.s.readTimeout()))
-	if c.s.srv.shuttingDown.Load() {
+	if c.s.srv.shuttingDown() {
 		return 0, errShuttingDown
 	}
 	return c.s.conn.Read(p)
@@ -173,7 +173,6 @@ func (s *session) serve() {
 		}
 		s.e.Flush()
 		s.conn.Close()
-		s.srv.untrack(s)
 		s.log.Debug("connection closed")
 	}()
 	s.log.Debug("connection opened")
@@ -211,7 +210,7 @@ func (s *session) bye(text string) {
 // ended handles an I/O error of the loop; it writes BYE where useful.
 func (s *session) ended(err error) {
 	switch {
-	case s.srv.shuttingDown.Load():
+	case s.srv.shuttingDown():
 		s.bye("server shutting down")
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		s.bye("autologout; idle for too long")

@@ -31,7 +31,6 @@ package pop3
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"log/slog"
 	"net"
 	"sync"
@@ -40,6 +39,7 @@ import (
 
 	"github.com/floemail/floe/server/auth"
 	"github.com/floemail/floe/server/config"
+	"github.com/floemail/floe/server/connsrv"
 	"github.com/floemail/floe/storage"
 )
 
@@ -69,12 +69,10 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 
-	shuttingDown atomic.Bool
-	nextID       atomic.Uint64
+	conns  *connsrv.Server
+	nextID atomic.Uint64
 
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	sessions  map[*session]struct{}
+	mu sync.Mutex
 	// locked holds the accounts whose maildrop a session holds.
 	locked map[storage.AccountID]struct{}
 }
@@ -86,11 +84,10 @@ func New(o Options) *Server {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Server{
-		opts:      o,
-		log:       log.With("proto", "pop3"),
-		listeners: map[net.Listener]struct{}{},
-		sessions:  map[*session]struct{}{},
-		locked:    map[storage.AccountID]struct{}{},
+		opts:   o,
+		log:    log.With("proto", "pop3"),
+		conns:  connsrv.New(log.With("proto", "pop3")),
+		locked: map[storage.AccountID]struct{}{},
 	}
 }
 
@@ -99,46 +96,7 @@ func New(o Options) *Server {
 // session then starts with the TLS handshake and never offers STLS. Serve
 // returns nil after Shutdown, or the listener's error.
 func (s *Server) Serve(l net.Listener, implicitTLS bool) error {
-	s.mu.Lock()
-	if s.shuttingDown.Load() {
-		s.mu.Unlock()
-		l.Close()
-		return nil
-	}
-	s.listeners[l] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, l)
-		s.mu.Unlock()
-		l.Close()
-	}()
-
-	var backoff time.Duration
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			if s.shuttingDown.Load() {
-				return nil
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return err
-			}
-			// Anything else (out of file descriptors, a wrapper's
-			// transient error) is retried with backoff, as net/http does.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.log.Warn("accept failed, retrying", "err", err, "in", backoff)
-			time.Sleep(backoff)
-			continue
-		}
-		backoff = 0
-		sess := s.newSession(c, implicitTLS)
-		if !s.track(sess) {
-			c.Close()
-			continue
-		}
-		go sess.serve()
-	}
+	return s.conns.Serve(l, func(c net.Conn) connsrv.Session { return s.newSession(c, implicitTLS) })
 }
 
 // Shutdown stops the listeners, answers every session waiting for a command
@@ -147,58 +105,15 @@ func (s *Server) Serve(l net.Listener, implicitTLS bool) error {
 // applying its deletions) finish, and waits until all sessions have ended.
 // When ctx ends first, the remaining connections are closed (their
 // uncommitted work rolls back) and ctx's error is returned.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.shuttingDown.Store(true)
-	for l := range s.listeners {
-		l.Close()
-	}
-	for sess := range s.sessions {
-		sess.wake()
-	}
-	s.mu.Unlock()
+func (s *Server) Shutdown(ctx context.Context) error { return s.conns.Shutdown(ctx) }
 
-	wait := time.Millisecond
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	for {
-		s.mu.Lock()
-		n := len(s.sessions)
-		s.mu.Unlock()
-		if n == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			s.mu.Lock()
-			for sess := range s.sessions {
-				sess.abort()
-			}
-			s.mu.Unlock()
-			return ctx.Err()
-		case <-t.C:
-			wait = min(2*wait, 100*time.Millisecond)
-			t.Reset(wait)
-		}
-	}
-}
+// shuttingDown reports whether Shutdown has begun.
+func (s *Server) shuttingDown() bool { return s.conns.ShuttingDown() }
 
-// track registers a new session; false when the server is shutting down.
-func (s *Server) track(sess *session) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.shuttingDown.Load() {
-		return false
-	}
-	s.sessions[sess] = struct{}{}
-	return true
-}
-
-func (s *Server) untrack(sess *session) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.sessions, sess)
-}
+// Serve, Wake and Abort make a session a connsrv.Session.
+func (sess *session) Serve() { sess.serve() }
+func (sess *session) Wake()  { sess.wake() }
+func (sess *session) Abort() { sess.abort() }
 
 // lock takes the maildrop lock of an account; false when another session
 // holds it.

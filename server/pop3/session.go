@@ -139,7 +139,6 @@ func (sess *session) serve() {
 			sess.srv.unlock(sess.principal.Account)
 			sess.locked = false
 		}
-		sess.srv.untrack(sess)
 		sess.log.Debug("connection closed")
 	}()
 	sess.log.Debug("connection opened", "tls", sess.implicitTLS)
@@ -235,7 +234,7 @@ func (sess *session) needFlush() bool {
 // as errLineTooLong. The read deadline covers the whole line.
 func (sess *session) readLine(max int) ([]byte, error) {
 	sess.conn.SetReadDeadline(time.Now().Add(sess.timeout()))
-	if sess.srv.shuttingDown.Load() {
+	if sess.srv.shuttingDown() {
 		return nil, errShutdown
 	}
 	sess.line = sess.line[:0]
@@ -256,7 +255,7 @@ func (sess *session) readLine(max int) ([]byte, error) {
 		if err == bufio.ErrBufferFull {
 			continue
 		}
-		if sess.srv.shuttingDown.Load() {
+		if sess.srv.shuttingDown() {
 			return nil, errShutdown
 		}
 		return nil, err

@@ -1,0 +1,144 @@
+package connsrv
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// echoSession answers each line with itself and says "bye" when woken.
+type echoSession struct {
+	c       net.Conn
+	mu      sync.Mutex
+	woken   bool
+	aborted bool
+	busy    chan struct{} // when set, the session blocks here (a command in progress)
+}
+
+func (e *echoSession) Serve() {
+	defer e.c.Close()
+	r := bufio.NewReader(e.c)
+	for {
+		line, err := r.ReadString('\n')
+		e.mu.Lock()
+		woken := e.woken
+		e.mu.Unlock()
+		if woken {
+			e.c.Write([]byte("bye\n"))
+			return
+		}
+		if err != nil {
+			return
+		}
+		if line == "block\n" && e.busy != nil {
+			<-e.busy
+		}
+		e.c.Write([]byte(line))
+	}
+}
+
+func (e *echoSession) Wake() {
+	e.mu.Lock()
+	e.woken = true
+	e.mu.Unlock()
+	e.c.SetReadDeadline(time.Now())
+}
+
+func (e *echoSession) Abort() {
+	e.mu.Lock()
+	e.aborted = true
+	e.mu.Unlock()
+	e.c.Close()
+}
+
+func start(t *testing.T, busy chan struct{}) (*Server, string, chan error) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(nil)
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Serve(l, func(c net.Conn) Session { return &echoSession{c: c, busy: busy} })
+	}()
+	return s, l.Addr().String(), done
+}
+
+func TestServeAndShutdown(t *testing.T) {
+	s, addr, done := start(t, nil)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	c.Write([]byte("hello\n"))
+	if line, _ := r.ReadString('\n'); line != "hello\n" {
+		t.Fatalf("echo = %q", line)
+	}
+	if s.Len() != 1 {
+		t.Fatalf("Len = %d, want 1", s.Len())
+	}
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if line, _ := r.ReadString('\n'); line != "bye\n" {
+		t.Fatalf("after shutdown got %q, want bye", line)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Serve = %v, want nil after Shutdown", err)
+	}
+	if _, err := net.Dial("tcp", addr); err == nil {
+		t.Fatal("listener still accepts after Shutdown")
+	}
+	if !s.ShuttingDown() || s.Len() != 0 {
+		t.Fatalf("ShuttingDown=%v Len=%d", s.ShuttingDown(), s.Len())
+	}
+}
+
+func TestShutdownDeadlineAborts(t *testing.T) {
+	busy := make(chan struct{})
+	defer close(busy)
+	s, addr, _ := start(t, busy)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("block\n")) // a command that never finishes
+	for s.Len() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(10 * time.Millisecond) // let the session reach the blocking command
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := s.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v, want deadline exceeded", err)
+	}
+	// The connection was closed by Abort: reading ends.
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 10)
+	if _, err := c.Read(buf); err == nil {
+		t.Fatal("connection still open after Abort")
+	}
+}
+
+func TestServeAfterShutdown(t *testing.T) {
+	s := New(nil)
+	s.Shutdown(context.Background())
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Serve(l, nil); err != nil {
+		t.Fatalf("Serve after Shutdown = %v", err)
+	}
+	if _, err := net.Dial("tcp", l.Addr().String()); err == nil {
+		t.Fatal("listener not closed")
+	}
+}
