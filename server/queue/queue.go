@@ -112,9 +112,17 @@ type Queue struct {
 
 	mu       sync.Mutex
 	inflight map[storage.QueueID]bool
-	domains  map[string]*domainQueue
-	global   chan struct{} // semaphore of outbound connections
-	stopped  bool
+	// finishedDuringRead collects the entries finished while runOnce reads
+	// and dispatches (nil otherwise): the read may still list them, and
+	// they must not be attempted again.
+	finishedDuringRead map[storage.QueueID]bool
+	// truncated is set when the last read hit its limit: more entries are
+	// due, so each finished job wakes the runner.
+	truncated bool
+	dueBatch  int
+	domains   map[string]*domainQueue
+	global    chan struct{} // semaphore of outbound connections
+	stopped   bool
 
 	queued, delivered, deferred, bounced atomic.Int64
 
@@ -139,6 +147,7 @@ func New(o Options) *Queue {
 		wake:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 		inflight: make(map[storage.QueueID]bool),
+		dueBatch: defaultDueBatch,
 		domains:  make(map[string]*domainQueue),
 		now:      time.Now,
 	}
@@ -264,16 +273,29 @@ func (q *Queue) runOnce() {
 			q.log.Error("panic in queue runner", "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
-	due, err := q.store.DueQueueEntries(q.ctx, q.now(), 1000)
+	q.mu.Lock()
+	q.finishedDuringRead = map[storage.QueueID]bool{}
+	// Entries in flight are still due in the database: read past them.
+	limit := len(q.inflight) + q.dueBatch
+	q.mu.Unlock()
+	defer func() {
+		q.mu.Lock()
+		q.finishedDuringRead = nil
+		q.mu.Unlock()
+	}()
+	due, err := q.store.DueQueueEntries(q.ctx, q.now(), limit)
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {
 			q.log.Error("reading the queue failed", "err", err)
 		}
 		return
 	}
+	q.mu.Lock()
+	q.truncated = len(due) >= limit
+	q.mu.Unlock()
 	for _, e := range due {
 		q.mu.Lock()
-		if q.stopped || q.inflight[e.ID] {
+		if q.stopped || q.inflight[e.ID] || q.finishedDuringRead[e.ID] {
 			q.mu.Unlock()
 			continue
 		}
@@ -282,6 +304,10 @@ func (q *Queue) runOnce() {
 		q.dispatch(newJob(e))
 	}
 }
+
+// defaultDueBatch is how many due entries beyond those in flight one read
+// takes.
+const defaultDueBatch = 1000
 
 // job is one queue entry being attempted: its recipients are split into
 // groups by destination; the last group to finish calls finish.
@@ -504,7 +530,14 @@ func (q *Queue) finish(j *job) {
 	defer func() {
 		q.mu.Lock()
 		delete(q.inflight, j.e.ID)
+		if q.finishedDuringRead != nil {
+			q.finishedDuringRead[j.e.ID] = true
+		}
+		more := q.truncated
 		q.mu.Unlock()
+		if more {
+			q.Flush()
+		}
 	}()
 	// The outcome is recorded even while shutting down.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -3,6 +3,7 @@ package queue
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"mime"
@@ -15,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
 
@@ -468,5 +470,31 @@ func TestNotifies(t *testing.T) {
 		if got := notifies(tc.notify, tc.event); got != tc.want {
 			t.Errorf("notifies(%q, %q) = %v", tc.notify, tc.event, got)
 		}
+	}
+}
+
+// More entries are due than one read takes: each finished job wakes the
+// runner, so the rest go out at once, not at the next poll; and no entry is
+// attempted twice (an entry finished during a read is not dispatched again).
+func TestManyDueEntriesNoPollWait(t *testing.T) {
+	r := startRemote(t, nil)
+	e := newEnv(t, r.port, func(c *config.Config) { c.Outbound.PollInterval = config.Duration(time.Hour) })
+	e.dns.addDomain("remote.test")
+	const n = 12
+	for i := range n {
+		e.enqueue(e.owner, fmt.Sprintf("batch %d", i), "user@remote.test")
+	}
+	q := New(Options{Store: e.st, Config: e.config})
+	q.dueBatch = 3
+	e.q = q
+	q.Start(t.Context())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		q.Shutdown(ctx)
+	})
+	waitFor(t, "all entries delivered without waiting for the poll", e.queueEmpty)
+	if got := len(r.messages()); got != n {
+		t.Fatalf("remote received %d messages, want %d (none twice)", got, n)
 	}
 }
