@@ -524,3 +524,34 @@ func TestShutdownSendsBye(t *testing.T) {
 	c.expect("* BYE")
 	c2.expect("* BYE")
 }
+
+// A session whose selected mailbox another session deletes gets "* BYE"
+// and is disconnected, after a command or at once in IDLE.
+func TestSelectedMailboxDeleted(t *testing.T) {
+	env := newTestServer(t)
+	admin := env.rawLogin(t)
+	admin.cmd("c1", "CREATE Work", "OK")
+	admin.cmd("c2", "CREATE Play", "OK")
+
+	a := env.rawLogin(t)
+	a.cmd("a1", "SELECT Work", "OK")
+	b := env.rawLogin(t)
+	b.cmd("b1", "SELECT Play", "OK")
+	b.send("b2 IDLE")
+	b.expect("+ ")
+
+	admin.cmd("c3", "DELETE Work", "OK")
+	a.send("a2 NOOP")
+	a.expect("* BYE ")
+	a.conn.SetReadDeadline(time.Now().Add(safety))
+	if _, err := a.r.ReadString('\n'); err == nil {
+		t.Fatal("connection still open after BYE")
+	}
+
+	admin.cmd("c4", "DELETE Play", "OK")
+	b.expect("* BYE ")
+	b.conn.SetReadDeadline(time.Now().Add(safety))
+	if _, err := b.r.ReadString('\n'); err == nil {
+		t.Fatal("idling connection still open after BYE")
+	}
+}

@@ -50,8 +50,11 @@ func cmdIdle(s *session, tag string, d *decoder) error {
 	for {
 		select {
 		case <-ready:
-			s.flushUpdates(true)
-			if err := s.e.Flush(); err != nil {
+			ferr := s.flushUpdates(true)
+			if err := s.e.Flush(); err != nil || ferr != nil {
+				if err == nil {
+					err = ferr
+				}
 				s.raw.Close() // unblocks the reader
 				r := <-done
 				if r.err == nil {

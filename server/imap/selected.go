@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"errors"
 	"slices"
 	"sort"
 	"strings"
@@ -34,7 +35,14 @@ type selected struct {
 	expunged     map[storage.UID]struct{} // still in uids until reported
 	fetches      []pendingFetch
 	flagsChanged bool // a new keyword: send FLAGS again
+	// deleted: another session deleted the selected mailbox.
+	deleted bool
 }
+
+// errSelectedDeleted ends a session whose selected mailbox another session
+// deleted, after "* BYE" (as Dovecot does: the client reconnects and sees
+// the new folder list).
+var errSelectedDeleted = errors.New("selected mailbox deleted")
 
 type pendingFetch struct {
 	uid    storage.UID
@@ -307,6 +315,8 @@ func (s *session) applyChanges() {
 			if _, ok := v.SeqOf(c.UID); ok {
 				v.expunged[c.UID] = struct{}{}
 			}
+		case storage.ChangeMailboxDeleted:
+			v.deleted = true
 		}
 	}
 }
@@ -321,6 +331,10 @@ func (s *session) flushUpdates(allowExpunge bool) error {
 	v := s.sel
 	if v == nil {
 		return s.e.Err()
+	}
+	if v.deleted {
+		s.bye("selected mailbox was deleted, please reconnect")
+		return errSelectedDeleted
 	}
 	e := s.e
 	if v.flagsChanged {

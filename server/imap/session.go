@@ -214,7 +214,7 @@ func (s *session) ended(err error) {
 		s.bye("server shutting down")
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		s.bye("autologout; idle for too long")
-	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, errSelectedDeleted):
 	default:
 		s.log.Debug("connection error", slog.Any("error", err))
 	}
