@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 
@@ -511,10 +512,18 @@ func (s *session) fetch(tag string, a *fetchArgs, uid bool) error {
 		if !ok {
 			continue // not yet announced to this client
 		}
-		found++
-		if err := s.fetchOne(seq, m, a.items, needBlob, seenSet[m.UID], utf8, &buf); err != nil {
+		err := s.fetchOne(seq, m, a.items, needBlob, seenSet[m.UID], utf8, &buf)
+		if errors.Is(err, errBodyGone) {
+			// Expunged by another session between the metadata read and
+			// opening the body: as if it had not been found (RFC 2180
+			// 4.1.2), silently for UID FETCH, EXPUNGEISSUED otherwise.
+			s.log.Debug("message body gone during FETCH", "uid", m.UID)
+			continue
+		}
+		if err != nil {
 			return err
 		}
+		found++
 		if err := s.e.Err(); err != nil {
 			return err
 		}
@@ -527,11 +536,18 @@ func (s *session) fetch(tag string, a *fetchArgs, uid bool) error {
 	return nil
 }
 
+// errBodyGone: the message's body was removed (its last copy expunged)
+// after the metadata was read.
+var errBodyGone = errors.New("message body gone")
+
 // fetchOne writes the FETCH response of one message.
 func (s *session) fetchOne(seq uint32, m *storage.Message, items []fetchItem, needBlob, seenChanged, utf8 bool, buf *[]byte) (err error) {
 	var blob storage.Blob
 	if needBlob {
 		blob, err = s.store.OpenBlob(s.ctx, m.Blob)
+		if errors.Is(err, storage.ErrNotFound) {
+			return errBodyGone
+		}
 		if err != nil {
 			return s.storageError(err)
 		}

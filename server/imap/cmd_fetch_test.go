@@ -208,3 +208,30 @@ func storageCopy(validity uint32, src, dst []uint32) storage.CopyResult {
 	}
 	return r
 }
+
+// A body that disappears between FETCH's metadata read and opening the blob
+// (another session expunged the last copy) is skipped like an expunged
+// message: UID FETCH answers OK without it, FETCH says EXPUNGEISSUED.
+func TestFetchBodyGoneMeanwhile(t *testing.T) {
+	env := newTestServer(t)
+	env.deliver(t, testUser, testMessage("kept"))
+	env.deliver(t, testUser, testMessage("vanishing"))
+	c := env.rawLogin(t)
+	c.cmd("a1", "SELECT INBOX", "OK")
+	ms, err := env.store.Messages(t.Context(), inbox(t, env).ID, storage.Query{})
+	if err != nil || len(ms) != 2 {
+		t.Fatalf("messages: %v, %v", ms, err)
+	}
+	if err := env.store.Blobs().Delete(ms[1].Blob); err != nil {
+		t.Fatal(err)
+	}
+	lines := c.cmd("a2", "UID FETCH 1:* (UID BODY.PEEK[])", "OK")
+	if !hasLine(lines, "* 1 FETCH") || hasLine(lines, "* 2 FETCH") {
+		t.Fatalf("UID FETCH: %q", lines)
+	}
+	lines = c.cmd("a3", "FETCH 1:2 (BODY.PEEK[])", "NO [EXPUNGEISSUED]")
+	if !hasLine(lines, "* 1 FETCH") {
+		t.Fatalf("FETCH: %q", lines)
+	}
+	c.cmd("a4", "NOOP", "OK") // the session goes on
+}
