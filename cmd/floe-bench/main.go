@@ -11,6 +11,7 @@
 //	floe-bench sink  [-c 20] [-n 2000] [-size 5120] run the smtp load against an in-process sink
 //	floe-bench fsync [-dir DIR] [-c 20] [-n 2000] [-size 5120] [-dirsync]
 //	floe-bench ports [-n 1]   print loopback ports that are free now (for scripts)
+//	floe-bench imap|imap-bigmailbox|imap-idle|imap-conns ...   IMAP load (see imap.go)
 //
 // Every run prints one line, for example:
 //
@@ -41,7 +42,7 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `usage: floe-bench smtp|sink|fsync|ports [flags]   (floe-bench MODE -h for flags)`
+const usage = `usage: floe-bench smtp|sink|fsync|ports|imap|imap-bigmailbox|imap-idle|imap-conns [flags]   (floe-bench MODE -h for flags)`
 
 // run executes one floe-bench command line and returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -59,6 +60,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runFsync(ctx, args[1:], stdout, stderr)
 	case "ports":
 		err = runPorts(args[1:], stdout, stderr)
+	case "imap":
+		err = runIMAPMix(ctx, args[1:], stdout, stderr)
+	case "imap-bigmailbox":
+		err = runIMAPBig(ctx, args[1:], stdout, stderr)
+	case "imap-idle":
+		err = runIMAPIdle(ctx, args[1:], stdout, stderr)
+	case "imap-conns":
+		err = runIMAPConns(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return 0
