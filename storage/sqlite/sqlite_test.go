@@ -424,3 +424,39 @@ func BenchmarkDeliverParallel(b *testing.B) {
 }
 
 func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
+
+// BenchmarkMessages100k reads the UIDs and flags of a 100,000-message
+// mailbox, what IMAP SELECT and FETCH 1:* (FLAGS) need.
+func BenchmarkMessages100k(b *testing.B) {
+	s := openTest(b, Options{})
+	a := setup(b, s)
+	ctx := context.Background()
+	raw, p := storagetest.NewMessage("big", "a@remote.test", "alice@example.test", "body")
+	targets := make([]storage.Target, 1000)
+	for i := range targets {
+		targets[i] = storage.Target{Account: a.ID}
+		if i%2 == 0 {
+			targets[i].Flags = []string{storage.FlagSeen, "$Label1"}
+		}
+	}
+	for range 100 {
+		ref, err := s.PutBlob(ctx, bytes.NewReader(raw))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Deliver(ctx, ref, p, targets); err != nil {
+			b.Fatal(err)
+		}
+	}
+	inbox, err := s.Mailbox(ctx, a.ID, "INBOX")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		ms, err := s.Messages(ctx, inbox.ID, storage.Query{})
+		if err != nil || len(ms) != 100000 {
+			b.Fatal(len(ms), err)
+		}
+	}
+}
