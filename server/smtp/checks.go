@@ -18,10 +18,10 @@ var errAuthPolicy = reply(550, 5, 7, 1, "Message rejected by the sender domain's
 // Blobs are immutable and content-addressed, and the checks need the whole
 // message (DKIM hashes the body) before the header exists, so the message
 // is first spooled into a blob (Received + data) as usual, checked from
-// there, and then written once more as Authentication-Results + that blob.
-// The first blob is left unreferenced; the storage layer collects it. This
-// costs a second write of each inbound message but never holds a message in
-// memory.
+// there, and then written once more as Authentication-Results + that blob
+// (without forged Authentication-Results fields). The first blob is then
+// discarded. This costs a second write of each inbound message but never
+// holds a message in memory.
 //
 // On a Reject action the error is the 550 5.7.1 reply. On Junk the
 // recipients are copies whose Mailbox is the account's \Junk mailbox (the
@@ -47,7 +47,11 @@ func (s *session) checkArrival(ref storage.BlobRef) (storage.BlobRef, []delivery
 		s.discard(ref.ID)
 		return ref, rcpts, errAuthPolicy
 	}
-	newRef, err := s.srv.opts.Store.PutBlob(s.ctx, io.MultiReader(strings.NewReader(res.Header), io.NewSectionReader(b, 0, b.Size())))
+	// The copy drops Authentication-Results fields forged with our
+	// authserv-id before ours goes on top (RFC 8601 5).
+	orig := withoutForgedAuthResults(io.NewSectionReader(b, 0, b.Size()), hostnameOf(s.b.cfg))
+	defer orig.Close()
+	newRef, err := s.srv.opts.Store.PutBlob(s.ctx, io.MultiReader(strings.NewReader(res.Header), orig))
 	if err != nil {
 		s.log.Error("storing checked message failed", "err", err)
 		return ref, rcpts, storageReply(err)

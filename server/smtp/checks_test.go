@@ -143,3 +143,34 @@ func TestSubmissionSkipsChecks(t *testing.T) {
 		t.Errorf("%d messages, want 2", n)
 	}
 }
+
+// A sender cannot forge this server's verdicts: an Authentication-Results
+// field with our authserv-id in the incoming message is removed, ours is the
+// only one left; a third party's field stays. The spooled first copy is
+// discarded (no orphan blob).
+func TestForgedAuthResultsRemoved(t *testing.T) {
+	e := checksEnv(t, "mark")
+	c := e.dial(MX)
+	msg := "Authentication-Results: mx.example.test; spf=pass smtp.mailfrom=x@evil.test;\r\n\tdmarc=pass header.from=evil.test\r\n" +
+		"Authentication-Results: relay.example.org; spf=none\r\n" + fromMsg("x@evil.test")
+	if err := send(c, "x@evil.test", []string{"alice@example.test"}, msg); err != nil {
+		t.Fatal(err)
+	}
+	got := e.mailbox("alice@example.test", "INBOX")
+	if len(got) != 1 {
+		t.Fatalf("%d messages", len(got))
+	}
+	if n := strings.Count(got[0], "Authentication-Results: mx.example.test"); n != 1 {
+		t.Fatalf("%d fields with our authserv-id, want 1 (ours):\n%s", n, got[0])
+	}
+	if unfolded := strings.ReplaceAll(got[0], "\r\n\t", " "); strings.Contains(unfolded, "spf=pass") || !strings.Contains(unfolded, "spf=fail") {
+		t.Fatalf("forged verdict survived:\n%s", got[0])
+	}
+	if !strings.Contains(got[0], "Authentication-Results: relay.example.org; spf=none") {
+		t.Fatalf("third-party field removed:\n%s", got[0])
+	}
+	orphans, err := e.store.Orphans(context.Background(), 0)
+	if err != nil || len(orphans) != 0 {
+		t.Fatalf("orphan blobs after delivery: %v %v", orphans, err)
+	}
+}
