@@ -16,10 +16,10 @@ import (
 	"github.com/floemail/floe/storage"
 )
 
-// dirStub is a minimal in-memory storage.Directory for the pure logic of
+// memDirectory is a minimal in-memory storage.Directory (a fake) for the pure logic of
 // this package (the real SQLite directory is exercised by the protocol and
 // server tests).
-type dirStub struct {
+type memDirectory struct {
 	storage.Directory
 	domains  []storage.Domain
 	accounts map[string]storage.Account
@@ -27,8 +27,8 @@ type dirStub struct {
 	mu       sync.Mutex
 }
 
-func (d *dirStub) Domains(context.Context) ([]storage.Domain, error) { return d.domains, nil }
-func (d *dirStub) Account(_ context.Context, addr string) (storage.Account, error) {
+func (d *memDirectory) Domains(context.Context) ([]storage.Domain, error) { return d.domains, nil }
+func (d *memDirectory) Account(_ context.Context, addr string) (storage.Account, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.lookups++
@@ -39,13 +39,13 @@ func (d *dirStub) Account(_ context.Context, addr string) (storage.Account, erro
 	return a, nil
 }
 
-func newTestAuth(t *testing.T, cfg config.Auth) (*Authenticator, *dirStub) {
+func newTestAuth(t *testing.T, cfg config.Auth) (*Authenticator, *memDirectory) {
 	t.Helper()
 	h, err := HashPassword("secret")
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &dirStub{
+	d := &memDirectory{
 		domains: []storage.Domain{{Name: "example.com"}, {Name: "example.org"}},
 		accounts: map[string]storage.Account{
 			"alice@example.com": {ID: 1, Address: "alice@example.com", PasswordHash: h},

@@ -42,7 +42,8 @@ type env struct {
 }
 
 // startServer starts a server with the development config, every mail
-// listener on 127.0.0.1:0, data in a temporary directory, and one account
+// listener (SMTP, submission(s), POP3(S), IMAP(S)) on 127.0.0.1:0, data in
+// a temporary directory, and one account
 // local@example.test (password password(local)) per name in locals. The
 // server is shut down when the test ends; its log is printed if the test
 // failed.
@@ -58,6 +59,8 @@ func startServer(t *testing.T, locals ...string) *env {
 		Submissions: "127.0.0.1:0",
 		POP3:        "127.0.0.1:0",
 		POP3S:       "127.0.0.1:0",
+		IMAP:        "127.0.0.1:0",
+		IMAPS:       "127.0.0.1:0",
 	}
 	cfg.Log.Level = "debug"
 	for _, l := range locals {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,55 +13,9 @@ import (
 	"time"
 
 	"github.com/floemail/floe/server"
-	"github.com/floemail/floe/server/auth"
-	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/storage"
 	"github.com/floemail/floe/storage/sqlite"
 )
-
-// startIMAP is startServer with the IMAP listeners ("imap", "imaps") on
-// 127.0.0.1:0 as well as SMTP, submission and POP3.
-func startIMAP(t *testing.T, locals ...string) *env {
-	t.Helper()
-	dir := t.TempDir()
-	cfg := config.Development()
-	cfg.Server.DataDir = dir
-	cfg.Server.ShutdownTimeout = config.Duration(10 * time.Second)
-	cfg.Listeners = config.Listeners{
-		SMTP:       "127.0.0.1:0",
-		Submission: "127.0.0.1:0",
-		IMAP:       "127.0.0.1:0",
-		IMAPS:      "127.0.0.1:0",
-	}
-	cfg.Log.Level = "debug"
-	for _, l := range locals {
-		h, err := auth.HashPassword(password(l))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Accounts = append(cfg.Accounts, config.Account{Address: l + "@" + domain, PasswordHash: h})
-	}
-	e := &env{dir: dir, cfg: cfg, logs: &syncBuffer{}}
-	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := server.New(cfg, server.Options{Logger: log, Stdout: e.logs})
-	if err != nil {
-		t.Fatalf("server.New: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := srv.Start(ctx); err != nil {
-		t.Fatalf("server.Start: %v\nlog:\n%s", err, e.logs.String())
-	}
-	e.srv = srv
-	e.addrs = srv.Addrs()
-	t.Cleanup(func() {
-		e.stop(t)
-		if t.Failed() {
-			t.Logf("server log (tail):\n%s", tail(e.logs.String(), 16<<10))
-		}
-	})
-	return e
-}
 
 // certFile returns the path of the server's generated self-signed
 // certificate (PEM), for clients that pin it.
@@ -117,7 +70,7 @@ func (e *env) seedN(t *testing.T, local, prefix string, n int) ([]string, [][]by
 
 func TestIMAPPython(t *testing.T) {
 	py := needTool(t, "python3", "python3")
-	e := startIMAP(t, "ida", "jon")
+	e := startServer(t, "ida", "jon")
 	script := filepath.Join("testdata", "imapclient.py")
 
 	for _, tc := range []struct{ mode, listener, local string }{
@@ -247,7 +200,7 @@ func TestIMAPPython(t *testing.T) {
 
 func TestIMAPCurl(t *testing.T) {
 	curl := needTool(t, "curl", "curl")
-	e := startIMAP(t, "kim")
+	e := startServer(t, "kim")
 	_, raws := e.seedN(t, "kim", "curl-imap", 2)
 	user := "kim@" + domain + ":" + password("kim")
 	imapURL := "imap://127.0.0.1:" + e.port(t, "imap")
@@ -319,7 +272,7 @@ func TestIMAPCurl(t *testing.T) {
 
 func TestIMAPFetchmail(t *testing.T) {
 	fetchmail := needTool(t, "fetchmail", "fetchmail")
-	e := startIMAP(t, "lea")
+	e := startServer(t, "lea")
 	toks, _ := e.seedN(t, "lea", "fetchmail-imap", 3)
 
 	home := t.TempDir()
@@ -408,7 +361,7 @@ func TestIMAPFetchmail(t *testing.T) {
 
 func TestIMAPMbsync(t *testing.T) {
 	mbsync := needTool(t, "mbsync", "isync")
-	e := startIMAP(t, "max")
+	e := startServer(t, "max")
 	toks, raws := e.seedN(t, "max", "mbsync", 3)
 
 	home := t.TempDir()
@@ -588,7 +541,7 @@ SyncState *
 func TestIMAPMutt(t *testing.T) {
 	mutt := needTool(t, "mutt", "mutt")
 	script := needTool(t, "script", "bsdutils") // mutt needs a terminal
-	e := startIMAP(t, "mia")
+	e := startServer(t, "mia")
 	toks, _ := e.seedN(t, "mia", "mutt", 3)
 
 	home := t.TempDir()
