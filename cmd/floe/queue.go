@@ -71,9 +71,20 @@ func (a *app) queueList(c *cmdCtx) error {
 		fmt.Fprintln(a.stdout, "The outbound queue is empty.")
 		return nil
 	}
+	now := time.Now()
+	deferred, oldest := 0, now
+	for _, e := range entries {
+		if e.Attempts > 0 {
+			deferred++
+		}
+		if e.Created.Before(oldest) {
+			oldest = e.Created
+		}
+	}
+	fmt.Fprintf(a.stdout, "%d messages queued, %d deferred (tried at least once), oldest queued %s ago\n\n",
+		len(entries), deferred, now.Sub(oldest).Truncate(time.Second))
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tAGE\tSIZE\tFROM\tPENDING\tATTEMPTS\tNEXT ATTEMPT\tLAST ERROR")
-	now := time.Now()
 	for _, e := range entries {
 		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%d/%d\t%d\t%s\t%s\n", e.ID, now.Sub(e.Created).Truncate(time.Second), e.Size, sender(e.From),
 			pendingCount(e), len(e.Recipients), e.Attempts, e.NextAttempt.Local().Format(time.DateTime), e.LastError)

@@ -3,6 +3,7 @@ package queue
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -109,6 +110,7 @@ type received struct {
 	Rcpts []string
 	Data  []byte
 	Opts  []*gosmtp.RcptOptions
+	TLS   bool // the message came over a TLS connection
 }
 
 type remote struct {
@@ -124,6 +126,8 @@ type remote struct {
 	// dataDelay slows DATA down (crash test).
 	dataDelay time.Duration
 	authed    atomic.Int64
+	// tls, when set, makes the server offer STARTTLS with it.
+	tls *tls.Config
 }
 
 func startRemote(t testing.TB, configure func(r *remote)) *remote {
@@ -145,6 +149,7 @@ func startRemote(t testing.TB, configure func(r *remote)) *remote {
 	s.ErrorLog = log.New(io.Discard, "", 0)
 	s.ReadTimeout = time.Minute
 	s.WriteTimeout = time.Minute
+	s.TLSConfig = r.tls
 	go s.Serve(l)
 	t.Cleanup(func() { s.Close() })
 	r.addr = l.Addr().String()
@@ -154,7 +159,7 @@ func startRemote(t testing.TB, configure func(r *remote)) *remote {
 
 func (r *remote) NewSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 	r.conns.Add(1)
-	return &remoteSession{r: r}, nil
+	return &remoteSession{r: r, c: c}, nil
 }
 
 func (r *remote) messages() []received {
@@ -165,6 +170,7 @@ func (r *remote) messages() []received {
 
 type remoteSession struct {
 	r      *remote
+	c      *gosmtp.Conn
 	authed bool
 	cur    received
 }
@@ -215,6 +221,7 @@ func (s *remoteSession) Data(r io.Reader) error {
 		time.Sleep(s.r.dataDelay)
 	}
 	s.cur.Data = b
+	_, s.cur.TLS = s.c.TLSConnectionState()
 	s.r.mu.Lock()
 	s.r.msgs = append(s.r.msgs, s.cur)
 	s.r.mu.Unlock()
