@@ -225,7 +225,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	} else {
 		signer = keys
 	}
-	outq := queue.New(queue.Options{Store: store, Config: s.Config, Logger: s.log, Delivery: deliverer, Signer: signer})
+	outq := queue.New(queue.Options{Store: store, Config: s.Config, Logger: s.log.With("component", "queue"), Delivery: deliverer, Signer: signer})
 	smtpSrv := smtp.New(smtp.Options{Config: s.Config, Store: store, Auth: authn, Delivery: deliverer,
 		Checker: checker, Queue: outq, TLS: tlsCfg, Logger: s.log.With("component", "smtp")})
 	pop3Srv := pop3.New(pop3.Options{Config: s.Config, Store: store, Auth: authn, TLS: tlsCfg,
