@@ -587,7 +587,7 @@ func (s *Store) StoreFlags(ctx context.Context, mbox storage.MailboxID, u storag
 		return storage.FlagResult{}, fmt.Errorf("flag operation %d: %w", u.Op, storage.ErrInvalid)
 	}
 	var res storage.FlagResult
-	err = s.write(ctx, "store flags", func(w *wtx) error {
+	err = s.writeRelaxed(ctx, "store flags", func(w *wtx) error {
 		res = storage.FlagResult{}
 		m, err := w.getMailbox(mbox)
 		if err != nil {

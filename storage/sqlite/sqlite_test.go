@@ -460,3 +460,52 @@ func BenchmarkMessages100k(b *testing.B) {
 		}
 	}
 }
+
+// Flag changes alone commit with synchronous=NORMAL; anything else (a
+// delivery here) switches the writer back to FULL before it commits.
+func TestRelaxedSyncOnlyForFlags(t *testing.T) {
+	s := openTest(t, Options{})
+	a := setup(t, s)
+	ctx := context.Background()
+	mode := func() int {
+		t.Helper()
+		var m int
+		if err := s.wdb.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	const normal, full = 1, 2
+	if m := mode(); m != full {
+		t.Fatalf("initial synchronous = %d, want FULL", m)
+	}
+	raw, p := storagetest.NewMessage("s", "a@remote.test", "alice@example.test", "body")
+	deliver := func() storage.Delivered {
+		ref, err := s.PutBlob(ctx, bytes.NewReader(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds, err := s.Deliver(ctx, ref, p, []storage.Target{{Account: a.ID}})
+		if err != nil || ds[0].Err != nil {
+			t.Fatal(err, ds)
+		}
+		return ds[0]
+	}
+	d := deliver()
+	if _, err := s.StoreFlags(ctx, d.Mailbox, storage.FlagUpdate{Op: storage.FlagsAdd, Flags: []string{storage.FlagSeen}}); err != nil {
+		t.Fatal(err)
+	}
+	if m := mode(); m != normal {
+		t.Fatalf("after a flag change synchronous = %d, want NORMAL", m)
+	}
+	deliver()
+	if m := mode(); m != full {
+		t.Fatalf("after a delivery synchronous = %d, want FULL", m)
+	}
+	if _, err := s.Expunge(ctx, d.Mailbox, []storage.UID{d.UID}); err != nil {
+		t.Fatal(err)
+	}
+	if m := mode(); m != full {
+		t.Fatalf("after an expunge synchronous = %d, want FULL", m)
+	}
+}
