@@ -457,6 +457,21 @@ func BenchmarkSearch100k(b *testing.B) {
 			}
 		}
 	})
+	b.Run("SELECT", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if _, tagged := r.cmd(fmt.Sprintf("s%d SELECT INBOX", i)); !strings.Contains(tagged, "OK") {
+				b.Fatalf("unexpected answer %q", tagged)
+			}
+		}
+	})
+	b.Run("UID_FETCH_FLAGS", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			untagged, tagged := r.cmd(fmt.Sprintf("x%d UID FETCH 1:* (FLAGS)", i))
+			if !strings.Contains(tagged, "OK") || len(untagged) != copies*distinct {
+				b.Fatalf("unexpected answer %q after %d lines", tagged, len(untagged))
+			}
+		}
+	})
 	b.Run("UID_SEARCH_RETURN_COUNT_FROM", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			_, tagged := r.cmd(fmt.Sprintf("f%d UID SEARCH RETURN (COUNT) FROM u77@", i))

@@ -494,10 +494,9 @@ func (s *Store) Messages(ctx context.Context, mbox storage.MailboxID, q storage.
 	// Size the result once: regrowing a slice of 100,000 Messages costs
 	// more than counting them (an index range scan).
 	var n int
-	if len(q.UIDs) == 0 && q.ChangedSince == 0 {
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM messages WHERE mailbox = ?", mbox).Scan(&n); err != nil {
-			return nil, dbErr("messages", err)
-		}
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM messages m WHERE m.mailbox = ?"+cond,
+		append([]any{mbox}, args...)...).Scan(&n); err != nil {
+		return nil, dbErr("messages", err)
 	}
 	out := make([]storage.Message, 0, n)
 	for rows.Next() {
