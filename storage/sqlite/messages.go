@@ -586,7 +586,7 @@ func (s *Store) StoreFlags(ctx context.Context, mbox storage.MailboxID, u storag
 		return storage.FlagResult{}, fmt.Errorf("flag operation %d: %w", u.Op, storage.ErrInvalid)
 	}
 	var res storage.FlagResult
-	err = s.writeRelaxed(ctx, "store flags", func(w *wtx) error {
+	err = s.write(ctx, "store flags", func(w *wtx) error {
 		res = storage.FlagResult{}
 		m, err := w.getMailbox(mbox)
 		if err != nil {

@@ -70,11 +70,8 @@ type Store struct {
 	log   *slog.Logger
 	blobs *blob.Store
 	wdb   *sql.DB // one connection, used only by the writer goroutine
-	// relaxedSync: the writer connection is in synchronous=NORMAL (writer
-	// goroutine only; see setSync).
-	relaxedSync bool
-	rdb         *sql.DB // read pool
-	fts5        bool    // the index is an FTS5 table (else FTS4)
+	rdb   *sql.DB // read pool
+	fts5  bool    // the index is an FTS5 table (else FTS4)
 	// readDSN opens a read-only connection (Check uses a fresh one).
 	readDSN string
 

@@ -19,10 +19,7 @@ type op struct {
 	done  chan struct{}
 
 	// blobs must be durable before the batch running this op commits.
-	blobs []storage.BlobID
-	// relaxed: the op may commit without waiting for the disk (flag
-	// changes; see writeRelaxed).
-	relaxed bool
+	blobs   []storage.BlobID
 	changes []storage.Change
 	deleted []storage.BlobID // blob rows removed (refs reached 0)
 	created []storage.BlobID // blob rows created
@@ -60,32 +57,17 @@ func (w *wtx) publish(c storage.Change) { w.o.changes = append(w.o.changes, c) }
 // carried out and its real outcome returned (so that a caller never believes
 // a committed delivery failed).
 func (s *Store) write(ctx context.Context, name string, fn func(w *wtx) error) error {
-	return s.submit(ctx, &op{name: name, fn: fn})
-}
-
-// writeRelaxed is write for changes whose loss in a power failure is
-// acceptable (flag changes, as Dovecot's mail_fsync=optimized treats them):
-// a batch made only of such ops commits with synchronous=NORMAL, which in
-// WAL mode keeps the database consistent and loses nothing when only the
-// process dies; the next durable commit makes them durable too. Messages,
-// expunges and directory changes never take this path.
-func (s *Store) writeRelaxed(ctx context.Context, name string, fn func(w *wtx) error) error {
-	return s.submit(ctx, &op{name: name, fn: fn, relaxed: true})
+	return s.writeBlobs(ctx, name, nil, fn)
 }
 
 // writeBlobs is write for an op that references the blobs ids: the writer
 // makes them durable (blob.Store.Sync, shared by the batch) before the
 // commit.
 func (s *Store) writeBlobs(ctx context.Context, name string, ids []storage.BlobID, fn func(w *wtx) error) error {
-	return s.submit(ctx, &op{name: name, fn: fn, blobs: ids})
-}
-
-// submit queues o to the writer and waits for its outcome (see write).
-func (s *Store) submit(ctx context.Context, o *op) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	o.done = make(chan struct{})
+	o := &op{name: name, fn: fn, blobs: ids, done: make(chan struct{})}
 	s.closeMu.RLock()
 	if s.closed {
 		s.closeMu.RUnlock()
@@ -158,30 +140,9 @@ func (s *Store) runBatch(batch []*op) {
 		}
 	}
 	live = s.syncBlobs(live)
-	// Relaxed ops (flag changes) commit first, in their own transaction
-	// that does not wait for the disk, so that they never wait for the
-	// fsync of the durable ops queued beside them. They were queued
-	// concurrently with those, so either order is a valid commit order;
-	// changes are published per transaction, in commit order.
-	var relaxed, durable []*op
-	for _, o := range live {
-		if o.relaxed {
-			relaxed = append(relaxed, o)
-		} else {
-			durable = append(durable, o)
-		}
+	if len(live) == 0 {
+		return
 	}
-	for _, group := range [][]*op{relaxed, durable} {
-		if len(group) > 0 {
-			s.commit(group)
-		}
-	}
-}
-
-// commit runs the ops of live in one transaction, each in its own
-// savepoint, commits, deletes the blobs that lost their last reference,
-// publishes the changes in order and wakes the callers.
-func (s *Store) commit(live []*op) {
 	finish := func(err error) {
 		for _, o := range live {
 			if err != nil && o.err == nil {
@@ -194,7 +155,6 @@ func (s *Store) commit(live []*op) {
 	// The writer's own context: a caller's cancellation must not interrupt
 	// the shared transaction.
 	ctx := context.Background()
-	s.setSync(ctx, live)
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		finish(dbErr("begin", err))
@@ -284,28 +244,6 @@ func (s *Store) syncBlobs(live []*op) []*op {
 		}
 	}
 	return rest
-}
-
-// setSync sets the writer connection's synchronous mode for the batch:
-// NORMAL when every op of it is relaxed, FULL otherwise. Only the writer
-// goroutine calls it; the pragma applies to the next transaction.
-func (s *Store) setSync(ctx context.Context, live []*op) {
-	relaxed := true
-	for _, o := range live {
-		relaxed = relaxed && o.relaxed
-	}
-	if relaxed == s.relaxedSync {
-		return
-	}
-	mode := "FULL"
-	if relaxed {
-		mode = "NORMAL"
-	}
-	if _, err := s.wdb.ExecContext(ctx, "PRAGMA synchronous = "+mode); err != nil {
-		s.log.Error("cannot set synchronous mode", "mode", mode, "err", err)
-		return // stays as it was; FULL is never left by mistake
-	}
-	s.relaxedSync = relaxed
 }
 
 func (s *Store) runOp(w *wtx) (err error) {
