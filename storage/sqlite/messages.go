@@ -58,6 +58,24 @@ func (s *Store) DiscardBlob(ctx context.Context, id storage.BlobID) error {
 	})
 }
 
+// mayBeLarge reports whether set can select more than a thousand
+// messages: it is empty (all), open-ended (n:*) or spans that many UIDs.
+func mayBeLarge(set storage.UIDSet) bool {
+	if len(set) == 0 {
+		return true
+	}
+	var span uint64
+	for _, r := range set {
+		if r.Stop == 0 {
+			return true
+		}
+		if r.Stop >= r.Start {
+			span += uint64(r.Stop-r.Start) + 1
+		}
+	}
+	return span > 1000
+}
+
 // msgRow is a messages row as the write paths need it.
 type msgRow struct {
 	id      int64
@@ -493,10 +511,14 @@ func (s *Store) Messages(ctx context.Context, mbox storage.MailboxID, q storage.
 	defer rows.Close()
 	// Size the result once: regrowing a slice of 100,000 Messages costs
 	// more than counting them (an index range scan).
+	// Only reads that can be large pay for the count; a few messages
+	// regrow cheaply.
 	var n int
-	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM messages m WHERE m.mailbox = ?"+cond,
-		append([]any{mbox}, args...)...).Scan(&n); err != nil {
-		return nil, dbErr("messages", err)
+	if mayBeLarge(q.UIDs) {
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM messages m WHERE m.mailbox = ?"+cond,
+			append([]any{mbox}, args...)...).Scan(&n); err != nil {
+			return nil, dbErr("messages", err)
+		}
 	}
 	out := make([]storage.Message, 0, n)
 	for rows.Next() {

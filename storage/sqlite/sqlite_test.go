@@ -460,3 +460,22 @@ func BenchmarkMessages100k(b *testing.B) {
 		}
 	}
 }
+
+func TestMayBeLarge(t *testing.T) {
+	for _, tc := range []struct {
+		set  storage.UIDSet
+		want bool
+	}{
+		{nil, true},
+		{storage.UIDSet{{Start: 1, Stop: 0}}, true},
+		{storage.UIDSet{{Start: 5, Stop: 5}}, false},
+		{storage.UIDSet{{Start: 1, Stop: 1000}}, false},
+		{storage.UIDSet{{Start: 1, Stop: 1001}}, true},
+		{storage.UIDSet{{Start: 1, Stop: 600}, {Start: 2000, Stop: 2500}}, true},
+		{storage.UIDSet{{Start: 9, Stop: 3}}, false},
+	} {
+		if got := mayBeLarge(tc.set); got != tc.want {
+			t.Errorf("mayBeLarge(%v) = %v, want %v", tc.set, got, tc.want)
+		}
+	}
+}
