@@ -49,6 +49,13 @@ type env struct {
 // failed.
 func startServer(t *testing.T, locals ...string) *env {
 	t.Helper()
+	return startServerWith(t, nil, locals...)
+}
+
+// startServerWith is startServer with mod applied to the config last (it
+// may replace the data directory, the domains and the accounts).
+func startServerWith(t *testing.T, mod func(c *config.Config), locals ...string) *env {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Development()
 	cfg.Server.DataDir = dir
@@ -71,7 +78,10 @@ func startServer(t *testing.T, locals ...string) *env {
 		cfg.Accounts = append(cfg.Accounts, config.Account{Address: l + "@" + domain, PasswordHash: h})
 	}
 
-	e := &env{dir: dir, cfg: cfg, logs: &syncBuffer{}}
+	if mod != nil {
+		mod(cfg)
+	}
+	e := &env{dir: cfg.Server.DataDir, cfg: cfg, logs: &syncBuffer{}}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := server.New(cfg, server.Options{Logger: log, Stdout: e.logs})
 	if err != nil {
@@ -132,8 +142,8 @@ type storedMsg struct {
 }
 
 // withStore opens a second handle on the server's store (the way the floe
-// CLI does while a server runs) and calls fn with it. Call it only while no
-// delivery is in flight: opening the blob store clears its temporary files.
+// CLI does while a server runs) and calls fn with it. Deliveries in flight
+// are not disturbed (only temporary files an hour old are cleared).
 func (e *env) withStore(t *testing.T, fn func(ctx context.Context, st *sqlite.Store)) {
 	t.Helper()
 	withStoreDir(t, e.dir, fn)
