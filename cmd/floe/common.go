@@ -160,3 +160,15 @@ func (a *app) readPassword(c *cmdCtx, confirm bool) (string, error) {
 	}
 	return pw, nil
 }
+
+// withStore opens the store of the config c names, runs fn and closes the
+// store (the CLI's subcommands that act on the database).
+func (a *app) withStore(c *cmdCtx, fn func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error) error {
+	ctx := context.Background()
+	cfg, st, err := a.openStore(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return fn(ctx, cfg, st)
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/floemail/floe/server/auth"
 	"github.com/floemail/floe/server/config"
+	"github.com/floemail/floe/storage/sqlite"
 )
 
 func (a *app) hashPassword(c *cmdCtx) error {
@@ -52,25 +53,21 @@ func (a *app) checkConfig(c *cmdCtx) error {
 }
 
 func (a *app) check(c *cmdCtx) error {
-	ctx := context.Background()
-	_, st, err := a.openStore(ctx, c)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	problems, err := st.Check(ctx)
-	if err != nil {
-		return fmt.Errorf("checking the store: %w", err)
-	}
-	for _, p := range problems {
-		fmt.Fprintln(a.stdout, p)
-	}
-	if len(problems) > 0 {
-		fmt.Fprintf(a.stderr, "floe check: %d problems found\n", len(problems))
-		return exitCode(exitError)
-	}
-	fmt.Fprintln(a.stdout, "ok")
-	return nil
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+		problems, err := st.Check(ctx)
+		if err != nil {
+			return fmt.Errorf("checking the store: %w", err)
+		}
+		for _, p := range problems {
+			fmt.Fprintln(a.stdout, p)
+		}
+		if len(problems) > 0 {
+			fmt.Fprintf(a.stderr, "floe check: %d problems found\n", len(problems))
+			return exitCode(exitError)
+		}
+		fmt.Fprintln(a.stdout, "ok")
+		return nil
+	})
 }
 
 func (a *app) version(c *cmdCtx) error {

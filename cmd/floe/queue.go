@@ -9,7 +9,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/storage"
+	"github.com/floemail/floe/storage/sqlite"
 )
 
 // queueCommands are `floe queue ...`: they act on the database directly; a
@@ -57,39 +59,35 @@ func sender(from string) string {
 }
 
 func (a *app) queueList(c *cmdCtx) error {
-	ctx := context.Background()
-	_, st, err := a.openStore(ctx, c)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	entries, err := st.QueueEntries(ctx)
-	if err != nil {
-		return err
-	}
-	if len(entries) == 0 {
-		fmt.Fprintln(a.stdout, "The outbound queue is empty.")
-		return nil
-	}
-	now := time.Now()
-	deferred, oldest := 0, now
-	for _, e := range entries {
-		if e.Attempts > 0 {
-			deferred++
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+		entries, err := st.QueueEntries(ctx)
+		if err != nil {
+			return err
 		}
-		if e.Created.Before(oldest) {
-			oldest = e.Created
+		if len(entries) == 0 {
+			fmt.Fprintln(a.stdout, "The outbound queue is empty.")
+			return nil
 		}
-	}
-	fmt.Fprintf(a.stdout, "%d messages queued, %d deferred (tried at least once), oldest queued %s ago\n\n",
-		len(entries), deferred, now.Sub(oldest).Truncate(time.Second))
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tAGE\tSIZE\tFROM\tPENDING\tATTEMPTS\tNEXT ATTEMPT\tLAST ERROR")
-	for _, e := range entries {
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%d/%d\t%d\t%s\t%s\n", e.ID, now.Sub(e.Created).Truncate(time.Second), e.Size, sender(e.From),
-			pendingCount(e), len(e.Recipients), e.Attempts, e.NextAttempt.Local().Format(time.DateTime), e.LastError)
-	}
-	return tw.Flush()
+		now := time.Now()
+		deferred, oldest := 0, now
+		for _, e := range entries {
+			if e.Attempts > 0 {
+				deferred++
+			}
+			if e.Created.Before(oldest) {
+				oldest = e.Created
+			}
+		}
+		fmt.Fprintf(a.stdout, "%d messages queued, %d deferred (tried at least once), oldest queued %s ago\n\n",
+			len(entries), deferred, now.Sub(oldest).Truncate(time.Second))
+		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tAGE\tSIZE\tFROM\tPENDING\tATTEMPTS\tNEXT ATTEMPT\tLAST ERROR")
+		for _, e := range entries {
+			fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%d/%d\t%d\t%s\t%s\n", e.ID, now.Sub(e.Created).Truncate(time.Second), e.Size, sender(e.From),
+				pendingCount(e), len(e.Recipients), e.Attempts, e.NextAttempt.Local().Format(time.DateTime), e.LastError)
+		}
+		return tw.Flush()
+	})
 }
 
 func (a *app) queueShow(c *cmdCtx) error {
@@ -97,42 +95,38 @@ func (a *app) queueShow(c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
-	_, st, err := a.openStore(ctx, c)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	e, err := st.QueueEntry(ctx, id)
-	if err != nil {
-		return queueErr(id, err)
-	}
-	w := a.stdout
-	fmt.Fprintf(w, "ID:             %d\n", e.ID)
-	fmt.Fprintf(w, "From:           %s\n", sender(e.From))
-	fmt.Fprintf(w, "Size:           %d bytes (blob %s)\n", e.Size, e.Blob)
-	fmt.Fprintf(w, "Queued:         %s\n", e.Created.Local().Format(time.RFC3339))
-	fmt.Fprintf(w, "Attempts:       %d\n", e.Attempts)
-	fmt.Fprintf(w, "Next attempt:   %s\n", e.NextAttempt.Local().Format(time.RFC3339))
-	if e.LastError != "" {
-		fmt.Fprintf(w, "Last error:     %s\n", e.LastError)
-	}
-	if e.EnvID != "" || e.Ret != "" {
-		fmt.Fprintf(w, "DSN:            envid=%q ret=%s\n", e.EnvID, e.Ret)
-	}
-	fmt.Fprintf(w, "Delay notified: %v\n", e.DelayNotified)
-	fmt.Fprintln(w, "Recipients:")
-	for _, r := range e.Recipients {
-		fmt.Fprintf(w, "  %s  %s", r.Address, r.Status)
-		if r.Notify != "" {
-			fmt.Fprintf(w, "  notify=%s", r.Notify)
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+		e, err := st.QueueEntry(ctx, id)
+		if err != nil {
+			return queueErr(id, err)
 		}
-		if r.Error != "" {
-			fmt.Fprintf(w, "  %s", r.Error)
+		w := a.stdout
+		fmt.Fprintf(w, "ID:             %d\n", e.ID)
+		fmt.Fprintf(w, "From:           %s\n", sender(e.From))
+		fmt.Fprintf(w, "Size:           %d bytes (blob %s)\n", e.Size, e.Blob)
+		fmt.Fprintf(w, "Queued:         %s\n", e.Created.Local().Format(time.RFC3339))
+		fmt.Fprintf(w, "Attempts:       %d\n", e.Attempts)
+		fmt.Fprintf(w, "Next attempt:   %s\n", e.NextAttempt.Local().Format(time.RFC3339))
+		if e.LastError != "" {
+			fmt.Fprintf(w, "Last error:     %s\n", e.LastError)
 		}
-		fmt.Fprintln(w)
-	}
-	return nil
+		if e.EnvID != "" || e.Ret != "" {
+			fmt.Fprintf(w, "DSN:            envid=%q ret=%s\n", e.EnvID, e.Ret)
+		}
+		fmt.Fprintf(w, "Delay notified: %v\n", e.DelayNotified)
+		fmt.Fprintln(w, "Recipients:")
+		for _, r := range e.Recipients {
+			fmt.Fprintf(w, "  %s  %s", r.Address, r.Status)
+			if r.Notify != "" {
+				fmt.Fprintf(w, "  notify=%s", r.Notify)
+			}
+			if r.Error != "" {
+				fmt.Fprintf(w, "  %s", r.Error)
+			}
+			fmt.Fprintln(w)
+		}
+		return nil
+	})
 }
 
 func (a *app) queueRetry(c *cmdCtx) error {
@@ -140,17 +134,13 @@ func (a *app) queueRetry(c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
-	_, st, err := a.openStore(ctx, c)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if err := st.RescheduleQueue(ctx, id, time.Now()); err != nil {
-		return queueErr(id, err)
-	}
-	fmt.Fprintf(a.stdout, "Message %d is due now; a running server attempts it within its poll interval.\n", id)
-	return nil
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+		if err := st.RescheduleQueue(ctx, id, time.Now()); err != nil {
+			return queueErr(id, err)
+		}
+		fmt.Fprintf(a.stdout, "Message %d is due now; a running server attempts it within its poll interval.\n", id)
+		return nil
+	})
 }
 
 func (a *app) queueDelete(c *cmdCtx) error {
@@ -158,29 +148,21 @@ func (a *app) queueDelete(c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
-	_, st, err := a.openStore(ctx, c)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if err := st.DeleteQueueEntry(ctx, id); err != nil {
-		return queueErr(id, err)
-	}
-	fmt.Fprintf(a.stdout, "Message %d removed from the queue.\n", id)
-	return nil
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+		if err := st.DeleteQueueEntry(ctx, id); err != nil {
+			return queueErr(id, err)
+		}
+		fmt.Fprintf(a.stdout, "Message %d removed from the queue.\n", id)
+		return nil
+	})
 }
 
 func (a *app) queueFlush(c *cmdCtx) error {
-	ctx := context.Background()
-	_, st, err := a.openStore(ctx, c)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if err := st.RescheduleQueue(ctx, 0, time.Now()); err != nil {
-		return err
-	}
-	fmt.Fprintln(a.stdout, "Every queued message is due now; a running server attempts them within its poll interval.")
-	return nil
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+		if err := st.RescheduleQueue(ctx, 0, time.Now()); err != nil {
+			return err
+		}
+		fmt.Fprintln(a.stdout, "Every queued message is due now; a running server attempts them within its poll interval.")
+		return nil
+	})
 }
