@@ -127,14 +127,8 @@ func (s *session) createSuperiors(name string) error {
 // cmdDelete: DELETE mailbox (RFC 9051 6.3.5). INBOX cannot be deleted;
 // inferiors stay.
 func cmdDelete(s *session, tag string, d *decoder) error {
-	if err := d.SP(); err != nil {
-		return err
-	}
-	name, err := d.Mailbox()
+	name, err := d.mailboxArg()
 	if err != nil {
-		return err
-	}
-	if err := d.CRLF(); err != nil {
 		return err
 	}
 	if name == "INBOX" {
@@ -158,14 +152,8 @@ func cmdRename(s *session, tag string, d *decoder) error {
 	if err != nil {
 		return err
 	}
-	if err := d.SP(); err != nil {
-		return err
-	}
-	to, err := d.Mailbox()
+	to, err := d.mailboxArg()
 	if err != nil {
-		return err
-	}
-	if err := d.CRLF(); err != nil {
 		return err
 	}
 	to = canonicalMailbox(strings.TrimSuffix(to, "/"))
@@ -773,4 +761,17 @@ func ancestors(name string) []string {
 		}
 	}
 	return out
+}
+
+// mailboxArg reads the arguments of a command that takes one mailbox:
+// SP mailbox CRLF.
+func (d *decoder) mailboxArg() (string, error) {
+	if err := d.SP(); err != nil {
+		return "", err
+	}
+	name, err := d.Mailbox()
+	if err != nil {
+		return "", err
+	}
+	return name, d.CRLF()
 }

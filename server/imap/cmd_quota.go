@@ -106,14 +106,8 @@ func cmdGetQuota(s *session, tag string, d *decoder) error {
 // cmdGetQuotaRoot: GETQUOTAROOT mailbox (RFC 9208 4.3): "* QUOTAROOT
 // mailbox root" and the root's QUOTA.
 func cmdGetQuotaRoot(s *session, tag string, d *decoder) error {
-	if err := d.SP(); err != nil {
-		return err
-	}
-	name, err := d.Mailbox()
+	name, err := d.mailboxArg()
 	if err != nil {
-		return err
-	}
-	if err := d.CRLF(); err != nil {
 		return err
 	}
 	mb, err := s.mailbox(name)
