@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"net/smtp"
+	"net/textproto"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -287,6 +289,38 @@ func TestServe(t *testing.T) {
 			t.Fatalf("serve output lacks %q:\n%s", want, out.String())
 		}
 	}
+
+	// The CLI, run beside the running server on the same config (its own
+	// store handle, as a second process would have), adds an account that
+	// receives mail and logs in at once.
+	floe(t, "fresh-Secret-1\n", "account", "add", "new@example.com", "--password-stdin", "--config", cfgFile).
+		expect(t, 0, "added account new@example.com")
+	sc, err := smtp.Dial(listeners["smtp"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Mail("someone@remote.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Rcpt("new@example.com"); err != nil {
+		t.Fatalf("RCPT to the account just added: %v", err)
+	}
+	sc.Quit()
+	pc, err := textproto.Dial("tcp", listeners["pop3"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct{ send, want string }{
+		{"", "+OK"}, {"USER new@example.com", "+OK"}, {"PASS fresh-Secret-1", "+OK"}, {"QUIT", "+OK"},
+	} {
+		if step.send != "" {
+			pc.PrintfLine("%s", step.send)
+		}
+		if line, err := pc.ReadLine(); err != nil || !strings.HasPrefix(line, step.want) {
+			t.Fatalf("POP3 %q: %q, %v", step.send, line, err)
+		}
+	}
+	pc.Close()
 
 	// SIGHUP with a broken file: logged, old config kept.
 	old := srv.Config()
