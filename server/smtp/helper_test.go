@@ -3,15 +3,9 @@ package smtp
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"strings"
@@ -22,6 +16,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/floemail/floe/server/auth"
+	"github.com/floemail/floe/server/certgen"
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/server/delivery"
 	"github.com/floemail/floe/server/queue"
@@ -34,9 +29,6 @@ const password = "correct horse battery staple"
 var (
 	hashOnce sync.Once
 	pwHash   string
-
-	certOnce sync.Once
-	certTLS  tls.Certificate
 )
 
 // passwordHash hashes the test password once per test binary (argon2id is
@@ -53,29 +45,10 @@ func passwordHash(t testing.TB) string {
 }
 
 // testCert returns a self-signed certificate for mx.example.test.
-func testCert() tls.Certificate {
-	certOnce.Do(func() {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			panic(err)
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(1),
-			Subject:      pkix.Name{CommonName: "mx.example.test"},
-			DNSNames:     []string{"mx.example.test"},
-			NotBefore:    time.Now().Add(-time.Hour),
-			NotAfter:     time.Now().Add(24 * time.Hour),
-			KeyUsage:     x509.KeyUsageDigitalSignature,
-			ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			panic(err)
-		}
-		certTLS = tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-	})
-	return certTLS
-}
+var testCert = sync.OnceValue(func() tls.Certificate {
+	srv, _ := certgen.Pair("mx.example.test")
+	return srv.Certificates[0]
+})
 
 // env is a complete SMTP server on loopback: a real SQLite store in a
 // temporary directory, the real authenticator and deliverer, and one
