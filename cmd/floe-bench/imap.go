@@ -295,15 +295,22 @@ func imapMix(ctx context.Context, d *imapDialer, accts []imapAccount, conns int,
 // that fails counts as a protocol error, unless the run is over.
 func mixSession(ctx context.Context, d *imapDialer, acct imapAccount, rng *rand.Rand, seq *atomic.Int64,
 	st *imapStats, target int) {
+	// over: the run has ended. The socket deadline a dial inherits from ctx
+	// can fire a moment before ctx reports Done, so compare with the
+	// deadline too.
+	over := func() bool {
+		dl, ok := ctx.Deadline()
+		return ctx.Err() != nil || (ok && !time.Now().Before(dl))
+	}
 	fail := func(cmd string, err error) {
-		if ctx.Err() == nil {
+		if !over() {
 			st.fail(cmd, err)
 		}
 	}
 	c, login, err := d.dial(ctx, acct)
 	if err != nil {
 		fail("LOGIN", err)
-		if ctx.Err() == nil {
+		if !over() {
 			time.Sleep(100 * time.Millisecond)
 		}
 		return
