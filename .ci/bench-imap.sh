@@ -50,28 +50,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-floe=${BENCH_FLOE_BIN:-}
-fb=${BENCH_FLOE_BENCH_BIN:-}
-if [ -z "$floe" ]; then
-	go build -tags sqlite_fts5 -o "$work/floe" ./cmd/floe
-	floe="$work/floe"
-fi
-if [ -z "$fb" ]; then
-	go build -o "$work/floe-bench" ./cmd/floe-bench
-	fb="$work/floe-bench"
-fi
-
-wait_port() {
-	local host=${1%:*} port=${1##*:}
-	for _ in $(seq 1 300); do
-		if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	echo "nothing listens on $1" >&2
-	return 1
-}
+. .ci/bench-lib.sh
+build_bins "$work"
 
 # total_rate: the ops/s of the total line of `floe-bench imap` on stdin.
 total_rate() {

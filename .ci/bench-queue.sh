@@ -58,28 +58,9 @@ trap cleanup EXIT
 now() { echo "$EPOCHREALTIME"; }
 rate() { awk -v n="$1" -v s="$2" -v e="$3" 'BEGIN { printf "%.1f", n / (e - s) }'; }
 
-# wait_port HOST:PORT: until something accepts connections there (30 s).
-wait_port() {
-	local host=${1%:*} port=${1##*:}
-	for _ in $(seq 1 300); do
-		if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	echo "nothing listens on $1" >&2
-	return 1
-}
 
-if [ -n "${BENCH_FLOE_BIN:-}" ] && [ -n "${BENCH_FLOE_BENCH_BIN:-}" ]; then
-	cp "$BENCH_FLOE_BIN" "$work/floe"
-	cp "$BENCH_FLOE_BENCH_BIN" "$work/floe-bench"
-else
-	echo "== queue benchmark: building floe and floe-bench"
-	go build -tags sqlite_fts5 -o "$work/floe" ./cmd/floe
-	go build -o "$work/floe-bench" ./cmd/floe-bench
-fi
-fb="$work/floe-bench"
+. .ci/bench-lib.sh
+build_bins "$work"
 
 # fetch_postfix: unpack the postfix package into $work/postfix and check
 # that smtp-sink and smtp-source run with its libraries; fails otherwise
@@ -203,16 +184,16 @@ level = "warn"
 [[domain]]
 name = "example.test"
 EOF
-echo "bench-password" | "$work/floe" account add bench@example.test --password-stdin --config "$work/floe.toml" >/dev/null
+echo "bench-password" | "$floe" account add bench@example.test --password-stdin --config "$work/floe.toml" >/dev/null
 
-"$work/floe" serve --config "$work/floe.toml" >"$work/floe.log" 2>&1 &
+"$floe" serve --config "$work/floe.toml" >"$work/floe.log" 2>&1 &
 floe_pid=$!
 pids+=("$floe_pid")
 wait_port "127.0.0.1:${ports[1]}"
 
 # queue_empty: `floe queue list` reports no entries.
 queue_empty() {
-	"$work/floe" queue list --config "$work/floe.toml" 2>>"$work/queue-list.err" | grep -q 'queue is empty'
+	"$floe" queue list --config "$work/floe.toml" 2>>"$work/queue-list.err" | grep -q 'queue is empty'
 }
 
 # submit LABEL: N messages through the submission port; prints floe-bench's line.
@@ -241,7 +222,7 @@ drain() {
 	until queue_empty; do
 		if [ "$SECONDS" -ge "$deadline" ]; then
 			echo "the queue did not empty within ${DRAIN_TIMEOUT}s:" >&2
-			"$work/floe" queue list --config "$work/floe.toml" 2>&1 | head -5 >&2
+			"$floe" queue list --config "$work/floe.toml" 2>&1 | head -5 >&2
 			tail -20 "$work/floe.log" >&2
 			return 1
 		fi

@@ -40,23 +40,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== building floe and floe-bench"
-go build -tags sqlite_fts5 -o "$work/floe" ./cmd/floe
-go build -o "$work/floe-bench" ./cmd/floe-bench
-fb="$work/floe-bench"
+. .ci/bench-lib.sh
+build_bins "$work"
 
-# wait_port HOST:PORT: until something accepts connections there (30 s).
-wait_port() {
-	local host=${1%:*} port=${1##*:}
-	for _ in $(seq 1 300); do
-		if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	echo "nothing listens on $1" >&2
-	return 1
-}
 
 read -r -a ports <<<"$("$fb" ports -n 6 | tr '\n' ' ')"
 cat >"$work/floe.toml" <<EOF
@@ -95,11 +81,11 @@ EOF
 
 rcpts=""
 for i in 1 2 3 4; do
-	echo "bench-password-$i" | "$work/floe" account add "bench$i@example.test" --password-stdin --config "$work/floe.toml" >/dev/null
+	echo "bench-password-$i" | "$floe" account add "bench$i@example.test" --password-stdin --config "$work/floe.toml" >/dev/null
 	rcpts="$rcpts${rcpts:+,}bench$i@example.test"
 done
 
-"$work/floe" serve --config "$work/floe.toml" >"$work/floe.log" 2>&1 &
+"$floe" serve --config "$work/floe.toml" >"$work/floe.log" 2>&1 &
 pids+=($!)
 floe_addr="127.0.0.1:${ports[0]}"
 wait_port "$floe_addr"
@@ -219,8 +205,11 @@ for c in $CONNS; do
 	echo "ratio  c=$c  $ratios"
 done
 
+# The sections below reuse these binaries.
+export BENCH_FLOE_BIN="$floe" BENCH_FLOE_BENCH_BIN="$fb"
+
 # IMAP: .ci/bench-imap.sh (mix, big mailbox, IDLE latency, idle connections, Dovecot IMAP).
-BENCH_FLOE_BIN="$work/floe" BENCH_FLOE_BENCH_BIN="$fb" bash .ci/bench-imap.sh || echo "== IMAP benchmark: failures above" >&2 # BENCH_IMAP=0 skips it
+bash .ci/bench-imap.sh || echo "== IMAP benchmark: failures above" >&2 # BENCH_IMAP=0 skips it
 
 if [ "$RUN_GO" = "1" ]; then
 	echo "== Go benchmarks"
