@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -378,4 +379,76 @@ func lines(s string) []string {
 		}
 	}
 	return out
+}
+
+// fetchmailRun drives fetchmail against one of e's implicit-TLS listeners
+// ("pop3s" or "imaps") for local's account, delivering each message to its
+// own file through an MDA.
+type fetchmailRun struct {
+	bin, home, out, rc string
+}
+
+func newFetchmail(t *testing.T, e *env, bin, protocol, listener, local string) *fetchmailRun {
+	t.Helper()
+	f := &fetchmailRun{bin: bin, home: t.TempDir()}
+	f.out = filepath.Join(f.home, "out")
+	f.rc = filepath.Join(f.home, "fetchmailrc")
+	if err := os.Mkdir(f.out, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	conf := fmt.Sprintf("set no bouncemail\n"+
+		"poll 127.0.0.1 with protocol %s service %s auth password timeout 30\n"+
+		"  user \"%s@%s\" there with password \"%s\" is root here\n"+
+		"  options ssl no sslcertck\n"+
+		"  mda \"cat > $(mktemp %s/msg.XXXXXX)\"\n",
+		protocol, e.port(t, listener), local, domain, password(local), f.out)
+	if err := os.WriteFile(f.rc, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// run runs fetchmail once with keep ("--keep" or "--nokeep").
+func (f *fetchmailRun) run(t *testing.T, keep string) toolResult {
+	t.Helper()
+	return runTool(t, nil, []string{"HOME=" + f.home, "FETCHMAILHOME=" + f.home},
+		f.bin, "-f", f.rc, "--nosyslog", "-N", "--pidfile", filepath.Join(f.home, "pid"),
+		"-i", filepath.Join(f.home, "ids"), "--all", keep, "-v")
+}
+
+// expectFetched runs fetchmail with keep, which must succeed and deliver
+// each message of toks (made by testMessage) exactly once with its body
+// intact, dot-stuffed line included; the delivered files are removed.
+func (f *fetchmailRun) expectFetched(t *testing.T, keep string, toks []string) {
+	t.Helper()
+	if r := f.run(t, keep); r.Code != 0 {
+		t.Fatalf("fetchmail %s exit %d:\n%s", keep, r.Code, r.Out)
+	}
+	ents, err := os.ReadDir(f.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != len(toks) {
+		t.Fatalf("fetchmail delivered %d messages, want %d", len(ents), len(toks))
+	}
+	var got []string
+	for _, ent := range ents {
+		b, err := os.ReadFile(filepath.Join(f.out, ent.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(normalizeCRLF(b)))
+		os.Remove(filepath.Join(f.out, ent.Name()))
+	}
+	for _, tok := range toks {
+		n := 0
+		for _, m := range got {
+			if strings.Contains(m, "Token: "+tok+"\n.leading dot line\n") {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("message %s arrived %d times with its body intact, want 1", tok, n)
+		}
+	}
 }

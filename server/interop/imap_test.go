@@ -274,66 +274,10 @@ func TestIMAPFetchmail(t *testing.T) {
 	fetchmail := needTool(t, "fetchmail", "fetchmail")
 	e := startServer(t, "lea")
 	toks, _ := e.seedN(t, "lea", "fetchmail-imap", 3)
+	f := newFetchmail(t, e, fetchmail, "IMAP", "imaps", "lea")
 
-	home := t.TempDir()
-	outDir := filepath.Join(home, "out")
-	os.Mkdir(outDir, 0o700)
-	rc := filepath.Join(home, "fetchmailrc")
-	conf := fmt.Sprintf("set no bouncemail\n"+
-		"poll 127.0.0.1 with protocol IMAP service %s auth password timeout 30\n"+
-		"  user \"lea@%s\" there with password \"%s\" is root here\n"+
-		"  options ssl no sslcertck\n"+
-		"  mda \"cat > $(mktemp %s/msg.XXXXXX)\"\n",
-		e.port(t, "imaps"), domain, password("lea"), outDir)
-	if err := os.WriteFile(rc, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	fetch := func(t *testing.T, keep string) toolResult {
-		t.Helper()
-		return runTool(t, nil, []string{"HOME=" + home, "FETCHMAILHOME=" + home},
-			fetchmail, "-f", rc, "--nosyslog", "-N", "--pidfile", filepath.Join(home, "pid"),
-			"-i", filepath.Join(home, "ids"), "--all", keep, "-v")
-	}
-	fetched := func(t *testing.T) []string {
-		t.Helper()
-		ents, err := os.ReadDir(outDir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, e := range ents {
-			b, err := os.ReadFile(filepath.Join(outDir, e.Name()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, string(normalizeCRLF(b)))
-			os.Remove(filepath.Join(outDir, e.Name()))
-		}
-		return out
-	}
-	check := func(t *testing.T, got []string) {
-		t.Helper()
-		if len(got) != len(toks) {
-			t.Fatalf("fetchmail delivered %d messages, want %d", len(got), len(toks))
-		}
-		for _, tok := range toks {
-			n := 0
-			for _, m := range got {
-				if strings.Contains(m, "Token: "+tok+"\n.leading dot line\n") {
-					n++
-				}
-			}
-			if n != 1 {
-				t.Errorf("message %s arrived %d times with its body intact, want 1", tok, n)
-			}
-		}
-	}
 	t.Run("keep", func(t *testing.T) {
-		r := fetch(t, "--keep")
-		if r.Code != 0 {
-			t.Fatalf("fetchmail exit %d:\n%s", r.Code, r.Out)
-		}
-		check(t, fetched(t))
+		f.expectFetched(t, "--keep", toks)
 		inbox := e.mailbox(t, "lea", "INBOX")
 		if len(inbox) != 3 {
 			t.Fatalf("INBOX has %d messages after --keep, want 3", len(inbox))
@@ -345,15 +289,11 @@ func TestIMAPFetchmail(t *testing.T) {
 		}
 	})
 	t.Run("nokeep", func(t *testing.T) {
-		r := fetch(t, "--nokeep")
-		if r.Code != 0 {
-			t.Fatalf("fetchmail exit %d:\n%s", r.Code, r.Out)
-		}
-		check(t, fetched(t))
+		f.expectFetched(t, "--nokeep", toks)
 		if n := len(e.mailbox(t, "lea", "INBOX")); n != 0 {
 			t.Fatalf("INBOX has %d messages after --nokeep, want 0 (deleted and expunged)", n)
 		}
-		if r := fetch(t, "--nokeep"); r.Code != 1 {
+		if r := f.run(t, "--nokeep"); r.Code != 1 {
 			t.Fatalf("fetchmail on an empty mailbox: exit %d, want 1 (no mail):\n%s", r.Code, r.Out)
 		}
 	})

@@ -279,83 +279,20 @@ func TestFetchmail(t *testing.T) {
 	}
 	e.seed(t, "gina", raws...)
 
-	home := t.TempDir()
-	outDir := filepath.Join(home, "out")
-	os.Mkdir(outDir, 0o700)
-	rc := filepath.Join(home, "fetchmailrc")
-	// One file per message: the MDA runs once per message.
-	conf := fmt.Sprintf("set no bouncemail\n"+
-		"poll 127.0.0.1 with protocol POP3 service %s auth password timeout 30\n"+
-		"  user \"gina@%s\" there with password \"%s\" is root here\n"+
-		"  options ssl no sslcertck\n"+
-		"  mda \"cat > $(mktemp %s/msg.XXXXXX)\"\n",
-		e.port(t, "pop3s"), domain, password("gina"), outDir)
-	if err := os.WriteFile(rc, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	fetch := func(t *testing.T, keep string) toolResult {
-		t.Helper()
-		return runTool(t, nil, []string{"HOME=" + home, "FETCHMAILHOME=" + home},
-			fetchmail, "-f", rc, "--nosyslog", "-N", "--pidfile", filepath.Join(home, "pid"),
-			"-i", filepath.Join(home, "ids"), "--all", keep, "-v")
-	}
-	fetched := func(t *testing.T) [][]byte {
-		t.Helper()
-		ents, err := os.ReadDir(outDir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out [][]byte
-		for _, e := range ents {
-			b, err := os.ReadFile(filepath.Join(outDir, e.Name()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, b)
-			os.Remove(filepath.Join(outDir, e.Name()))
-		}
-		return out
-	}
-	check := func(t *testing.T, got [][]byte) {
-		t.Helper()
-		if len(got) != len(toks) {
-			t.Fatalf("fetchmail delivered %d messages, want %d", len(got), len(toks))
-		}
-		for _, tok := range toks {
-			n := 0
-			for _, m := range got {
-				if bytes.Contains(m, []byte("Token: "+tok+"\n.leading dot line\n")) ||
-					bytes.Contains(m, []byte("Token: "+tok+"\r\n.leading dot line\r\n")) {
-					n++
-				}
-			}
-			if n != 1 {
-				t.Errorf("message %s arrived %d times with its body intact, want 1", tok, n)
-			}
-		}
-	}
-
+	f := newFetchmail(t, e, fetchmail, "POP3", "pop3s", "gina")
 	t.Run("keep", func(t *testing.T) {
-		r := fetch(t, "--keep")
-		if r.Code != 0 {
-			t.Fatalf("fetchmail exit %d:\n%s", r.Code, r.Out)
-		}
-		check(t, fetched(t))
+		f.expectFetched(t, "--keep", toks)
 		if n := len(e.mailbox(t, "gina", "INBOX")); n != 3 {
 			t.Fatalf("INBOX has %d messages after --keep, want 3", n)
 		}
 	})
 	t.Run("nokeep", func(t *testing.T) {
-		r := fetch(t, "--nokeep")
-		if r.Code != 0 {
-			t.Fatalf("fetchmail exit %d:\n%s", r.Code, r.Out)
-		}
-		check(t, fetched(t))
+		f.expectFetched(t, "--nokeep", toks)
 		if n := len(e.mailbox(t, "gina", "INBOX")); n != 0 {
 			t.Fatalf("INBOX has %d messages after --nokeep, want 0 (deleted at QUIT)", n)
 		}
 		// Nothing left: fetchmail says so with exit status 1.
-		if r := fetch(t, "--nokeep"); r.Code != 1 {
+		if r := f.run(t, "--nokeep"); r.Code != 1 {
 			t.Fatalf("fetchmail on an empty mailbox: exit %d, want 1 (no mail):\n%s", r.Code, r.Out)
 		}
 	})
