@@ -67,12 +67,9 @@ func (a *app) accountPasswd(c *cmdCtx) error {
 		return err
 	}
 	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
-		acct, err := st.Account(ctx, addr)
+		acct, err := dbAccount(ctx, cfg, st, addr)
 		if err != nil {
-			return storeErr(cfg, addr, err)
-		}
-		if acct.Source == storage.SourceConfig {
-			return configOwned(cfg, addr)
+			return err
 		}
 		pw, err := a.readPassword(c, true)
 		if err != nil {
@@ -95,12 +92,9 @@ func (a *app) accountDel(c *cmdCtx) error {
 		return err
 	}
 	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
-		acct, err := st.Account(ctx, addr)
+		acct, err := dbAccount(ctx, cfg, st, addr)
 		if err != nil {
-			return storeErr(cfg, addr, err)
-		}
-		if acct.Source == storage.SourceConfig {
-			return configOwned(cfg, addr)
+			return err
 		}
 		// Aliases pointing to the account would dangle: the file's must be
 		// edited first; the database's go with the account.
@@ -416,4 +410,17 @@ func (a *app) aliasList(c *cmdCtx) error {
 		}
 		return tw.Flush()
 	})
+}
+
+// dbAccount returns the account at addr if the database owns it; an
+// account the config file declares is refused with what to do instead.
+func dbAccount(ctx context.Context, cfg *config.Config, st *sqlite.Store, addr string) (storage.Account, error) {
+	acct, err := st.Account(ctx, addr)
+	if err != nil {
+		return acct, storeErr(cfg, addr, err)
+	}
+	if acct.Source == storage.SourceConfig {
+		return acct, configOwned(cfg, addr)
+	}
+	return acct, nil
 }
