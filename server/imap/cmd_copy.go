@@ -61,9 +61,9 @@ func cmdCopy(uid, move bool) func(s *session, tag string, d *decoder) error {
 		}
 		var res storage.CopyResult
 		if move {
-			res, err = s.store.Move(s.ctx, v.mbox.ID, uidRanges(uids), dst.ID)
+			res, err = s.store.Move(s.ctx, v.mbox.ID, uidRanges(uids), dst.ID, s.user.Account)
 		} else {
-			res, err = s.store.Copy(s.ctx, v.mbox.ID, uidRanges(uids), dst.ID)
+			res, err = s.store.Copy(s.ctx, v.mbox.ID, uidRanges(uids), dst.ID, s.user.Account)
 		}
 		if err != nil {
 			return s.storageError(err)

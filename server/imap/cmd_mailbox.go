@@ -440,7 +440,7 @@ func (s *session) list(patterns []string, o *listOptions, verb string) error {
 		// RFC 5819: STATUS for the mailboxes LIST returns, never for
 		// \NonExistent or \Noselect ones.
 		if len(o.status) > 0 && le.mb != nil {
-			st, err := s.store.Status(s.ctx, le.mb.ID)
+			st, err := s.store.Status(s.ctx, le.mb.ID, s.user.Account)
 			if err != nil {
 				if errors.Is(err, storage.ErrNoMailbox) {
 					continue // deleted meanwhile
@@ -604,7 +604,7 @@ func cmdStatus(s *session, tag string, d *decoder) error {
 	if err != nil {
 		return s.storageError(err)
 	}
-	st, err := s.store.Status(s.ctx, mb.ID)
+	st, err := s.store.Status(s.ctx, mb.ID, s.user.Account)
 	if err != nil {
 		return s.storageError(err)
 	}

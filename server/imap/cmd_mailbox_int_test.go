@@ -174,7 +174,7 @@ func TestStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := env.store.Status(ctx, mb.ID)
+	st, err := env.store.Status(ctx, mb.ID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
