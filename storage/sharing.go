@@ -45,6 +45,9 @@ type ACL struct {
 // have rights on (SharedMailboxes).
 type SharedMailbox struct {
 	Mailbox
+	// Owner is the address of the mailbox's account ("@domain" for a
+	// public-folder owner).
+	Owner string
 	// Entries are the entries of the mailbox's effective ACL whose
 	// identifier is one of those asked for (the principal's), positive and
 	// negative: acl.Evaluate on them gives the principal's rights.

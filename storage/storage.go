@@ -317,7 +317,20 @@ type FlagUpdate struct {
 	// Viewer is the account acting (0: the owner). A \Seen in Flags
 	// changes that viewer's \Seen; Updated shows its view.
 	Viewer AccountID
+	// Keep lists classes of flags the update leaves as they are whatever
+	// Op and Flags say (a viewer without the right to change them, RFC
+	// 4314 4: STORE changes the flags it may and ignores the others).
+	Keep FlagKeep
 }
+
+// FlagKeep is a set of classes of flags (FlagUpdate.Keep).
+type FlagKeep uint8
+
+const (
+	KeepSeen    FlagKeep = 1 << iota // \Seen (right "s")
+	KeepDeleted                      // \Deleted (right "t")
+	KeepOther                        // every other flag and keyword (right "w")
+)
 
 // FlagResult is what StoreFlags did.
 type FlagResult struct {

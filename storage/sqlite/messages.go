@@ -701,7 +701,7 @@ func (s *Store) StoreFlags(ctx context.Context, mbox storage.MailboxID, u storag
 					view.bits |= bitSeen
 				}
 			}
-			nview := view.apply(u.Op, upd)
+			nview := view.apply(u.Op, upd).keep(view, u.Keep)
 			if nview.equal(view) {
 				continue
 			}

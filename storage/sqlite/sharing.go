@@ -413,10 +413,10 @@ func (s *Store) ACLs(ctx context.Context, acct storage.AccountID) ([]storage.ACL
 }
 
 // SharedMailboxes returns the mailboxes of other accounts whose effective
-// ACL names one of idents (storage.Sharing). It makes three queries
+// ACL names one of idents (storage.Sharing). It makes four queries
 // whatever the number of mailboxes: the entries naming idents, then the
-// mailboxes and own-ACL marks of the owners those entries belong to; the
-// inheritance is resolved in memory.
+// own-ACL marks, addresses and mailboxes of the owners those entries
+// belong to; the inheritance is resolved in memory.
 func (s *Store) SharedMailboxes(ctx context.Context, exclude storage.AccountID, idents []acl.Identifier) ([]storage.SharedMailbox, error) {
 	if len(idents) == 0 {
 		return nil, nil
@@ -498,6 +498,25 @@ func (s *Store) SharedMailboxes(ctx context.Context, exclude storage.AccountID, 
 		return nil, dbErr("shared mailboxes", err)
 	}
 
+	ownerAddr := map[storage.AccountID]string{}
+	rows, err = tx.QueryContext(ctx, "SELECT id, address FROM accounts WHERE id IN "+in, oargs...)
+	if err != nil {
+		return nil, dbErr("shared mailboxes", err)
+	}
+	for rows.Next() {
+		var id storage.AccountID
+		var addr string
+		if err := rows.Scan(&id, &addr); err != nil {
+			rows.Close()
+			return nil, dbErr("shared mailboxes", err)
+		}
+		ownerAddr[id] = addr
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, dbErr("shared mailboxes", err)
+	}
+
 	rows, err = tx.QueryContext(ctx, "SELECT "+mailboxCols+" FROM mailboxes WHERE account IN "+in+" ORDER BY account, name", oargs...)
 	if err != nil {
 		return nil, dbErr("shared mailboxes", err)
@@ -543,7 +562,7 @@ func (s *Store) SharedMailboxes(ctx context.Context, exclude storage.AccountID, 
 			if es := grants[key{acct, from}]; len(es) > 0 {
 				es = slices.Clone(es)
 				acl.SortEntries(es)
-				out = append(out, storage.SharedMailbox{Mailbox: m, Entries: es})
+				out = append(out, storage.SharedMailbox{Mailbox: m, Owner: ownerAddr[acct], Entries: es})
 			}
 		}
 		i = j

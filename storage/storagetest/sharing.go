@@ -178,7 +178,7 @@ func testSharedMailboxes(t *testing.T, st storage.Store) {
 	if s := sharedNames(got); s != "Calendar=john@example.test lrs;Calendar/Holidays=john@example.test lrs" {
 		t.Fatalf("shared with john: %s", s)
 	}
-	if got[0].Account != jane.ID || got[0].ID != cal.ID || got[0].UIDValidity == 0 {
+	if got[0].Account != jane.ID || got[0].ID != cal.ID || got[0].UIDValidity == 0 || got[0].Owner != jane.Address {
 		t.Fatalf("mailbox fields: %+v", got[0].Mailbox)
 	}
 
@@ -334,7 +334,7 @@ func testPublicAccount(t *testing.T, st storage.Store) {
 	_, _, err = st.ChangeACL(ctx, pub.ID, sup.ID, []acl.Change{{Identifier: "@example.test", Op: acl.OpSet, Rights: lrs()}})
 	noErr(t, err)
 	got := must(st.SharedMailboxes(ctx, jane.ID, acl.Principal{Address: jane.Address}.Identifiers()))(t)
-	if len(got) != 1 || got[0].ID != sup.ID || got[0].Account != pub.ID {
+	if len(got) != 1 || got[0].ID != sup.ID || got[0].Account != pub.ID || got[0].Owner != "@example.test" {
 		t.Fatalf("public folder not shared: %s", sharedNames(got))
 	}
 	// The domain cannot go while it has public folders; without them the
@@ -491,6 +491,19 @@ func testPrivateSeen(t *testing.T, st storage.Store) {
 	}
 	if f := flagsOf(t, st, shared.ID, bob.ID); f[d1.UID] != `$Work \Seen` {
 		t.Fatalf("bob after john's replace: %v", f)
+	}
+
+	// Keep: a viewer without "w" and "t" replacing flags changes only its
+	// \Seen (RFC 4314 4).
+	res = must(st.StoreFlags(ctx, shared.ID, storage.FlagUpdate{UIDs: storage.UIDSet{{Start: d1.UID, Stop: d1.UID}},
+		Op: storage.FlagsReplace, Flags: []string{`\Deleted`}, Viewer: bob.ID, Keep: storage.KeepOther | storage.KeepDeleted}))(t)
+	if len(res.Updated) != 1 || strings.Join(res.Updated[0].Flags, " ") != `$Work` {
+		t.Fatalf("keep: %+v", res.Updated)
+	}
+	res = must(st.StoreFlags(ctx, shared.ID, storage.FlagUpdate{UIDs: storage.UIDSet{{Start: d1.UID, Stop: d1.UID}},
+		Op: storage.FlagsAdd, Flags: []string{`\Deleted`, `\Answered`}, Keep: storage.KeepOther | storage.KeepDeleted}))(t)
+	if len(res.Updated) != 0 {
+		t.Fatalf("everything kept, but updated: %+v", res.Updated)
 	}
 
 	// A message another viewer appends with \Seen is seen for it only.
