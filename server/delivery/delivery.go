@@ -56,19 +56,37 @@ const (
 	maxAddress   = 254
 )
 
+// OutboundSubmitter is what delivery needs from the outbound queue: the
+// forwarder and the responder send messages to remote recipients through
+// it. It is declared here, at the consumer, so that delivery does not
+// import server/queue (which delivers DSNs locally through delivery);
+// *queue.Queue implements it and the server wires it.
+type OutboundSubmitter interface {
+	// SubmitOutbound queues the spooled blob from the envelope sender from
+	// ("" for the null sender, as RFC 3834 responses use) to the remote
+	// addresses to, on behalf of account acct (0 for the system). It
+	// returns after the queue entry is durably committed; the entry then
+	// references the blob.
+	SubmitOutbound(ctx context.Context, from string, to []string, blob storage.BlobRef, acct storage.AccountID) error
+}
+
 // Options configures a Deliverer.
 type Options struct {
 	Store  storage.Store
 	Config func() *config.Config
 	Logger *slog.Logger
+	// Outbound takes messages for remote recipients (forwarder,
+	// responder); nil when the server has no outbound queue.
+	Outbound OutboundSubmitter
 }
 
 // Deliverer resolves recipients and delivers messages locally. It is safe
 // for concurrent use and keeps no state between calls.
 type Deliverer struct {
-	store storage.Store
-	cfg   func() *config.Config
-	log   *slog.Logger
+	store    storage.Store
+	cfg      func() *config.Config
+	log      *slog.Logger
+	outbound OutboundSubmitter
 }
 
 // New returns a Deliverer.
@@ -77,7 +95,7 @@ func New(o Options) *Deliverer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Deliverer{store: o.Store, cfg: o.Config, log: log}
+	return &Deliverer{store: o.Store, cfg: o.Config, log: log, outbound: o.Outbound}
 }
 
 // Recipient is a resolved local recipient.
@@ -322,4 +340,27 @@ func (d *Deliverer) Deliver(ctx context.Context, m *Message) ([]Result, error) {
 		results[i] = Result{Recipient: r, Err: delivered[which[i]].Err}
 	}
 	return results, nil
+}
+
+// DeliverLocal stores the spooled blob, a message from the envelope sender
+// from, in the mailbox of the local account that the address to resolves
+// to (Resolve, then Deliver): durable when it returns. local is false, with
+// a nil error and nothing stored, when to is not in a local domain. With
+// local true, err is Resolve's error (ErrUnknownUser, ErrDisabled, ...) or
+// the copy's (storage.ErrOverQuota, ...). It implements
+// queue.LocalDeliverer: the outbound queue delivers DSNs to local senders
+// with it.
+func (d *Deliverer) DeliverLocal(ctx context.Context, from, to string, blob storage.BlobRef) (local bool, err error) {
+	r, err := d.Resolve(ctx, to)
+	if errors.Is(err, ErrNotLocal) {
+		return false, nil
+	}
+	if err != nil {
+		return true, err
+	}
+	res, err := d.Deliver(ctx, &Message{Blob: blob, From: from, Recipients: []Recipient{r}})
+	if err != nil {
+		return true, err
+	}
+	return true, res[0].Err
 }
