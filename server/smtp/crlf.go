@@ -22,8 +22,8 @@ type crlfNormalizer struct {
 	buf     []byte
 	out     []byte // normalised bytes not yet read
 	obuf    []byte // out's backing array, reused
-	pending bool // the last byte read was a CR whose LF may follow
-	fixed   int  // bare CRs and LFs rewritten
+	pending bool   // the last byte read was a CR whose LF may follow
+	fixed   int    // bare CRs and LFs rewritten
 	err     error
 }
 
