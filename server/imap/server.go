@@ -56,6 +56,7 @@ type Server struct {
 
 	conns  *connsrv.Server
 	nextID atomic.Uint64
+	recent *recentTracker
 }
 
 // New returns a Server. It does not listen; call Serve.
@@ -72,7 +73,8 @@ func New(o Options) *Server {
 		opts:  o,
 		log:   log.With("proto", "imap"),
 		wpool: newWriterPool(),
-		conns: connsrv.New(log.With("proto", "imap")),
+		conns:  connsrv.New(log.With("proto", "imap")),
+		recent: newRecentTracker(),
 	}
 }
 
