@@ -70,9 +70,9 @@ func New(o Options) *Server {
 		o.Config = func() *config.Config { return c }
 	}
 	return &Server{
-		opts:  o,
-		log:   log.With("proto", "imap"),
-		wpool: newWriterPool(),
+		opts:   o,
+		log:    log.With("proto", "imap"),
+		wpool:  newWriterPool(),
 		conns:  connsrv.New(log.With("proto", "imap")),
 		recent: newRecentTracker(),
 	}
