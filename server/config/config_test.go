@@ -118,7 +118,8 @@ func TestValidateNoFile(t *testing.T) {
 // copy deeply: every slice, map and pointer in Config must be listed here
 // and handled in Clone.
 func TestCloneIsDeep(t *testing.T) {
-	handled := map[string]bool{"Domains": true, "Accounts": true, "Aliases": true, "Auth.Admins": true, "Outbound.RequireTLSDomains": true}
+	handled := map[string]bool{"Domains": true, "Accounts": true, "Aliases": true, "Auth.Admins": true, "Outbound.RequireTLSDomains": true,
+		"Groups": true, "Groups[].Members": true}
 	var walk func(prefix string, typ reflect.Type)
 	walk = func(prefix string, typ reflect.Type) {
 		for i := 0; i < typ.NumField(); i++ {
