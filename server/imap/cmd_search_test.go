@@ -435,10 +435,10 @@ func TestSearchRev2ESEARCH(t *testing.T) {
 func TestSearchTextSubstring(t *testing.T) {
 	e := newSearchEnv(t)
 	for _, body := range []string{
-		"asdfghjkl zxcvbnm",          // 1
+		"asdfghjkl zxcvbnm",         // 1
 		"asdfghjkl\r\nbody 2 token", // 2
-		"zxcvbnm qwertyuiop",          // 3
-		"body 20 token 2026",          // 4
+		"zxcvbnm qwertyuiop",        // 3
+		"body 20 token 2026",        // 4
 	} {
 		e.deliver(t, msgText("a@example.org", searchUser, "", "qwertyuiop x", "Mon, 08 Jan 2024 10:00:00 +0000", "", "", body), storage.Target{})
 	}
