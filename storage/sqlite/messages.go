@@ -46,6 +46,7 @@ func (s *Store) DiscardBlob(ctx context.Context, id storage.BlobID) error {
 	if !blob.ValidID(id) {
 		return fmt.Errorf("discard blob: bad id: %w", storage.ErrInvalid)
 	}
+	s.blobs.Unpin(id)
 	return s.write(ctx, "discard blob", func(w *wtx) error {
 		var n int
 		if err := w.queryRow("SELECT count(*) FROM blobs WHERE hash = ?", string(id)).Scan(&n); err != nil {
@@ -469,6 +470,15 @@ func (s *Store) Deliver(ctx context.Context, ref storage.BlobRef, p *storage.Par
 	})
 	if err != nil {
 		return nil, err
+	}
+	// The blob is referenced now: its Put's pin (blob.Store.Pinned) ends.
+	// When nothing was delivered the caller discards it (DiscardBlob
+	// unpins).
+	for _, d := range out {
+		if d.Err == nil {
+			s.blobs.Unpin(ref.ID)
+			break
+		}
 	}
 	return out, nil
 }

@@ -520,3 +520,45 @@ func TestMayBeLarge(t *testing.T) {
 		}
 	}
 }
+
+// TestPutWhileLastCopyExpunged: a Put of content an existing message holds
+// finds the file in place; when that message is expunged before the new
+// Deliver, the file must stay (the pin), or the Deliver fails with
+// ErrNotFound (the stress-test APPEND failures of issue 7).
+func TestPutWhileLastCopyExpunged(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, Options{})
+	a := setup(t, s)
+	raw, p := storagetest.NewMessage("same", "a@remote.test", "alice@example.test", "hello")
+	ref1, err := s.PutBlob(ctx, bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := s.Deliver(ctx, ref1, p, []storage.Target{{Account: a.ID}})
+	if err != nil || ds[0].Err != nil {
+		t.Fatal(err, ds)
+	}
+	ref2, err := s.PutBlob(ctx, bytes.NewReader(raw)) // same content, same file
+	if err != nil || ref2.ID != ref1.ID {
+		t.Fatal(err, ref2)
+	}
+	if _, err := s.Expunge(ctx, ds[0].Mailbox, []storage.UID{ds[0].UID}); err != nil {
+		t.Fatal(err)
+	}
+	ds2, err := s.Deliver(ctx, ref2, p, []storage.Target{{Account: a.ID}})
+	if err != nil || ds2[0].Err != nil {
+		t.Fatalf("deliver after the last copy was expunged: %v %v", err, ds2)
+	}
+	b, err := s.OpenBlob(ctx, ref2.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	// Delivered: unpinned, so expunging the last copy removes the file.
+	if _, err := s.Expunge(ctx, ds2[0].Mailbox, []storage.UID{ds2[0].UID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.OpenBlob(ctx, ref2.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("blob of an expunged message kept: %v", err)
+	}
+}
