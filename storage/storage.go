@@ -369,7 +369,7 @@ type Change struct {
 	Mailbox MailboxID
 	UID     UID
 	ModSeq  ModSeq
-	Flags   []string // ChangeMessageAdded, ChangeFlags
+	Flags   []string // ChangeMessageAdded, ChangeFlags; ChangeExpunged: the last flags
 	Name    string   // mailbox events: the (new) name
 	OldName string   // ChangeMailboxRenamed
 }

@@ -348,8 +348,9 @@ func TestIdle(t *testing.T) {
 	c.expect("+ idling")
 	env.deliver(t, testUser, testMessage("pushed"))
 	c.expect("* 1 EXISTS")
+	c.expect("* 1 RECENT") // rev1: announced here first, so recent here
 	markSeen(t, env, 1)
-	c.expect(`* 1 FETCH (UID 1 FLAGS (\Recent \Seen))`) // announced here first: recent
+	c.expect(`* 1 FETCH (UID 1 FLAGS (\Recent \Seen))`)
 	c.send("DONE")
 	c.expect("i1 OK")
 	c.send("i2 IDLE")

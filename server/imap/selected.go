@@ -34,7 +34,10 @@ type selected struct {
 	keywords map[string]string
 
 	// Pending unilateral updates.
-	expunged     map[storage.UID]struct{} // still in uids until reported
+	expunged map[storage.UID]struct{} // still in uids until reported
+	// goneFlags: the last flags of messages another session expunged (from
+	// the change), for the FETCH responses that still name them.
+	goneFlags    map[storage.UID][]string
 	fetches      []pendingFetch
 	flagsChanged bool // a new keyword: send FLAGS again
 	// deleted: another session deleted the selected mailbox.
@@ -351,6 +354,10 @@ func (s *session) applyChanges() {
 		case storage.ChangeExpunged:
 			if _, ok := v.SeqOf(c.UID); ok {
 				v.expunged[c.UID] = struct{}{}
+				if v.goneFlags == nil {
+					v.goneFlags = map[storage.UID][]string{}
+				}
+				v.goneFlags[c.UID] = c.Flags
 			}
 		case storage.ChangeMailboxDeleted:
 			v.deleted = true
@@ -412,6 +419,7 @@ func (s *session) flushUpdates(allowExpunge bool) error {
 		})
 		v.announced -= len(gone)
 		clear(v.expunged)
+		v.goneFlags = nil
 	}
 	if len(v.uids) != v.announced {
 		e.Untagged().Number(uint32(len(v.uids))).Atom(" EXISTS").CRLF()
@@ -431,6 +439,9 @@ func (s *session) flushUpdates(allowExpunge bool) error {
 		for i, f := range v.fetches {
 			if last[f.uid] != i {
 				continue
+			}
+			if _, gone := v.expunged[f.uid]; gone {
+				continue // its EXPUNGE follows; the flags do not matter
 			}
 			seq, ok := v.SeqOf(f.uid)
 			if !ok {

@@ -673,7 +673,7 @@ func (w *wtx) expungeRows(m storage.Mailbox, msgs []msgRow) error {
 			m.ID, msg.uid, modseq); err != nil {
 			return dbErr("expunge", err)
 		}
-		w.publish(storage.Change{Kind: storage.ChangeExpunged, Account: m.Account, Mailbox: m.ID, UID: msg.uid, ModSeq: modseq})
+		w.publish(storage.Change{Kind: storage.ChangeExpunged, Account: m.Account, Mailbox: m.ID, UID: msg.uid, ModSeq: modseq, Flags: msg.flags.list()})
 	}
 	_, err := w.exec("UPDATE mailboxes SET highest_modseq = ? WHERE id = ?", modseq, m.ID)
 	return dbErr("expunge", err)
