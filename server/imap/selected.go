@@ -386,18 +386,25 @@ func (s *session) flushUpdates(allowExpunge bool) error {
 		s.writeFlags()
 	}
 	if allowExpunge && len(v.expunged) > 0 {
+		// Only messages the client was told of (by EXISTS) are reported;
+		// one that came and went since the last EXISTS is dropped silently
+		// (its sequence number would be beyond what the client knows).
+		known := min(v.announced, len(v.uids))
 		gone := make([]storage.UID, 0, len(v.expunged))
 		if s.enabled.qresync {
-			for u := range v.expunged {
-				gone = append(gone, u)
+			for _, u := range v.uids[:known] {
+				if _, ok := v.expunged[u]; ok {
+					gone = append(gone, u)
+				}
 			}
-			slices.Sort(gone)
-			// RFC 7162 3.2.10: VANISHED instead of EXPUNGE.
-			e.Untagged().Atom("VANISHED ").Atom(imapUIDSet(gone).String()).CRLF()
+			if len(gone) > 0 {
+				// RFC 7162 3.2.10: VANISHED instead of EXPUNGE.
+				e.Untagged().Atom("VANISHED ").Atom(imapUIDSet(gone).String()).CRLF()
+			}
 		} else {
 			// Highest sequence number first, so that each number is valid
 			// when the client reads it (RFC 9051 7.5.1).
-			for i := len(v.uids) - 1; i >= 0; i-- {
+			for i := known - 1; i >= 0; i-- {
 				if _, ok := v.expunged[v.uids[i]]; ok {
 					e.Untagged().Number(uint32(i + 1)).Atom(" EXPUNGE").CRLF()
 					gone = append(gone, v.uids[i])
