@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/server/httpd"
 )
 
@@ -183,4 +185,60 @@ func TestHTTPListeners(t *testing.T) {
 		t.Fatalf("Shutdown: %v", err)
 	}
 	stopped = true
+}
+
+// TestShutdownCancelsBaseContext: work that honours only its context (a
+// storage call in a request, a session, the queue) is cancelled when the
+// shutdown deadline passes; the server's base context, the parent of them
+// all, is cancelled then and not before.
+func TestShutdownCancelsBaseContext(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Listeners = config.Listeners{HTTP: "127.0.0.1:0", IMAP: "127.0.0.1:0"}
+	entered := make(chan struct{})
+	ended := make(chan error, 1)
+	srv, err := New(cfg, Options{Logger: testLogger(t), MountHTTP: func(web, _ *httpd.Mux) {
+		web.Handle("GET /test/stuck", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			close(entered)
+			<-r.Context().Done()
+			ended <- r.Context().Err()
+		}))
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		resp, err := http.Get("http://" + srv.Addrs()["http"].String() + "/test/stuck")
+		if err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-entered
+	// An IMAP client that is idle: told BYE, not a reason to cancel.
+	c, err := net.Dial("tcp", srv.Addrs()["imap"].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if srv.base.Err() != nil {
+		t.Fatal("base context cancelled while running")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v, want the deadline", err)
+	}
+	if srv.base.Err() == nil {
+		t.Fatal("base context not cancelled after the shutdown deadline")
+	}
+	select {
+	case err := <-ended:
+		if err == nil {
+			t.Fatal("stuck request ended without a context error")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("request stuck on its context did not end")
+	}
 }

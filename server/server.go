@@ -68,6 +68,12 @@ type Server struct {
 
 	reloadMu sync.Mutex // serialises Reload (and Reload against Start/Shutdown)
 
+	// base is the parent of every session's, request's and the queue's
+	// context: Shutdown cancels it when its deadline passes (storage work
+	// in flight stops) and, at the latest, before it closes the store.
+	base       context.Context
+	cancelBase context.CancelFunc
+
 	mu        sync.Mutex // guards the fields below
 	state     int
 	store     *sqlite.Store
@@ -102,6 +108,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		return nil, errors.New("server: [server] data_dir is empty; set it to the directory for the database and certificates")
 	}
 	s := &Server{stdout: opts.Stdout, mount: opts.MountHTTP, reg: newRegistry(), log: opts.Logger}
+	s.base, s.cancelBase = context.WithCancel(context.Background())
 	if s.log == nil {
 		s.level = new(slog.LevelVar)
 		w := opts.LogOutput
@@ -162,6 +169,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			for i := len(opened) - 1; i >= 0; i-- {
 				opened[i].l.Close()
 			}
+			s.cancelBase()
 			store.Close()
 		}
 	}()
@@ -192,21 +200,22 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	} else {
 		signer = keys
 	}
-	outq := queue.New(queue.Options{Store: store, Config: s.Config, Logger: s.log.With("component", "queue"), Local: deliverer, Signer: signer})
+	outq := queue.New(queue.Options{Store: store, Config: s.Config, Logger: s.log.With("component", "queue"),
+		Local: deliverer, Signer: signer, BaseContext: s.base})
 	submit.q = outq
 	comp := &components{
 		smtp: smtp.New(smtp.Options{Config: s.Config, Store: store, Auth: authn, Delivery: deliverer,
-			Checker: checker, Queue: outq, TLS: tlsCfg, Logger: s.log.With("component", "smtp")}),
+			Checker: checker, Queue: outq, TLS: tlsCfg, Logger: s.log.With("component", "smtp"), BaseContext: s.base}),
 		pop3: pop3.New(pop3.Options{Config: s.Config, Store: store, Auth: authn, TLS: tlsCfg,
-			Logger: s.log.With("component", "pop3")}),
+			Logger: s.log.With("component", "pop3"), BaseContext: s.base}),
 		imap: imap.New(imap.Options{Config: s.Config, Store: store, Auth: authn, TLS: tlsCfg,
-			Logger: s.log.With("component", "imap")}),
+			Logger: s.log.With("component", "imap"), BaseContext: s.base}),
 		web:    httpd.NewMux(httpd.MuxOptions{Config: s.Config, Auth: authn, Logger: s.log.With("component", "http")}),
 		client: httpd.NewMux(httpd.MuxOptions{Config: s.Config, Auth: authn, Logger: s.log.With("component", "clientsvc")}),
 	}
 	comp.http = func(name string, mux *httpd.Mux, redirect bool) Service {
 		return httpd.New(httpd.Options{Name: name, Handler: mux, Config: s.Config, RedirectToHTTPS: redirect,
-			Logger: s.log.With("component", "http")})
+			Logger: s.log.With("component", "http"), BaseContext: func() context.Context { return s.base }})
 	}
 	s.mountHTTP(comp.web, comp.client)
 	if s.mount != nil {
@@ -235,7 +244,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.state = stateRunning
 	s.mu.Unlock()
 
-	outq.Start(context.Background()) // outbound queue (server/queue)
+	outq.Start(s.base) // outbound queue (server/queue)
 
 	for _, bl := range opened {
 		s.serve(bl)
@@ -343,8 +352,10 @@ func (s *Server) Connections() map[string]int { return s.reg.counts() }
 // answers -ERR and rolls back, IMAP sends BYE to idle sessions and lets
 // commands in progress finish, HTTP closes idle connections and lets
 // requests in flight finish), each bounded by ctx. When ctx
-// ends first, the connections still open are closed forcibly. The store is
-// closed last. Shutdown of a server that never started successfully returns
+// ends first, the server's base context is cancelled (every session's,
+// request's and the queue's context derives from it, so storage work in
+// flight stops) and the connections still open are closed forcibly. The
+// base context is cancelled in any case before the store is closed, last. Shutdown of a server that never started successfully returns
 // nil; calling it twice returns nil the second time.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.reloadMu.Lock()
@@ -353,6 +364,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.state != stateRunning {
 		s.state = stateStopped
 		s.mu.Unlock()
+		s.cancelBase()
 		return nil
 	}
 	s.state = stateStopped
@@ -361,6 +373,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 
 	s.log.Info("shutting down")
+	// When the deadline passes, the base context is cancelled: storage
+	// calls and outbound connections in flight give up, so the forced
+	// close below does not wait for them.
+	stopWatch := context.AfterFunc(ctx, s.cancelBase)
+	defer stopWatch()
 	// Phase 1: stop accepting everywhere, so no new work arrives while the
 	// protocol servers drain.
 	for _, bl := range listeners {
@@ -420,6 +437,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err := outq.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("outbound queue: %w", err))
 	}
+	s.cancelBase() // nothing may use the store past this point
 	if err := store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("closing the store: %w", err))
 	}
