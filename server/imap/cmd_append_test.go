@@ -37,7 +37,8 @@ func TestAppendClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := msgs[0]
-	if !m.InternalDate.Equal(date) || len(m.Flags) != 2 || m.Envelope.Subject != "appended" ||
+	// The two stored flags plus \Recent (first session to see it, RFC 3501 2.3.2).
+	if !m.InternalDate.Equal(date) || len(m.Flags) != 3 || m.Envelope.Subject != "appended" ||
 		string(m.FindBodySection(&imap.FetchItemBodySection{})) != msg {
 		t.Fatalf("appended message: %+v", m)
 	}

@@ -59,6 +59,7 @@ type Server struct {
 
 	conns  *connsrv.Server
 	nextID atomic.Uint64
+	recent *recentTracker
 }
 
 // New returns a Server. It does not listen; call Serve.
@@ -72,10 +73,11 @@ func New(o Options) *Server {
 		o.Config = func() *config.Config { return c }
 	}
 	return &Server{
-		opts:  o,
-		log:   log.With("proto", "imap"),
-		wpool: newWriterPool(),
-		conns: connsrv.NewContext(o.BaseContext, log.With("proto", "imap")),
+		opts:   o,
+		log:    log.With("proto", "imap"),
+		wpool:  newWriterPool(),
+		conns:  connsrv.NewContext(o.BaseContext, log.With("proto", "imap")),
+		recent: newRecentTracker(),
 	}
 }
 
