@@ -27,6 +27,7 @@ type Config struct {
 	Checks    Checks    `toml:"checks"`
 	Log       Log       `toml:"log"`
 	Outbound  Outbound  `toml:"outbound"`
+	HTTP      HTTP      `toml:"http"`
 
 	Domains  []Domain  `toml:"domain"`
 	Accounts []Account `toml:"account"`
@@ -212,6 +213,7 @@ func defaults() *Config {
 		},
 		Log:      Log{Level: "info", Format: "text"},
 		Outbound: defaultOutbound(),
+		HTTP:     defaultHTTP(),
 		Checks: Checks{
 			DMARCRejectAction: "junk",
 			SPFFailAction:     "mark",

@@ -105,6 +105,9 @@ func (c *Config) validate(errs *Errors, pos positions) {
 	// [outbound]
 	c.validateOutbound(v)
 
+	// [http]
+	c.validateHTTP(v)
+
 	// [log]
 	c.Log.Level = strings.ToLower(c.Log.Level)
 	switch c.Log.Level {
