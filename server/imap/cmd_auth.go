@@ -93,6 +93,9 @@ func (s *session) authFailure(err error) error {
 	if errors.Is(err, auth.ErrRateLimited) {
 		return errNo("UNAVAILABLE", "too many failed attempts, try again later")
 	}
+	if errors.Is(err, auth.ErrBusy) {
+		return errNo("UNAVAILABLE", "server busy, try again shortly")
+	}
 	if errors.Is(err, auth.ErrFailed) {
 		return errNo("AUTHENTICATIONFAILED", "authentication failed")
 	}

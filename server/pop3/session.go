@@ -486,6 +486,10 @@ func (sess *session) authFailed(err error) {
 		sess.fail("[SYS/TEMP] too many failures, try later")
 		return
 	}
+	if errors.Is(err, auth.ErrBusy) {
+		sess.fail("[SYS/TEMP] server busy, try again shortly")
+		return
+	}
 	sess.fail("[AUTH] authentication failed")
 }
 
