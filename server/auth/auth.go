@@ -194,18 +194,15 @@ func (a *Authenticator) check(ctx context.Context, pool *hashPool, acct storage.
 	if acct.Disabled {
 		return nil, "account disabled", nil
 	}
-	ok := a.cache.get(acct.PasswordHash, password)
-	if !ok {
-		var verr error
-		if err := pool.run(ctx, func() { ok, verr = VerifyPassword(acct.PasswordHash, password) }); err != nil {
-			return nil, "", err
-		}
-		if verr != nil {
-			return nil, "stored hash unusable", nil
-		}
-		if ok {
-			a.cache.put(acct.PasswordHash, password)
-		}
+	ok, verr, err := a.cache.verify(ctx, acct.PasswordHash, password, func() (ok bool, verr error, err error) {
+		err = pool.run(ctx, func() { ok, verr = VerifyPassword(acct.PasswordHash, password) })
+		return ok, verr, err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	if verr != nil {
+		return nil, "stored hash unusable", nil
 	}
 	if !ok {
 		return nil, "wrong password", nil
@@ -313,19 +310,28 @@ var dummyHash = func() string {
 
 // verifyCache remembers recent successful verifications so a client that
 // logs in many times (IMAP clients open several connections) does not pay
-// argon2id each time. Keys are SHA-256 of a per-process secret, the stored
-// hash and the password: neither is kept, and a password change (new hash)
-// misses the cache.
+// argon2id each time, and lets concurrent logins with the same credentials
+// share one verification (20 connections of one client logging in at once
+// cost one hash, not 20). Keys are SHA-256 of a per-process secret, the
+// stored hash and the password: neither is kept, and a password change
+// (new hash) misses the cache.
 type verifyCache struct {
-	mu     sync.Mutex
-	secret [32]byte
-	max    int
-	ttl    time.Duration
-	m      map[[32]byte]time.Time
+	mu       sync.Mutex
+	secret   [32]byte
+	max      int
+	ttl      time.Duration
+	m        map[[32]byte]time.Time
+	inflight map[[32]byte]*flight
+}
+
+// flight is one verification in progress that others wait for.
+type flight struct {
+	done chan struct{}
+	ok   bool
 }
 
 func newVerifyCache(max int, ttl time.Duration) *verifyCache {
-	c := &verifyCache{max: max, ttl: ttl, m: map[[32]byte]time.Time{}}
+	c := &verifyCache{max: max, ttl: ttl, m: map[[32]byte]time.Time{}, inflight: map[[32]byte]*flight{}}
 	_, _ = rand.Read(c.secret[:])
 	return c
 }
@@ -339,6 +345,68 @@ func (c *verifyCache) key(hash, password string) [32]byte {
 	var k [32]byte
 	h.Sum(k[:0])
 	return k
+}
+
+// verify reports whether password matches hash: from the cache, by waiting
+// for an identical verification in progress (only a successful one is
+// shared; after a failure each caller verifies for itself, so a wrong
+// guess cannot make a right password fail), or by running run. verr is
+// the hash's problem, err a pool refusal or the context's end.
+func (c *verifyCache) verify(ctx context.Context, hash, password string, run func() (ok bool, verr, err error)) (ok bool, verr, err error) {
+	k := c.key(hash, password)
+	for {
+		c.mu.Lock()
+		if t, hit := c.m[k]; hit {
+			if time.Since(t) <= c.ttl {
+				c.mu.Unlock()
+				return true, nil, nil
+			}
+			delete(c.m, k)
+		}
+		f := c.inflight[k]
+		if f == nil {
+			f = &flight{done: make(chan struct{})}
+			c.inflight[k] = f
+			c.mu.Unlock()
+			ok, verr, err = run()
+			c.mu.Lock()
+			if ok && err == nil && verr == nil {
+				if len(c.m) >= c.max {
+					clear(c.m)
+				}
+				c.m[k] = time.Now()
+			}
+			f.ok = ok && err == nil && verr == nil
+			delete(c.inflight, k)
+			c.mu.Unlock()
+			close(f.done)
+			return ok, verr, err
+		}
+		c.mu.Unlock()
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return false, nil, ctx.Err()
+		}
+		if f.ok {
+			return true, nil, nil
+		}
+		// The shared verification failed: verify for ourselves (loop;
+		// another flight may have started).
+		c.mu.Lock()
+		if c.inflight[k] == nil {
+			c.inflight[k] = &flight{done: make(chan struct{})}
+			f = c.inflight[k]
+			c.mu.Unlock()
+			ok, verr, err = run()
+			c.mu.Lock()
+			delete(c.inflight, k)
+			c.mu.Unlock()
+			close(f.done)
+			return ok, verr, err
+		}
+		c.mu.Unlock()
+	}
 }
 
 func (c *verifyCache) get(hash, password string) bool {

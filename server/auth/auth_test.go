@@ -424,3 +424,47 @@ func TestHashParams(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestConcurrentSameLoginsShareOneHash: 20 connections of one client
+// logging in at once share one verification, so even a pool of one slot
+// without a queue refuses none of them; wrong passwords are not shared.
+func TestConcurrentSameLoginsShareOneHash(t *testing.T) {
+	a, _ := newTestAuth(t, config.Auth{MaxConcurrentHashes: 1, HashQueue: 0, MaxFailuresPerIP: 100, MaxFailuresPerAccount: 100, FailureWindow: config.Duration(time.Hour)})
+	ctx := context.Background()
+	hold := make(chan struct{})
+	// Occupy the only slot so that every login below waits in one flight.
+	k := a.cache.key(func() string { acc, _ := a.dir.Account(ctx, "alice@example.com"); return acc.PasswordHash }(), "secret")
+	f := &flight{done: make(chan struct{})}
+	a.cache.mu.Lock()
+	a.cache.inflight[k] = f
+	a.cache.mu.Unlock()
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := a.Login(ctx, ip1, "test", "alice@example.com", "secret")
+			errs <- err
+		}()
+	}
+	go func() {
+		<-hold
+		a.cache.mu.Lock()
+		f.ok = true
+		delete(a.cache.inflight, k)
+		a.cache.mu.Unlock()
+		close(f.done)
+	}()
+	close(hold)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent login: %v", err)
+		}
+	}
+	if _, err := a.Login(ctx, ip1, "test", "alice@example.com", "wrong"); !errors.Is(err, ErrFailed) {
+		t.Fatalf("wrong password: %v", err)
+	}
+}

@@ -137,6 +137,9 @@ func cmdLogin(s *session, tag string, d *decoder) error {
 	if err != nil {
 		return s.authFailure(err)
 	}
+	if err := s.admitLogin(p); err != nil {
+		return err
+	}
 	s.loggedIn(p)
 	s.okCapabilities(tag, "LOGIN completed")
 	return nil
@@ -204,6 +207,9 @@ func cmdAuthenticate(s *session, tag string, d *decoder) error {
 		if resp, err = base64.StdEncoding.DecodeString(line); err != nil {
 			return errBad("invalid base64 in response")
 		}
+	}
+	if err := s.admitLogin(sasl.Principal()); err != nil {
+		return err
 	}
 	s.loggedIn(sasl.Principal())
 	s.okCapabilities(tag, "AUTHENTICATE completed")
