@@ -407,8 +407,9 @@ type Change struct {
 	Mailbox MailboxID
 	UID     UID
 	ModSeq  ModSeq
-	// Flags (ChangeMessageAdded, ChangeFlags) are as the owner sees them,
-	// or as Viewer sees them when Viewer is set.
+	// Flags (ChangeMessageAdded, ChangeFlags; ChangeExpunged: the last
+	// flags) are as the owner sees them, or as Viewer sees them when
+	// Viewer is set.
 	Flags []string
 	// Viewer, on a ChangeFlags, says the change is that viewer's own \Seen
 	// (see Query.Viewer); such a change concerns nobody else.
@@ -478,6 +479,9 @@ type Messages interface {
 	// (content and directory entry fsynced) by the Deliver that references
 	// it, before that Deliver's commit, together with the other blobs of the
 	// same group commit. An unreferenced blob is garbage-collected later.
+	// Content is shared: the caller follows each PutBlob with a Deliver or
+	// a DiscardBlob, and until then the blob survives the expunge of other
+	// messages holding the same content.
 	PutBlob(ctx context.Context, r io.Reader) (BlobRef, error)
 	OpenBlob(ctx context.Context, id BlobID) (Blob, error)
 	// DiscardBlob removes a blob that PutBlob stored but nothing will

@@ -38,7 +38,7 @@ func TestGroupCommands(t *testing.T) {
 	extra := fmt.Sprintf("[[account]]\naddress = \"alice@example.com\"\npassword_hash = '%s'\n\n[[group]]\naddress = \"staff@example.com\"\nmembers = [\"alice@example.com\"]\n", h)
 	cfgFile, _ := writeConfig(t, nil, extra)
 	c := func(args ...string) []string { return append(args, "--config", cfgFile) }
-	floe(t, "pw\n", c("account", "add", "bob@example.com")...).expect(t, 0, "added account")
+	floe(t, "long-password\n", c("account", "add", "bob@example.com")...).expect(t, 0, "added account")
 
 	floe(t, "", c("group", "add", "Team@example.com")...).expect(t, 0, "added group team@example.com")
 	floe(t, "", c("group", "add", "team@example.com")...).expectErr(t, 1, "already exists")
@@ -71,7 +71,7 @@ func TestShareCommands(t *testing.T) {
 	cfgFile, _ := writeConfig(t, nil, "")
 	c := func(args ...string) []string { return append(args, "--config", cfgFile) }
 	for _, u := range []string{"jane", "john", "bob"} {
-		floe(t, "pw\n", c("account", "add", u+"@example.com")...).expect(t, 0, "added account")
+		floe(t, "long-password\n", c("account", "add", u+"@example.com")...).expect(t, 0, "added account")
 	}
 	floe(t, "", c("group", "add", "team@example.com")...).expect(t, 0, "added group")
 	floe(t, "", c("group", "member", "add", "team@example.com", "bob@example.com")...).expect(t, 0, "added")
@@ -134,7 +134,7 @@ func TestShareCommands(t *testing.T) {
 func TestPublicFolderCommand(t *testing.T) {
 	cfgFile, _ := writeConfig(t, nil, "")
 	c := func(args ...string) []string { return append(args, "--config", cfgFile) }
-	floe(t, "pw\n", c("account", "add", "john@example.com")...).expect(t, 0, "added account")
+	floe(t, "long-password\n", c("account", "add", "john@example.com")...).expect(t, 0, "added account")
 	floe(t, "", c("folder", "add-public", "example.com", "Global Address Book", "--type", "contact")...).
 		expect(t, 0, "created #public/Global Address Book in example.com")
 	floe(t, "", c("folder", "add-public", "example.com", "Support/Tickets")...).expect(t, 0, "created #public/Support/Tickets")
@@ -174,7 +174,7 @@ func TestPublicFolderCommand(t *testing.T) {
 func TestSendAsCommands(t *testing.T) {
 	cfgFile, _ := writeConfig(t, nil, "")
 	c := func(args ...string) []string { return append(args, "--config", cfgFile) }
-	floe(t, "pw\n", c("account", "add", "jane@example.com")...).expect(t, 0, "added account")
+	floe(t, "long-password\n", c("account", "add", "jane@example.com")...).expect(t, 0, "added account")
 	floe(t, "", c("account", "send-as", "add", "jane@example.com", "Boss@Example.com")...).expect(t, 0, "jane@example.com may send as boss@example.com")
 	floe(t, "", c("account", "send-as", "list")...).expect(t, 0, "boss@example.com")
 	floe(t, "", c("account", "send-as", "list", "jane@example.com")...).expect(t, 0, "boss@example.com")
