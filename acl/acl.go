@@ -104,19 +104,3 @@ next:
 	}
 	return r, nil
 }
-
-// Check reports whether user may act with the rights need on an object
-// owned by owner, counting ownership only. It predates ACLs and remains for
-// callers that have not moved to storage/view yet; new code asks a view.
-func Check(owner, user int64, need Rights) bool {
-	return Effective(owner, user).Has(need)
-}
-
-// Effective returns the rights user has on an object owned by owner,
-// counting ownership only (see Check).
-func Effective(owner, user int64) Rights {
-	if owner != 0 && owner == user {
-		return All
-	}
-	return 0
-}

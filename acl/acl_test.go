@@ -47,25 +47,6 @@ func TestHas(t *testing.T) {
 	}
 }
 
-func TestCheck(t *testing.T) {
-	tests := []struct {
-		owner, user int64
-		need        Rights
-		want        bool
-	}{
-		{1, 1, All, true},
-		{1, 1, Of(Read), true},
-		{1, 2, Of(Lookup), false},
-		{1, 2, 0, true}, // nothing needed
-		{0, 0, Of(Read), false},
-	}
-	for _, tc := range tests {
-		if got := Check(tc.owner, tc.user, tc.need); got != tc.want {
-			t.Errorf("Check(%d, %d, %q) = %v, want %v", tc.owner, tc.user, tc.need, got, tc.want)
-		}
-	}
-}
-
 func TestParseIdentifier(t *testing.T) {
 	tests := []struct {
 		in, dflt string

@@ -101,6 +101,9 @@ func cmdAppend(s *session, tag string, d *decoder) error {
 	// mailbox costs no blob; a refused APPEND leaves its literal to the
 	// command loop, which discards it.
 	mb, mbErr := s.mailbox(name)
+	if mbErr == nil {
+		mbErr = s.v.CanAppend(s.ctx, mb.ID()) // RFC 4314 4: "i"
+	}
 
 	r, n, _, err := d.Literal(s.appendLimit())
 	if err != nil {
@@ -144,9 +147,9 @@ func cmdAppend(s *session, tag string, d *decoder) error {
 		return err
 	}
 
-	res, err := ingest.Append(s.ctx, s.store, ref, storage.Target{
-		Account: s.user.Account, Mailbox: mb.ID, Flags: flags, InternalDate: date,
-	})
+	// Through the user's view: flags the user may not set are dropped
+	// (RFC 4314 4), the message counts against the folder owner's quota.
+	res, err := s.v.Append(s.ctx, mb.ID(), ref, flags, date)
 	if err != nil {
 		if errors.Is(err, storage.ErrNoMailbox) {
 			return errNo("TRYCREATE", "no such mailbox")
@@ -154,7 +157,7 @@ func cmdAppend(s *session, tag string, d *decoder) error {
 		return s.storageError(err)
 	}
 	// RFC 4315 3: APPENDUID uidvalidity uid.
-	s.tagged(tag, "OK", "APPENDUID "+strconv.FormatUint(uint64(mb.UIDValidity), 10)+" "+
+	s.tagged(tag, "OK", "APPENDUID "+strconv.FormatUint(uint64(mb.Mailbox.UIDValidity), 10)+" "+
 		strconv.FormatUint(uint64(res.UID), 10), "APPEND completed")
 	return nil
 }

@@ -170,3 +170,27 @@ func changeACL(ctx context.Context, st storage.Store, opts *Options, owner stora
 	}
 	return before, after, nil
 }
+
+// Root resolves the name of an account's root: "~owner@domain" (the
+// viewer's own address names its own root) or "#public" for its domain's
+// public folders. IMAP addresses account sharing (SETACL on the root) with
+// it. The viewer must have "l" there (its own root: always), else, as for
+// an unknown owner or a name that is not a root, storage.ErrNoMailbox.
+func (v *View) Root(ctx context.Context, name string) (owner storage.AccountID, ownerAddr string, err error) {
+	p := parseName(name)
+	if p.kind == nameOwn || p.path != "" || p.kind == nameOther && p.owner == "" {
+		return 0, "", fmt.Errorf("%q is not an account root: %w", name, storage.ErrNoMailbox)
+	}
+	owner, ownerAddr, err = v.resolveOwner(ctx, p)
+	if err != nil {
+		return 0, "", err
+	}
+	r, err := v.RootRights(ctx, owner)
+	if err != nil {
+		return 0, "", err
+	}
+	if !r.Has(acl.Of(acl.Lookup)) {
+		return 0, "", fmt.Errorf("root of %s: %w", ownerAddr, storage.ErrNoMailbox)
+	}
+	return owner, ownerAddr, nil
+}

@@ -160,10 +160,12 @@ func (v *View) Move(ctx context.Context, src storage.MailboxID, uids storage.UID
 // write path (storage/ingest), as the viewer: it needs "i"; flags the
 // viewer may not set ("s", "t", "w") are dropped (RFC 4314 4). The message
 // counts against the folder's owner's quota. The result's error is the
-// target's (storage.ErrOverQuota, ...).
+// target's (storage.ErrOverQuota, ...). As with ingest.Append, a blob
+// nothing stores is discarded.
 func (v *View) Append(ctx context.Context, id storage.MailboxID, ref storage.BlobRef, flags []string, date time.Time) (storage.Delivered, error) {
 	c, err := v.need(ctx, id, acl.Of(acl.Insert))
 	if err != nil {
+		ingest.Discard(ctx, v.st, ref.ID)
 		return storage.Delivered{}, err
 	}
 	return ingest.Append(ctx, v.st, ref, storage.Target{
