@@ -70,78 +70,94 @@ func (s *session) aclError(err error) error {
 	return s.storageError(err)
 }
 
+// aclArgs are the arguments of an ACL command.
+type aclArgs struct {
+	mailbox string
+	ident   string // SETACL, DELETEACL, LISTRIGHTS
+	op      acl.Op // SETACL
+	rights  acl.Rights
+}
+
+// parseACLArgs reads SP mailbox, then SP identifier when ident is set,
+// then SP mod-rights when rights is set, then CRLF (RFC 4314 3 and 4:
+// identifier and mod-rights are astrings; mod-rights = ["+" / "-"]
+// rights). Unknown rights letters are BAD.
+func parseACLArgs(d *decoder, ident, rights bool) (aclArgs, error) {
+	var a aclArgs
+	var err error
+	if err = d.SP(); err != nil {
+		return a, err
+	}
+	if a.mailbox, err = d.Mailbox(); err != nil {
+		return a, err
+	}
+	if ident {
+		if err = d.SP(); err != nil {
+			return a, err
+		}
+		if a.ident, err = d.AString(); err != nil {
+			return a, err
+		}
+	}
+	if rights {
+		if err = d.SP(); err != nil {
+			return a, err
+		}
+		mod, err := d.AString()
+		if err != nil {
+			return a, err
+		}
+		if a.op, a.rights, err = acl.ParseModifiedRights(mod); err != nil {
+			return a, errBad("invalid rights")
+		}
+	}
+	return a, d.CRLF()
+}
+
+// entryName parses an identifier argument; a local part alone is an
+// address of the owner's domain.
+func (t aclTarget) entryName(ident string) (acl.Identifier, bool, error) {
+	id, neg, err := acl.ParseEntryName(ident, domainOf(t.ownerAddr))
+	if err != nil {
+		return id, neg, errBad("invalid identifier")
+	}
+	return id, neg, nil
+}
+
 // cmdSetACL: SETACL mailbox SP identifier SP mod-rights (RFC 4314 3.1). A
 // leading "+" adds the rights, "-" removes them, none replaces them; an
 // empty rights string removes the entry. An identifier with a leading "-"
-// is a negative entry. A local part alone is an address of the owner's
-// domain.
+// is a negative entry.
 func cmdSetACL(s *session, tag string, d *decoder) error {
-	if err := d.SP(); err != nil {
-		return err
-	}
-	name, err := d.Mailbox()
+	a, err := parseACLArgs(d, true, true)
 	if err != nil {
 		return err
 	}
-	if err := d.SP(); err != nil {
-		return err
-	}
-	ident, err := d.AString()
-	if err != nil {
-		return err
-	}
-	if err := d.SP(); err != nil {
-		return err
-	}
-	mod, err := d.AString()
-	if err != nil {
-		return err
-	}
-	if err := d.CRLF(); err != nil {
-		return err
-	}
-	op, rights, err := acl.ParseModifiedRights(mod)
-	if err != nil {
-		return errBad("invalid rights")
-	}
-	t, err := s.aclTarget(name)
+	t, err := s.aclTarget(a.mailbox)
 	if err != nil {
 		return s.storageError(err)
 	}
-	id, neg, err := acl.ParseEntryName(ident, domainOf(t.ownerAddr))
+	id, neg, err := t.entryName(a.ident)
 	if err != nil {
-		return errBad("invalid identifier")
+		return err
 	}
-	_, err = s.v.ChangeACL(s.ctx, t.owner, t.mbox, []acl.Change{{Identifier: id, Negative: neg, Op: op, Rights: rights}})
+	_, err = s.v.ChangeACL(s.ctx, t.owner, t.mbox, []acl.Change{{Identifier: id, Negative: neg, Op: a.op, Rights: a.rights}})
 	return s.aclError(err)
 }
 
 // cmdDeleteACL: DELETEACL mailbox SP identifier (RFC 4314 3.2).
 func cmdDeleteACL(s *session, tag string, d *decoder) error {
-	if err := d.SP(); err != nil {
-		return err
-	}
-	name, err := d.Mailbox()
+	a, err := parseACLArgs(d, true, false)
 	if err != nil {
 		return err
 	}
-	if err := d.SP(); err != nil {
-		return err
-	}
-	ident, err := d.AString()
-	if err != nil {
-		return err
-	}
-	if err := d.CRLF(); err != nil {
-		return err
-	}
-	t, err := s.aclTarget(name)
+	t, err := s.aclTarget(a.mailbox)
 	if err != nil {
 		return s.storageError(err)
 	}
-	id, neg, err := acl.ParseEntryName(ident, domainOf(t.ownerAddr))
+	id, neg, err := t.entryName(a.ident)
 	if err != nil {
-		return errBad("invalid identifier")
+		return err
 	}
 	_, err = s.v.ChangeACL(s.ctx, t.owner, t.mbox, []acl.Change{{Identifier: id, Negative: neg, Op: acl.OpDelete}})
 	return s.aclError(err)
@@ -150,15 +166,15 @@ func cmdDeleteACL(s *session, tag string, d *decoder) error {
 // cmdGetACL: GETACL mailbox (RFC 4314 3.3): "* ACL mailbox identifier
 // rights ...", the owner first.
 func cmdGetACL(s *session, tag string, d *decoder) error {
-	name, err := d.mailboxArg()
+	a, err := parseACLArgs(d, false, false)
 	if err != nil {
 		return err
 	}
-	t, err := s.aclTarget(name)
+	t, err := s.aclTarget(a.mailbox)
 	if err != nil {
 		return s.storageError(err)
 	}
-	a, err := s.v.GetACL(s.ctx, t.owner, t.mbox)
+	x, err := s.v.GetACL(s.ctx, t.owner, t.mbox)
 	if err != nil {
 		return s.storageError(err)
 	}
@@ -166,7 +182,7 @@ func cmdGetACL(s *session, tag string, d *decoder) error {
 	if !strings.HasPrefix(t.ownerAddr, "@") {
 		e.SP().String(t.ownerAddr).SP().Atom(acl.All.String())
 	}
-	for _, en := range a.Entries {
+	for _, en := range x.Entries {
 		e.SP().String(en.Name()).SP().String(en.Rights.String())
 	}
 	e.CRLF()
@@ -177,35 +193,22 @@ func cmdGetACL(s *session, tag string, d *decoder) error {
 // rights are independent of each other (RIGHTS=texk), so each is its own
 // optional group; the owner's are all required.
 func cmdListRights(s *session, tag string, d *decoder) error {
-	if err := d.SP(); err != nil {
-		return err
-	}
-	name, err := d.Mailbox()
+	a, err := parseACLArgs(d, true, false)
 	if err != nil {
 		return err
 	}
-	if err := d.SP(); err != nil {
-		return err
-	}
-	ident, err := d.AString()
-	if err != nil {
-		return err
-	}
-	if err := d.CRLF(); err != nil {
-		return err
-	}
-	t, err := s.aclTarget(name)
+	t, err := s.aclTarget(a.mailbox)
 	if err != nil {
 		return s.storageError(err)
 	}
 	if !t.rights.Has(acl.Of(acl.Administer)) {
 		return s.storageError(storage.ErrPermission)
 	}
-	id, neg, err := acl.ParseEntryName(ident, domainOf(t.ownerAddr))
+	id, neg, err := t.entryName(a.ident)
 	if err != nil {
-		return errBad("invalid identifier")
+		return err
 	}
-	e := s.e.Untagged().Atom("LISTRIGHTS ").Mailbox(t.name).SP().String(ident).SP()
+	e := s.e.Untagged().Atom("LISTRIGHTS ").Mailbox(t.name).SP().String(a.ident).SP()
 	if !neg && string(id) == t.ownerAddr {
 		e.String(acl.All.String()).CRLF()
 		return nil
@@ -220,11 +223,11 @@ func cmdListRights(s *session, tag string, d *decoder) error {
 
 // cmdMyRights: MYRIGHTS mailbox (RFC 4314 3.5): the user's rights.
 func cmdMyRights(s *session, tag string, d *decoder) error {
-	name, err := d.mailboxArg()
+	a, err := parseACLArgs(d, false, false)
 	if err != nil {
 		return err
 	}
-	t, err := s.aclTarget(name)
+	t, err := s.aclTarget(a.mailbox)
 	if err != nil {
 		return s.storageError(err)
 	}
