@@ -211,6 +211,9 @@ export BENCH_FLOE_BIN="$floe" BENCH_FLOE_BENCH_BIN="$fb"
 # IMAP: .ci/bench-imap.sh (mix, big mailbox, IDLE latency, idle connections, Dovecot IMAP).
 bash .ci/bench-imap.sh || echo "== IMAP benchmark: failures above" >&2 # BENCH_IMAP=0 skips it
 
+# Sharing: .ci/bench-sharing.sh (the mix with shared folders vs without, LIST of 1,000 shared folders).
+bash .ci/bench-sharing.sh || echo "== sharing benchmark: failures above" >&2 # BENCH_SHARING=0 skips it
+
 if [ "$RUN_GO" = "1" ]; then
 	echo "== Go benchmarks"
 	pkgs=()

@@ -363,8 +363,9 @@ type listEntry struct {
 }
 
 // listEntries returns the mailboxes the user sees (its own and those shared
-// with it, named as it names them), their missing superiors and the
-// subscribed names, INBOX first, then sorted by name.
+// with it, named as it names them), their missing superiors and, when subs
+// is not nil, the subscribed names that are not among folders, INBOX
+// first, then sorted by name.
 func listEntries(folders []view.Folder, subs []string) []*listEntry {
 	byName := map[string]*listEntry{}
 	get := func(n string, subOnly bool) *listEntry {
@@ -381,6 +382,7 @@ func listEntries(folders []view.Folder, subs []string) []*listEntry {
 		f := &folders[i]
 		e := get(f.Name, false)
 		e.mb = &f.Mailbox
+		e.subscribed = f.Subscribed
 		if f.Own {
 			e.specialUse = f.Mailbox.SpecialUse
 		}
@@ -411,22 +413,26 @@ func listEntries(folders []view.Folder, subs []string) []*listEntry {
 	return out
 }
 
-// userEntries lists what the user sees, for LIST and LSUB.
-func (s *session) userEntries() ([]*listEntry, error) {
-	folders, err := s.v.List(s.ctx)
+// userEntries lists what the user sees, for LIST and LSUB; with subs, the
+// subscribed names without a mailbox too (one more read, only for what
+// shows subscriptions).
+func (s *session) userEntries(subs bool) ([]*listEntry, error) {
+	folders, err := s.v.ListWith(s.ctx, view.ListOptions{NoSubscriptions: !subs})
 	if err != nil {
 		return nil, err
 	}
-	subs, err := s.v.Subscriptions(s.ctx)
-	if err != nil {
-		return nil, err
+	var names []string
+	if subs {
+		if names, err = s.v.Subscriptions(s.ctx); err != nil {
+			return nil, err
+		}
 	}
-	return listEntries(folders, subs), nil
+	return listEntries(folders, names), nil
 }
 
 // list writes the LIST (or LSUB) responses for patterns.
 func (s *session) list(patterns []string, o *listOptions, verb string) error {
-	entries, err := s.userEntries()
+	entries, err := s.userEntries(o.subscribed || o.retSubscribed)
 	if err != nil {
 		return s.storageError(err)
 	}
@@ -539,7 +545,7 @@ func cmdLsub(s *session, tag string, d *decoder) error {
 		return errBad("mailbox pattern too long")
 	}
 	pattern := listName(ref, pat)
-	entries, err := s.userEntries()
+	entries, err := s.userEntries(true)
 	if err != nil {
 		return s.storageError(err)
 	}

@@ -113,7 +113,7 @@ func FuzzListPattern(f *testing.F) {
 
 func TestListEntries(t *testing.T) {
 	folders := []view.Folder{
-		{Name: "a/b/c", Own: true},
+		{Name: "a/b/c", Own: true, Subscribed: true},
 		{Name: "INBOX", Own: true},
 		{Name: "Sent", Own: true, Mailbox: storage.Mailbox{SpecialUse: `\Sent`}},
 		{Name: "a", Own: true},

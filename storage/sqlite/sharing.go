@@ -413,10 +413,10 @@ func (s *Store) ACLs(ctx context.Context, acct storage.AccountID) ([]storage.ACL
 }
 
 // SharedMailboxes returns the mailboxes of other accounts whose effective
-// ACL names one of idents (storage.Sharing). It makes four queries
+// ACL names one of idents (storage.Sharing). It makes two queries
 // whatever the number of mailboxes: the entries naming idents, then the
-// own-ACL marks, addresses and mailboxes of the owners those entries
-// belong to; the inheritance is resolved in memory.
+// mailboxes (with their own-ACL marks and owner addresses) of the owners
+// those entries belong to; the inheritance is resolved in memory.
 func (s *Store) SharedMailboxes(ctx context.Context, exclude storage.AccountID, idents []acl.Identifier) ([]storage.SharedMailbox, error) {
 	if len(idents) == 0 {
 		return nil, nil
@@ -480,54 +480,32 @@ func (s *Store) SharedMailboxes(ctx context.Context, exclude storage.AccountID, 
 	}
 	in := "(" + strings.Join(omarks, ",") + ")"
 
+	// One query for the owners' mailboxes with their own-ACL marks and
+	// the owners' addresses. The owner's own subscriptions do not concern
+	// the viewer: no subscription lookup per row (Subscribed stays false).
 	own := map[key]bool{}
-	rows, err = tx.QueryContext(ctx, "SELECT account, mailbox FROM acl_own WHERE account IN "+in, oargs...)
-	if err != nil {
-		return nil, dbErr("shared mailboxes", err)
-	}
-	for rows.Next() {
-		var k key
-		if err := rows.Scan(&k.acct, &k.mbox); err != nil {
-			rows.Close()
-			return nil, dbErr("shared mailboxes", err)
-		}
-		own[k] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, dbErr("shared mailboxes", err)
-	}
-
 	ownerAddr := map[storage.AccountID]string{}
-	rows, err = tx.QueryContext(ctx, "SELECT id, address FROM accounts WHERE id IN "+in, oargs...)
-	if err != nil {
-		return nil, dbErr("shared mailboxes", err)
-	}
-	for rows.Next() {
-		var id storage.AccountID
-		var addr string
-		if err := rows.Scan(&id, &addr); err != nil {
-			rows.Close()
-			return nil, dbErr("shared mailboxes", err)
-		}
-		ownerAddr[id] = addr
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, dbErr("shared mailboxes", err)
-	}
-
-	rows, err = tx.QueryContext(ctx, "SELECT "+mailboxCols+" FROM mailboxes WHERE account IN "+in+" ORDER BY account, name", oargs...)
+	rows, err = tx.QueryContext(ctx, `SELECT m.id, m.account, m.name, m.special_use, m.uidvalidity, m.uidnext, m.highest_modseq,
+			o.mailbox IS NOT NULL, a.address
+		FROM mailboxes m JOIN accounts a ON a.id = m.account
+		LEFT JOIN acl_own o ON o.account = m.account AND o.mailbox = m.id
+		WHERE m.account IN `+in+` ORDER BY m.account, m.name`, oargs...)
 	if err != nil {
 		return nil, dbErr("shared mailboxes", err)
 	}
 	var all []storage.Mailbox
 	for rows.Next() {
-		m, err := scanMailbox(rows)
-		if err != nil {
+		var m storage.Mailbox
+		var hasOwn bool
+		var addr string
+		if err := rows.Scan(&m.ID, &m.Account, &m.Name, &m.SpecialUse, &m.UIDValidity, &m.UIDNext, &m.HighestModSeq, &hasOwn, &addr); err != nil {
 			rows.Close()
 			return nil, dbErr("shared mailboxes", err)
 		}
+		if hasOwn {
+			own[key{m.Account, m.ID}] = true
+		}
+		ownerAddr[m.Account] = addr
 		all = append(all, m)
 	}
 	rows.Close()

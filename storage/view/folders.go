@@ -164,9 +164,13 @@ func (v *View) resolveOwner(ctx context.Context, p parsedName) (storage.AccountI
 // folder builds the Folder of mb for the viewer, checking "l".
 func (v *View) folder(ctx context.Context, mb storage.Mailbox) (Folder, error) {
 	v.mu.Lock()
-	if err := v.fresh(ctx); err != nil {
-		v.mu.Unlock()
-		return Folder{}, err
+	// The viewer's own folders need no version check: ownership does not
+	// change with ACLs.
+	if mb.Account != v.acct.ID || v.acct.ID == 0 {
+		if err := v.fresh(ctx); err != nil {
+			v.mu.Unlock()
+			return Folder{}, err
+		}
 	}
 	c, err := v.remember(ctx, mb)
 	var addr string
@@ -253,11 +257,25 @@ func (v *View) Folder(ctx context.Context, id storage.MailboxID) (Folder, error)
 	return v.folder(ctx, mb)
 }
 
-// List returns every folder the viewer may see ("l"): its own, then those
-// of other accounts and the public folders of its domain, each group
-// sorted by name. It costs a fixed number of queries, whatever the number
-// of folders (storage.Sharing.SharedMailboxes).
+// List returns every folder the viewer may see ("l"): its own, sorted by
+// name, then those of other accounts and the public folders of its domain,
+// grouped by owner (callers that need them sorted by Name sort them). It
+// costs a fixed number of queries, whatever the number of folders
+// (storage.Sharing.SharedMailboxes).
 func (v *View) List(ctx context.Context) ([]Folder, error) {
+	return v.ListWith(ctx, ListOptions{})
+}
+
+// ListOptions tunes ListWith.
+type ListOptions struct {
+	// NoSubscriptions leaves Folder.Subscribed false for other accounts'
+	// folders, saving a read of the viewer's subscriptions (IMAP LIST
+	// without subscription information).
+	NoSubscriptions bool
+}
+
+// ListWith is List with options.
+func (v *View) ListWith(ctx context.Context, o ListOptions) ([]Folder, error) {
 	v.mu.Lock()
 	err := v.fresh(ctx)
 	p := v.p
@@ -287,7 +305,7 @@ func (v *View) List(ctx context.Context) ([]Folder, error) {
 		return out, nil
 	}
 	var subs []string
-	if v.acct.ID != 0 {
+	if v.acct.ID != 0 && !o.NoSubscriptions {
 		if subs, err = v.st.Subscriptions(ctx, v.acct.ID); err != nil {
 			return nil, err
 		}
@@ -313,7 +331,6 @@ func (v *View) List(ctx context.Context) ([]Folder, error) {
 		others = append(others, f)
 	}
 	v.mu.Unlock()
-	slices.SortFunc(others, func(a, b Folder) int { return strings.Compare(a.Name, b.Name) })
 	return append(out, others...), nil
 }
 

@@ -202,6 +202,7 @@ func TestJaneJohn(t *testing.T) {
 		t.Fatal(err)
 	}
 	hv.Refresh()
+	ref = spool(t, e, "from john") // the refused APPEND discarded the first blob
 	d, err := hv.Append(ctx, f.ID(), ref, []string{`\Seen`, `\Flagged`}, time.Time{})
 	if err != nil || d.UID == 0 {
 		t.Fatalf("append with write: %+v %v", d, err)
