@@ -29,6 +29,7 @@ type Config struct {
 	Outbound  Outbound  `toml:"outbound"`
 	HTTP      HTTP      `toml:"http"`
 	Limits    Limits    `toml:"limits"`
+	Files     Files     `toml:"files"`
 
 	Domains  []Domain  `toml:"domain"`
 	Accounts []Account `toml:"account"`
@@ -240,6 +241,7 @@ func defaults() *Config {
 		Outbound: defaultOutbound(),
 		HTTP:     defaultHTTP(),
 		Limits:   defaultLimits(),
+		Files:    defaultFiles(),
 		Checks: Checks{
 			DMARCRejectAction: "junk",
 			SPFFailAction:     "mark",

@@ -241,11 +241,7 @@ func (s *Store) PutFile(ctx context.Context, fw storage.FileWrite) (storage.File
 		if size, err := w.s.blobs.Stat(fw.Content.ID); err != nil || size != fw.Content.Size {
 			return fmt.Errorf("put file: content %s is not stored: %w", fw.Content.ID, storage.ErrInvalid)
 		}
-		ref, err := w.storeComposite(fw.Message, fw.Content)
-		if err != nil {
-			return err
-		}
-		grow := ref.Size
+		grow := fw.Message.Size(fw.Content.Size)
 		if old != nil {
 			grow -= old.msg.size
 		}
@@ -270,6 +266,12 @@ func (s *Store) PutFile(ctx context.Context, fw storage.FileWrite) (storage.File
 			if m, err = w.getMailbox(m.ID); err != nil {
 				return err
 			}
+		}
+		// After the expunge: the new message may be the very composite
+		// the old one was (same name, date and content).
+		ref, err := w.storeComposite(fw.Message, fw.Content)
+		if err != nil {
+			return err
 		}
 		uid, err := w.insertFileMessage(&m, ref, fw.Message.Parsed, &f, p, flags, mod)
 		if err != nil {
@@ -358,12 +360,8 @@ func (s *Store) CopyFile(ctx context.Context, src storage.MailboxID, name string
 		if old != nil && noReplace {
 			return fmt.Errorf("file %q: %w", dn, storage.ErrExists)
 		}
-		ref, err := w.storeComposite(msg, storage.BlobRef{ID: f.Content, Size: f.Size})
-		if err != nil {
-			return err
-		}
 		if !move || sm.Account != dm.Account {
-			grow := ref.Size
+			grow := msg.Size(f.Size)
 			if old != nil && sm.Account == dm.Account {
 				grow -= old.msg.size
 			}
@@ -387,6 +385,10 @@ func (s *Store) CopyFile(ctx context.Context, src storage.MailboxID, name string
 			}
 		}
 		if dm, err = w.getMailbox(dst); err != nil {
+			return err
+		}
+		ref, err := w.storeComposite(msg, storage.BlobRef{ID: f.Content, Size: f.Size})
+		if err != nil {
 			return err
 		}
 		nf := storage.File{Mailbox: dst, Name: dn, Content: f.Content, Size: f.Size, ContentType: f.ContentType,
