@@ -15,7 +15,6 @@ import (
 	"github.com/floemail/floe/server"
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/storage"
-	"github.com/floemail/floe/storage/sqlite"
 )
 
 // loadConfig returns the config of c: the file given with --config, loaded
@@ -65,7 +64,7 @@ func (a *app) cliLogger() *slog.Logger {
 // openStore loads the config and opens its store, synchronised with the
 // config's directory (so the domains of the file exist even if the server
 // never ran). The caller closes the store.
-func (a *app) openStore(ctx context.Context, c *cmdCtx) (*config.Config, *sqlite.Store, error) {
+func (a *app) openStore(ctx context.Context, c *cmdCtx) (*config.Config, storage.Store, error) {
 	cfg, err := a.loadConfig(c)
 	if err != nil {
 		return nil, nil, err
@@ -163,7 +162,7 @@ func (a *app) readPassword(c *cmdCtx, confirm bool) (string, error) {
 
 // withStore opens the store of the config c names, runs fn and closes the
 // store (the CLI's subcommands that act on the database).
-func (a *app) withStore(c *cmdCtx, fn func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error) error {
+func (a *app) withStore(c *cmdCtx, fn func(ctx context.Context, cfg *config.Config, st storage.Store) error) error {
 	ctx := context.Background()
 	cfg, st, err := a.openStore(ctx, c)
 	if err != nil {

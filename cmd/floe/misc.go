@@ -7,7 +7,7 @@ import (
 
 	"github.com/floemail/floe/server/auth"
 	"github.com/floemail/floe/server/config"
-	"github.com/floemail/floe/storage/sqlite"
+	"github.com/floemail/floe/storage"
 )
 
 func (a *app) hashPassword(c *cmdCtx) error {
@@ -53,8 +53,12 @@ func (a *app) checkConfig(c *cmdCtx) error {
 }
 
 func (a *app) check(c *cmdCtx) error {
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
-		problems, err := st.Check(ctx)
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
+		ch, ok := st.(storage.Checker)
+		if !ok {
+			return fmt.Errorf("the %s storage backend cannot check its integrity ([storage] backend)", cfg.Storage.Backend)
+		}
+		problems, err := ch.Check(ctx)
 		if err != nil {
 			return fmt.Errorf("checking the store: %w", err)
 		}

@@ -28,6 +28,7 @@ type Config struct {
 	Log       Log       `toml:"log"`
 	Outbound  Outbound  `toml:"outbound"`
 	HTTP      HTTP      `toml:"http"`
+	Storage   Storage   `toml:"storage"`
 
 	Domains  []Domain  `toml:"domain"`
 	Accounts []Account `toml:"account"`
@@ -214,6 +215,7 @@ func defaults() *Config {
 		Log:      Log{Level: "info", Format: "text"},
 		Outbound: defaultOutbound(),
 		HTTP:     defaultHTTP(),
+		Storage:  defaultStorage(),
 		Checks: Checks{
 			DMARCRejectAction: "junk",
 			SPFFailAction:     "mark",

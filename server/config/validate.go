@@ -108,6 +108,9 @@ func (c *Config) validate(errs *Errors, pos positions) {
 	// [http]
 	c.validateHTTP(v)
 
+	// [storage]
+	c.validateStorage(v)
+
 	// [log]
 	c.Log.Level = strings.ToLower(c.Log.Level)
 	switch c.Log.Level {

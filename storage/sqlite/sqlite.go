@@ -64,7 +64,8 @@ type Options struct {
 	DisableFTS5 bool
 }
 
-// Store is the SQLite storage backend. It implements storage.Store.
+// Store is the SQLite storage backend. It implements storage.Store and the
+// optional storage.Checker and storage.OrphanRemover.
 type Store struct {
 	dir   string
 	log   *slog.Logger
@@ -85,7 +86,11 @@ type Store struct {
 	hub hub
 }
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store         = (*Store)(nil)
+	_ storage.Checker       = (*Store)(nil)
+	_ storage.OrphanRemover = (*Store)(nil)
+)
 
 // Open opens (creating if needed) the store in dir: <dir>/floe.db and
 // <dir>/blobs/. It applies pending schema migrations.
