@@ -122,6 +122,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		s.log = l
 	}
 	s.cfg.Store(cfg)
+	fdLimit := fdConnLimit()
+	s.reg.limits = func(name string) connLimits { return limitsFor(s.Config(), name, fdLimit) }
 	return s, nil
 }
 

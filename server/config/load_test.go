@@ -51,6 +51,8 @@ func TestLoadGood(t *testing.T) {
 		Auth: Auth{
 			LocalPartLogin: true, MaxFailuresPerIP: 5, MaxFailuresPerAccount: 3,
 			FailureWindow: Duration(time.Hour), FailureDelay: 0,
+			MinPasswordLength: DefaultMinPasswordLength, HashMemory: DefaultHashMemory,
+			HashTime: DefaultHashTime, HashThreads: DefaultHashThreads, HashQueue: DefaultHashQueue,
 		},
 		SMTP: SMTP{
 			MaxMessageSize: 25 * MB, MaxRecipients: 200, MaxMessagesPerConnection: 10,
@@ -60,11 +62,11 @@ func TestLoadGood(t *testing.T) {
 		},
 		POP3: POP3{
 			CommandTimeout: Duration(11 * time.Minute), PreAuthTimeout: Duration(30 * time.Second),
-			MaxConnectionsPerIP: 4, MaxErrors: 2,
+			MaxConnectionsPerIP: 4, MaxConnectionsPerUserIP: 10, MaxErrors: 2,
 		},
 		IMAP: IMAP{
 			IdleTimeout: Duration(31 * time.Minute), PreAuthTimeout: Duration(20 * time.Second),
-			MaxConnectionsPerIP: 6,
+			MaxConnectionsPerIP: 6, MaxConnectionsPerUserIP: 50,
 		},
 		Checks: Checks{Enabled: true, DMARCRejectAction: "junk", SPFFailAction: "mark",
 			Timeout: Duration(20 * time.Second), LogRDNS: true},
@@ -72,6 +74,7 @@ func TestLoadGood(t *testing.T) {
 		Outbound: defaultOutbound(),
 		HTTP:     defaultHTTP(),
 		Storage:  defaultStorage(),
+		Limits:   defaultLimits(),
 		Domains: []Domain{
 			{Name: "example.org", CatchAll: "postmaster@example.org"},
 			{Name: "example.net"},

@@ -180,3 +180,22 @@ func (s *Server) untrack(sess Session) {
 	defer s.mu.Unlock()
 	delete(s.sessions, sess)
 }
+
+// LoggedIn tells the connection registry under c (the server's tracked
+// connection, possibly beneath TLS) that its client logged in as account.
+// It returns false when account already has the maximum of logged-in
+// connections from the client's address: the protocol must then refuse the
+// login. Connections without a registry (tests, tools) always get true.
+func LoggedIn(c net.Conn, account string) bool {
+	for c != nil {
+		if l, ok := c.(interface{ LoggedIn(string) bool }); ok {
+			return l.LoggedIn(account)
+		}
+		u, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		c = u.NetConn()
+	}
+	return true
+}
