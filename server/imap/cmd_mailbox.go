@@ -138,7 +138,11 @@ func cmdDelete(s *session, tag string, d *decoder) error {
 	if err != nil {
 		return s.storageError(err)
 	}
-	return s.storageError(s.store.DeleteMailbox(s.ctx, mb.ID))
+	if err := s.store.DeleteMailbox(s.ctx, mb.ID); err != nil {
+		return s.storageError(err)
+	}
+	s.srv.recent.forget(keyOf(mb))
+	return nil
 }
 
 // cmdRename: RENAME existing new (RFC 9051 6.3.6). Inferiors are renamed

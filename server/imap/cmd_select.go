@@ -107,7 +107,7 @@ func (s *session) selectMailbox(tag string, d *decoder, readOnly bool) error {
 	}
 	// RFC 3501 2.3.2: a read-write SELECT claims the messages no session
 	// has seen as recent; EXAMINE only sees them (recent.go).
-	v.recent = s.srv.recent.claim(mb.ID, v.uids, v.maxUID, !readOnly)
+	v.recent = s.srv.recent.claim(keyOf(mb), v.uids, v.maxUID, !readOnly)
 
 	e := s.e
 	fl := v.flagList()
