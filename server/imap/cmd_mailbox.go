@@ -49,6 +49,7 @@ func cmdCreate(s *session, tag string, d *decoder) error {
 	if err != nil {
 		return err
 	}
+	problem := d.nameProblem
 	var use []string
 	if !d.EOL() {
 		if err := d.SP(); err != nil {
@@ -84,6 +85,9 @@ func cmdCreate(s *session, tag string, d *decoder) error {
 	if name == "INBOX" {
 		return errNo("ALREADYEXISTS", "INBOX always exists")
 	}
+	if err := newNameAllowed(name, problem); err != nil {
+		return err
+	}
 	su := ""
 	switch {
 	case len(use) > 1:
@@ -103,6 +107,20 @@ func cmdCreate(s *session, tag string, d *decoder) error {
 		return s.storageError(err)
 	}
 	return s.createSuperiors(name)
+}
+
+// newNameAllowed refuses, with NO, a name CREATE or RENAME must not give a
+// mailbox: one the decoder flagged (problem), or one starting with "~" or
+// "#", reserved for other users' and shared namespaces (RFC 9051 5.1.2,
+// RFC 2342; the sharing work gives them meaning).
+func newNameAllowed(name, problem string) error {
+	if problem != "" {
+		return errNo("CANNOT", problem)
+	}
+	if strings.HasPrefix(name, "~") || strings.HasPrefix(name, "#") {
+		return errNo("CANNOT", `names starting with "~" or "#" are reserved for other namespaces`)
+	}
+	return nil
 }
 
 // createSuperiors creates the missing superior names of name (RFC 9051
@@ -163,6 +181,9 @@ func cmdRename(s *session, tag string, d *decoder) error {
 	to = canonicalMailbox(strings.TrimSuffix(to, "/"))
 	if to == "INBOX" {
 		return errNo("ALREADYEXISTS", "INBOX always exists")
+	}
+	if err := newNameAllowed(to, d.nameProblem); err != nil {
+		return err
 	}
 	mb, err := s.mailbox(from)
 	if err != nil {

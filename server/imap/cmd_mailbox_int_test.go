@@ -213,7 +213,19 @@ func TestMailboxUTF8(t *testing.T) {
 		`* LIST (\HasChildren) "/" "Entw&APw-rfe"`,
 		`* LIST (\HasNoChildren) "/" "Entw&APw-rfe/&ZeVnLIqe-"`)
 	c.want("a3 STATUS Entw&APw-rfe (MESSAGES)", "OK", `* STATUS "Entw&APw-rfe" (MESSAGES 0)`)
-	c.want("a4 CREATE Bad&Name", "BAD")
+	// Not modified UTF-7: a well-formed name, so NO rather than BAD; it is
+	// looked up as it is (SELECT: NO, LIST: nothing) but never created.
+	c.want("a4 CREATE Bad&Name", "NO [CANNOT]")
+	c.want("a4b SELECT Bad&Name", "NO")
+	c.want(`a4c LIST "" !#$&'+,-.0123456789:;<=>?@^_`+"`"+`|[}%*`, "OK")
+	// Raw 8-bit from a client that did not ENABLE UTF8=ACCEPT (mbsync
+	// creating "Entwürfe-lokal"): refused, since LIST would give the name
+	// back in modified UTF-7 and the client would create it again.
+	c.want("a4d CREATE \"Entwürfe-lokal\"", "NO [CANNOT] 8-bit mailbox names need ENABLE UTF8=ACCEPT")
+	// "~" and "#" are reserved for other users' and shared namespaces.
+	c.want("a4e CREATE ~x", "NO [CANNOT]")
+	c.want("a4f CREATE #x", "NO [CANNOT]")
+	c.want("a4g RENAME Entw&APw-rfe #y", "NO [CANNOT]")
 
 	// After ENABLE UTF8=ACCEPT names are UTF-8 (RFC 6855 3).
 	u := env.raw(t, "alice@example.test")
@@ -229,8 +241,12 @@ func TestMailboxUTF8(t *testing.T) {
 		`* LIST (\HasChildren) "/" "Brouillons &AOk-"`,
 		`* LIST (\HasNoChildren) "/" "Brouillons &AOk-/&ZeVnLIqe-"`)
 
-	// go-imap client (it handles modified UTF-7 itself).
+	// go-imap client: it sends UTF-8 names to a server announcing
+	// IMAP4rev2 (without enabling it), so it enables UTF8=ACCEPT first.
 	cl := env.client(t, "alice@example.test")
+	if _, err := cl.Enable(imap.CapUTF8Accept).Wait(); err != nil {
+		t.Fatal(err)
+	}
 	if err := cl.Create("Été", nil).Wait(); err != nil {
 		t.Fatal(err)
 	}
