@@ -674,7 +674,7 @@ func (s *session) writeStatus(name string, st *storage.MailboxStatus, items []st
 			s.e.Number64(uint64(max(st.Size, 0)))
 		case "HIGHESTMODSEQ":
 			s.e.Number64(uint64(st.HighestModSeq))
-			s.enabled.condstore = true
+			s.enableCondstore()
 		case "APPENDLIMIT":
 			// RFC 7889 4: the limit for this mailbox.
 			if n := s.appendLimit(); n > 0 {

@@ -151,6 +151,20 @@ func (s *session) selectMailbox(tag string, d *decoder, readOnly bool) error {
 	return nil
 }
 
+// enableCondstore turns CONDSTORE on for a CONDSTORE-enabling command
+// (RFC 7162 3.1). The first time, with a mailbox selected, the client is
+// told the mailbox's HIGHESTMODSEQ, as SELECT would have done (RFC 7162
+// 3.1.2.1 / 3.1.6).
+func (s *session) enableCondstore() {
+	if s.enabled.condstore {
+		return
+	}
+	s.enabled.condstore = true
+	if s.sel != nil {
+		s.e.Untagged().Atom("OK [HIGHESTMODSEQ ").Number64(uint64(s.sel.highestModSeq)).Atom("] highest").CRLF()
+	}
+}
+
 // parseQresync reads "(" uidvalidity SP mod-sequence-value [SP known-uids]
 // [SP seq-match-data] ")" (RFC 7162 3.2.5 and 7).
 func parseQresync(d *decoder) (*qresyncParams, error) {

@@ -236,7 +236,7 @@ func cmdSort(uid bool) func(s *session, tag string, d *decoder) error {
 		}
 		modseq := searchUsesModSeq(&a.crit)
 		if modseq {
-			s.enabled.condstore = true
+			s.enableCondstore()
 		}
 		hits, err := runSearch(s.ctx, s.store, s.sel.mbox.ID, s.sel, &a.crit, s.searchRes, true, sortFields(keys))
 		if err != nil {
@@ -291,7 +291,7 @@ func cmdThread(uid bool) func(s *session, tag string, d *decoder) error {
 			return errNo(badCharset, "unsupported charset")
 		}
 		if searchUsesModSeq(&a.crit) {
-			s.enabled.condstore = true
+			s.enableCondstore()
 		}
 		hits, err := runSearch(s.ctx, s.store, s.sel.mbox.ID, s.sel, &a.crit, s.searchRes,
 			true, storage.FieldEnvelope|storage.FieldThreading)
