@@ -141,6 +141,9 @@ type Address struct {
 	Name    string `json:"n,omitempty"` // display name, decoded to UTF-8
 	Mailbox string `json:"m,omitempty"` // local part
 	Host    string `json:"h,omitempty"` // domain
+	// Route is an obsolete source route ("@a,@b", RFC 5322 4.4), the
+	// ENVELOPE's adl (RFC 3501 7.4.2); usually empty.
+	Route string `json:"r,omitempty"`
 }
 
 // Envelope is the parsed RFC 5322 envelope of a message (IMAP ENVELOPE).

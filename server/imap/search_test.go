@@ -507,3 +507,27 @@ func TestSearchHeaderEnvelopeFallback(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchAddressForms: FROM/TO/CC/BCC match an address however the
+// header writes it (comments inside the brackets, a comment as name, a
+// source route, groups), as imaptest's "search-addresses" expects.
+func TestSearchAddressForms(t *testing.T) {
+	m := &matcher{}
+	for _, tc := range []struct {
+		header, key, value string
+		want               bool
+	}{
+		{"From: <user-from (comment)@ (comment) domain.org>\r\n", "FROM", "user-from@domain.org", true},
+		{"From: user-from@domain.org (RealFrom)\r\n", "FROM", "realfrom", true},
+		{"From: RealFrom <user-from@domain.org>\r\n", "FROM", "user-from@domain.org", true},
+		{"From: <@route:user@domain>\r\n", "FROM", "user@domain", true},
+		{"To: groupname: groupuser1@domain.org, groupuser2@domain.org;,\r\n  groupname2: groupuser3@domain.org;\r\n", "TO", "groupuser3@domain.org", true},
+		{"From: user-from1@domain.org, user-from2@domain.org\r\n", "FROM", "user-from@domain.org", false},
+		{"Subject: <a (x)@b>\r\n", "SUBJECT", "a@b", false}, // not an address field
+	} {
+		msg := &storage.Message{UID: 1, Header: []byte(tc.header + "\r\n")}
+		if got := m.matchHeader(msg, tc.key, tc.value); got != tc.want {
+			t.Errorf("%q %s %q: got %v, want %v", tc.header, tc.key, tc.value, got, tc.want)
+		}
+	}
+}
