@@ -436,6 +436,20 @@ func (s *session) list(patterns []string, o *listOptions, verb string) error {
 		}
 		return false
 	}
+	// RFC 5258 3.5: RECURSIVEMATCH gives CHILDINFO to a name having a
+	// subscribed descendant that is not returned itself (it does not match
+	// the patterns); one that is listed needs no CHILDINFO on its parent.
+	var hiddenSubChild map[string]bool
+	if o.recursive && o.subscribed {
+		hiddenSubChild = map[string]bool{}
+		for i := range mboxes {
+			if mboxes[i].Subscribed && !matches(mboxes[i].Name) {
+				for _, a := range ancestors(mboxes[i].Name) {
+					hiddenSubChild[a] = true
+				}
+			}
+		}
+	}
 	for _, le := range listEntries(mboxes) {
 		if !matches(le.name) {
 			continue
@@ -449,7 +463,7 @@ func (s *session) list(patterns []string, o *listOptions, verb string) error {
 		}
 		// RFC 5258 3.5: with RECURSIVEMATCH, a name with a descendant
 		// meeting the selection criteria is returned with CHILDINFO.
-		childInfo := o.recursive && o.subscribed && le.subChild
+		childInfo := hiddenSubChild[le.name]
 		if !selected && !childInfo {
 			continue
 		}

@@ -121,10 +121,14 @@ func TestListExtended(t *testing.T) {
 		`* LIST (\HasNoChildren \Subscribed \Sent) "/" "Sent"`,
 		`* LIST (\HasNoChildren \Subscribed \Trash) "/" "Trash"`,
 		`* LIST (\HasNoChildren \Subscribed) "/" "a/b/c"`)
+	// RFC 5258 3.5: CHILDINFO marks a parent whose subscribed descendant
+	// is not listed itself; a descendant the patterns return needs none.
 	c.want(`l3 LIST (SUBSCRIBED RECURSIVEMATCH) "" (INBOX A* a*)`, "OK",
 		`* LIST (\HasNoChildren \Subscribed) "/" "INBOX"`,
-		`* LIST (\HasChildren) "/" "a" ("CHILDINFO" ("SUBSCRIBED"))`,
-		`* LIST (\HasChildren) "/" "a/b" ("CHILDINFO" ("SUBSCRIBED"))`,
+		`* LIST (\HasNoChildren \Subscribed) "/" "a/b/c"`)
+	c.want(`l3b LIST (SUBSCRIBED RECURSIVEMATCH) "" a/%`, "OK",
+		`* LIST (\HasChildren) "/" "a/b" ("CHILDINFO" ("SUBSCRIBED"))`)
+	c.want(`l3c LIST (SUBSCRIBED RECURSIVEMATCH) "" (a/b a/b/c)`, "OK",
 		`* LIST (\HasNoChildren \Subscribed) "/" "a/b/c"`)
 	c.want(`l4 LIST (RECURSIVEMATCH) "" *`, "BAD")
 	c.want(`l5 LIST (BOGUS) "" *`, "BAD")
