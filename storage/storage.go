@@ -427,6 +427,14 @@ type Mailboxes interface {
 	// moves its messages to a new mailbox and leaves INBOX empty (RFC 9051).
 	RenameMailbox(ctx context.Context, id MailboxID, newName string) error
 	SetSubscribed(ctx context.Context, id MailboxID, subscribed bool) error
+	// LostSubscriptions returns, sorted, the names an account subscribed
+	// whose mailbox was deleted: DELETE does not unsubscribe (RFC 9051
+	// 6.3.7), so LIST (SUBSCRIBED) still shows them (\NonExistent). A
+	// mailbox created again under such a name is subscribed.
+	LostSubscriptions(ctx context.Context, acct AccountID) ([]string, error)
+	// ForgetSubscription removes a lost subscription (UNSUBSCRIBE of a name
+	// without mailbox); a name that has none is not an error.
+	ForgetSubscription(ctx context.Context, acct AccountID, name string) error
 }
 
 // Messages reads and changes messages.

@@ -216,7 +216,8 @@ func cmdSubscribe(on bool) func(s *session, tag string, d *decoder) error {
 		mb, err := s.mailbox(name)
 		if err != nil {
 			if !on && errors.Is(err, storage.ErrNoMailbox) {
-				return nil
+				// A name subscribed before its mailbox was deleted.
+				return s.storageError(s.store.ForgetSubscription(s.ctx, s.user.Account, name))
 			}
 			return s.storageError(err)
 		}
@@ -380,11 +381,13 @@ type listEntry struct {
 	mb       *storage.Mailbox // nil: does not exist
 	children bool             // some mailbox exists below it
 	subChild bool             // some subscribed mailbox exists below it
+	lostSub  bool             // subscribed, its mailbox deleted (RFC 9051 6.3.7)
 }
 
 // listEntries returns the account's mailboxes and their missing superiors,
-// INBOX first, then sorted by name.
-func listEntries(mboxes []storage.Mailbox) []*listEntry {
+// INBOX first, then sorted by name; with lost, also the subscribed names
+// whose mailbox was deleted (storage LostSubscriptions).
+func listEntries(mboxes []storage.Mailbox, lost ...string) []*listEntry {
 	byName := map[string]*listEntry{}
 	get := func(n string) *listEntry {
 		e := byName[n]
@@ -402,6 +405,16 @@ func listEntries(mboxes []storage.Mailbox) []*listEntry {
 			e.children = true
 			if m.Subscribed {
 				e.subChild = true
+			}
+		}
+	}
+	for _, n := range lost {
+		if e := get(n); e.mb == nil {
+			e.lostSub = true
+			for _, a := range ancestors(n) {
+				if e := byName[a]; e != nil {
+					e.subChild = true
+				}
 			}
 		}
 	}
@@ -428,6 +441,14 @@ func (s *session) list(patterns []string, o *listOptions, verb string) error {
 	if err != nil {
 		return s.storageError(err)
 	}
+	var lost []string
+	if o.subscribed {
+		// Subscribed names whose mailbox is gone are listed \NonExistent
+		// \Subscribed (RFC 5258 3.1, RFC 9051 6.3.7).
+		if lost, err = s.store.LostSubscriptions(s.ctx, s.user.Account); err != nil {
+			return s.storageError(err)
+		}
+	}
 	matches := func(n string) bool {
 		for _, p := range patterns {
 			if matchPattern(p, n) {
@@ -442,22 +463,30 @@ func (s *session) list(patterns []string, o *listOptions, verb string) error {
 	var hiddenSubChild map[string]bool
 	if o.recursive && o.subscribed {
 		hiddenSubChild = map[string]bool{}
-		for i := range mboxes {
-			if mboxes[i].Subscribed && !matches(mboxes[i].Name) {
-				for _, a := range ancestors(mboxes[i].Name) {
+		hide := func(name string) {
+			if !matches(name) {
+				for _, a := range ancestors(name) {
 					hiddenSubChild[a] = true
 				}
 			}
 		}
+		for i := range mboxes {
+			if mboxes[i].Subscribed {
+				hide(mboxes[i].Name)
+			}
+		}
+		for _, n := range lost {
+			hide(n)
+		}
 	}
-	for _, le := range listEntries(mboxes) {
+	for _, le := range listEntries(mboxes, lost...) {
 		if !matches(le.name) {
 			continue
 		}
 		selected := true
 		switch {
 		case o.subscribed:
-			selected = le.mb != nil && le.mb.Subscribed
+			selected = le.mb != nil && le.mb.Subscribed || le.lostSub
 		case o.specialUse:
 			selected = le.mb != nil && le.mb.SpecialUse != ""
 		}
@@ -513,6 +542,9 @@ func (s *session) listAttrs(le *listEntry, o *listOptions) []string {
 	} else {
 		attrs = append(attrs, `\HasNoChildren`)
 	}
+	if le.lostSub && o.retSubscribed {
+		attrs = append(attrs, `\Subscribed`)
+	}
 	if le.mb != nil {
 		if o.retSubscribed && le.mb.Subscribed {
 			attrs = append(attrs, `\Subscribed`)
@@ -553,7 +585,11 @@ func cmdLsub(s *session, tag string, d *decoder) error {
 	if err != nil {
 		return s.storageError(err)
 	}
-	for _, le := range listEntries(mboxes) {
+	lost, err := s.store.LostSubscriptions(s.ctx, s.user.Account)
+	if err != nil {
+		return s.storageError(err)
+	}
+	for _, le := range listEntries(mboxes, lost...) {
 		if !matchPattern(pattern, le.name) {
 			continue
 		}
@@ -563,6 +599,8 @@ func cmdLsub(s *session, tag string, d *decoder) error {
 			if le.mb.SpecialUse != "" {
 				attrs = append(attrs, le.mb.SpecialUse)
 			}
+		case le.lostSub:
+			attrs = append(attrs, `\Noselect`) // subscribed, mailbox deleted
 		case le.subChild && strings.Contains(pattern, "%"):
 			attrs = append(attrs, `\Noselect`)
 		default:

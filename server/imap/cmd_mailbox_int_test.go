@@ -313,3 +313,29 @@ func TestMailboxClient(t *testing.T) {
 		t.Errorf("namespace %+v %v", ns, err)
 	}
 }
+
+// TestListSubscribedDeleted: a subscribed mailbox that is deleted stays
+// subscribed (RFC 9051 6.3.7): LIST (SUBSCRIBED) shows it \NonExistent
+// \Subscribed, LSUB \Noselect, plain LIST not at all; UNSUBSCRIBE drops
+// it; created again it is subscribed (imaptest "listext").
+func TestListSubscribedDeleted(t *testing.T) {
+	env := newMbxEnv(t)
+	c := env.raw(t, "alice@example.test")
+	c.ok("a1 CREATE t/gone")
+	c.ok("a2 CREATE t/back")
+	c.ok("a3 SUBSCRIBE t/gone")
+	c.ok("a4 SUBSCRIBE t/back")
+	c.ok("a5 DELETE t/gone")
+	c.ok("a6 DELETE t/back")
+	c.want(`l1 LIST (SUBSCRIBED) "" t/*`, "OK",
+		`* LIST (\NonExistent \HasNoChildren \Subscribed) "/" "t/back"`,
+		`* LIST (\NonExistent \HasNoChildren \Subscribed) "/" "t/gone"`)
+	c.want(`l2 LSUB "" t/*`, "OK",
+		`* LSUB (\Noselect) "/" "t/back"`,
+		`* LSUB (\Noselect) "/" "t/gone"`)
+	c.want(`l3 LIST "" t/*`, "OK")
+	c.ok("a7 UNSUBSCRIBE t/gone")
+	c.ok("a8 CREATE t/back")
+	c.want(`l4 LIST (SUBSCRIBED) "" t/*`, "OK",
+		`* LIST (\HasNoChildren \Subscribed) "/" "t/back"`)
+}
