@@ -62,4 +62,3 @@ func (s *Store) ForgetSubscription(ctx context.Context, acct storage.AccountID, 
 		return nil
 	})
 }
-
