@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"encoding/base64"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -116,6 +117,18 @@ func TestEnableAndID(t *testing.T) {
 		t.Fatalf("ID: %q", lines)
 	}
 	c.cmd("a2", "ID NIL", "OK")
+	// The largest list RFC 2971 3.3 allows (30 pairs, 30-octet fields,
+	// 1024-octet values: ~32 KiB) fits before login (imaptest "id").
+	var big strings.Builder
+	big.WriteString("ID (")
+	for i := range 30 {
+		if i > 0 {
+			big.WriteByte(' ')
+		}
+		fmt.Fprintf(&big, `"%c%029d" "%s"`, 'a'+i%26, i, strings.Repeat("1234567890", 102)+"1234")
+	}
+	big.WriteString(")")
+	c.cmd("a2b", big.String(), "OK")
 	c.cmd("a3", "ENABLE CONDSTORE", "BAD") // not authenticated
 	c.cmd("a4", "LOGIN "+testUser+" "+testPassword, "OK")
 	lines = c.cmd("a5", "ENABLE CONDSTORE QRESYNC X-UNKNOWN", "OK")

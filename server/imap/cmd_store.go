@@ -172,7 +172,7 @@ func (s *session) storeFlags(tag string, a *storeArgs, uid bool) error {
 		return errNo("", "mailbox is read-only")
 	}
 	if a.unchanged {
-		s.enabled.condstore = true // RFC 7162 3.1: CONDSTORE enabling command
+		s.enableCondstore() // RFC 7162 3.1: CONDSTORE enabling command
 	}
 	uids, err := s.resolve(a.set)
 	if err != nil {

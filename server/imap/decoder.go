@@ -30,6 +30,11 @@ type decoder struct {
 	litTotal   int64 // literal bytes read into memory for this command
 	maxLiteral int64 // limit on litTotal (string literals, not APPEND's message)
 
+	// nameProblem says why the last mailbox name read cannot name a new
+	// mailbox ("" when it can): invalid modified UTF-7, or raw 8-bit
+	// without UTF8=ACCEPT. Such a name is still looked up as it is.
+	nameProblem string
+
 	lineDone bool              // the command's final CRLF was consumed
 	lit      *io.LimitedReader // APPEND literal handed to a handler
 	ioErr    error
@@ -596,13 +601,23 @@ func (d *decoder) ListMailbox() (string, error) {
 	return d.mailboxName(s)
 }
 
+// mailboxName decodes a mailbox name as the session spells it. A name that
+// is not valid modified UTF-7 is kept as it is (so SELECT answers NO, not
+// BAD, and LIST matches nothing: it is a well-formed astring, RFC 9051 9);
+// d.nameProblem tells CREATE and RENAME to refuse it, as it does a raw
+// 8-bit name from a client that did not enable UTF8=ACCEPT: listed back in
+// modified UTF-7 it would not be the name that client looks up (mbsync
+// then creates the folder again).
 func (d *decoder) mailboxName(s string) (string, error) {
-	if !d.utf8() && isASCII(s) {
-		dec, err := utf7Decode(s)
-		if err != nil {
-			return "", errBad("mailbox name is not valid modified UTF-7")
+	d.nameProblem = ""
+	if !d.utf8() {
+		if !isASCII(s) {
+			d.nameProblem = "8-bit mailbox names need ENABLE UTF8=ACCEPT; use modified UTF-7 (RFC 3501 5.1.3)"
+		} else if dec, err := utf7Decode(s); err != nil {
+			d.nameProblem = "mailbox name is not valid modified UTF-7 (RFC 3501 5.1.3)"
+		} else {
+			s = dec
 		}
-		s = dec
 	}
 	return canonicalMailbox(s), nil
 }
