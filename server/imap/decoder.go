@@ -24,6 +24,11 @@ type decoder struct {
 	// utf8 reports whether the session enabled UTF8=ACCEPT or IMAP4rev2
 	// (mailbox names are then not modified UTF-7).
 	utf8 func() bool
+	// onLineEnd, when set, is called when a command line's final CRLF
+	// was read; onLiteral when a literal's header was read, with its size
+	// (session deadlines, deadlines.go).
+	onLineEnd func()
+	onLiteral func(n int64)
 
 	lineLen    int   // bytes of the command line read (literals excluded)
 	maxLine    int   // limit on lineLen
@@ -151,6 +156,9 @@ func (d *decoder) CRLF() error {
 		return err
 	}
 	d.lineDone = true
+	if d.onLineEnd != nil {
+		d.onLineEnd()
+	}
 	return nil
 }
 
@@ -308,6 +316,9 @@ func (d *decoder) literalHeader() (n int64, sync bool, err error) {
 	d.lineDone = false // the command continues after the literal
 	if v > 1<<62 {
 		v = 1 << 62
+	}
+	if d.onLiteral != nil {
+		d.onLiteral(int64(v))
 	}
 	return int64(v), sync, nil
 }
