@@ -27,6 +27,7 @@ type Config struct {
 	Checks    Checks    `toml:"checks"`
 	Log       Log       `toml:"log"`
 	Outbound  Outbound  `toml:"outbound"`
+	HTTP      HTTP      `toml:"http"`
 	Limits    Limits    `toml:"limits"`
 
 	Domains  []Domain  `toml:"domain"`
@@ -237,6 +238,7 @@ func defaults() *Config {
 		},
 		Log:      Log{Level: "info", Format: "text"},
 		Outbound: defaultOutbound(),
+		HTTP:     defaultHTTP(),
 		Limits:   defaultLimits(),
 		Checks: Checks{
 			DMARCRejectAction: "junk",

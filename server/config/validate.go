@@ -107,6 +107,8 @@ func (c *Config) validate(errs *Errors, pos positions) {
 	// [outbound]
 	c.validateOutbound(v)
 
+	// [http]
+	c.validateHTTP(v)
 	// [limits] and the password settings of [auth]
 	c.validateLimits(v)
 

@@ -75,7 +75,7 @@ type session struct {
 }
 
 func (s *Server) newSession(c net.Conn, implicitTLS bool) *session {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(s.conns.Context())
 	id := s.nextID.Add(1)
 	sess := &session{
 		srv:         s,
