@@ -61,12 +61,23 @@ func (a *app) checkConfig(c *cmdCtx) error {
 		a.printConfigErrors(err)
 		return exitCode(exitError)
 	}
-	fmt.Fprintln(a.stdout, "ok")
+	if file == "" {
+		fmt.Fprintln(a.stdout, "ok: the built-in development config (no file given; check yours with --config FILE or as the argument)")
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "ok: %s\n", file)
 	return nil
 }
 
 func (a *app) check(c *cmdCtx) error {
 	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+		if c.repair {
+			n, err := st.RemoveOrphans(ctx, sqlite.OrphanAge)
+			if err != nil {
+				return fmt.Errorf("removing orphan blobs: %w", err)
+			}
+			fmt.Fprintf(a.stdout, "removed %d orphan blob files\n", n)
+		}
 		problems, err := st.Check(ctx)
 		if err != nil {
 			return fmt.Errorf("checking the store: %w", err)
