@@ -45,6 +45,10 @@ func main() {
 // the exit code.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, notify: notifySignals}
+	if len(os.Args) > 0 {
+		a.argv0 = os.Args[0]
+	}
+	a.exe, _ = os.Executable()
 	return a.run(args)
 }
 
@@ -58,6 +62,9 @@ type app struct {
 	notify func(c chan<- os.Signal) (stop func())
 	// started, when set, is called by serve once the server runs.
 	started func(*server.Server)
+	// argv0 and exe are how the program was invoked and where its binary
+	// is (for the hint serve prints).
+	argv0, exe string
 }
 
 func notifySignals(c chan<- os.Signal) func() {

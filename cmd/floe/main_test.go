@@ -499,3 +499,47 @@ func TestCheckRepairRemovesOrphans(t *testing.T) {
 		t.Fatalf("young unreferenced blob removed: %v", err)
 	}
 }
+
+func TestSelfCommand(t *testing.T) {
+	for _, tc := range []struct{ argv0, exe, want string }{
+		{"/tmp/go-build123/b001/exe/floe", "/tmp/go-build123/b001/exe/floe", "go run -tags sqlite_fts5 ./cmd/floe"},
+		{"bin/floe", "/src/floe/bin/floe", "bin/floe"},
+		{"./floe", "/src/floe/floe", "./floe"},
+		{"floe", "/usr/local/bin/floe", "floe"},
+	} {
+		if got := selfCommand(tc.argv0, tc.exe); got != tc.want {
+			t.Errorf("selfCommand(%q, %q) = %q, want %q", tc.argv0, tc.exe, got, tc.want)
+		}
+	}
+}
+
+// TestServeStopsOnSIGINT: Ctrl-C (SIGINT) stops the server cleanly, with
+// exit code 0 and "shutdown complete" in the log (so make run reports no
+// error; the Makefile's trap does the rest).
+func TestServeStopsOnSIGINT(t *testing.T) {
+	cfgFile, _ := writeConfig(t, map[string]string{"smtp": freePort(t)}, "")
+	sigs := make(chan chan<- os.Signal, 1)
+	started := make(chan *server.Server, 1)
+	var out, errb syncBuffer
+	a := &app{
+		stdin: strings.NewReader(""), stdout: &out, stderr: &errb,
+		notify:  func(c chan<- os.Signal) func() { sigs <- c; return func() {} },
+		started: func(s *server.Server) { started <- s },
+	}
+	done := make(chan int, 1)
+	go func() { done <- a.run([]string{"serve", "--config", cfgFile}) }()
+	select {
+	case <-started:
+	case code := <-done:
+		t.Fatalf("serve exited with %d:\n%s", code, errb.String())
+	}
+	(<-sigs) <- syscall.SIGINT
+	select {
+	case code := <-done:
+		if code != 0 || !strings.Contains(errb.String(), "shutdown complete") {
+			t.Fatalf("exit %d after SIGINT:\n%s", code, errb.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("serve did not stop on SIGINT")
+	}
+}
