@@ -1,6 +1,11 @@
 package imap
 
 import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"syscall"
 	"time"
 )
 
@@ -74,4 +79,14 @@ func (s *session) literalComing(n int64) {
 func (s *session) lineOverdue() bool {
 	end := s.lineEnd.Load()
 	return end != 0 && time.Now().UnixNano() >= end
+}
+
+// clientIOError reports whether err is the connection failing under a
+// command (the client went away, stopped reading, or reset): logged below
+// ERROR, which is kept for server faults.
+func clientIOError(err error) bool {
+	var ne net.Error
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }

@@ -110,4 +110,23 @@ func TestClientNotReadingDisconnected(t *testing.T) {
 	// Others are served.
 	other := env.raw(t)
 	other.cmd("L", "LOGIN "+otherUser+" "+testPassword, "OK")
+	// A client that went away is not a server fault.
+	if strings.Contains(env.logs.String(), "level=ERROR") {
+		t.Fatalf("client behaviour logged at ERROR:\n%s", env.logs.String())
+	}
+}
+
+// TestMalformedSASLNotAnError: a SASL response that does not follow the
+// mechanism fails the login with NO [AUTHENTICATIONFAILED] and is not
+// logged at ERROR level.
+func TestMalformedSASLNotAnError(t *testing.T) {
+	env := newTestServer(t)
+	c := env.raw(t)
+	l := c.cmd("a", "AUTHENTICATE PLAIN bm8tbnVscy1oZXJl", "NO") // "no-nuls-here"
+	if !strings.Contains(l[len(l)-1], "[AUTHENTICATIONFAILED]") {
+		t.Fatalf("got %q", l)
+	}
+	if strings.Contains(env.logs.String(), "level=ERROR") {
+		t.Fatalf("client behaviour logged at ERROR:\n%s", env.logs.String())
+	}
 }

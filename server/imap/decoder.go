@@ -2,6 +2,7 @@ package imap
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"strconv"
 	"strings"
@@ -29,6 +30,10 @@ type decoder struct {
 	// (session deadlines, deadlines.go).
 	onLineEnd func()
 	onLiteral func(n int64)
+	// litCheck, when set (by a handler, for its next Literal), may refuse
+	// a literal of n bytes before its continuation request is sent; reset
+	// for each command.
+	litCheck func(n int64) error
 
 	lineLen    int   // bytes of the command line read (literals excluded)
 	maxLine    int   // limit on lineLen
@@ -45,7 +50,7 @@ var errLineTooLong = &respError{kind: "BAD", code: "TOOBIG", text: "command line
 
 // reset prepares the decoder for the next command.
 func (d *decoder) reset(maxLine int, maxLiteral int64) {
-	d.lineLen, d.litTotal, d.lineDone, d.lit = 0, 0, false, nil
+	d.lineLen, d.litTotal, d.lineDone, d.lit, d.litCheck = 0, 0, false, nil, nil
 	d.maxLine, d.maxLiteral = maxLine, maxLiteral
 }
 
@@ -367,6 +372,16 @@ func (d *decoder) Literal(max int64) (io.Reader, int64, bool, error) {
 	}
 	if n > max {
 		return nil, 0, false, d.tooBig(sync, "TOOBIG", "message too big")
+	}
+	if d.litCheck != nil && sync {
+		if err := d.litCheck(n); err != nil {
+			var re *respError
+			if errors.As(err, &re) {
+				d.lineDone = true // no continuation: the data will not come
+				return nil, 0, false, re
+			}
+			return nil, 0, false, err
+		}
 	}
 	if sync {
 		if err := d.cont("Ready for literal data"); err != nil {

@@ -311,7 +311,10 @@ func (s *session) answer(tag, name string, c command, err error) bool {
 	}
 	var re *respError
 	if err != nil && !errors.As(err, &re) {
-		if s.ctx.Err() == nil {
+		switch {
+		case clientIOError(err): // deadlines.go: the client's doing, not a fault
+			s.log.Info("client connection failed during command", slog.String("command", name), slog.Any("error", err))
+		case s.ctx.Err() == nil:
 			s.log.Error("command failed", slog.String("command", name), slog.Any("error", err))
 		}
 		re = errInternal
