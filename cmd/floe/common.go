@@ -16,7 +16,7 @@ import (
 	"github.com/floemail/floe/server"
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/storage"
-	"github.com/floemail/floe/storage/sqlite"
+	"github.com/floemail/floe/storage/backends"
 )
 
 // loadConfig returns the config of c: the file given with --config, loaded
@@ -66,7 +66,7 @@ func (a *app) cliLogger() *slog.Logger {
 // openStore loads the config and opens its store, synchronised with the
 // config's directory (so the domains of the file exist even if the server
 // never ran). The caller closes the store.
-func (a *app) openStore(ctx context.Context, c *cmdCtx) (*config.Config, *sqlite.Store, error) {
+func (a *app) openStore(ctx context.Context, c *cmdCtx) (*config.Config, storage.Store, error) {
 	cfg, err := a.loadConfig(c)
 	if err != nil {
 		return nil, nil, err
@@ -87,8 +87,8 @@ func (a *app) openStore(ctx context.Context, c *cmdCtx) (*config.Config, *sqlite
 // "ok" for a store that does not exist). Commands that add things (creates)
 // create the directory and database, and say so.
 func (a *app) needData(c *cmdCtx, cfg *config.Config) error {
-	dir := cfg.Server.DataDir
-	if _, err := os.Stat(filepath.Join(dir, sqlite.DatabaseFile)); err == nil {
+	dir := cfg.StoragePath()
+	if backends.Exists(backends.Options{Backend: cfg.Storage.Backend, Path: dir}) {
 		return nil
 	}
 	abs, err := filepath.Abs(dir)
@@ -192,7 +192,7 @@ func (a *app) readPassword(c *cmdCtx, confirm bool) (string, error) {
 
 // withStore opens the store of the config c names, runs fn and closes the
 // store (the CLI's subcommands that act on the database).
-func (a *app) withStore(c *cmdCtx, fn func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error) error {
+func (a *app) withStore(c *cmdCtx, fn func(ctx context.Context, cfg *config.Config, st storage.Store) error) error {
 	ctx := context.Background()
 	cfg, st, err := a.openStore(ctx, c)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -13,7 +12,7 @@ import (
 	"github.com/floemail/floe/server"
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/server/dkim"
-	"github.com/floemail/floe/storage/sqlite"
+	"github.com/floemail/floe/storage/backends"
 )
 
 // dkimFlags are the options of the dkim and dns commands.
@@ -53,7 +52,7 @@ func (a *app) warnNotLocal(cfg *config.Config, domain string) {
 			return
 		}
 	}
-	if _, err := os.Stat(filepath.Join(cfg.Server.DataDir, sqlite.DatabaseFile)); err == nil {
+	if backends.Exists(backends.Options{Backend: cfg.Storage.Backend, Path: cfg.StoragePath()}) {
 		ctx := context.Background()
 		if st, err := server.OpenStore(ctx, cfg, a.cliLogger()); err == nil {
 			_, err := st.Domain(ctx, domain)

@@ -7,7 +7,7 @@ import (
 
 	"github.com/floemail/floe/server/auth"
 	"github.com/floemail/floe/server/config"
-	"github.com/floemail/floe/storage/sqlite"
+	"github.com/floemail/floe/storage"
 )
 
 func (a *app) hashPassword(c *cmdCtx) error {
@@ -70,15 +70,23 @@ func (a *app) checkConfig(c *cmdCtx) error {
 }
 
 func (a *app) check(c *cmdCtx) error {
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		if c.repair {
-			n, err := st.RemoveOrphans(ctx, sqlite.OrphanAge)
+			or, ok := st.(storage.OrphanRemover)
+			if !ok {
+				return fmt.Errorf("the %s storage backend cannot remove orphan blobs ([storage] backend)", cfg.Storage.Backend)
+			}
+			n, err := or.RemoveOrphans(ctx, storage.OrphanAge)
 			if err != nil {
 				return fmt.Errorf("removing orphan blobs: %w", err)
 			}
 			fmt.Fprintf(a.stdout, "removed %d orphan blob files\n", n)
 		}
-		problems, err := st.Check(ctx)
+		ch, ok := st.(storage.Checker)
+		if !ok {
+			return fmt.Errorf("the %s storage backend cannot check its integrity ([storage] backend)", cfg.Storage.Backend)
+		}
+		problems, err := ch.Check(ctx)
 		if err != nil {
 			return fmt.Errorf("checking the store: %w", err)
 		}

@@ -68,7 +68,8 @@ type Options struct {
 	MaintenanceInterval time.Duration
 }
 
-// Store is the SQLite storage backend. It implements storage.Store.
+// Store is the SQLite storage backend. It implements storage.Store and the
+// optional storage.Checker and storage.OrphanRemover.
 type Store struct {
 	dir   string
 	log   *slog.Logger
@@ -92,7 +93,11 @@ type Store struct {
 	hub hub
 }
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store         = (*Store)(nil)
+	_ storage.Checker       = (*Store)(nil)
+	_ storage.OrphanRemover = (*Store)(nil)
+)
 
 // Open opens (creating if needed) the store in dir: <dir>/floe.db and
 // <dir>/blobs/. It applies pending schema migrations.
@@ -196,9 +201,8 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 const DatabaseFile = "floe.db"
 
 // OrphanAge is how old an unreferenced blob file must be before the
-// maintenance loop (and `floe check --repair`) removes it: younger ones may
-// belong to a delivery in progress.
-const OrphanAge = time.Hour
+// maintenance loop removes it (storage.OrphanAge).
+const OrphanAge = storage.OrphanAge
 
 func compiledWith(ctx context.Context, db *sql.DB, opt string) (bool, error) {
 	rows, err := db.QueryContext(ctx, "PRAGMA compile_options")
