@@ -552,6 +552,11 @@ type BlobInfo struct {
 	ModTime time.Time
 }
 
+// OrphanAge is the minimum age at which orphaned blobs are removed (floe
+// check --repair, a backend's own sweep): younger ones may belong to a
+// delivery in progress.
+const OrphanAge = time.Hour
+
 // OrphanRemover lists and removes orphaned blobs: blobs stored (PutBlob)
 // that no message or queue entry references, left by a crash between
 // spooling and commit or by a refused message that could not be

@@ -101,6 +101,9 @@ func cmdAppend(s *session, tag string, d *decoder) error {
 	// mailbox costs no blob; a refused APPEND leaves its literal to the
 	// command loop, which discards it.
 	mb, mbErr := s.mailbox(name)
+	if mbErr == nil {
+		d.litCheck = s.appendQuotaCheck(mb) // limits.go
+	}
 
 	r, n, binaryLit, err := d.Literal(s.appendLimit())
 	if err != nil {

@@ -219,6 +219,8 @@ func cmdAuthenticate(s *session, tag string, d *decoder) error {
 // readLine reads one line of at most max bytes (without CRLF) outside the
 // command syntax (SASL responses, IDLE's DONE).
 func (s *session) readLine(max int) (string, error) {
+	s.awaitCommand() // the line must arrive whole in time, like a command
+	defer s.lineComplete()
 	var sb strings.Builder
 	for {
 		b, err := s.r.ReadByte()

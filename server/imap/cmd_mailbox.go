@@ -100,6 +100,9 @@ func cmdCreate(s *session, tag string, d *decoder) error {
 		su = useAttrs[i]
 	}
 	acct := s.user.Account
+	if err := s.checkMailboxCount(); err != nil { // limits.go
+		return err
+	}
 	if _, err := s.store.CreateMailbox(s.ctx, acct, name, su); err != nil {
 		if errors.Is(err, storage.ErrInvalid) {
 			return errNo("CANNOT", "invalid mailbox name")

@@ -308,5 +308,8 @@ func cmdSetMetadata(s *session, tag string, d *decoder) error {
 	if err != nil {
 		return err
 	}
+	if err := s.checkMetadataTotal(entries); err != nil { // limits.go
+		return err
+	}
 	return s.metadataError(s.store.SetMetadata(s.ctx, s.user.Account, mbox, entries))
 }

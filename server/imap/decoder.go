@@ -2,6 +2,7 @@ package imap
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"strconv"
 	"strings"
@@ -24,6 +25,15 @@ type decoder struct {
 	// utf8 reports whether the session enabled UTF8=ACCEPT or IMAP4rev2
 	// (mailbox names are then not modified UTF-7).
 	utf8 func() bool
+	// onLineEnd, when set, is called when a command line's final CRLF
+	// was read; onLiteral when a literal's header was read, with its size
+	// (session deadlines, deadlines.go).
+	onLineEnd func()
+	onLiteral func(n int64)
+	// litCheck, when set (by a handler, for its next Literal), may refuse
+	// a literal of n bytes before its continuation request is sent; reset
+	// for each command.
+	litCheck func(n int64) error
 
 	lineLen    int   // bytes of the command line read (literals excluded)
 	maxLine    int   // limit on lineLen
@@ -45,7 +55,7 @@ var errLineTooLong = &respError{kind: "BAD", code: "TOOBIG", text: "command line
 
 // reset prepares the decoder for the next command.
 func (d *decoder) reset(maxLine int, maxLiteral int64) {
-	d.lineLen, d.litTotal, d.lineDone, d.lit = 0, 0, false, nil
+	d.lineLen, d.litTotal, d.lineDone, d.lit, d.litCheck = 0, 0, false, nil, nil
 	d.maxLine, d.maxLiteral = maxLine, maxLiteral
 }
 
@@ -156,6 +166,9 @@ func (d *decoder) CRLF() error {
 		return err
 	}
 	d.lineDone = true
+	if d.onLineEnd != nil {
+		d.onLineEnd()
+	}
 	return nil
 }
 
@@ -314,6 +327,9 @@ func (d *decoder) literalHeader() (n int64, sync bool, err error) {
 	if v > 1<<62 {
 		v = 1 << 62
 	}
+	if d.onLiteral != nil {
+		d.onLiteral(int64(v))
+	}
 	return int64(v), sync, nil
 }
 
@@ -361,6 +377,16 @@ func (d *decoder) Literal(max int64) (io.Reader, int64, bool, error) {
 	}
 	if n > max {
 		return nil, 0, false, d.tooBig(sync, "TOOBIG", "message too big")
+	}
+	if d.litCheck != nil && sync {
+		if err := d.litCheck(n); err != nil {
+			var re *respError
+			if errors.As(err, &re) {
+				d.lineDone = true // no continuation: the data will not come
+				return nil, 0, false, re
+			}
+			return nil, 0, false, err
+		}
 	}
 	if sync {
 		if err := d.cont("Ready for literal data"); err != nil {
