@@ -407,4 +407,3 @@ func FuzzParseIf(f *testing.F) {
 		}
 	})
 }
-
