@@ -271,13 +271,22 @@ func (s *lockSystem) Confirm(now time.Time, name0, name1 string, conditions ...w
 	return func() {}, nil
 }
 
+// tempToken is what Create returns: x/net/webdav calls Create only for the
+// temporary lock it takes around a request without an If header, to find
+// out whether a client's lock stands in the way. Storage serialises the
+// writes themselves, so no lock is recorded: two such requests (a client
+// uploading in parallel, making the same parent folder) never lock each
+// other out with 423.
+const tempToken = "floe:request"
+
 func (s *lockSystem) Create(now time.Time, d webdav.LockDetails) (string, error) {
-	d.Root = s.full(d.Root)
-	l, err := s.ls.create(now, s.principal, d, false)
-	if err != nil {
-		return "", err
+	s.ls.mu.Lock()
+	defer s.ls.mu.Unlock()
+	s.ls.expire(now)
+	if s.ls.conflicts(s.full(d.Root), d.ZeroDepth, false) {
+		return "", webdav.ErrLocked
 	}
-	return l.token, nil
+	return tempToken, nil
 }
 
 func (s *lockSystem) Refresh(now time.Time, token string, d time.Duration) (webdav.LockDetails, error) {
@@ -285,6 +294,9 @@ func (s *lockSystem) Refresh(now time.Time, token string, d time.Duration) (webd
 }
 
 func (s *lockSystem) Unlock(now time.Time, token string) error {
+	if token == tempToken {
+		return nil
+	}
 	s.ls.mu.Lock()
 	defer s.ls.mu.Unlock()
 	if l, ok := s.ls.byToken[token]; ok && l.principal == s.principal {
