@@ -39,7 +39,8 @@ func TestLitmus(t *testing.T) {
 	e, base := startFiles(t, "lit")
 	_ = e
 	dir := t.TempDir()
-	res := runTool(t, nil, []string{"HOME=" + dir, "TESTS=basic copymove props locks http"}, litmus, "-k", base, "lit@"+domain, password("lit"))
+	// litmus writes debug.log into its working directory.
+	res := runToolIn(t, dir, nil, []string{"HOME=" + dir, "TESTS=basic copymove props locks http"}, litmus, "-k", base, "lit@"+domain, password("lit"))
 	os.WriteFile(filepath.Join(dir, "litmus.out"), []byte(res.Out), 0o644)
 	summary := regexp.MustCompile(`<- summary for .([a-z]+).: of (\d+) tests run: (\d+) passed, (\d+) failed`)
 	var total, passed int
