@@ -214,6 +214,9 @@ bash .ci/bench-imap.sh || echo "== IMAP benchmark: failures above" >&2 # BENCH_I
 # Sharing: .ci/bench-sharing.sh (the mix with shared folders vs without, LIST of 1,000 shared folders).
 bash .ci/bench-sharing.sh || echo "== sharing benchmark: failures above" >&2 # BENCH_SHARING=0 skips it
 
+# WebDAV files: .ci/bench-files.sh (rclone up and down, Floe beside x/net/webdav on a directory).
+bash .ci/bench-files.sh || echo "== files benchmark: failures above" >&2 # BENCH_FILES=0 skips it
+
 if [ "$RUN_GO" = "1" ]; then
 	echo "== Go benchmarks"
 	pkgs=()

@@ -144,6 +144,9 @@ type Address struct {
 	Name    string `json:"n,omitempty"` // display name, decoded to UTF-8
 	Mailbox string `json:"m,omitempty"` // local part
 	Host    string `json:"h,omitempty"` // domain
+	// Route is an obsolete source route ("@a,@b", RFC 5322 4.4), the
+	// ENVELOPE's adl (RFC 3501 7.4.2); usually empty.
+	Route string `json:"r,omitempty"`
 }
 
 // Envelope is the parsed RFC 5322 envelope of a message (IMAP ENVELOPE).
@@ -351,6 +354,20 @@ type Target struct {
 	// Viewer is the account storing the message (0: the mailbox's owner).
 	// A \Seen in Flags is kept as that viewer's own \Seen.
 	Viewer AccountID
+	// File, when set, makes this copy also a file of its folder (a file
+	// folder, see Files): the write path sets it for a message that
+	// reaches a file folder with an attachment. A name already taken in
+	// the folder gets a " (2)", " (3)", ... suffix before its extension.
+	File *FileSpec
+}
+
+// FileSpec is the file a delivered message carries (Target.File): its
+// name, its content (the decoded attachment, stored with PutBlob) and
+// content type.
+type FileSpec struct {
+	Name        string
+	Content     BlobRef
+	ContentType string
 }
 
 // Delivered is the outcome for one Target.
@@ -567,6 +584,7 @@ type Store interface {
 	Queue
 	Groups
 	Sharing
+	Files
 
 	// Subscribe returns a subscription to the changes of an account's
 	// mailboxes (and its ChangeMailboxSubscribed).
@@ -575,10 +593,45 @@ type Store interface {
 	// mailbox, whoever owns it (a session that selects a shared folder).
 	SubscribeMailbox(mbox MailboxID) Subscription
 
-	// Check verifies integrity: every referenced blob exists and matches its
-	// hash, counters agree with the rows. It returns the problems found.
-	Check(ctx context.Context) ([]string, error)
 	Close() error
+}
+
+// Optional interfaces. A backend implements those it can; the server and
+// the CLI type-assert them and say clearly when the configured backend
+// lacks one. Each is covered by storagetest when implemented.
+
+// Checker verifies a backend's integrity (floe check).
+type Checker interface {
+	// Check verifies integrity: every referenced blob exists and matches
+	// its hash, counters agree with the rows. It returns the problems
+	// found, in human-readable form (none: healthy).
+	Check(ctx context.Context) ([]string, error)
+}
+
+// BlobInfo describes a stored blob.
+type BlobInfo struct {
+	ID      BlobID
+	Size    int64
+	ModTime time.Time
+}
+
+// OrphanAge is the minimum age at which orphaned blobs are removed (floe
+// check --repair, a backend's own sweep): younger ones may belong to a
+// delivery in progress.
+const OrphanAge = time.Hour
+
+// OrphanRemover lists and removes orphaned blobs: blobs stored (PutBlob)
+// that no message or queue entry references, left by a crash between
+// spooling and commit or by a refused message that could not be
+// discarded. A young orphan may belong to a delivery in progress, so
+// callers pass a minimum age (an hour or more when removing).
+type OrphanRemover interface {
+	// Orphans lists the orphaned blobs last modified more than minAge ago.
+	Orphans(ctx context.Context, minAge time.Duration) ([]BlobInfo, error)
+	// RemoveOrphans deletes the orphaned blobs last modified more than
+	// minAge ago, re-checking each against concurrent deliveries, and
+	// returns how many it removed.
+	RemoveOrphans(ctx context.Context, minAge time.Duration) (int, error)
 }
 
 // Outbound queue.

@@ -10,7 +10,6 @@ import (
 
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/storage"
-	"github.com/floemail/floe/storage/sqlite"
 )
 
 // sharingFlags are the flags of the sharing commands.
@@ -57,7 +56,7 @@ func sharingCommands() []*command {
 }
 
 // dbGroup returns a group the CLI may change: not declared in the file.
-func dbGroup(ctx context.Context, cfg *config.Config, st *sqlite.Store, addr string) (storage.Group, error) {
+func dbGroup(ctx context.Context, cfg *config.Config, st storage.Store, addr string) (storage.Group, error) {
 	g, err := st.Group(ctx, addr)
 	if errors.Is(err, storage.ErrNotFound) {
 		return g, fmt.Errorf("no group %s; \"floe group list\" shows the groups", addr)
@@ -76,7 +75,7 @@ func (a *app) groupAdd(c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		if g, err := st.Group(ctx, addr); err == nil {
 			if g.Source == storage.SourceConfig {
 				return configOwned(cfg, addr)
@@ -99,7 +98,7 @@ func (a *app) groupDel(c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		g, err := dbGroup(ctx, cfg, st, addr)
 		if err != nil {
 			return err
@@ -113,7 +112,7 @@ func (a *app) groupDel(c *cmdCtx) error {
 }
 
 func (a *app) groupList(c *cmdCtx) error {
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		groups, err := st.Groups(ctx)
 		if err != nil {
 			return err
@@ -136,7 +135,7 @@ func (a *app) groupMemberAdd(c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		if _, err := dbGroup(ctx, cfg, st, grp); err != nil {
 			return err
 		}
@@ -160,7 +159,7 @@ func (a *app) groupMemberDel(c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		if _, err := dbGroup(ctx, cfg, st, grp); err != nil {
 			return err
 		}
@@ -180,7 +179,7 @@ func (a *app) groupMemberList(c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		g, err := st.Group(ctx, grp)
 		if errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("no group %s; \"floe group list\" shows the groups", grp)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/storage"
-	"github.com/floemail/floe/storage/sqlite"
 )
 
 // Send-as grants (SPEC §3): SMTP submission accepts them as envelope
@@ -27,7 +26,7 @@ func (a *app) sendAsSet(c *cmdCtx, on bool) error {
 	if err != nil {
 		return err
 	}
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		acct, err := st.Account(ctx, acctAddr)
 		if err != nil {
 			return storeErr(cfg, acctAddr, err)
@@ -51,7 +50,7 @@ func (a *app) sendAsList(c *cmdCtx) error {
 	if len(c.args) > 1 {
 		return usagef("at most one ACCOUNT")
 	}
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		var accts []storage.Account
 		if len(c.args) == 1 {
 			addr, err := checkAddress(c.args[0])

@@ -11,7 +11,6 @@ import (
 	"github.com/floemail/floe/acl"
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/storage"
-	"github.com/floemail/floe/storage/sqlite"
 	"github.com/floemail/floe/storage/view"
 )
 
@@ -32,7 +31,7 @@ func (t shareTarget) String() string {
 
 // resolveShareTarget parses OWNER[/FOLDER]: OWNER is an account address or
 // "@domain" for the domain's public folders.
-func resolveShareTarget(ctx context.Context, st *sqlite.Store, arg string) (shareTarget, error) {
+func resolveShareTarget(ctx context.Context, st storage.Store, arg string) (shareTarget, error) {
 	owner, path, _ := strings.Cut(strings.TrimSpace(arg), "/")
 	owner = strings.ToLower(owner)
 	var t shareTarget
@@ -70,7 +69,7 @@ func resolveShareTarget(ctx context.Context, st *sqlite.Store, arg string) (shar
 
 // adminFor returns the view.Admin of the CLI: ACL changes inform the
 // grantees (information mail, subscription) as the server does.
-func (a *app) adminFor(cfg *config.Config, st *sqlite.Store) *view.Admin {
+func (a *app) adminFor(cfg *config.Config, st storage.Store) *view.Admin {
 	return view.NewAdmin(st, view.Options{Logger: a.cliLogger(), Hostname: cfg.Server.Hostname})
 }
 
@@ -79,7 +78,7 @@ func (a *app) shareAdd(c *cmdCtx) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		t, err := resolveShareTarget(ctx, st, c.args[0])
 		if err != nil {
 			return err
@@ -107,7 +106,7 @@ func (a *app) shareAdd(c *cmdCtx) error {
 }
 
 func (a *app) shareDel(c *cmdCtx) error {
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		t, err := resolveShareTarget(ctx, st, c.args[0])
 		if err != nil {
 			return err
@@ -134,7 +133,7 @@ func (a *app) shareDel(c *cmdCtx) error {
 }
 
 func (a *app) shareInherit(c *cmdCtx) error {
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		t, err := resolveShareTarget(ctx, st, c.args[0])
 		if err != nil {
 			return err
@@ -166,7 +165,7 @@ func (a *app) shareList(c *cmdCtx) error {
 	if len(c.args) > 1 {
 		return usagef("at most one ACCOUNT")
 	}
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		var owners []storage.Account
 		if len(c.args) == 1 {
 			t, err := resolveShareTarget(ctx, st, c.args[0])
@@ -235,7 +234,7 @@ func (a *app) folderAddPublic(c *cmdCtx) error {
 	if typ != "" && !slices.Contains(kolabTypes, typ) {
 		return usagef("--type %q: use one of %s", typ, strings.Join(kolabTypes, ", "))
 	}
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		pub, err := st.PublicAccount(ctx, domain, true)
 		if errors.Is(err, storage.ErrNoDomain) || errors.Is(err, storage.ErrInvalid) {
 			return fmt.Errorf("%s is not a local domain; add it first with \"floe domain add %s\"", domain, domain)

@@ -28,7 +28,9 @@ type Config struct {
 	Log       Log       `toml:"log"`
 	Outbound  Outbound  `toml:"outbound"`
 	HTTP      HTTP      `toml:"http"`
+	Storage   Storage   `toml:"storage"`
 	Limits    Limits    `toml:"limits"`
+	Files     Files     `toml:"files"`
 
 	Domains  []Domain  `toml:"domain"`
 	Accounts []Account `toml:"account"`
@@ -240,7 +242,9 @@ func defaults() *Config {
 		Log:      Log{Level: "info", Format: "text"},
 		Outbound: defaultOutbound(),
 		HTTP:     defaultHTTP(),
+		Storage:  defaultStorage(),
 		Limits:   defaultLimits(),
+		Files:    defaultFiles(),
 		Checks: Checks{
 			DMARCRejectAction: "junk",
 			SPFFailAction:     "mark",

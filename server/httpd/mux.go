@@ -63,6 +63,12 @@ func MaxBody(n int64) Option {
 	return func(r *route) { r.maxBody = func() int64 { return n } }
 }
 
+// MaxBodyFunc is MaxBody with a limit read per request (a config value
+// that a reload may change).
+func MaxBodyFunc(n func() int64) Option {
+	return func(r *route) { r.maxBody = n }
+}
+
 // Handle mounts h for pattern without authentication. The request body is
 // limited to [http] max_body_size (LimitBody). A handler that needs the
 // account uses HandleAuth instead.
@@ -148,6 +154,11 @@ func (m *Mux) requireAuth(next http.Handler) http.Handler {
 			// RFC 6585 4.
 			w.Header().Set("Retry-After", "60")
 			plainText(w, http.StatusTooManyRequests, "too many failed logins; try again later\n")
+			return
+		case errors.Is(err, auth.ErrBusy):
+			// Password hashing is saturated: temporary (RFC 9110 15.6.4).
+			w.Header().Set("Retry-After", "5")
+			plainText(w, http.StatusServiceUnavailable, "server busy; try again shortly\n")
 			return
 		case err != nil:
 			m.challenge(w)

@@ -104,8 +104,11 @@ func cmdAppend(s *session, tag string, d *decoder) error {
 	if mbErr == nil {
 		mbErr = s.v.CanAppend(s.ctx, mb.ID()) // RFC 4314 4: "i"
 	}
+	if mbErr == nil {
+		d.litCheck = s.appendQuotaCheck(mb.Mailbox) // limits.go
+	}
 
-	r, n, _, err := d.Literal(s.appendLimit())
+	r, n, binaryLit, err := d.Literal(s.appendLimit())
 	if err != nil {
 		return err
 	}
@@ -145,6 +148,12 @@ func cmdAppend(s *session, tag string, d *decoder) error {
 	if err := d.CRLF(); err != nil {
 		ingest.Discard(s.ctx, s.store, ref.ID)
 		return err
+	}
+	if binaryLit {
+		// RFC 3516 4.3: parts holding NULs are stored base64-encoded.
+		if ref, err = s.encodeBinaryParts(ref); err != nil {
+			return err
+		}
 	}
 
 	// Through the user's view: flags the user may not set are dropped

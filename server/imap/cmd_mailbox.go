@@ -53,6 +53,7 @@ func cmdCreate(s *session, tag string, d *decoder) error {
 	if err != nil {
 		return err
 	}
+	problem := d.nameProblem
 	var use []string
 	if !d.EOL() {
 		if err := d.SP(); err != nil {
@@ -88,6 +89,9 @@ func cmdCreate(s *session, tag string, d *decoder) error {
 	if name == "INBOX" {
 		return errNo("ALREADYEXISTS", "INBOX always exists")
 	}
+	if err := newNameAllowed(name, problem); err != nil {
+		return err
+	}
 	su := ""
 	switch {
 	case len(use) > 1:
@@ -98,6 +102,9 @@ func cmdCreate(s *session, tag string, d *decoder) error {
 			return errNo("USEATTR", "unsupported special-use attribute")
 		}
 		su = useAttrs[i]
+	}
+	if err := s.checkMailboxCount(); err != nil { // limits.go
+		return err
 	}
 	// The view creates the missing superiors too (RFC 9051 6.3.4: "the
 	// server SHOULD create any superior hierarchical names that are
@@ -112,6 +119,21 @@ func cmdCreate(s *session, tag string, d *decoder) error {
 			return errNo("NOPERM", "permission denied")
 		}
 		return s.storageError(err)
+	}
+	return nil
+}
+
+// newNameAllowed refuses, with NO, a name CREATE or RENAME must not give a
+// mailbox: one the decoder flagged (problem), or one starting with "#"
+// other than "#public/" (reserved for namespaces, RFC 9051 5.1.2, RFC
+// 2342). "~owner@domain/..." and "#public/..." name folders of other
+// accounts' trees, created there when the user may (the view checks "k").
+func newNameAllowed(name, problem string) error {
+	if problem != "" {
+		return errNo("CANNOT", problem)
+	}
+	if strings.HasPrefix(name, "#") && !(len(name) > len(view.PublicPrefix) && strings.EqualFold(name[:len(view.PublicPrefix)], view.PublicPrefix)) {
+		return errNo("CANNOT", `names starting with "#" are reserved for other namespaces`)
 	}
 	return nil
 }
@@ -136,6 +158,7 @@ func cmdDelete(s *session, tag string, d *decoder) error {
 		}
 		return s.storageError(err)
 	}
+	s.srv.recent.forget(keyOf(mb.Mailbox))
 	return nil
 }
 
@@ -157,6 +180,9 @@ func cmdRename(s *session, tag string, d *decoder) error {
 	to = canonicalMailbox(strings.TrimSuffix(to, "/"))
 	if to == "INBOX" {
 		return errNo("ALREADYEXISTS", "INBOX always exists")
+	}
+	if err := newNameAllowed(to, d.nameProblem); err != nil {
+		return err
 	}
 	mb, err := s.mailbox(from)
 	if err != nil {
@@ -444,6 +470,20 @@ func (s *session) list(patterns []string, o *listOptions, verb string) error {
 		}
 		return false
 	}
+	// RFC 5258 3.5: RECURSIVEMATCH gives CHILDINFO to a name having a
+	// subscribed descendant that is not returned itself (it does not match
+	// the patterns); one that is listed needs no CHILDINFO on its parent.
+	var hiddenSubChild map[string]bool
+	if o.recursive && o.subscribed {
+		hiddenSubChild = map[string]bool{}
+		for _, le := range entries {
+			if le.subscribed && !matches(le.name) {
+				for _, a := range ancestors(le.name) {
+					hiddenSubChild[a] = true
+				}
+			}
+		}
+	}
 	for _, le := range entries {
 		if !matches(le.name) {
 			continue
@@ -460,7 +500,7 @@ func (s *session) list(patterns []string, o *listOptions, verb string) error {
 		}
 		// RFC 5258 3.5: with RECURSIVEMATCH, a name with a descendant
 		// meeting the selection criteria is returned with CHILDINFO.
-		childInfo := o.recursive && o.subscribed && le.subChild
+		childInfo := hiddenSubChild[le.name]
 		if !selected && !childInfo {
 			continue
 		}
@@ -688,7 +728,7 @@ func (s *session) writeStatus(name string, st *storage.MailboxStatus, items []st
 			s.e.Number64(uint64(max(st.Size, 0)))
 		case "HIGHESTMODSEQ":
 			s.e.Number64(uint64(st.HighestModSeq))
-			s.enabled.condstore = true
+			s.enableCondstore()
 		case "APPENDLIMIT":
 			// RFC 7889 4: the limit for this mailbox.
 			if n := s.appendLimit(); n > 0 {

@@ -280,6 +280,8 @@ func (w *wtx) deleteMailbox(id storage.MailboxID) error {
 	if _, err := w.exec("DELETE FROM mailboxes WHERE id = ?", id); err != nil {
 		return dbErr("delete mailbox", err)
 	}
+	// RFC 9051 6.3.7: DELETE does not unsubscribe the name (subscriptions
+	// are their own table).
 	w.publish(storage.Change{Kind: storage.ChangeMailboxDeleted, Account: m.Account, Mailbox: id, Name: m.Name})
 	return nil
 }
@@ -392,6 +394,9 @@ func (w *wtx) renameInbox(inbox storage.Mailbox, newName string) error {
 		return dbErr("rename inbox", err)
 	}
 	if _, err := w.exec("UPDATE seen SET mailbox = ? WHERE mailbox = ?", nm.ID, inbox.ID); err != nil {
+		return dbErr("rename inbox", err)
+	}
+	if _, err := w.exec("UPDATE files SET mailbox = ? WHERE mailbox = ?", nm.ID, inbox.ID); err != nil {
 		return dbErr("rename inbox", err)
 	}
 	if _, err := w.exec("UPDATE mailboxes SET uidnext = ?, highest_modseq = ? WHERE id = ?", inbox.UIDNext, inbox.HighestModSeq, nm.ID); err != nil {

@@ -23,7 +23,9 @@ var migrations = []migration{
 	{2, "metadata (RFC 5464)", migrateMetadata},
 	{3, "outbound queue", migrateQueue},
 	{4, "substring full-text index (FTS5 trigram)", migrateFTSTrigram},
-	{5, "sharing: ACLs, groups, public folders, subscriptions, per-viewer \\Seen, send-as", migrateSharing},
+	{5, "subscriptions that outlive their mailbox", migrateLostSubscriptions},
+	{6, "files: composites, files, folder properties", migrateFiles},
+	{7, "sharing: ACLs, groups, public folders, subscriptions, per-viewer \\Seen, send-as", migrateSharing},
 }
 
 const schemaV1 = `

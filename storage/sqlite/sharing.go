@@ -13,7 +13,7 @@ import (
 	"github.com/floemail/floe/storage"
 )
 
-// Schema version 5: sharing (storage.Sharing, storage.Groups).
+// Schema version 7: sharing (storage.Sharing, storage.Groups).
 //
 //   - accounts.kind: "" for an account, "public" for the pseudo-account that
 //     owns a domain's public folders (address "@domain").
@@ -23,7 +23,9 @@ import (
 //     identifier for SharedMailboxes.
 //   - mailgroups and group_members: groups ("groups" is an SQL keyword).
 //   - subscriptions: per viewer, by the name the viewer uses. The old
-//     mailboxes.subscribed column is copied here and no longer used.
+//     mailboxes.subscribed column and the lost_subscriptions table (names
+//     whose mailbox was deleted, schema 5) are copied here; the column is
+//     no longer used, the table is dropped.
 //   - seen: the \Seen of viewers other than a mailbox's owner.
 //   - send_as: extra sender addresses per account.
 //
@@ -69,6 +71,9 @@ CREATE TABLE subscriptions (
 	PRIMARY KEY (account, name)
 ) WITHOUT ROWID;
 INSERT INTO subscriptions(account, name) SELECT account, name FROM mailboxes WHERE subscribed != 0;
+INSERT INTO subscriptions(account, name) SELECT account, name FROM lost_subscriptions WHERE true
+	ON CONFLICT DO NOTHING;
+DROP TABLE lost_subscriptions;
 UPDATE mailboxes SET subscribed = 0;
 
 CREATE TABLE seen (
