@@ -9,8 +9,9 @@ import (
 )
 
 // TestMigrateSubscriptions opens a database made by a Floe before sharing
-// (subscriptions in a column of mailboxes) and checks that the sharing
-// migration carries the subscriptions over.
+// (subscriptions in a column of mailboxes, those of deleted mailboxes in
+// lost_subscriptions) and checks that the sharing migration carries both
+// over.
 func TestMigrateSubscriptions(t *testing.T) {
 	dir := t.TempDir()
 	db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, "floe.db")+"?_txlock=immediate")
@@ -40,6 +41,7 @@ func TestMigrateSubscriptions(t *testing.T) {
 		"INSERT INTO domains(name, created) VALUES ('example.test', 0)",
 		"INSERT INTO accounts(id, address, domain, created) VALUES (1, 'jane@example.test', 'example.test', 0)",
 		"INSERT INTO mailboxes(account, name, uidvalidity, subscribed) VALUES (1, 'INBOX', 1, 1), (1, 'Work', 2, 1), (1, 'Old', 3, 0)",
+		"INSERT INTO lost_subscriptions(account, name) VALUES (1, 'Deleted'), (1, 'Work')",
 	} {
 		if _, err := tx.Exec(q); err != nil {
 			t.Fatal(err)
@@ -57,7 +59,7 @@ func TestMigrateSubscriptions(t *testing.T) {
 	}
 	defer s.Close()
 	subs, err := s.Subscriptions(ctx, 1)
-	if err != nil || !slices.Equal(subs, []string{"INBOX", "Work"}) {
+	if err != nil || !slices.Equal(subs, []string{"Deleted", "INBOX", "Work"}) {
 		t.Fatalf("subscriptions after migration: %q %v", subs, err)
 	}
 	mbs, err := s.Mailboxes(ctx, 1)
