@@ -220,7 +220,7 @@ bash .ci/bench-files.sh || echo "== files benchmark: failures above" >&2 # BENCH
 if [ "$RUN_GO" = "1" ]; then
 	echo "== Go benchmarks"
 	pkgs=()
-	for p in ./storage/sqlite ./storage/blob ./storage/mimeparse ./server/smtp ./server/delivery; do
+	for p in ./storage/sqlite ./storage/blob ./storage/mimeparse ./storage/view ./server/smtp ./server/delivery; do
 		[ -d "$p" ] && pkgs+=("$p")
 	done
 	go test -tags sqlite_fts5 -run XXX -bench . -benchtime "$BENCHTIME" "${pkgs[@]}"
