@@ -8,8 +8,9 @@
 //	v, err := view.New(ctx, store, accountID, view.Options{})   // a logged-in account
 //	v := view.Anonymous(store, view.Options{})                  // nobody ("anyone" grants only)
 //
-// A View is cheap (one account read and one group lookup) and safe for
-// concurrent use. A long-lived view (an IMAP session) caches rights: call
+// A View is cheap (one account read; the viewer's groups and the ACL
+// version are read when first needed, so a session that only touches its
+// own folders never reads them) and safe for concurrent use. A long-lived view (an IMAP session) caches rights: call
 // Refresh at the start of every protocol command so that a change made
 // meanwhile (by anyone, in any process) applies at once; the next rights
 // question then checks storage.Sharing.ACLVersion once. An HTTP handler
@@ -110,9 +111,11 @@ type View struct {
 	p    acl.Principal
 
 	mu sync.Mutex
-	// version is the ACLVersion the cached rights and groups belong to;
-	// stale is set by Refresh: check the version before the next use.
+	// version is the ACLVersion the cached rights and groups belong to
+	// (loaded: groups read at least once); stale is set by Refresh and at
+	// creation: check the version before the next use.
 	version uint64
+	loaded  bool
 	stale   bool
 	// folders caches, per mailbox, its owner and (for others' folders)
 	// the viewer's rights. Own folders stay valid for the mailbox's life.
@@ -138,18 +141,15 @@ func New(ctx context.Context, st storage.Store, acct storage.AccountID, opts Opt
 	if strings.HasPrefix(a.Address, "@") {
 		return nil, fmt.Errorf("account %d is a public-folder owner: %w", acct, storage.ErrNoAccount)
 	}
-	v := &View{st: st, opts: opts, acct: a, p: acl.Principal{Address: a.Address}}
+	v := &View{st: st, opts: opts, acct: a, p: acl.Principal{Address: a.Address}, stale: true}
 	v.reset()
-	if err := v.loadPrincipal(ctx); err != nil {
-		return nil, err
-	}
 	return v, nil
 }
 
 // Anonymous returns the view of nobody: it owns no folders and sees what
 // "anyone" is granted (free/busy, public address books).
 func Anonymous(st storage.Store, opts Options) *View {
-	v := &View{st: st, opts: opts}
+	v := &View{st: st, opts: opts, stale: true}
 	v.reset()
 	return v
 }
@@ -159,13 +159,9 @@ func (v *View) reset() {
 	v.owners = make(map[storage.AccountID]string)
 }
 
-// loadPrincipal reads the viewer's groups and the ACL version they belong
-// to. v.mu is held or v is not shared yet.
-func (v *View) loadPrincipal(ctx context.Context) error {
-	ver, err := v.st.ACLVersion(ctx)
-	if err != nil {
-		return err
-	}
+// loadPrincipal reads the viewer's groups for ACL version ver. v.mu is
+// held.
+func (v *View) loadPrincipal(ctx context.Context, ver uint64) error {
 	if v.acct.ID != 0 {
 		groups, err := v.st.MemberOf(ctx, v.acct.Address)
 		if err != nil {
@@ -173,20 +169,24 @@ func (v *View) loadPrincipal(ctx context.Context) error {
 		}
 		v.p.Groups = groups
 	}
-	v.version, v.stale = ver, false
+	v.version, v.loaded, v.stale = ver, true, false
 	return nil
 }
 
 // Account returns the viewer's account (zero for the anonymous view).
 func (v *View) Account() storage.Account { return v.acct }
 
-// Principal returns the viewer as acl sees it (address and groups).
-func (v *View) Principal() acl.Principal {
+// Principal returns the viewer as acl sees it (address and groups, as
+// they are now).
+func (v *View) Principal(ctx context.Context) (acl.Principal, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if err := v.fresh(ctx); err != nil {
+		return acl.Principal{}, err
+	}
 	p := v.p
 	p.Groups = append([]string(nil), p.Groups...)
-	return p
+	return p, nil
 }
 
 // Store returns the underlying store, for what is not a folder's (the
@@ -215,7 +215,7 @@ func (v *View) fresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if ver == v.version {
+	if v.loaded && ver == v.version {
 		v.stale = false
 		return nil
 	}
@@ -225,7 +225,7 @@ func (v *View) fresh(ctx context.Context) error {
 		}
 	}
 	v.public = 0
-	return v.loadPrincipal(ctx)
+	return v.loadPrincipal(ctx, ver)
 }
 
 // ownerAddress returns the address of account id. v.mu is held.
