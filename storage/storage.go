@@ -512,6 +512,8 @@ type Store interface {
 	Messages
 	Metadata
 	Queue
+	Rules
+	Quarantine
 
 	// Subscribe returns a subscription to the changes of an account.
 	Subscribe(acct AccountID) Subscription

@@ -235,9 +235,9 @@ func (s *Store) stillReferenced(ctx context.Context, hash string) bool {
 	return n > 0
 }
 
-// blobUsers counts the references to a blob hash: its blobs row (messages)
-// and outbound queue entries.
-const blobUsers = "SELECT (SELECT count(*) FROM blobs WHERE hash = ?1) + (SELECT count(*) FROM queue WHERE blob = ?1)"
+// blobUsers counts the references to a blob hash: its blobs row (messages),
+// outbound queue entries and quarantine entries.
+const blobUsers = "SELECT (SELECT count(*) FROM blobs WHERE hash = ?1) + (SELECT count(*) FROM queue WHERE blob = ?1) + (SELECT count(*) FROM quarantine WHERE blob = ?1)"
 
 // Orphans lists blob files that no message or queue entry references and whose last
 // modification is older than minAge. A young unreferenced file may belong to
