@@ -192,3 +192,64 @@ const (
 	ModeOnce       = "once"
 	ModeAgainAfter = "again_after"
 )
+
+// CloneRules returns a deep copy of rs.
+func CloneRules(rs []Rule) []Rule {
+	if rs == nil {
+		return nil
+	}
+	out := make([]Rule, len(rs))
+	for i, r := range rs {
+		if r.Active != nil {
+			a := *r.Active
+			r.Active = &a
+		}
+		r.Conditions = cloneSlice(r.Conditions)
+		for j := range r.Conditions {
+			c := &r.Conditions[j]
+			c.Greater, c.Lower, c.Local = clonePtr(c.Greater), clonePtr(c.Lower), clonePtr(c.Local)
+			c.Days = cloneSlice(c.Days)
+		}
+		r.Actions = cloneSlice(r.Actions)
+		for j := range r.Actions {
+			r.Actions[j].Flags = cloneSlice(r.Actions[j].Flags)
+		}
+		out[i] = r
+	}
+	return out
+}
+
+// Clone returns a deep copy of f (nil for nil).
+func (f *Forwarder) Clone() *Forwarder {
+	if f == nil {
+		return nil
+	}
+	n := *f
+	n.To = cloneSlice(f.To)
+	return &n
+}
+
+// Clone returns a deep copy of r (nil for nil).
+func (r *Responder) Clone() *Responder {
+	if r == nil {
+		return nil
+	}
+	n := *r
+	n.Exclude = cloneSlice(r.Exclude)
+	return &n
+}
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}
+
+func cloneSlice[T any](s []T) []T {
+	if s == nil {
+		return nil
+	}
+	return append(make([]T, 0, len(s)), s...)
+}

@@ -69,7 +69,9 @@ func TestLoadGood(t *testing.T) {
 		Checks: Checks{Enabled: true, DMARCRejectAction: "junk", SPFFailAction: "mark",
 			Timeout: Duration(20 * time.Second), LogRDNS: true},
 		Log:      Log{Level: "debug", Format: "json"},
-		Outbound: defaultOutbound(),
+		Outbound:  defaultOutbound(),
+		Filtering: defaultFiltering(),
+		Spam:      defaultSpam(),
 		Domains: []Domain{
 			{Name: "example.org", CatchAll: "postmaster@example.org"},
 			{Name: "example.net"},
