@@ -68,7 +68,7 @@ func TestLoadGood(t *testing.T) {
 		},
 		Checks: Checks{Enabled: true, DMARCRejectAction: "junk", SPFFailAction: "mark",
 			Timeout: Duration(20 * time.Second), LogRDNS: true},
-		Log:      Log{Level: "debug", Format: "json"},
+		Log:       Log{Level: "debug", Format: "json"},
 		Outbound:  defaultOutbound(),
 		Filtering: defaultFiltering(),
 		Spam:      defaultSpam(),
