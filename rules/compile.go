@@ -45,6 +45,35 @@ func (p *Program) Rules() int {
 	return len(p.rules)
 }
 
+// Uses reports whether an active rule of p has a condition of kind (an
+// If* constant), so that a caller fetches costly inputs (rDNS) only when
+// needed.
+func (p *Program) Uses(kind string) bool {
+	if p == nil {
+		return false
+	}
+	for _, r := range p.rules {
+		if !r.active {
+			continue
+		}
+		for _, c := range r.conds {
+			if c.kind == kind {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// HasResponder and HasForwarder report whether p has an enabled responder
+// or a forwarder.
+func (p *Program) HasResponder() bool {
+	return p != nil && p.responder != nil && p.responder.Mode != ModeDisabled
+}
+
+// HasForwarder reports whether p has a forwarder.
+func (p *Program) HasForwarder() bool { return p != nil && p.forwarder != nil }
+
 type crule struct {
 	title   string
 	active  bool

@@ -140,7 +140,7 @@ type Plan struct {
 // every stage in order (server, domain, account), then the forwarder and
 // responder of the last stage that has them. It never acts.
 func Evaluate(ctx context.Context, stages []Stage, m *Message, c *Context) *Plan {
-	p := &Plan{}
+	p := &Plan{Spam: c.Junk}
 	v := NewVars(m, c)
 	e := &evaluator{ctx: ctx, m: m, c: c}
 	p.Hops = hopCount(m) + 1
@@ -186,7 +186,7 @@ stages:
 		// A terminal disposition cancels the filing actions; a reject or
 		// quarantine also the forwards. Messages to send stay (typically a
 		// notice of the reject or quarantine).
-		p.Folder, p.Copies, p.Headers, p.Flags, p.Priority, p.Encrypt, p.Spam = "", nil, nil, nil, 0, false, false
+		p.Folder, p.Copies, p.Headers, p.Flags, p.Priority, p.Encrypt, p.Spam = "", nil, nil, nil, 0, false, c.Junk
 		if p.Disposition != Discard {
 			p.Forward = nil
 		}

@@ -202,6 +202,9 @@ type Context struct {
 	Spam *Spam
 	// AuthResults is our Authentication-Results value ("" when none).
 	AuthResults string
+	// Junk: the arrival checks (or the spam policy) already file the
+	// message as junk; the plan starts with Spam set.
+	Junk bool
 	// Now is the arrival time; Location the server's time zone (UTC
 	// when nil).
 	Now      time.Time

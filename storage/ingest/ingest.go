@@ -186,3 +186,36 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.n += int64(n)
 	return n, err
 }
+
+// DeliverParsed is Deliver for a caller that has already read and parsed
+// the blob once (server/delivery parses before delivering, for the rules):
+// p must be mimeparse's result for ref. The durability and discard
+// contract is Deliver's.
+func DeliverParsed(ctx context.Context, st storage.Store, ref storage.BlobRef, p *storage.Parsed, targets []storage.Target) ([]storage.Delivered, error) {
+	if len(targets) == 0 {
+		discard(ctx, st, ref.ID)
+		return nil, nil
+	}
+	delivered, err := st.Deliver(ctx, ref, p, targets)
+	if err != nil {
+		discard(ctx, st, ref.ID)
+		return nil, fmt.Errorf("deliver: %w", err)
+	}
+	if len(delivered) != len(targets) {
+		return nil, fmt.Errorf("deliver: storage returned %d outcomes for %d targets", len(delivered), len(targets))
+	}
+	for _, d := range delivered {
+		if d.Err == nil {
+			return delivered, nil
+		}
+	}
+	discard(ctx, st, ref.ID)
+	return delivered, nil
+}
+
+// Parse reads and parses the spooled blob ref once (storage/mimeparse), for
+// a caller that needs the parse before it decides where to deliver (then
+// DeliverParsed).
+func Parse(ctx context.Context, st storage.Store, ref storage.BlobRef) (*storage.Parsed, error) {
+	return prepare(ctx, st, ref, nil)
+}
