@@ -172,7 +172,7 @@ func SplitAddress(address string) (local, domain string, err error) {
 		return "", "", ErrInvalidAddress
 	}
 	for _, r := range local {
-		if r <= ' ' || r == 0x7f || strings.ContainsRune(`@%!"\()<>[]:;,`, r) {
+		if r <= ' ' || r == 0x7f || strings.ContainsRune(`@%!"\()<>[];,`, r) {
 			return "", "", ErrInvalidAddress
 		}
 	}
@@ -198,8 +198,8 @@ func SplitAddress(address string) (local, domain string, err error) {
 //  1. the domain must be local (ErrNotLocal);
 //  2. an account with exactly this address;
 //  3. an alias with exactly this address (its target account);
-//  4. when the local part has a "+tag", the same two lookups without the tag
-//     (local+tag@domain -> local@domain);
+//  4. when the local part has a "+tag" or ":tag", the same two lookups
+//     without the tag (local+tag@domain -> local@domain);
 //  5. the domain's catch-all account;
 //  6. otherwise ErrUnknownUser.
 //
@@ -248,7 +248,9 @@ func (d *Deliverer) lookupOwner(ctx context.Context, local, domain string) (stor
 	if !errors.Is(err, ErrUnknownUser) {
 		return acct, err
 	}
-	if i := strings.IndexByte(local, '+'); i > 0 {
+	// "+tag", or the seed's "user:Folder" (rules file such mail into the
+	// folder with %%Extension%%).
+	if i := strings.IndexAny(local, "+:"); i > 0 {
 		return d.exact(ctx, local[:i]+"@"+domain)
 	}
 	return storage.Account{}, ErrUnknownUser

@@ -1,8 +1,11 @@
 package smtp
 
 import (
+	"errors"
 	"io"
 	"strings"
+
+	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/floemail/floe/server/delivery"
 	"github.com/floemail/floe/server/mailauth"
@@ -23,19 +26,18 @@ var errAuthPolicy = reply(550, 5, 7, 1, "Message rejected by the sender domain's
 // discarded. This costs a second write of each inbound message but never
 // holds a message in memory.
 //
-// On a Reject action the error is the 550 5.7.1 reply. On Junk the
-// recipients are copies whose Mailbox is the account's \Junk mailbox (the
-// one named "Junk" when none has the attribute; INBOX when neither exists).
-func (s *session) checkArrival(ref storage.BlobRef) (storage.BlobRef, []delivery.Recipient, error) {
-	rcpts := s.rcpts
+// On a Reject action the error is the 550 5.7.1 reply. On Junk, junk is
+// true: delivery's plan files the copies into each account's Junk folder
+// (rules may still reject, delete or quarantine them).
+func (s *session) checkArrival(ref storage.BlobRef) (newRef storage.BlobRef, junk bool, authRes string, err error) {
 	c := s.srv.opts.Checker
 	if c == nil || s.b.mode != MX || s.principal != nil || !s.b.cfg.Checks.Enabled {
-		return ref, rcpts, nil
+		return ref, false, "", nil
 	}
 	b, err := s.srv.opts.Store.OpenBlob(s.ctx, ref.ID)
 	if err != nil {
 		s.log.Error("opening blob for checks failed", "blob", ref.ID, "err", err)
-		return ref, rcpts, storageReply(err)
+		return ref, false, "", storageReply(err)
 	}
 	defer b.Close()
 	res := c.Check(s.ctx, mailauth.Info{
@@ -45,44 +47,23 @@ func (s *session) checkArrival(ref storage.BlobRef) (storage.BlobRef, []delivery
 	if res.Action == mailauth.Reject {
 		s.log.Info("message rejected by policy", "from", s.from, "reason", res.Reason)
 		s.discard(ref.ID)
-		return ref, rcpts, errAuthPolicy
+		return ref, false, "", errAuthPolicy
 	}
 	// Fields forged with our authserv-id were already removed as the data
 	// arrived (Data, RFC 8601 5); ours goes on top.
 	orig := io.NewSectionReader(b, 0, b.Size())
-	newRef, err := s.srv.opts.Store.PutBlob(s.ctx, io.MultiReader(strings.NewReader(res.Header), orig))
+	newRef, err = s.srv.opts.Store.PutBlob(s.ctx, io.MultiReader(strings.NewReader(res.Header), orig))
 	if err != nil {
 		s.log.Error("storing checked message failed", "err", err)
-		return ref, rcpts, storageReply(err)
+		return ref, false, "", storageReply(err)
 	}
 	s.discard(ref.ID) // the spooled copy without the header
 	if res.Action == mailauth.Junk {
-		rcpts = make([]delivery.Recipient, len(s.rcpts))
-		for i, r := range s.rcpts {
-			r.Mailbox = s.junkMailbox(r.Account)
-			rcpts[i] = r
-		}
+		junk = true
 		s.log.Info("message filed as junk", "from", s.from, "reason", res.Reason)
 	}
-	return newRef, rcpts, nil
-}
-
-// junkMailbox names the account's junk mailbox (RFC 6154 \Junk).
-func (s *session) junkMailbox(acct storage.AccountID) string {
-	boxes, err := s.srv.opts.Store.Mailboxes(s.ctx, acct)
-	if err != nil {
-		return "INBOX"
-	}
-	name := "INBOX"
-	for _, m := range boxes {
-		if m.SpecialUse == `\Junk` {
-			return m.Name
-		}
-		if m.Name == "Junk" {
-			name = m.Name
-		}
-	}
-	return name
+	authRes = strings.TrimSpace(strings.TrimPrefix(res.Header, "Authentication-Results:"))
+	return newRef, junk, authRes, nil
 }
 
 // discard removes a spooled blob nothing will reference; a failure only
@@ -92,3 +73,54 @@ func (s *session) discard(id storage.BlobID) {
 		s.log.Warn("cannot discard spooled blob", "blob", id, "err", err)
 	}
 }
+
+// ruleReject is the 550 of a message every recipient's rules rejected,
+// with the rule's text when it has one (printable ASCII only).
+func ruleReject(text string) *gosmtp.SMTPError {
+	clean := strings.Map(func(r rune) rune {
+		if r < ' ' || r > '~' {
+			return -1
+		}
+		return r
+	}, text)
+	if clean == "" {
+		clean = "Message rejected by the recipient's rules"
+	}
+	return reply(550, 5, 7, 1, clean)
+}
+
+// rcptSRS accepts a recipient that is an SRS address of ours (a bounce of
+// a forwarded message): the address is reversed (a forged or expired one
+// is refused) and the original sender becomes the recipient, delivered
+// locally or queued (the hash authenticates it, so this is no open relay).
+func (s *session) rcptSRS(to string, opts *gosmtp.RcptOptions) error {
+	orig, err := s.srv.opts.Delivery.ReverseSRS(s.ctx, to)
+	if errors.Is(err, delivery.ErrNotLocal) {
+		s.log.Info("relay attempt refused", "to", to)
+		return s.fail(errRelayDenied)
+	}
+	if err != nil {
+		s.log.Info("SRS address refused", "to", to, "err", err)
+		return s.fail(errBadSRS)
+	}
+	r, err := s.srv.opts.Delivery.Resolve(s.ctx, orig)
+	switch {
+	case err == nil:
+		s.rcpts = append(s.rcpts, r)
+		return nil
+	case errors.Is(err, delivery.ErrNotLocal):
+		if s.srv.opts.Queue == nil {
+			return s.fail(errNoOutbound)
+		}
+		s.remoteRcpts = append(s.remoteRcpts, outboundRecipient(orig, opts))
+		s.log.Info("bounce to a forwarded message relayed to its sender", "srs", to, "to", orig)
+		return nil
+	case errors.Is(err, delivery.ErrUnknownUser), errors.Is(err, delivery.ErrDisabled):
+		return s.fail(errUnknownUser)
+	default:
+		s.log.Error("resolving SRS recipient failed", "err", err)
+		return errInternal
+	}
+}
+
+var errBadSRS = reply(550, 5, 1, 1, "Invalid or expired return address")
