@@ -4,6 +4,8 @@
 //	floe account add|passwd|del|list ...
 //	floe domain add|del|list ...
 //	floe alias add|del|list ...
+//	floe rules list|add|del|move|export|import|test|cert ACCOUNT ...
+//	floe quarantine list|show|release|delete ...
 //	floe hash-password | check-config | check | version
 //
 // Every subcommand takes --config FILE; without it, the embedded development
@@ -93,7 +95,8 @@ type cmdCtx struct {
 	quota         string
 	quotaMessages int64
 	catchAll      string
-	dkim          dkimFlags // dkim.go
+	dkim          dkimFlags  // dkim.go
+	rules         rulesFlags // rules.go
 }
 
 var commands []*command
@@ -130,8 +133,10 @@ func init() {
 		{name: "check", summary: "verify the store (blobs, counters)", run: (*app).check, nargs: 0},
 		{name: "version", summary: "print the version", run: (*app).version, nargs: 0},
 	}
-	commands = append(commands, dkimCommands()...)  // dkim.go, dns.go
-	commands = append(commands, queueCommands()...) // queue.go
+	commands = append(commands, dkimCommands()...)       // dkim.go, dns.go
+	commands = append(commands, queueCommands()...)      // queue.go
+	commands = append(commands, rulesCommands()...)      // rules.go
+	commands = append(commands, quarantineCommands()...) // quarantine.go
 }
 
 func passwordFlag(fs *flag.FlagSet, c *cmdCtx) {
