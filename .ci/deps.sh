@@ -29,6 +29,7 @@ fetchmail               command -v fetchmail
 mutt                    command -v mutt
 isync                   command -v mbsync
 python3-dkim            python3 -c 'import dkim' || /usr/bin/python3 -c 'import dkim'
+rspamd                  command -v rspamd
 EOF
 )
 

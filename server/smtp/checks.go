@@ -3,9 +3,14 @@ package smtp
 import (
 	"errors"
 	"io"
+	"os"
 	"strings"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/floemail/floe/rules"
+	"github.com/floemail/floe/server/config"
+	"github.com/floemail/floe/server/spam"
 
 	"github.com/floemail/floe/server/delivery"
 	"github.com/floemail/floe/server/mailauth"
@@ -29,41 +34,105 @@ var errAuthPolicy = reply(550, 5, 7, 1, "Message rejected by the sender domain's
 // On a Reject action the error is the 550 5.7.1 reply. On Junk, junk is
 // true: delivery's plan files the copies into each account's Junk folder
 // (rules may still reject, delete or quarantine them).
-func (s *session) checkArrival(ref storage.BlobRef) (newRef storage.BlobRef, junk bool, authRes string, err error) {
+func (s *session) checkArrival(ref storage.BlobRef) (newRef storage.BlobRef, junk bool, authRes string, verdict *rules.Spam, err error) {
+	if s.b.mode != MX || s.principal != nil {
+		return ref, false, "", nil, nil
+	}
 	c := s.srv.opts.Checker
-	if c == nil || s.b.mode != MX || s.principal != nil || !s.b.cfg.Checks.Enabled {
-		return ref, false, "", nil
+	checks := c != nil && s.b.cfg.Checks.Enabled
+	scanner := s.srv.spamScanner(s.b.cfg)
+	if !checks && scanner == nil {
+		return ref, false, "", nil, nil
 	}
 	b, err := s.srv.opts.Store.OpenBlob(s.ctx, ref.ID)
 	if err != nil {
 		s.log.Error("opening blob for checks failed", "blob", ref.ID, "err", err)
-		return ref, false, "", storageReply(err)
+		return ref, false, "", nil, storageReply(err)
 	}
 	defer b.Close()
-	res := c.Check(s.ctx, mailauth.Info{
-		RemoteIP: s.remote, Helo: s.helo, MailFrom: s.from,
-		Message: b, Size: b.Size(), Log: s.log,
-	})
-	if res.Action == mailauth.Reject {
-		s.log.Info("message rejected by policy", "from", s.from, "reason", res.Reason)
-		s.discard(ref.ID)
-		return ref, false, "", errAuthPolicy
+	var header strings.Builder
+	if checks {
+		res := c.Check(s.ctx, mailauth.Info{
+			RemoteIP: s.remote, Helo: s.helo, MailFrom: s.from,
+			Message: b, Size: b.Size(), Log: s.log,
+		})
+		if res.Action == mailauth.Reject {
+			s.log.Info("message rejected by policy", "from", s.from, "reason", res.Reason)
+			s.discard(ref.ID)
+			return ref, false, "", nil, errAuthPolicy
+		}
+		if res.Action == mailauth.Junk {
+			junk = true
+			s.log.Info("message filed as junk", "from", s.from, "reason", res.Reason)
+		}
+		header.WriteString(res.Header)
+		authRes = strings.TrimSpace(strings.TrimPrefix(res.Header, "Authentication-Results:"))
+	}
+	if scanner != nil {
+		// Spam scoring (server/spam): before the reply, so that rules can
+		// test the verdict; a scanner that does not answer leaves the
+		// message unscored, never refused.
+		rcpts := make([]string, 0, len(s.rcpts)+len(s.remoteRcpts))
+		for _, r := range s.rcpts {
+			rcpts = append(rcpts, r.Address)
+		}
+		for _, r := range s.remoteRcpts {
+			rcpts = append(rcpts, r.Address)
+		}
+		res := scanner.Check(s.ctx, io.NewSectionReader(b, 0, b.Size()), b.Size(), spam.Envelope{
+			IP: s.remote, Helo: s.helo, From: s.from, Rcpts: rcpts})
+		verdict = &rules.Spam{Scored: res.Scored, Score: res.Score, IsSpam: res.Spam}
+		switch {
+		case !res.Scored:
+			s.log.Warn("message not scored for spam; accepted unscored", "from", s.from, "err", res.Err)
+		case res.Reject:
+			s.log.Info("message rejected as spam", "from", s.from, "score", res.Score)
+			s.discard(ref.ID)
+			return ref, false, "", nil, errSpam
+		case res.Spam:
+			junk = true
+			s.log.Info("message filed as spam", "from", s.from, "score", res.Score, "action", res.Action)
+		}
+		header.WriteString(res.Header())
 	}
 	// Fields forged with our authserv-id were already removed as the data
-	// arrived (Data, RFC 8601 5); ours goes on top.
+	// arrived (Data, RFC 8601 5); ours go on top.
 	orig := io.NewSectionReader(b, 0, b.Size())
-	newRef, err = s.srv.opts.Store.PutBlob(s.ctx, io.MultiReader(strings.NewReader(res.Header), orig))
+	newRef, err = s.srv.opts.Store.PutBlob(s.ctx, io.MultiReader(strings.NewReader(header.String()), orig))
 	if err != nil {
 		s.log.Error("storing checked message failed", "err", err)
-		return ref, false, "", storageReply(err)
+		return ref, false, "", nil, storageReply(err)
 	}
 	s.discard(ref.ID) // the spooled copy without the header
-	if res.Action == mailauth.Junk {
-		junk = true
-		s.log.Info("message filed as junk", "from", s.from, "reason", res.Reason)
+	return newRef, junk, authRes, verdict, nil
+}
+
+var errSpam = reply(550, 5, 7, 1, "Message rejected as spam")
+
+// spamScanner returns the scanner of cfg's [spam] table, nil when it has
+// no rspamd_url. It is rebuilt when a reload changes the table.
+func (srv *Server) spamScanner(cfg *config.Config) *spam.Scanner {
+	sc := cfg.Spam
+	if sc.RspamdURL == "" {
+		return nil
 	}
-	authRes = strings.TrimSpace(strings.TrimPrefix(res.Header, "Authentication-Results:"))
-	return newRef, junk, authRes, nil
+	srv.spamMu.Lock()
+	defer srv.spamMu.Unlock()
+	if srv.spam != nil && srv.spamCfg == sc {
+		return srv.spam
+	}
+	pw := ""
+	if sc.PasswordFile != "" {
+		if b, err := os.ReadFile(sc.PasswordFile); err == nil {
+			pw = strings.TrimSpace(string(b))
+		} else {
+			srv.log.Error("spam scanner password file unreadable", "err", err)
+		}
+	}
+	srv.spam = spam.New(spam.Options{URL: sc.RspamdURL, Password: pw, Timeout: sc.Timeout.D(), MaxSize: int64(sc.MaxSize),
+		JunkScore: sc.JunkScore, RejectScore: sc.RejectScore})
+	srv.spamCfg = sc
+	return srv.spam
 }
 
 // discard removes a spooled blob nothing will reference; a failure only

@@ -17,11 +17,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/floemail/floe/rules"
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/server/delivery"
+	"github.com/floemail/floe/server/spam/rspamdtest"
 	"github.com/floemail/floe/storage"
 )
 
@@ -437,4 +439,73 @@ func TestServerRulesFromConfig(t *testing.T) {
 	msg := "From: a@remote.test\r\nTo: alice@example.test\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"game.EXE\"\r\n\r\nMZ\r\n--b--\r\n"
 	err := send(e.dial(MX), "a@remote.test", []string{"alice@example.test", "bob@example.test"}, msg)
 	wantCode(t, err, 550, gosmtp.EnhancedCode{5, 7, 1})
+}
+
+// rspamd from Debian on loopback scores a GTUBE message arriving on port
+// 25: filed into Junk with X-Spam-* fields, a rule sees the verdict, and
+// with reject_score the message is refused with 550. A scanner that is
+// down leaves mail unscored and accepted.
+func TestSpamWithRspamd(t *testing.T) {
+	t.Parallel()
+	url := rspamdtest.Start(t)
+	gtube := "From: a@remote.test\r\nTo: alice@example.test\r\nSubject: offer\r\n\r\n" + rspamdtest.GTUBE + "\r\n"
+	ham := "From: a@remote.test\r\nTo: alice@example.test\r\nSubject: lunch\r\nDate: Thu, 03 Dec 2026 10:00:00 +0000\r\nMessage-ID: <l@remote.test>\r\n\r\nnoon?\r\n"
+
+	e := newEnv(t, envOptions{config: func(c *config.Config) {
+		c.Spam.RspamdURL = url
+		c.Spam.Timeout = config.Duration(30 * time.Second)
+	}})
+	e.setRules("bob@example.test", `[[rules]]
+conditions = [{ if = "spam_score", greater = 10 }]
+actions = [{ do = "copy", folder = "Scored" }, { do = "stop" }]`)
+	c := e.dial(MX)
+	if err := send(c, "a@remote.test", []string{"alice@example.test", "bob@example.test"}, gtube); err != nil {
+		t.Fatal(err)
+	}
+	if err := send(c, "a@remote.test", []string{"alice@example.test"}, ham); err != nil {
+		t.Fatal(err)
+	}
+	junk := e.folder("alice@example.test", "Junk")
+	if len(junk) != 1 || !strings.Contains(junk[0], "X-Spam-Flag: YES") || !strings.Contains(junk[0], "X-Spam-Action: reject") {
+		t.Fatalf("Junk: %q", junk)
+	}
+	if _, inbox := e.inbox("alice@example.test"); len(inbox) != 1 || !strings.Contains(inbox[0], "X-Spam-Flag: NO") {
+		t.Fatalf("INBOX: %q", inbox)
+	}
+	if got := e.folder("bob@example.test", "Scored"); len(got) != 1 {
+		t.Errorf("bob's spam_score rule did not see the score: %q", got)
+	}
+
+	rej := newEnv(t, envOptions{config: func(c *config.Config) {
+		c.Spam.RspamdURL = url
+		c.Spam.RejectScore = 15
+	}})
+	wantCode(t, send(rej.dial(MX), "a@remote.test", []string{"alice@example.test"}, gtube), 550, gosmtp.EnhancedCode{5, 7, 1})
+	if err := send(rej.dial(MX), "a@remote.test", []string{"alice@example.test"}, ham); err != nil {
+		t.Fatal(err)
+	}
+	// Submission is not scored.
+	if err := sendAuth(rej, gtube); err != nil {
+		t.Fatalf("submission scored: %v", err)
+	}
+
+	down := newEnv(t, envOptions{config: func(c *config.Config) {
+		c.Spam.RspamdURL = "http://127.0.0.1:9"
+		c.Spam.RejectScore = 15
+	}})
+	if err := send(down.dial(MX), "a@remote.test", []string{"alice@example.test"}, gtube); err != nil {
+		t.Fatalf("scanner down refused mail: %v", err)
+	}
+	if _, inbox := down.inbox("alice@example.test"); len(inbox) != 1 || !strings.Contains(inbox[0], "X-Spam-Status: Unscored") {
+		t.Fatalf("unscored: %q", inbox)
+	}
+}
+
+// sendAuth sends msg over submission as alice to bob.
+func sendAuth(e *env, msg string) error {
+	c := e.dial(Submissions)
+	if err := c.Auth(sasl.NewPlainClient("", "alice@example.test", password)); err != nil {
+		return err
+	}
+	return send(c, "alice@example.test", []string{"bob@example.test"}, msg)
 }

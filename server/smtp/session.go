@@ -350,7 +350,7 @@ func (s *session) Data(r io.Reader) error {
 	}
 	// Port 25 arrival checks (checks.go): may reject, rewrite the blob with
 	// Authentication-Results, or file the copies as junk.
-	ref, junk, authRes, err := s.checkArrival(ref)
+	ref, junk, authRes, verdict, err := s.checkArrival(ref)
 	if err != nil {
 		return err
 	}
@@ -368,6 +368,7 @@ func (s *session) Data(r io.Reader) error {
 			Helo:        s.helo,
 			AuthResults: authRes,
 			Junk:        junk,
+			Spam:        verdict,
 		}
 		if s.principal != nil {
 			msg.AuthUser = s.principal.Address
