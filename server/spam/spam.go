@@ -237,4 +237,3 @@ func (s *Scanner) Ping(ctx context.Context) error {
 	}
 	return nil
 }
-
