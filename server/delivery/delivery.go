@@ -356,6 +356,11 @@ func (d *Deliverer) DeliverLocal(ctx context.Context, from, to string, blob stor
 	if errors.Is(err, ErrNotLocal) {
 		return false, nil
 	}
+	if err != nil && srs.IsSRS(to) {
+		// A bounce to a message our forwarder sent on: it goes to the
+		// original sender (srs.go).
+		return d.deliverSRS(ctx, from, to, blob)
+	}
 	if err != nil {
 		return true, err
 	}

@@ -47,3 +47,15 @@ func (d *Deliverer) ReverseSRS(ctx context.Context, addr string) (string, error)
 	}
 	return "", srs.ErrInvalid
 }
+
+// deliverSRS delivers a bounce addressed to an SRS address of ours to the
+// original sender: locally, or through the outbound queue.
+func (d *Deliverer) deliverSRS(ctx context.Context, from, to string, blob storage.BlobRef) (bool, error) {
+	orig, err := d.ReverseSRS(ctx, to)
+	if err != nil {
+		d.log.Info("bounce to an invalid SRS address dropped", "to", to, "err", err)
+		return true, ErrUnknownUser
+	}
+	d.log.Info("bounce to a forwarded message returned to its sender", "srs", to, "to", orig)
+	return true, d.deliverGenerated(ctx, from, []string{orig}, blob, 0)
+}
