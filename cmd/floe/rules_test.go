@@ -32,7 +32,7 @@ conditions = [{ if = "all" }]
 actions = [{ do = "add_header", header = "X-Seen", value = "yes" }]
 `)
 	c := func(args ...string) []string { return append(args, "--config", file) }
-	floe(t, "pw\n", c("account", "add", "alice@example.com", "--password-stdin")...).expect(t, 0, "added")
+	floe(t, "pw-alice-long-enough\n", c("account", "add", "alice@example.com", "--password-stdin")...).expect(t, 0, "added")
 
 	floe(t, navyRules, c("rules", "add", "alice@example.com")...).expect(t, 0, "Added 2 rule(s)")
 	r := floe(t, "", c("rules", "list", "alice@example.com")...)
@@ -82,7 +82,7 @@ actions = [{ do = "add_header", header = "X-Seen", value = "yes" }]
 func TestQuarantineCommands(t *testing.T) {
 	file, dataDir := writeConfig(t, nil, "")
 	c := func(args ...string) []string { return append(args, "--config", file) }
-	floe(t, "pw\n", c("account", "add", "alice@example.com", "--password-stdin")...).expect(t, 0, "added")
+	floe(t, "pw-alice-long-enough\n", c("account", "add", "alice@example.com", "--password-stdin")...).expect(t, 0, "added")
 	floe(t, navyRules, c("rules", "add", "alice@example.com")...).expect(t, 0, "Added")
 	floe(t, "", c("quarantine", "list")...).expect(t, 0, "The quarantine is empty.")
 

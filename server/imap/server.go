@@ -46,6 +46,9 @@ type Options struct {
 	// TLS enables STARTTLS on plain listeners. nil: no STARTTLS.
 	TLS    *tls.Config
 	Logger *slog.Logger
+	// BaseContext is the parent of every session's context (and so of its
+	// storage calls); the server cancels it when it stops. nil: Background.
+	BaseContext context.Context
 }
 
 // Server serves IMAP on any number of listeners.
@@ -73,7 +76,7 @@ func New(o Options) *Server {
 		opts:   o,
 		log:    log.With("proto", "imap"),
 		wpool:  newWriterPool(),
-		conns:  connsrv.New(log.With("proto", "imap")),
+		conns:  connsrv.NewContext(o.BaseContext, log.With("proto", "imap")),
 		recent: newRecentTracker(),
 	}
 }

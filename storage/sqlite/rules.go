@@ -15,20 +15,20 @@ import (
 // storage.Quarantine). A quarantine entry references its blob by hash, like
 // an outbound queue entry: blobUsers counts both.
 const schemaRules = `
-CREATE TABLE account_rules (
+CREATE TABLE IF NOT EXISTS account_rules (
 	account INTEGER PRIMARY KEY REFERENCES accounts(id),
 	doc     BLOB NOT NULL,
 	updated INTEGER NOT NULL   -- unix milliseconds
 );
 
-CREATE TABLE responder_state (
+CREATE TABLE IF NOT EXISTS responder_state (
 	account INTEGER NOT NULL,
 	sender  TEXT NOT NULL,     -- lowercase
 	last    INTEGER NOT NULL,  -- unix milliseconds of the last answer
 	PRIMARY KEY (account, sender)
 ) WITHOUT ROWID;
 
-CREATE TABLE quarantine (
+CREATE TABLE IF NOT EXISTS quarantine (
 	id        INTEGER PRIMARY KEY,
 	blob      TEXT NOT NULL,   -- storage.BlobID
 	size      INTEGER NOT NULL,
@@ -38,7 +38,7 @@ CREATE TABLE quarantine (
 	reason    TEXT NOT NULL DEFAULT '',
 	created   INTEGER NOT NULL -- unix milliseconds
 );
-CREATE INDEX quarantine_blob ON quarantine(blob);
+CREATE INDEX IF NOT EXISTS quarantine_blob ON quarantine(blob);
 `
 
 func migrateRules(tx *sql.Tx, _ bool) error {
