@@ -141,7 +141,7 @@ type Plan struct {
 // responder of the last stage that has them. It never acts.
 func Evaluate(ctx context.Context, stages []Stage, m *Message, c *Context) *Plan {
 	p := &Plan{Spam: c.Junk}
-	v := NewVars(m, c)
+	v := &lazyVars{m: m, c: c}
 	e := &evaluator{ctx: ctx, m: m, c: c}
 	p.Hops = hopCount(m) + 1
 	if p.Hops > MaxHops || len(m.All("Received")) > MaxReceived {
@@ -220,14 +220,32 @@ stages:
 }
 
 // apply folds one action into the plan; it reports a terminal disposition.
-func (p *Plan) apply(a Action, v Vars) bool {
+// lazyVars computes the variables on first use: most messages match no
+// rule with a variable.
+type lazyVars struct {
+	m *Message
+	c *Context
+	v Vars
+}
+
+func (l *lazyVars) expand(s string, oneLine bool) string {
+	if !strings.Contains(s, "%%") {
+		return s
+	}
+	if l.v == nil {
+		l.v = NewVars(l.m, l.c)
+	}
+	return Expand(s, l.v, oneLine)
+}
+
+func (p *Plan) apply(a Action, v *lazyVars) bool {
 	switch a.Do {
 	case DoAccept:
 		p.Accepted, p.Stopped = true, true
 	case DoStop:
 		p.Stopped = true
 	case DoReject:
-		p.Disposition, p.RejectText = Reject, Expand(a.Text, v, true)
+		p.Disposition, p.RejectText = Reject, v.expand(a.Text, true)
 		return true
 	case DoDelete:
 		p.Disposition = Discard
@@ -240,20 +258,20 @@ func (p *Plan) apply(a Action, v Vars) bool {
 	case DoForward:
 		p.Forward = append(p.Forward, a.To)
 	case DoMove:
-		p.Folder = folderName(Expand(a.Folder, v, true))
+		p.Folder = folderName(v.expand(a.Folder, true))
 	case DoCopy:
-		if f := folderName(Expand(a.Folder, v, true)); f != "" {
+		if f := folderName(v.expand(a.Folder, true)); f != "" {
 			p.Copies = append(p.Copies, f)
 		}
 	case DoSend:
 		p.Sends = append(p.Sends, Send{
-			To:      strings.TrimSpace(Expand(a.To, v, true)),
-			From:    strings.TrimSpace(Expand(a.From, v, true)),
-			Subject: Expand(a.Subject, v, true),
-			Text:    Expand(a.Text, v, false),
+			To:      strings.TrimSpace(v.expand(a.To, true)),
+			From:    strings.TrimSpace(v.expand(a.From, true)),
+			Subject: v.expand(a.Subject, true),
+			Text:    v.expand(a.Text, false),
 		})
 	case DoAddHeader, DoEditHeader:
-		p.Headers = append(p.Headers, HeaderEdit{Op: a.Do, Name: a.Header, Value: Expand(a.Value, v, true)})
+		p.Headers = append(p.Headers, HeaderEdit{Op: a.Do, Name: a.Header, Value: v.expand(a.Value, true)})
 	case DoDeleteHeader:
 		p.Headers = append(p.Headers, HeaderEdit{Op: a.Do, Name: a.Header})
 	case DoPriority:

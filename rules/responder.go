@@ -7,7 +7,7 @@ import (
 
 // respond decides whether the responder answers m (RFC 3834) and builds
 // the reply; otherwise it says why not.
-func respond(r *cresponder, m *Message, c *Context, v Vars) (*Reply, string) {
+func respond(r *cresponder, m *Message, c *Context, v *lazyVars) (*Reply, string) {
 	if why := NoAutoReply(m, c); why != "" {
 		return nil, why
 	}
@@ -32,8 +32,8 @@ func respond(r *cresponder, m *Message, c *Context, v Vars) (*Reply, string) {
 	rep := &Reply{
 		To:      c.MailFrom,
 		From:    r.From,
-		Subject: Expand(subject, v, true),
-		Text:    Expand(r.Text, v, false),
+		Subject: v.expand(subject, true),
+		Text:    v.expand(r.Text, false),
 	}
 	if rep.From == "" {
 		rep.From = c.Account

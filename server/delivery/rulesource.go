@@ -1,8 +1,8 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -18,7 +18,7 @@ import (
 // gives a new *config.Config), an account's database document once per
 // content (the CLI may change it while the server runs: the document is
 // read on every delivery, a cheap indexed read, and recompiled only when
-// its hash changed).
+// it changed).
 type ruleSource struct {
 	mu      sync.Mutex
 	cfg     *config.Config
@@ -29,7 +29,7 @@ type ruleSource struct {
 }
 
 type dbProgram struct {
-	sum  [32]byte
+	doc  []byte
 	prog *rules.Program
 	err  error
 }
@@ -115,9 +115,8 @@ func (s *ruleSource) dbProgram(ctx context.Context, st storage.Store, acct stora
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(doc)
 	s.mu.Lock()
-	if c, ok := s.db[acct]; ok && c.sum == sum {
+	if c, ok := s.db[acct]; ok && bytes.Equal(c.doc, doc) {
 		s.mu.Unlock()
 		return c.prog, c.err
 	}
@@ -127,7 +126,7 @@ func (s *ruleSource) dbProgram(ctx context.Context, st storage.Store, acct stora
 	if s.db == nil || len(s.db) >= maxDBCache {
 		s.db = map[storage.AccountID]dbProgram{}
 	}
-	s.db[acct] = dbProgram{sum: sum, prog: prog, err: err}
+	s.db[acct] = dbProgram{doc: doc, prog: prog, err: err}
 	s.mu.Unlock()
 	return prog, err
 }
