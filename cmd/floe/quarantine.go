@@ -13,7 +13,6 @@ import (
 	"github.com/floemail/floe/server/delivery"
 	"github.com/floemail/floe/storage"
 	"github.com/floemail/floe/storage/ingest"
-	"github.com/floemail/floe/storage/sqlite"
 )
 
 // quarantineCommands are `floe quarantine ...`: messages a rule held for
@@ -44,7 +43,7 @@ func quarantineErr(id storage.QuarantineID, err error) error {
 }
 
 func (a *app) quarantineList(c *cmdCtx) error {
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		es, err := st.QuarantineEntries(ctx)
 		if err != nil {
 			return err
@@ -67,7 +66,7 @@ func (a *app) quarantineShow(c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		e, err := st.QuarantineEntry(ctx, id)
 		if err != nil {
 			return quarantineErr(id, err)
@@ -89,7 +88,7 @@ func (a *app) quarantineRelease(c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		e, err := st.QuarantineEntry(ctx, id)
 		if err != nil {
 			return quarantineErr(id, err)
@@ -122,7 +121,7 @@ func (a *app) quarantineDelete(c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		if err := st.DeleteQuarantineEntry(ctx, id); err != nil {
 			return quarantineErr(id, err)
 		}

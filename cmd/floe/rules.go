@@ -17,7 +17,6 @@ import (
 	"github.com/floemail/floe/server/delivery"
 	"github.com/floemail/floe/storage"
 	"github.com/floemail/floe/storage/mimeparse"
-	"github.com/floemail/floe/storage/sqlite"
 )
 
 // rulesFlags are the options of `floe rules ...`.
@@ -68,12 +67,12 @@ func rulesCommands() []*command {
 const maxDocInput = rules.MaxDocument
 
 // accountRules opens the store and finds the account.
-func (a *app) accountRules(c *cmdCtx, fn func(ctx context.Context, cfg *config.Config, st *sqlite.Store, acct storage.Account) error) error {
+func (a *app) accountRules(c *cmdCtx, fn func(ctx context.Context, cfg *config.Config, st storage.Store, acct storage.Account) error) error {
 	addr, err := checkAddress(c.args[0])
 	if err != nil {
 		return err
 	}
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		acct, err := st.Account(ctx, addr)
 		if err != nil {
 			return storeErr(cfg, addr, err)
@@ -170,7 +169,7 @@ func describeRule(i int, r rules.Rule) string {
 }
 
 func (a *app) rulesList(c *cmdCtx) error {
-	return a.accountRules(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store, acct storage.Account) error {
+	return a.accountRules(c, func(ctx context.Context, cfg *config.Config, st storage.Store, acct storage.Account) error {
 		_, domain, _ := strings.Cut(acct.Address, "@")
 		section := func(name string, rs []rules.Rule) {
 			if len(rs) == 0 {
@@ -259,7 +258,7 @@ func (a *app) rulesAdd(c *cmdCtx) error {
 	if _, err := rules.Compile(add, src, rules.Options{AllowFiles: true}); err != nil {
 		return a.printRuleErrors(err)
 	}
-	return a.accountRules(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store, acct storage.Account) error {
+	return a.accountRules(c, func(ctx context.Context, cfg *config.Config, st storage.Store, acct storage.Account) error {
 		s, err := storedSettings(ctx, st, acct.ID)
 		if err != nil {
 			return err
@@ -282,7 +281,7 @@ func ruleNumber(s string, n int) (int, error) {
 }
 
 func (a *app) rulesDel(c *cmdCtx) error {
-	return a.accountRules(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store, acct storage.Account) error {
+	return a.accountRules(c, func(ctx context.Context, cfg *config.Config, st storage.Store, acct storage.Account) error {
 		s, err := storedSettings(ctx, st, acct.ID)
 		if err != nil {
 			return err
@@ -302,7 +301,7 @@ func (a *app) rulesDel(c *cmdCtx) error {
 }
 
 func (a *app) rulesMove(c *cmdCtx) error {
-	return a.accountRules(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store, acct storage.Account) error {
+	return a.accountRules(c, func(ctx context.Context, cfg *config.Config, st storage.Store, acct storage.Account) error {
 		s, err := storedSettings(ctx, st, acct.ID)
 		if err != nil {
 			return err
@@ -330,7 +329,7 @@ func (a *app) rulesExport(c *cmdCtx) error {
 	if c.rules.format != "toml" && c.rules.format != "json" {
 		return usagef("--format must be toml or json")
 	}
-	return a.accountRules(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store, acct storage.Account) error {
+	return a.accountRules(c, func(ctx context.Context, cfg *config.Config, st storage.Store, acct storage.Account) error {
 		s, err := storedSettings(ctx, st, acct.ID)
 		if err != nil {
 			return err
@@ -357,7 +356,7 @@ func (a *app) rulesImport(c *cmdCtx) error {
 	if _, err := rules.Compile(s, src, rules.Options{AllowFiles: true}); err != nil {
 		return a.printRuleErrors(err)
 	}
-	return a.accountRules(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store, acct storage.Account) error {
+	return a.accountRules(c, func(ctx context.Context, cfg *config.Config, st storage.Store, acct storage.Account) error {
 		old, err := storedSettings(ctx, st, acct.ID)
 		if err != nil {
 			return err
@@ -406,7 +405,7 @@ func (a *app) rulesTest(c *cmdCtx) error {
 			return usagef("--ip %q is not an IP address", c.rules.ip)
 		}
 	}
-	return a.accountRules(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store, acct storage.Account) error {
+	return a.accountRules(c, func(ctx context.Context, cfg *config.Config, st storage.Store, acct storage.Account) error {
 		d := delivery.New(delivery.Options{Store: st, Config: func() *config.Config { return cfg }, Logger: a.cliLogger()})
 		rcptAddr := acct.Address
 		if c.rules.rcpt != "" {
@@ -454,7 +453,7 @@ func (a *app) rulesCert(c *cmdCtx) error {
 	if _, err := delivery.ParseCert(data); err != nil {
 		return fmt.Errorf("%s: %v", c.args[1], err)
 	}
-	return a.accountRules(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store, acct storage.Account) error {
+	return a.accountRules(c, func(ctx context.Context, cfg *config.Config, st storage.Store, acct storage.Account) error {
 		if err := st.SetMetadata(ctx, acct.ID, 0, []storage.MetadataEntry{{Name: delivery.CertEntry, Value: data}}); err != nil {
 			return err
 		}

@@ -30,6 +30,7 @@ type Config struct {
 	Log       Log       `toml:"log"`
 	Outbound  Outbound  `toml:"outbound"`
 	HTTP      HTTP      `toml:"http"`
+	Storage   Storage   `toml:"storage"`
 	Limits    Limits    `toml:"limits"`
 	Filtering Filtering `toml:"filtering"`
 	Spam      Spam      `toml:"spam"`
@@ -254,6 +255,7 @@ func defaults() *Config {
 		Log:       Log{Level: "info", Format: "text"},
 		Outbound:  defaultOutbound(),
 		HTTP:      defaultHTTP(),
+		Storage:   defaultStorage(),
 		Limits:    defaultLimits(),
 		Filtering: defaultFiltering(),
 		Spam:      defaultSpam(),
