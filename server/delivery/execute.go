@@ -320,3 +320,22 @@ func (d *Deliverer) storeRewritten(ctx context.Context, p *Plan, rp RecipientPla
 	}
 	return res[0].Err
 }
+
+// Refused carries out what a plan still does when the message is refused
+// as a whole (every recipient's rules rejected it and the SMTP client gets
+// the 550): the rules' messages to send (a notice to an administrator, say).
+// Nothing is stored and no DSN is sent (the client has the reply).
+func (d *Deliverer) Refused(ctx context.Context, p *Plan) {
+	for _, rp := range p.Recipients {
+		for _, n := range rp.Rules.Notes {
+			d.log.Info("rules: "+n, "rcpt", rp.Recipient.Address, "from", p.Message.From)
+		}
+		d.log.Info("message rejected by a rule", "rcpt", rp.Recipient.Address, "from", p.Message.From, "rules", matched(rp.Rules))
+		if len(rp.Rules.Sends) == 0 {
+			continue
+		}
+		if err := d.generate(ctx, p, rp); err != nil {
+			d.log.Error("rule action not carried out", "rcpt", rp.Recipient.Address, "err", err)
+		}
+	}
+}

@@ -91,7 +91,7 @@ func TestRuleRejectIs550(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.setRules("alice@example.test", `[[rules]]
 conditions = [{ if = "from", contains = "navy" }]
-actions = [{ do = "reject", text = "No navy mail here" }]`)
+actions = [{ do = "reject", text = "No navy mail here" }, { do = "send", to = "bob@example.test", subject = "Refused: %%Subject%%", text = "from %%Sender%%" }]`)
 	c := e.dial(MX)
 	err := send(c, "navy@fleet.test", []string{"alice@example.test"}, navyMsg)
 	wantCode(t, err, 550, gosmtp.EnhancedCode{5, 7, 1})
@@ -100,6 +100,10 @@ actions = [{ do = "reject", text = "No navy mail here" }]`)
 	}
 	if msgs, _ := e.inbox("alice@example.test"); len(msgs) != 0 {
 		t.Error("rejected message stored")
+	}
+	// The rule's notice was sent all the same.
+	if _, notes := e.inbox("bob@example.test"); len(notes) != 1 || !strings.Contains(notes[0], "Subject: Refused: ship") || !strings.Contains(notes[0], "from navy@fleet.test") {
+		t.Errorf("notice: %q", notes)
 	}
 	// Other mail passes.
 	if err := send(c, "x@remote.test", []string{"alice@example.test"}, message("hi", "body")); err != nil {

@@ -385,6 +385,7 @@ func (s *session) Data(r io.Reader) error {
 		}
 		if all, text := plan.Rejected(); all && len(s.remoteRcpts) == 0 {
 			s.log.Info("message rejected by rules", "id", id, "from", s.from, "rcpts", len(s.rcpts))
+			s.srv.opts.Delivery.Refused(s.ctx, plan)
 			s.discard(ref.ID)
 			return ruleReject(text)
 		}
