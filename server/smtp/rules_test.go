@@ -476,6 +476,15 @@ actions = [{ do = "copy", folder = "Scored" }, { do = "stop" }]`)
 	if _, inbox := e.inbox("alice@example.test"); len(inbox) != 1 || !strings.Contains(inbox[0], "X-Spam-Flag: NO") {
 		t.Fatalf("INBOX: %q", inbox)
 	}
+	// A sender's own verdict is removed before ours is added.
+	forged := "X-Spam-Flag: NO\r\nX-Spam-Score: -100\r\n" + gtube
+	if err := send(c, "a@remote.test", []string{"alice@example.test"}, forged); err != nil {
+		t.Fatal(err)
+	}
+	junk = e.folder("alice@example.test", "Junk")
+	if len(junk) != 2 || strings.Contains(junk[1], "X-Spam-Flag: NO") || strings.Contains(junk[1], "-100") {
+		t.Fatalf("forged verdict kept: %q", junk)
+	}
 	if got := e.folder("bob@example.test", "Scored"); len(got) != 1 {
 		t.Errorf("bob's spam_score rule did not see the score: %q", got)
 	}

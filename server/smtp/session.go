@@ -345,6 +345,9 @@ func (s *session) Data(r io.Reader) error {
 	// policy and whoever sends (authres.go, RFC 8601 5).
 	norm := newCRLFNormalizer(dr)
 	text := newAuthResFilter(norm, hostnameOf(s.b.cfg))
+	// With spam scoring on this message, the sender's X-Spam-* fields go
+	// too: ours are added by checkArrival.
+	text.dropSpam = s.b.mode == MX && s.principal == nil && s.srv.spamScanner(s.b.cfg) != nil
 	ref, err := s.srv.opts.Store.PutBlob(s.ctx, io.MultiReader(strings.NewReader(recv), text))
 	if err != nil {
 		return s.dataError(dr.err, err)
