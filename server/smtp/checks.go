@@ -35,6 +35,7 @@ var errAuthPolicy = reply(550, 5, 7, 1, "Message rejected by the sender domain's
 // true: delivery's plan files the copies into each account's Junk folder
 // (rules may still reject, delete or quarantine them).
 func (s *session) checkArrival(ref storage.BlobRef) (newRef storage.BlobRef, junk bool, authRes string, verdict *rules.Spam, err error) {
+	s.rdns = ""
 	if s.b.mode != MX || s.principal != nil {
 		return ref, false, "", nil, nil
 	}
@@ -67,6 +68,7 @@ func (s *session) checkArrival(ref storage.BlobRef) (newRef storage.BlobRef, jun
 		}
 		header.WriteString(res.Header)
 		authRes = strings.TrimSpace(strings.TrimPrefix(res.Header, "Authentication-Results:"))
+		s.rdns = res.PTR
 	}
 	if scanner != nil {
 		// Spam scoring (server/spam): before the reply, so that rules can
@@ -80,7 +82,7 @@ func (s *session) checkArrival(ref storage.BlobRef) (newRef storage.BlobRef, jun
 			rcpts = append(rcpts, r.Address)
 		}
 		res := scanner.Check(s.ctx, io.NewSectionReader(b, 0, b.Size()), b.Size(), spam.Envelope{
-			IP: s.remote, Helo: s.helo, From: s.from, Rcpts: rcpts})
+			IP: s.remote, Helo: s.helo, Hostname: s.rdns, From: s.from, Rcpts: rcpts})
 		verdict = &rules.Spam{Scored: res.Scored, Score: res.Score, IsSpam: res.Spam}
 		switch {
 		case !res.Scored:

@@ -96,9 +96,12 @@ type session struct {
 	log        *slog.Logger
 	remoteAddr net.Addr
 	remote     netip.Addr
-	helo       string
-	tls        *tlsState
-	principal  *auth.Principal
+	// rdns is the forward-confirmed PTR name the arrival checks found for
+	// this message ("" when unknown); the rules and rspamd get it.
+	rdns      string
+	helo      string
+	tls       *tlsState
+	principal *auth.Principal
 
 	// Mail transaction.
 	hasFrom bool
@@ -376,6 +379,7 @@ func (s *session) Data(r io.Reader) error {
 			AuthResults: authRes,
 			Junk:        junk,
 			Spam:        verdict,
+			RDNS:        s.rdns,
 		}
 		if s.principal != nil {
 			msg.AuthUser = s.principal.Address
