@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -94,6 +95,18 @@ func (s *session) checkArrival(ref storage.BlobRef) (newRef storage.BlobRef, jun
 		case res.Spam:
 			junk = true
 			s.log.Info("message filed as spam", "from", s.from, "score", res.Score, "action", res.Action)
+		}
+		// The verdict also goes into our Authentication-Results field as
+		// the extension method x-spam (RFC 8601 2.7.6): pass (ham), fail
+		// (spam), temperror (unscored).
+		ar := "x-spam=" + spamARValue(res)
+		if h := header.String(); strings.HasSuffix(h, "\r\n") && strings.HasPrefix(h, "Authentication-Results:") {
+			header.Reset()
+			header.WriteString(strings.TrimSuffix(h, "\r\n") + ";\r\n\t" + ar + "\r\n")
+			authRes += "; " + ar
+		} else {
+			header.WriteString("Authentication-Results: " + hostnameOf(s.b.cfg) + ";\r\n\t" + ar + "\r\n")
+			authRes = hostnameOf(s.b.cfg) + "; " + ar
 		}
 		header.WriteString(res.Header())
 	}
@@ -195,3 +208,14 @@ func (s *session) rcptSRS(to string, opts *gosmtp.RcptOptions) error {
 }
 
 var errBadSRS = reply(550, 5, 1, 1, "Invalid or expired return address")
+
+// spamARValue is the x-spam result of an Authentication-Results field.
+func spamARValue(r spam.Result) string {
+	switch {
+	case !r.Scored:
+		return "temperror"
+	case r.Spam:
+		return "fail policy.score=" + strconv.FormatFloat(r.Score, 'f', 2, 64)
+	}
+	return "pass policy.score=" + strconv.FormatFloat(r.Score, 'f', 2, 64)
+}

@@ -470,7 +470,8 @@ actions = [{ do = "copy", folder = "Scored" }, { do = "stop" }]`)
 		t.Fatal(err)
 	}
 	junk := e.folder("alice@example.test", "Junk")
-	if len(junk) != 1 || !strings.Contains(junk[0], "X-Spam-Flag: YES") || !strings.Contains(junk[0], "X-Spam-Action: reject") {
+	if len(junk) != 1 || !strings.Contains(junk[0], "X-Spam-Flag: YES") || !strings.Contains(junk[0], "X-Spam-Action: reject") ||
+		!strings.Contains(junk[0], "Authentication-Results: mx.example.test;\r\n\tx-spam=fail policy.score=15.00") {
 		t.Fatalf("Junk: %q", junk)
 	}
 	if _, inbox := e.inbox("alice@example.test"); len(inbox) != 1 || !strings.Contains(inbox[0], "X-Spam-Flag: NO") {
@@ -509,7 +510,7 @@ actions = [{ do = "copy", folder = "Scored" }, { do = "stop" }]`)
 	if err := send(down.dial(MX), "a@remote.test", []string{"alice@example.test"}, gtube); err != nil {
 		t.Fatalf("scanner down refused mail: %v", err)
 	}
-	if _, inbox := down.inbox("alice@example.test"); len(inbox) != 1 || !strings.Contains(inbox[0], "X-Spam-Status: Unscored") {
+	if _, inbox := down.inbox("alice@example.test"); len(inbox) != 1 || !strings.Contains(inbox[0], "X-Spam-Status: Unscored") || !strings.Contains(inbox[0], "x-spam=temperror") {
 		t.Fatalf("unscored: %q", inbox)
 	}
 }
