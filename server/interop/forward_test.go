@@ -3,6 +3,7 @@ package interop
 import (
 	"context"
 	"net"
+	"net/smtp"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -140,5 +141,80 @@ func TestForwardWithSRS(t *testing.T) {
 	dsn := string(got[0].Raw)
 	if !strings.Contains(dsn, "nobody@remote.test") || !strings.Contains(dsn, "multipart/report") {
 		t.Errorf("bounce:\n%s", dsn)
+	}
+}
+
+// TestForwardLoopBetweenServers: alice (instance A) forwards to bob
+// (instance B), who forwards back to alice, both keeping a copy. The loop
+// counter stops the ping-pong after rules.MaxHops forwards: six copies in
+// all, three each, and a log line on the instance that stopped it.
+func TestForwardLoopBetweenServers(t *testing.T) {
+	dns := mailauthtest.Start(t, mailauthtest.Zone{
+		MX: map[string][]string{"remote.test": {"mx.test"}, "example.test": {"mx.test"}},
+		A:  map[string][]string{"mx.test": {"127.0.0.1"}},
+	})
+	aPort, bPort := freeLoopbackPort(t), freeLoopbackPort(t)
+	bobHash, err := auth.HashPassword(password("bob"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := startServerWith(t, func(c *config.Config) {
+		c.Server.Hostname = "mx.remote.test"
+		c.Listeners.SMTP = "127.0.0.1:" + strconv.Itoa(bPort)
+		c.Domains = []config.Domain{{Name: "remote.test"}}
+		c.Accounts = []config.Account{{Address: "bob@remote.test", PasswordHash: bobHash,
+			Forwarder: &rules.Forwarder{To: []string{"alice@example.test"}, KeepCopy: true}}}
+		c.Outbound.DNS = dns.Addr
+		c.Outbound.Port = aPort
+	})
+	a := startServerWith(t, func(c *config.Config) {
+		c.Listeners.SMTP = "127.0.0.1:" + strconv.Itoa(aPort)
+		c.Outbound.DNS = dns.Addr
+		c.Outbound.Port = bPort
+		c.Accounts[0].Forwarder = &rules.Forwarder{To: []string{"bob@remote.test"}, KeepCopy: true}
+	}, "alice")
+
+	tok := token("loop")
+	msg := "From: x@elsewhere.test\r\nTo: alice@example.test\r\nSubject: " + tok + "\r\n\r\nround and round\r\n"
+	c, err := smtp.Dial(a.addr(t, "smtp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i, step := range []func() error{
+		func() error { return c.Mail("x@elsewhere.test") },
+		func() error { return c.Rcpt("alice@example.test") },
+		func() error {
+			w, err := c.Data()
+			if err != nil {
+				return err
+			}
+			if _, err := w.Write([]byte(msg)); err != nil {
+				return err
+			}
+			return w.Close()
+		},
+	} {
+		if err := step(); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+	}
+	count := func(e *env, addr string) int {
+		n := 0
+		withStoreDir(t, e.dir, func(ctx context.Context, st *sqlite.Store) {
+			n = len(withToken(readMailbox(ctx, t, st, addr, "INBOX"), tok))
+		})
+		return n
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(b.logs.String(), "mail loop stopped") {
+		if time.Now().After(deadline) {
+			t.Fatalf("loop not stopped\nA's log:\n%s\nB's log:\n%s", tail(a.logs.String(), 6<<10), tail(b.logs.String(), 6<<10))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond) // nothing more may arrive
+	if na, nb := count(a, "alice@example.test"), count(b, "bob@remote.test"); na != 3 || nb != 3 {
+		t.Errorf("copies: alice %d, bob %d; want 3 and 3", na, nb)
 	}
 }
