@@ -83,7 +83,9 @@ type Options struct {
 	// SRS rewrites the envelope sender of forwarded mail; nil forwards
 	// with the original sender (SPF may then fail at the destination).
 	SRS *srs.SRS
-	// Groups answers "member of group" conditions; nil: no groups.
+	// Groups answers "member of group" conditions; nil: the store's groups
+	// when it has them (a MemberOf method, the storage groups API), else
+	// none.
 	Groups GroupChecker
 	// LookupPTR resolves rDNS names for rdns conditions (net.Resolver's
 	// LookupAddr); nil: rDNS is unknown ("").
@@ -116,8 +118,12 @@ func New(o Options) *Deliverer {
 	if now == nil {
 		now = time.Now
 	}
+	groups := o.Groups
+	if mo, ok := o.Store.(memberOfer); ok && groups == nil {
+		groups = storeGroups{mo}
+	}
 	return &Deliverer{store: o.Store, cfg: o.Config, log: log, outbound: o.Outbound,
-		srs: o.SRS, groups: o.Groups, lookupPTR: o.LookupPTR, now: now}
+		srs: o.SRS, groups: groups, lookupPTR: o.LookupPTR, now: now}
 }
 
 // Recipient is a resolved local recipient.

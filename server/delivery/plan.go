@@ -24,6 +24,32 @@ type GroupChecker interface {
 	MemberOfGroup(ctx context.Context, address, group string) (bool, error)
 }
 
+// memberOfer is the storage groups API's MemberOf (the sharing branch):
+// the addresses of the groups address is a member of.
+type memberOfer interface {
+	MemberOf(ctx context.Context, address string) ([]string, error)
+}
+
+// storeGroups answers member_of_group from the store: group is a group's
+// address, or its local part when that is unambiguous enough for a rule
+// ("sales" matches sales@example.org).
+type storeGroups struct{ st memberOfer }
+
+func (g storeGroups) MemberOfGroup(ctx context.Context, address, group string) (bool, error) {
+	groups, err := g.st.MemberOf(ctx, strings.ToLower(address))
+	if err != nil {
+		return false, err
+	}
+	group = strings.ToLower(group)
+	for _, x := range groups {
+		local, _, _ := strings.Cut(x, "@")
+		if strings.EqualFold(x, group) || !strings.Contains(group, "@") && strings.EqualFold(local, group) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // Plan is the decision for every recipient of one message, made before the
 // SMTP reply and before anything is stored or queued (ARCHITECTURE.md
 // decision 4). The message is read and parsed once, here; Execute stores

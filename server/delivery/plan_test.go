@@ -66,3 +66,27 @@ func BenchmarkPlan(b *testing.B) {
 		})
 	}
 }
+
+type fakeMemberOf map[string][]string
+
+func (f fakeMemberOf) MemberOf(_ context.Context, address string) ([]string, error) {
+	return f[address], nil
+}
+
+func TestStoreGroups(t *testing.T) {
+	t.Parallel()
+	g := storeGroups{fakeMemberOf{"mike@example.org": {"sales@example.org"}}}
+	for _, tc := range []struct {
+		addr, group string
+		want        bool
+	}{
+		{"mike@example.org", "sales@example.org", true},
+		{"Mike@example.org", "SALES", true},
+		{"mike@example.org", "sales@other.org", false},
+		{"brad@example.org", "sales", false},
+	} {
+		if got, _ := g.MemberOfGroup(context.Background(), tc.addr, tc.group); got != tc.want {
+			t.Errorf("MemberOfGroup(%q, %q) = %v", tc.addr, tc.group, got)
+		}
+	}
+}
