@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -38,7 +39,7 @@ type dbProgram struct {
 const maxDBCache = 10000
 
 // configPrograms compiles the rules of c (once per c).
-func (s *ruleSource) configPrograms(c *config.Config) (*rules.Program, map[string]*rules.Program, map[string]*rules.Program) {
+func (s *ruleSource) configPrograms(c *config.Config, log *slog.Logger) (*rules.Program, map[string]*rules.Program, map[string]*rules.Program) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cfg == c {
@@ -54,6 +55,7 @@ func (s *ruleSource) configPrograms(c *config.Config) (*rules.Program, map[strin
 		if err != nil {
 			// Validation compiled the same rules: only a list file that
 			// vanished since can fail here.
+			log.Error("rules of the config file not applied", "err", err)
 			return nil
 		}
 		return p
@@ -143,7 +145,7 @@ func CompileDocument(doc []byte) (*rules.Program, error) {
 // stages returns the rule stages of recipient r: server, domain, account
 // (config file), account (database).
 func (d *Deliverer) stages(ctx context.Context, r Recipient) []rules.Stage {
-	server, domains, accts := d.rules.configPrograms(d.cfg())
+	server, domains, accts := d.rules.configPrograms(d.cfg(), d.log)
 	_, domain, _ := strings.Cut(r.AccountAddress, "@")
 	out := make([]rules.Stage, 0, 4)
 	if server != nil {
