@@ -225,6 +225,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			Logger: s.log.With("component", "http"), BaseContext: func() context.Context { return s.base }})
 	}
 	s.mountHTTP(comp.web, comp.client)
+	s.mountFiles(comp.web, store)
 	if s.mount != nil {
 		s.mount(comp.web, comp.client)
 	}

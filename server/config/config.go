@@ -32,6 +32,7 @@ type Config struct {
 	HTTP      HTTP      `toml:"http"`
 	Storage   Storage   `toml:"storage"`
 	Limits    Limits    `toml:"limits"`
+	Files     Files     `toml:"files"`
 	Filtering Filtering `toml:"filtering"`
 	Spam      Spam      `toml:"spam"`
 
@@ -257,6 +258,7 @@ func defaults() *Config {
 		HTTP:      defaultHTTP(),
 		Storage:   defaultStorage(),
 		Limits:    defaultLimits(),
+		Files:     defaultFiles(),
 		Filtering: defaultFiltering(),
 		Spam:      defaultSpam(),
 		Checks: Checks{
