@@ -584,6 +584,8 @@ type Store interface {
 	Queue
 	Groups
 	Sharing
+	Rules
+	Quarantine
 	Files
 
 	// Subscribe returns a subscription to the changes of an account's

@@ -339,6 +339,9 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 		if _, err := w.exec("DELETE FROM aliases WHERE target = ?", addr); err != nil {
 			return dbErr("delete account", err)
 		}
+		if err := w.deleteAccountRules(id); err != nil {
+			return err
+		}
 		_, err = w.exec("DELETE FROM accounts WHERE id = ?", id)
 		return dbErr("delete account", err)
 	})

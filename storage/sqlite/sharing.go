@@ -13,7 +13,7 @@ import (
 	"github.com/floemail/floe/storage"
 )
 
-// Schema version 7: sharing (storage.Sharing, storage.Groups).
+// Schema version 8: sharing (storage.Sharing, storage.Groups).
 //
 //   - accounts.kind: "" for an account, "public" for the pseudo-account that
 //     owns a domain's public folders (address "@domain").

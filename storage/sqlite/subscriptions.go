@@ -4,7 +4,7 @@ import "database/sql"
 
 // Schema version 5 (before sharing): a subscribed mailbox that was
 // deleted left its name in lost_subscriptions (RFC 9051 6.3.7), the live
-// subscriptions being a column of mailboxes. Schema version 7 (sharing.go)
+// subscriptions being a column of mailboxes. Schema version 8 (sharing.go)
 // moved both into the subscriptions table, one list of names per viewer,
 // and dropped this table.
 const schemaLostSubscriptions = `
