@@ -261,7 +261,7 @@ func cmdSort(uid bool) func(s *session, tag string, d *decoder) error {
 		if modseq {
 			s.enableCondstore()
 		}
-		hits, err := runSearch(s.ctx, s.v, s.sel.mbox.ID, s.sel, &a.crit, s.searchRes, true, sortFields(keys))
+		hits, gone, err := runSearchGone(s.ctx, s.v, s.sel.mbox.ID, s.sel, &a.crit, s.searchRes, true, sortFields(keys))
 		if err != nil {
 			return s.storageError(err)
 		}
@@ -282,6 +282,7 @@ func cmdSort(uid bool) func(s *session, tag string, d *decoder) error {
 			e.SP().Atom("(MODSEQ ").Number64(uint64(highest)).Byte(')')
 		}
 		e.CRLF()
+		s.expungeIssued(tag, gone)
 		return nil
 	}
 }
@@ -316,7 +317,7 @@ func cmdThread(uid bool) func(s *session, tag string, d *decoder) error {
 		if searchUsesModSeq(&a.crit) {
 			s.enableCondstore()
 		}
-		hits, err := runSearch(s.ctx, s.v, s.sel.mbox.ID, s.sel, &a.crit, s.searchRes,
+		hits, gone, err := runSearchGone(s.ctx, s.v, s.sel.mbox.ID, s.sel, &a.crit, s.searchRes,
 			true, storage.FieldEnvelope|storage.FieldThreading)
 		if err != nil {
 			return s.storageError(err)
@@ -326,6 +327,7 @@ func cmdThread(uid bool) func(s *session, tag string, d *decoder) error {
 			s.e.SP().Atom(formatThreads(threadHits(hits, alg, uid)))
 		}
 		s.e.CRLF()
+		s.expungeIssued(tag, gone)
 		return nil
 	}
 }
