@@ -455,3 +455,33 @@ func TestSharedIdle(t *testing.T) {
 		}
 	}
 }
+
+// TestCreateOverHiddenFolder: John may create folders in Jane's Proj ("k")
+// but not see its subfolder Hidden. CREATE or RENAME to Hidden's name gets
+// the answer of a CREATE without "k" (NO [NOPERM], as Cyrus answers), not
+// NO [ALREADYEXISTS], which would confirm the hidden folder.
+func TestCreateOverHiddenFolder(t *testing.T) {
+	t.Parallel()
+	env := newShareEnv(t)
+	jane := env.raw(t, "jane@example.test")
+	john := env.raw(t, "john@example.test")
+	jane.ok("j1 CREATE Proj/Hidden")
+	jane.ok("j2 SETACL Proj john@example.test lrkx")
+	jane.ok("j3 SETACL Proj/Hidden bob@example.test lr")  // Hidden's own ACL, a copy of Proj's...
+	jane.ok("j4 DELETEACL Proj/Hidden john@example.test") // ...without John
+	_, noK := john.cmd(`a1 CREATE "~jane@example.test/Elsewhere"`)
+	noK = strings.TrimPrefix(noK, "a1")
+	if !strings.HasPrefix(noK, " NO [NOPERM]") {
+		t.Fatalf("CREATE without k: %q", noK)
+	}
+	u, got := john.cmd(`a2 CREATE "~jane@example.test/Proj/Hidden"`)
+	if len(u) != 0 || strings.TrimPrefix(got, "a2") != noK {
+		t.Errorf("CREATE over a hidden folder: %q %q, want %q as without k", u, got, noK)
+	}
+	john.ok(`a3 CREATE "~jane@example.test/Proj/Mine"`)
+	u, got = john.cmd(`a4 RENAME "~jane@example.test/Proj/Mine" "~jane@example.test/Proj/Hidden"`)
+	if len(u) != 0 || strings.TrimPrefix(got, "a4") != noK {
+		t.Errorf("RENAME onto a hidden folder: %q %q, want %q as without k", u, got, noK)
+	}
+	jane.want("j5 CREATE Proj/Hidden", "NO [ALREADYEXISTS]")
+}
