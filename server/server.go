@@ -33,6 +33,7 @@ import (
 	"github.com/floemail/floe/server/mailauth"
 	"github.com/floemail/floe/server/pop3"
 	"github.com/floemail/floe/server/queue"
+	"github.com/floemail/floe/server/smartattach"
 	"github.com/floemail/floe/server/smtp"
 	"github.com/floemail/floe/storage"
 	"github.com/floemail/floe/storage/backends"
@@ -53,6 +54,9 @@ type Options struct {
 	// server's own (see mountHTTP): web serves the http and https
 	// listeners, client the clientsvc listener. For tests and embedders.
 	MountHTTP func(web, client *httpd.Mux)
+	// Now is the clock of SmartAttach links (their expiry when made and
+	// when served); nil: time.Now. For tests.
+	Now func() time.Time
 }
 
 // Server is one running Floe instance. Create it with New, then Start,
@@ -63,6 +67,7 @@ type Server struct {
 	level  *slog.LevelVar // nil when the logger came from Options
 	stdout io.Writer
 	mount  func(web, client *httpd.Mux)
+	now    func() time.Time // Options.Now
 	reg    *registry
 	certs  certStore
 
@@ -107,7 +112,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if cfg.Server.DataDir == "" {
 		return nil, errors.New("server: [server] data_dir is empty; set it to the directory for the database and certificates")
 	}
-	s := &Server{stdout: opts.Stdout, mount: opts.MountHTTP, reg: newRegistry(), log: opts.Logger}
+	s := &Server{stdout: opts.Stdout, mount: opts.MountHTTP, now: opts.Now, reg: newRegistry(), log: opts.Logger}
 	s.base, s.cancelBase = context.WithCancel(context.Background())
 	if s.log == nil {
 		s.level = new(slog.LevelVar)
@@ -212,7 +217,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	submit.q = outq
 	comp := &components{
 		smtp: smtp.New(smtp.Options{Config: s.Config, Store: store, Auth: authn, Delivery: deliverer,
-			Checker: checker, Queue: outq, TLS: tlsCfg, Logger: s.log.With("component", "smtp"), BaseContext: s.base}),
+			Checker: checker, Queue: outq, TLS: tlsCfg, Logger: s.log.With("component", "smtp"), BaseContext: s.base,
+			SmartAttach: smartattach.New(smartattach.Options{Store: store, Config: s.Config, Now: s.now,
+				Logger: s.log.With("component", "smartattach")})}),
 		pop3: pop3.New(pop3.Options{Config: s.Config, Store: store, Auth: authn, TLS: tlsCfg,
 			Logger: s.log.With("component", "pop3"), BaseContext: s.base}),
 		imap: imap.New(imap.Options{Config: s.Config, Store: store, Auth: authn, TLS: tlsCfg,

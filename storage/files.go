@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -250,4 +251,55 @@ func IsFileFolder(ctx context.Context, st FolderStore, mb Mailbox) (bool, error)
 		}
 		id = parent.ID
 	}
+}
+
+// FolderMaker is what EnsureFileFolder needs of a store.
+type FolderMaker interface {
+	FolderStore
+	CreateMailbox(ctx context.Context, acct AccountID, name, specialUse string) (Mailbox, error)
+	SetMetadata(ctx context.Context, acct AccountID, mbox MailboxID, entries []MetadataEntry) error
+}
+
+// EnsureFileFolder returns acct's file folder name ("Files" or
+// "Files/Attachments"), creating it and its missing parents: each new
+// folder is typed file, and the account's default Files folder also
+// file.default (Kolab). An existing folder on the path that is not a file
+// folder (nor below one) gives ErrNoMailbox: it is left alone. Concurrent
+// callers are safe (a folder another one created is used).
+func EnsureFileFolder(ctx context.Context, st FolderMaker, acct AccountID, name string) (Mailbox, error) {
+	var mb Mailbox
+	path := ""
+	for seg := range strings.SplitSeq(name, "/") {
+		if path != "" {
+			path += "/"
+		}
+		path += seg
+		m, err := st.Mailbox(ctx, acct, path)
+		if errors.Is(err, ErrNoMailbox) {
+			m, err = st.CreateMailbox(ctx, acct, path, "")
+			if err == nil {
+				entries := []MetadataEntry{{Name: FolderTypeEntry, Value: []byte(FolderTypeFile)}}
+				if path == DefaultFilesFolder {
+					entries = append(entries, MetadataEntry{Name: FolderTypePrivateEntry, Value: []byte(FolderTypeFile + ".default")})
+				}
+				if err := st.SetMetadata(ctx, acct, m.ID, entries); err != nil {
+					return Mailbox{}, err
+				}
+			} else if errors.Is(err, ErrExists) {
+				m, err = st.Mailbox(ctx, acct, path)
+			}
+		}
+		if err != nil {
+			return Mailbox{}, err
+		}
+		mb = m
+	}
+	ok, err := IsFileFolder(ctx, st, mb)
+	if err != nil {
+		return Mailbox{}, err
+	}
+	if !ok {
+		return Mailbox{}, fmt.Errorf("%q is no file folder: %w", mb.Name, ErrNoMailbox)
+	}
+	return mb, nil
 }

@@ -543,6 +543,7 @@ type Store interface {
 	Rules
 	Quarantine
 	Files
+	Links
 
 	// Subscribe returns a subscription to the changes of an account.
 	Subscribe(acct AccountID) Subscription

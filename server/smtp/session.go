@@ -364,6 +364,11 @@ func (s *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	// Submission: large attachments become links (smartattach.go), once,
+	// before the local copies and the queued copy are made.
+	if ref, err = s.smartAttach(ref); err != nil {
+		return err
+	}
 
 	// Plan every local recipient's outcome (rules, forwarder, responder)
 	// before anything is queued or answered, so that a rule's reject is

@@ -17,8 +17,9 @@ import (
 // around it (storage.ComposeFileMessage: nothing is copied or encoded
 // now) and stores both with one storage.Store.PutFile call (one group
 // commit; an existing file of that name is replaced, its message
-// expunged). w.Content and w.Message are set here; w.Name is normalized.
-// On failure the content blob is discarded unless something else holds it.
+// expunged, unless w.NoReplace). w.Content and w.Message are set here;
+// w.Name is normalized. On failure the content blob is discarded unless
+// something else holds it.
 func PutFile(ctx context.Context, st storage.Store, w storage.FileWrite, r io.Reader) (storage.File, bool, error) {
 	name, err := storage.NormalizeFileName(w.Name)
 	if err != nil {
@@ -29,6 +30,20 @@ func PutFile(ctx context.Context, st storage.Store, w storage.FileWrite, r io.Re
 	if err != nil {
 		return storage.File{}, false, err
 	}
+	return PutFileBlob(ctx, st, w, ref)
+}
+
+// PutFileBlob is PutFile for content already spooled (Spool) as ref: a
+// caller that looks at the content before it names the file (SmartAttach
+// reusing a file with the same content). On failure ref is discarded
+// unless something else holds it.
+func PutFileBlob(ctx context.Context, st storage.Store, w storage.FileWrite, ref storage.BlobRef) (storage.File, bool, error) {
+	name, err := storage.NormalizeFileName(w.Name)
+	if err != nil {
+		discard(ctx, st, ref.ID)
+		return storage.File{}, false, fmt.Errorf("file name: %w", err)
+	}
+	w.Name = name
 	if w.Modified.IsZero() {
 		w.Modified = time.Now()
 	}
@@ -94,7 +109,7 @@ func fileTargets(ctx context.Context, st storage.Store, blob storage.Blob, parse
 				return spooled, fmt.Errorf("file content: %w", err)
 			}
 			spooled = append(spooled, ref.ID)
-			spec = &storage.FileSpec{Name: attachmentName(part), Content: ref,
+			spec = &storage.FileSpec{Name: AttachmentName(part), Content: ref,
 				ContentType: mime.FormatMediaType(part.Type+"/"+part.Subtype, nil)}
 		}
 		targets[i].File = spec
@@ -122,7 +137,12 @@ func firstAttachment(p *storage.Part) *storage.Part {
 	return nil
 }
 
-func attachmentName(p *storage.Part) string {
+// AttachmentName is the file name of an attachment part: its
+// Content-Disposition filename or Content-Type name parameter (RFC 2231
+// and encoded words decoded), without any directory, normalized
+// (storage.NormalizeFileName); "attachment" when it has none that is a
+// valid file name.
+func AttachmentName(p *storage.Part) string {
 	n := mimeparse.ParamValue(p.DispParams, "filename")
 	if n == "" {
 		n = mimeparse.ParamValue(p.Params, "name")

@@ -26,6 +26,7 @@ var migrations = []migration{
 	{5, "subscriptions that outlive their mailbox", migrateLostSubscriptions},
 	{6, "files: composites, files, folder properties", migrateFiles},
 	{7, "rules, responder state, quarantine", migrateRules},
+	{8, "download links (SmartAttach)", migrateLinks},
 }
 
 const schemaV1 = `

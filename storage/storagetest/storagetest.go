@@ -111,6 +111,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"FilesDelivered", testFilesDelivered},
 		{"Rules", testRules},
 		{"Quarantine", testQuarantine},
+		{"Links", testLinks},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
