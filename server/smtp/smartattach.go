@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"context"
+	"errors"
 
 	"github.com/floemail/floe/server/smartattach"
 	"github.com/floemail/floe/storage"
@@ -34,7 +35,10 @@ func (s *session) smartAttach(ref storage.BlobRef) (storage.BlobRef, error) {
 	if err != nil {
 		s.log.Error("SmartAttach failed", "blob", ref.ID, "err", err)
 		s.discard(ref.ID)
-		return ref, storageReply(err)
+		if errors.Is(err, storage.ErrStorageFull) {
+			return ref, errStorageFull
+		}
+		return ref, errInternal // temporary: the client retries, nothing was stored or queued
 	}
 	if len(res.Links) > 0 {
 		s.log.Info("SmartAttach replaced attachments by links", "links", len(res.Links), "blob", res.Blob.ID, "size", res.Blob.Size)

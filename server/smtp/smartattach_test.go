@@ -8,9 +8,11 @@ import (
 	"testing"
 
 	"github.com/emersion/go-sasl"
+	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/server/smartattach"
+	"github.com/floemail/floe/storage"
 )
 
 // bigAttachmentMessage is a message from alice with a text part and an
@@ -108,5 +110,45 @@ func TestSmartAttachSubmission(t *testing.T) {
 	}
 	if links, _ := e.store.Links(ctx, 0); len(links) != 0 {
 		t.Fatalf("%d links while off", len(links))
+	}
+}
+
+// linkFailStore fails CreateLink (SmartAttach's last storage step).
+type linkFailStore struct {
+	storage.Store
+	err error
+}
+
+func (s *linkFailStore) CreateLink(context.Context, storage.Link) (storage.LinkID, error) {
+	return 0, s.err
+}
+
+// TestSmartAttachFailure: when SmartAttach cannot finish, the client gets
+// a temporary error and nothing is delivered or queued (it retries).
+func TestSmartAttachFailure(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		err  error
+		code int
+		enh  gosmtp.EnhancedCode
+	}{
+		{storage.ErrStorageFull, 452, gosmtp.EnhancedCode{4, 3, 1}},
+		{storage.ErrNoMailbox, 451, gosmtp.EnhancedCode{4, 3, 0}},
+	} {
+		e := newEnv(t, envOptions{outbound: true, smartAttach: true,
+			store:  func(st storage.Store) storage.Store { return &linkFailStore{Store: st, err: tc.err} },
+			config: func(c *config.Config) { c.Files.SmartAttachMail = true; c.Files.SmartAttachMinSize = 32 * config.KiB }})
+		c := e.dial(Submissions)
+		if err := c.Auth(sasl.NewPlainClient("", "alice@example.test", password)); err != nil {
+			t.Fatal(err)
+		}
+		err := send(c, "alice@example.test", []string{"bob@example.test", "someone@remote.test"}, bigAttachmentMessage("big", bytes.Repeat([]byte("x"), 50000)))
+		wantCode(t, err, tc.code, tc.enh)
+		if msgs, _ := e.inbox("bob@example.test"); len(msgs) != 0 {
+			t.Fatalf("%v: delivered", tc.err)
+		}
+		if q, _ := e.store.QueueEntries(context.Background()); len(q) != 0 {
+			t.Fatalf("%v: queued", tc.err)
+		}
 	}
 }
