@@ -17,6 +17,7 @@ require (
 )
 
 require (
+	github.com/smallstep/pkcs7 v0.2.3 // indirect
 	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 )

@@ -27,6 +27,8 @@ type Config struct {
 	Checks    Checks    `toml:"checks"`
 	Log       Log       `toml:"log"`
 	Outbound  Outbound  `toml:"outbound"`
+	Discover  Discover  `toml:"discover"`
+	ClientSvc ClientSvc `toml:"clientsvc"`
 
 	Domains  []Domain  `toml:"domain"`
 	Accounts []Account `toml:"account"`
@@ -68,6 +70,9 @@ type Listeners struct {
 	HTTP        string `toml:"http"`        // 80
 	HTTPS       string `toml:"https"`       // 443
 	ClientSvc   string `toml:"clientsvc"`   // 5229
+	// Admin serves /metrics and /healthz (plain HTTP); keep it on loopback
+	// or a private network, never on a public address.
+	Admin string `toml:"admin"`
 }
 
 // Auth is the [auth] table.
@@ -210,8 +215,9 @@ func defaults() *Config {
 			PreAuthTimeout:      Duration(60 * time.Second),
 			MaxConnectionsPerIP: 20,
 		},
-		Log:      Log{Level: "info", Format: "text"},
-		Outbound: defaultOutbound(),
+		Log:       Log{Level: "info", Format: "text"},
+		Outbound:  defaultOutbound(),
+		ClientSvc: defaultClientSvc(),
 		Checks: Checks{
 			DMARCRejectAction: "junk",
 			SPFFailAction:     "mark",
@@ -241,6 +247,7 @@ func Development() *Config {
 		HTTP:        "127.0.0.1:8080",
 		HTTPS:       "127.0.0.1:8443",
 		ClientSvc:   "127.0.0.1:15229",
+		Admin:       "127.0.0.1:19090",
 	}
 	c.Domains = []Domain{{Name: "example.test"}}
 	return c
@@ -268,6 +275,7 @@ func Production() *Config {
 		HTTP:        ":80",
 		HTTPS:       ":443",
 		ClientSvc:   ":5229",
+		Admin:       "127.0.0.1:9090",
 	}
 	return c
 }
@@ -283,5 +291,6 @@ func (c *Config) Clone() *Config {
 	n.Aliases = slices.Clone(c.Aliases)
 	n.Auth.Admins = slices.Clone(c.Auth.Admins)
 	n.Outbound.RequireTLSDomains = slices.Clone(c.Outbound.RequireTLSDomains)
+	n.ClientSvc = c.ClientSvc.clone()
 	return &n
 }

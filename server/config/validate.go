@@ -105,6 +105,10 @@ func (c *Config) validate(errs *Errors, pos positions) {
 	// [outbound]
 	c.validateOutbound(v)
 
+	// [discover], [clientsvc]
+	c.validateDiscover(v)
+	c.validateClientSvc(v)
+
 	// [log]
 	c.Log.Level = strings.ToLower(c.Log.Level)
 	switch c.Log.Level {
@@ -182,7 +186,7 @@ func (c *Config) validateListeners(v *validator) {
 	}{
 		{"smtp", l.SMTP}, {"submissions", l.Submissions}, {"submission", l.Submission},
 		{"pop3", l.POP3}, {"pop3s", l.POP3S}, {"imap", l.IMAP}, {"imaps", l.IMAPS},
-		{"http", l.HTTP}, {"https", l.HTTPS}, {"clientsvc", l.ClientSvc},
+		{"http", l.HTTP}, {"https", l.HTTPS}, {"clientsvc", l.ClientSvc}, {"admin", l.Admin},
 	}
 	var ok []listener
 	for _, a := range all {
