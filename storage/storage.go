@@ -512,6 +512,7 @@ type Store interface {
 	Messages
 	Metadata
 	Queue
+	Clients
 
 	// Subscribe returns a subscription to the changes of an account.
 	Subscribe(acct AccountID) Subscription

@@ -93,7 +93,8 @@ type cmdCtx struct {
 	quota         string
 	quotaMessages int64
 	catchAll      string
-	dkim          dkimFlags // dkim.go
+	dkim          dkimFlags    // dkim.go
+	license       licenseFlags // license.go
 }
 
 var commands []*command
@@ -130,8 +131,9 @@ func init() {
 		{name: "check", summary: "verify the store (blobs, counters)", run: (*app).check, nargs: 0},
 		{name: "version", summary: "print the version", run: (*app).version, nargs: 0},
 	}
-	commands = append(commands, dkimCommands()...)  // dkim.go, dns.go
-	commands = append(commands, queueCommands()...) // queue.go
+	commands = append(commands, dkimCommands()...)    // dkim.go, dns.go
+	commands = append(commands, queueCommands()...)   // queue.go
+	commands = append(commands, licenseCommands()...) // license.go
 }
 
 func passwordFlag(fs *flag.FlagSet, c *cmdCtx) {

@@ -1,10 +1,8 @@
 package discover
 
 import (
-	"context"
 	"crypto/tls"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"runtime/debug"
@@ -12,12 +10,11 @@ import (
 
 	"github.com/floemail/floe/server/auth"
 	"github.com/floemail/floe/server/config"
+	"github.com/floemail/floe/server/httpauth"
 )
 
 // Authenticator checks HTTP Basic credentials (server/auth.Authenticator).
-type Authenticator interface {
-	Login(ctx context.Context, remote netip.Addr, protocol, username, password string) (*auth.Principal, error)
-}
+type Authenticator = httpauth.Authenticator
 
 // Options configure a Handler.
 type Options struct {
@@ -111,29 +108,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// remoteAddr returns the client's IP for the login rate limiter.
-func remoteAddr(r *http.Request) netip.Addr {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	a, _ := netip.ParseAddr(host)
-	return a.Unmap()
-}
+func remoteAddr(r *http.Request) netip.Addr { return httpauth.RemoteAddr(r) }
 
 // basicAuth checks the request's Basic credentials. It returns the
 // principal, or nil after answering 401.
 func (h *Handler) basicAuth(w http.ResponseWriter, r *http.Request, protocol string) *auth.Principal {
-	user, pass, ok := r.BasicAuth()
-	if ok && h.o.Auth != nil {
-		p, err := h.o.Auth.Login(r.Context(), remoteAddr(r), protocol, user, pass)
-		if err == nil {
-			return p
-		}
-	}
-	w.Header().Set("WWW-Authenticate", `Basic realm="floe", charset="UTF-8"`)
-	http.Error(w, "authentication required", http.StatusUnauthorized)
-	return nil
+	return httpauth.Basic(h.o.Auth, protocol, w, r)
 }
 
 // validAddress accepts local@domain of bounded length without control

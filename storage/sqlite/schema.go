@@ -22,6 +22,7 @@ var migrations = []migration{
 	{1, "initial schema", migrateInitial},
 	{2, "metadata (RFC 5464)", migrateMetadata},
 	{3, "outbound queue", migrateQueue},
+	{4, "client activations and app passwords", migrateClients},
 }
 
 const schemaV1 = `

@@ -105,6 +105,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Metadata", testMetadata},
 		{"Queue", testQueue},
 		{"DiscardBlob", testDiscardBlob},
+		{"Activations", testActivations},
+		{"AppPasswords", testAppPasswords},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
