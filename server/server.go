@@ -33,6 +33,7 @@ import (
 	"github.com/floemail/floe/server/pop3"
 	"github.com/floemail/floe/server/queue"
 	"github.com/floemail/floe/server/smtp"
+	"github.com/floemail/floe/storage"
 	"github.com/floemail/floe/storage/sqlite"
 )
 
@@ -214,7 +215,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	tlsCfg := s.certs.tlsConfig()
 
 	authn := auth.New(store, cfg.Auth, s.log.With("component", "auth"))
-	deliverer := delivery.New(delivery.Options{Store: store, Config: s.Config, Logger: s.log.With("component", "delivery")})
+	// Delivery and the outbound queue use each other through interfaces
+	// declared at the consumer (delivery.OutboundSubmitter,
+	// queue.LocalDeliverer); the link is closed below, once both exist.
+	submit := &submitLink{}
+	deliverer := delivery.New(delivery.Options{Store: store, Config: s.Config, Logger: s.log.With("component", "delivery"), Outbound: submit})
 	checker := mailauth.New(mailauth.Options{Config: s.Config, Logger: s.log.With("component", "mailauth")})
 	// DKIM keys (floe dkim gen) sign outbound mail. Without usable keys the
 	// queue sends unsigned; a nil *dkim.Keys must not become a non-nil
@@ -225,7 +230,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	} else {
 		signer = keys
 	}
-	outq := queue.New(queue.Options{Store: store, Config: s.Config, Logger: s.log.With("component", "queue"), Delivery: deliverer, Signer: signer})
+	outq := queue.New(queue.Options{Store: store, Config: s.Config, Logger: s.log.With("component", "queue"), Local: deliverer, Signer: signer})
+	submit.q = outq
 	smtpSrv := smtp.New(smtp.Options{Config: s.Config, Store: store, Auth: authn, Delivery: deliverer,
 		Checker: checker, Queue: outq, TLS: tlsCfg, Logger: s.log.With("component", "smtp")})
 	pop3Srv := pop3.New(pop3.Options{Config: s.Config, Store: store, Auth: authn, TLS: tlsCfg,
@@ -263,6 +269,21 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.printSummary(cfg, opened)
 	return nil
 }
+
+// submitLink is delivery's OutboundSubmitter: the outbound queue, which is
+// built after the deliverer because it takes the deliverer as its
+// LocalDeliverer. q is set before any listener starts.
+type submitLink struct{ q *queue.Queue }
+
+func (l *submitLink) SubmitOutbound(ctx context.Context, from string, to []string, blob storage.BlobRef, acct storage.AccountID) error {
+	return l.q.SubmitOutbound(ctx, from, to, blob, acct)
+}
+
+// The concrete types satisfy each other's consumer interfaces.
+var (
+	_ queue.LocalDeliverer       = (*delivery.Deliverer)(nil)
+	_ delivery.OutboundSubmitter = (*queue.Queue)(nil)
+)
 
 // listen opens one listener: TCP, the per-IP limit, and TLS on top for
 // implicit-TLS services.

@@ -506,11 +506,20 @@ func (s *session) fetch(tag string, a *fetchArgs, uid bool) error {
 	utf8 := s.e.utf8
 	var buf []byte
 	found := 0
+	wantFlags := len(seenSet) > 0
+	for _, it := range a.items {
+		if it.kind == fetchFlags {
+			wantFlags = true
+		}
+	}
 	for i := range msgs {
 		m := &msgs[i]
 		seq, ok := v.SeqOf(m.UID)
 		if !ok {
 			continue // not yet announced to this client
+		}
+		if wantFlags {
+			s.announceKeywords(m.Flags)
 		}
 		err := s.fetchOne(seq, m, a.items, needBlob, seenSet[m.UID], utf8, &buf)
 		if errors.Is(err, errBodyGone) {
@@ -609,7 +618,7 @@ func (s *session) fetchOne(seq uint32, m *storage.Message, items []fetchItem, ne
 			}
 			sentFlags = true
 			sp()
-			e.Atom("FLAGS ").Flags(m.Flags)
+			e.Atom("FLAGS ").Flags(s.flagsOut(m.UID, m.Flags))
 		case fetchInternalDate:
 			sp()
 			e.Atom(`INTERNALDATE "`).Atom(m.InternalDate.Format(internalDateLayout)).Byte('"')
@@ -678,7 +687,7 @@ func (s *session) fetchOne(seq uint32, m *storage.Message, items []fetchItem, ne
 	// CONDSTORE the response to a change carries MODSEQ (RFC 7162 3.1.4).
 	if seenChanged && !sentFlags {
 		sp()
-		e.Atom("FLAGS ").Flags(m.Flags)
+		e.Atom("FLAGS ").Flags(s.flagsOut(m.UID, m.Flags))
 	}
 	if seenChanged && s.enabled.condstore && !sentModSeq {
 		sp()

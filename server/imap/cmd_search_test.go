@@ -379,7 +379,7 @@ func TestSearchTranscript(t *testing.T) {
 			t.Errorf("SAVE alone produced %q", u)
 		}
 	}
-	r.expect("b2 UID FETCH $ (FLAGS)", "b2 OK", `* 1 FETCH (UID 1 FLAGS (\Seen))`)
+	r.expect("b2 UID FETCH $ (FLAGS)", "b2 OK", `* 1 FETCH (UID 1 FLAGS (\Recent \Seen))`)
 	r.expect("b3 UID SEARCH UID $ ANSWERED", "b3 OK", "* SEARCH 2")
 	r.expect("b4 SEARCH RETURN (SAVE MIN) UNSEEN", "b4 OK", `* ESEARCH (TAG "b4") MIN 3`)
 	r.expect("b5 UID SEARCH $", "b5 OK", "* SEARCH 3")

@@ -19,8 +19,8 @@ package imap
 //     SENTBEFORE/SENTON/SENTSINCE the date of the Date header, each in the
 //     message's own time zone (RFC 9051 6.4.4); a message without a usable
 //     Date header uses its internal date (as RFC 5256 2.2 does for SORT).
-//   - \Recent is never set in Floe (IMAP4rev2 has no \Recent): RECENT and
-//     NEW match nothing, OLD matches everything.
+//   - RECENT, NEW and OLD use the session's \Recent messages (recent.go);
+//     a view without that notion (tests) has none.
 //
 // The evaluation makes at most one store.Messages call, loading only the
 // Fields the criteria need, plus one store.SearchText call per distinct
@@ -65,6 +65,21 @@ type matcher struct {
 	text      map[ftsKey][]storage.UID
 	// lowered caches lower-cased needles.
 	lowered map[string]string
+	// recent reports \Recent (nil: no message is recent).
+	recent func(storage.UID) bool
+}
+
+// recentView is a searchView that knows which messages are \Recent.
+type recentView interface {
+	IsRecent(uid storage.UID) bool
+}
+
+// flagMatch reports whether msg has flag f; \Recent is the session's.
+func (m *matcher) flagMatch(msg *storage.Message, f string) bool {
+	if strings.EqualFold(f, `\Recent`) {
+		return m.recent != nil && m.recent(msg.UID)
+	}
+	return hasFlag(msg.Flags, f)
 }
 
 // searchNeeds reports which storage fields the criteria need and whether
@@ -188,6 +203,9 @@ func runSearch(ctx context.Context, st storage.Messages, mbox storage.MailboxID,
 		searchRes: slices.Clone(searchRes),
 		text:      make(map[ftsKey][]storage.UID),
 	}
+	if rv, ok := view.(recentView); ok {
+		m.recent = rv.IsRecent
+	}
 	slices.Sort(m.searchRes)
 	ftsKeys(c, m.text)
 	for k := range m.text {
@@ -291,12 +309,12 @@ func (m *matcher) match(c *imap.SearchCriteria, seq uint32, msg *storage.Message
 		}
 	}
 	for _, f := range c.Flag {
-		if !hasFlag(msg.Flags, string(f)) {
+		if !m.flagMatch(msg, string(f)) {
 			return false
 		}
 	}
 	for _, f := range c.NotFlag {
-		if hasFlag(msg.Flags, string(f)) {
+		if m.flagMatch(msg, string(f)) {
 			return false
 		}
 	}

@@ -56,6 +56,7 @@ type Server struct {
 
 	conns  *connsrv.Server
 	nextID atomic.Uint64
+	recent *recentTracker
 }
 
 // New returns a Server. It does not listen; call Serve.
@@ -69,10 +70,11 @@ func New(o Options) *Server {
 		o.Config = func() *config.Config { return c }
 	}
 	return &Server{
-		opts:  o,
-		log:   log.With("proto", "imap"),
-		wpool: newWriterPool(),
-		conns: connsrv.New(log.With("proto", "imap")),
+		opts:   o,
+		log:    log.With("proto", "imap"),
+		wpool:  newWriterPool(),
+		conns:  connsrv.New(log.With("proto", "imap")),
+		recent: newRecentTracker(),
 	}
 }
 

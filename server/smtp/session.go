@@ -329,9 +329,18 @@ func (s *session) Data(r io.Reader) error {
 		now:      time.Now(),
 	})
 	dr := &dataReader{r: r, conn: tc, timeout: s.b.lim.dataTimeout}
-	ref, err := s.srv.opts.Store.PutBlob(s.ctx, io.MultiReader(strings.NewReader(recv), dr))
+	// Before anything is stored, queued or relayed: bare CR and LF become
+	// CRLF (crlf.go, against SMTP smuggling), and Authentication-Results
+	// fields claiming our authserv-id are removed, whatever the checks
+	// policy and whoever sends (authres.go, RFC 8601 5).
+	norm := newCRLFNormalizer(dr)
+	text := newAuthResFilter(norm, hostnameOf(s.b.cfg))
+	ref, err := s.srv.opts.Store.PutBlob(s.ctx, io.MultiReader(strings.NewReader(recv), text))
 	if err != nil {
 		return s.dataError(dr.err, err)
+	}
+	if n := norm.Fixed(); n > 0 {
+		s.log.Info("bare CR or LF in message text normalised to CRLF", "count", n)
 	}
 	// Port 25 arrival checks (checks.go): may reject, rewrite the blob with
 	// Authentication-Results, or send the copies to Junk.

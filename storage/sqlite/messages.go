@@ -40,15 +40,15 @@ func (s *Store) OpenBlob(ctx context.Context, id storage.BlobID) (storage.Blob, 
 }
 
 // DiscardBlob removes the file of an unreferenced blob. It runs in the
-// writer, so it is serialised with Deliver's creation of blob rows: a blob a
-// committed row references is never removed.
+// writer, so it is serialised with Deliver's and Enqueue's references: a
+// blob a committed message or queue entry references is never removed.
 func (s *Store) DiscardBlob(ctx context.Context, id storage.BlobID) error {
 	if !blob.ValidID(id) {
 		return fmt.Errorf("discard blob: bad id: %w", storage.ErrInvalid)
 	}
 	return s.write(ctx, "discard blob", func(w *wtx) error {
 		var n int
-		if err := w.queryRow("SELECT count(*) FROM blobs WHERE hash = ?", string(id)).Scan(&n); err != nil {
+		if err := w.queryRow(blobUsers, string(id)).Scan(&n); err != nil {
 			return dbErr("discard blob", err)
 		}
 		if n == 0 {

@@ -1240,7 +1240,7 @@ func testMetadata(t *testing.T, st storage.Store) {
 }
 
 // testDiscardBlob: a spooled blob nothing references can be discarded; one
-// a message references survives DiscardBlob.
+// a message or a queue entry references survives DiscardBlob.
 func testDiscardBlob(t *testing.T, st storage.Store) {
 	ctx := ctxT(t)
 	a := newAccount(t, st, "discard")
@@ -1256,5 +1256,17 @@ func testDiscardBlob(t *testing.T, st storage.Store) {
 	noErr(t, st.DiscardBlob(ctx, ref.ID))
 	b := must(st.OpenBlob(ctx, ref.ID))(t)
 	b.Close()
+
+	// A blob only an outbound queue entry references survives too (SMTP
+	// queues for remote recipients before it delivers locally, and a
+	// failed local delivery discards what it spooled).
+	queued, _ := put(t, st, "queued only", "to the world")
+	qid := must(st.Enqueue(ctx, storage.QueueEntry{Blob: queued.ID, Size: queued.Size,
+		Recipients: []storage.QueueRecipient{{Address: "x@remote.test"}}}))(t)
+	noErr(t, st.DiscardBlob(ctx, queued.ID))
+	b = must(st.OpenBlob(ctx, queued.ID))(t)
+	b.Close()
+	noErr(t, st.DeleteQueueEntry(ctx, qid))
+
 	wantErr(t, st.DiscardBlob(ctx, "not-a-blob-id"), storage.ErrInvalid)
 }
