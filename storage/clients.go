@@ -40,8 +40,9 @@ type AppPassword struct {
 	// Label names the client ("phone", "Thunderbird at home"); at most
 	// MaxAppPasswordLabel bytes.
 	Label string
-	// Hash is the password's argon2id or bcrypt hash; the password itself
-	// is shown once, at creation, and never stored.
+	// Hash is the stored form of the password (server/auth
+	// HashAppPassword); the password itself is shown once, at creation,
+	// and never stored.
 	Hash     string
 	Created  time.Time
 	LastUsed time.Time // zero: never used

@@ -31,7 +31,15 @@ var (
 type Principal struct {
 	Account storage.AccountID
 	Address string
+	// AppPassword is the ID of the app password used to log in, 0 when
+	// the account's own password was used.
+	AppPassword int64
 }
+
+// ProtocolSettings is the protocol label of logins to the user's settings
+// (API and web page): app passwords are refused there, so that a password
+// given to one client cannot change the account.
+const ProtocolSettings = "settings"
 
 // Authenticator verifies logins against the directory. It is safe for
 // concurrent use.
@@ -44,6 +52,19 @@ type Authenticator struct {
 	byAcc *limiter
 	cache *verifyCache
 	sleep func(context.Context, time.Duration)
+	// observe, when set, is told the outcome of every Login ("ok",
+	// "failed", "rate_limited"), for metrics.
+	observe func(protocol, result string)
+}
+
+// SetObserver sets a function told the protocol and outcome ("ok",
+// "failed" or "rate_limited") of every Login. Call it before use.
+func (a *Authenticator) SetObserver(fn func(protocol, result string)) { a.observe = fn }
+
+func (a *Authenticator) observed(protocol, result string) {
+	if a.observe != nil {
+		a.observe(protocol, result)
+	}
 }
 
 // New returns an Authenticator using dir and the [auth] settings cfg.
@@ -84,11 +105,13 @@ func (a *Authenticator) Login(ctx context.Context, remote netip.Addr, protocol, 
 	log := a.log.With("protocol", protocol, "remote", remote.String(), "user", sanitize(username))
 	if byIP.blocked(ipKey) || byAcc.blocked(username) {
 		log.Warn("login refused: too many failures")
+		a.observed(protocol, "rate_limited")
 		a.sleep(ctx, cfg.FailureDelay.D())
 		return nil, ErrRateLimited
 	}
-	p, reason := a.check(ctx, cfg, username, password)
+	p, reason := a.check(ctx, cfg, protocol, username, password)
 	if p != nil {
+		a.observed(protocol, "ok")
 		return p, nil
 	}
 	if ctx.Err() != nil {
@@ -97,12 +120,13 @@ func (a *Authenticator) Login(ctx context.Context, remote netip.Addr, protocol, 
 	byIP.fail(ipKey)
 	byAcc.fail(username)
 	log.Warn("login failed", "reason", reason)
+	a.observed(protocol, "failed")
 	a.sleep(ctx, cfg.FailureDelay.D())
 	return nil, ErrFailed
 }
 
 // check returns the principal, or nil and a reason for the log.
-func (a *Authenticator) check(ctx context.Context, cfg config.Auth, username, password string) (*Principal, string) {
+func (a *Authenticator) check(ctx context.Context, cfg config.Auth, protocol, username, password string) (*Principal, string) {
 	if username == "" || len(username) > 320 || len(password) > 1024 {
 		return nil, "malformed credentials"
 	}
@@ -130,6 +154,11 @@ func (a *Authenticator) check(ctx context.Context, cfg config.Auth, username, pa
 		}
 	}
 	if !ok {
+		if protocol != ProtocolSettings {
+			if id := a.appPassword(ctx, acct.ID, password); id != 0 {
+				return &Principal{Account: acct.ID, Address: acct.Address, AppPassword: id}, ""
+			}
+		}
 		return nil, "wrong password"
 	}
 	return &Principal{Account: acct.ID, Address: acct.Address}, ""

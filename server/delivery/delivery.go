@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/floemail/floe/server/metrics"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -78,6 +79,8 @@ type Options struct {
 	// Outbound takes messages for remote recipients (forwarder,
 	// responder); nil when the server has no outbound queue.
 	Outbound OutboundSubmitter
+	// Metrics, when set, counts delivered messages.
+	Metrics *metrics.Metrics
 }
 
 // Deliverer resolves recipients and delivers messages locally. It is safe
@@ -87,6 +90,7 @@ type Deliverer struct {
 	cfg      func() *config.Config
 	log      *slog.Logger
 	outbound OutboundSubmitter
+	metrics  *metrics.Metrics
 }
 
 // New returns a Deliverer.
@@ -95,7 +99,7 @@ func New(o Options) *Deliverer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Deliverer{store: o.Store, cfg: o.Config, log: log, outbound: o.Outbound}
+	return &Deliverer{store: o.Store, cfg: o.Config, log: log, outbound: o.Outbound, metrics: o.Metrics}
 }
 
 // Recipient is a resolved local recipient.
@@ -336,8 +340,13 @@ func (d *Deliverer) Deliver(ctx context.Context, m *Message) ([]Result, error) {
 		return nil, err
 	}
 	results := make([]Result, len(m.Recipients))
+	stored := false
 	for i, r := range m.Recipients {
 		results[i] = Result{Recipient: r, Err: delivered[which[i]].Err}
+		stored = stored || results[i].Err == nil
+	}
+	if stored {
+		d.metrics.Delivered()
 	}
 	return results, nil
 }

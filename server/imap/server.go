@@ -3,6 +3,7 @@ package imap
 import (
 	"context"
 	"crypto/tls"
+	"github.com/floemail/floe/server/metrics"
 	"log/slog"
 	"net"
 	"sync"
@@ -46,6 +47,8 @@ type Options struct {
 	// TLS enables STARTTLS on plain listeners. nil: no STARTTLS.
 	TLS    *tls.Config
 	Logger *slog.Logger
+	// Metrics, when set, times every command (nil: no metrics).
+	Metrics *metrics.Protocol
 }
 
 // Server serves IMAP on any number of listeners.

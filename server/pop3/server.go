@@ -31,6 +31,7 @@ package pop3
 import (
 	"context"
 	"crypto/tls"
+	"github.com/floemail/floe/server/metrics"
 	"log/slog"
 	"net"
 	"sync"
@@ -62,6 +63,8 @@ type Options struct {
 	// listeners' certificates (those are wrapped by the caller). nil: no STLS.
 	TLS    *tls.Config
 	Logger *slog.Logger
+	// Metrics, when set, times every command (nil: no metrics).
+	Metrics *metrics.Protocol
 }
 
 // Server serves POP3 on any number of listeners.

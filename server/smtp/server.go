@@ -31,6 +31,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/floemail/floe/server/metrics"
 	"log/slog"
 	"net"
 	"strings"
@@ -102,6 +103,9 @@ type Options struct {
 	// cannot be served.
 	TLS    *tls.Config
 	Logger *slog.Logger
+	// Metrics, when set, counts accepted messages and times MAIL, RCPT
+	// and DATA (nil: no metrics).
+	Metrics *metrics.Metrics
 }
 
 // Server serves SMTP on any number of listeners. It is safe for concurrent
