@@ -2,15 +2,14 @@ package clientsvc
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"strings"
 
 	"github.com/floemail/floe/server/httpauth"
+	"github.com/floemail/floe/server/jsonapi"
 	"github.com/floemail/floe/storage"
 )
 
@@ -57,7 +56,7 @@ func NewHandler(o Options) *Handler {
 	m.HandleFunc("POST /api/v1/activate", h.user(h.activate))
 	m.HandleFunc("GET /api/v1/license/public-key", h.publicKey)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		WriteError(w, http.StatusNotFound, "no such client service; see /api/v1/")
+		jsonapi.WriteError(w, http.StatusNotFound, "no such client service; see /api/v1/")
 	})
 	h.mux = m
 	return h
@@ -68,7 +67,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if v := recover(); v != nil {
 			h.log.Error("panic in client services", "panic", v, "stack", string(debug.Stack()))
-			WriteError(w, http.StatusInternalServerError, "internal error")
+			jsonapi.WriteError(w, http.StatusInternalServerError, "internal error")
 		}
 	}()
 	h.mux.ServeHTTP(w, r)
@@ -92,22 +91,22 @@ func (h *Handler) user(fn func(w http.ResponseWriter, r *http.Request, acct stor
 
 func (h *Handler) internal(w http.ResponseWriter, what string, err error) {
 	h.log.Error("client services: "+what, "error", err)
-	WriteError(w, http.StatusInternalServerError, "internal error; try again later")
+	jsonapi.WriteError(w, http.StatusInternalServerError, "internal error; try again later")
 }
 
 func domainOf(addr string) string { return addr[strings.LastIndexByte(addr, '@')+1:] }
 
 func (h *Handler) provisioning(w http.ResponseWriter, r *http.Request, acct storage.Account) {
-	WriteJSON(w, http.StatusOK, h.o.Service.Provisioning(domainOf(acct.Address)))
+	jsonapi.WriteJSON(w, http.StatusOK, h.o.Service.Provisioning(domainOf(acct.Address)))
 }
 
 func (h *Handler) update(w http.ResponseWriter, r *http.Request, _ storage.Account) {
 	cur := r.URL.Query().Get("current")
 	if len(cur) > 64 {
-		WriteError(w, http.StatusBadRequest, "current: version too long")
+		jsonapi.WriteError(w, http.StatusBadRequest, "current: version too long")
 		return
 	}
-	WriteJSON(w, http.StatusOK, h.o.Service.Update(cur))
+	jsonapi.WriteJSON(w, http.StatusOK, h.o.Service.Update(cur))
 }
 
 func (h *Handler) activationKey(w http.ResponseWriter, r *http.Request, acct storage.Account) {
@@ -116,7 +115,7 @@ func (h *Handler) activationKey(w http.ResponseWriter, r *http.Request, acct sto
 		h.internal(w, "activation key", err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, map[string]string{"activation_key": k})
+	jsonapi.WriteJSON(w, http.StatusOK, map[string]string{"activation_key": k})
 }
 
 // ActivateRequest is the body of POST /api/v1/activate.
@@ -127,8 +126,8 @@ type ActivateRequest struct {
 
 func (h *Handler) activate(w http.ResponseWriter, r *http.Request, acct storage.Account) {
 	var req ActivateRequest
-	if err := DecodeJSON(w, r, &req); err != nil {
-		WriteError(w, http.StatusBadRequest, err.Error())
+	if err := jsonapi.DecodeJSON(w, r, MaxRequestBody, &req); err != nil {
+		jsonapi.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	doc, a, err := h.o.Service.ActivateWithKey(r.Context(), acct, req.ActivationKey, req.MachineID)
@@ -136,17 +135,17 @@ func (h *Handler) activate(w http.ResponseWriter, r *http.Request, acct storage.
 	switch {
 	case errors.As(err, &seats), errors.Is(err, ErrWrongKey):
 		h.log.Info("client activation refused", "account", acct.Address, "reason", err.Error())
-		WriteError(w, http.StatusForbidden, err.Error())
+		jsonapi.WriteError(w, http.StatusForbidden, err.Error())
 		return
 	case errors.Is(err, ErrMachineID):
-		WriteError(w, http.StatusBadRequest, err.Error())
+		jsonapi.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	case err != nil:
 		h.internal(w, "activate", err)
 		return
 	}
 	h.log.Info("client activated", "account", acct.Address, "activation", a.ID)
-	WriteJSON(w, http.StatusOK, doc)
+	jsonapi.WriteJSON(w, http.StatusOK, doc)
 }
 
 // PublicKeyDoc publishes the license verification key.
@@ -165,54 +164,5 @@ func (s *Service) PublicKeyDocument() PublicKeyDoc {
 }
 
 func (h *Handler) publicKey(w http.ResponseWriter, r *http.Request) {
-	WriteJSON(w, http.StatusOK, h.o.Service.PublicKeyDocument())
-}
-
-// WriteJSON writes v with status.
-func WriteJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
-}
-
-// WriteError writes {"error": msg}.
-func WriteError(w http.ResponseWriter, status int, msg string) {
-	WriteJSON(w, status, map[string]string{"error": msg})
-}
-
-// DecodeJSON reads a JSON object of at most MaxRequestBody bytes into v,
-// refusing unknown fields; the error text is meant for the client.
-func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	d := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxRequestBody))
-	d.DisallowUnknownFields()
-	if err := d.Decode(v); err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			return errors.New("request body too large")
-		}
-		return errors.New("request body is not the expected JSON object: " + jsonReason(err))
-	}
-	if _, err := d.Token(); err != io.EOF {
-		return errors.New("request body has data after the JSON object")
-	}
-	return nil
-}
-
-func jsonReason(err error) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return "syntax error"
-	case errors.As(err, &te):
-		return "field " + te.Field + " has the wrong type"
-	case errors.Is(err, io.EOF):
-		return "empty body"
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
-	}
-	return "malformed"
+	jsonapi.WriteJSON(w, http.StatusOK, h.o.Service.PublicKeyDocument())
 }
