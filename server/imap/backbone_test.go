@@ -348,8 +348,9 @@ func TestIdle(t *testing.T) {
 	c.expect("+ idling")
 	env.deliver(t, testUser, testMessage("pushed"))
 	c.expect("* 1 EXISTS")
+	c.expect("* 1 RECENT") // rev1: announced here first, so recent here
 	markSeen(t, env, 1)
-	c.expect(`* 1 FETCH (UID 1 FLAGS (\Recent \Seen))`) // announced here first: recent
+	c.expect(`* 1 FETCH (UID 1 FLAGS (\Recent \Seen))`)
 	c.send("DONE")
 	c.expect("i1 OK")
 	c.send("i2 IDLE")
@@ -559,5 +560,31 @@ func TestSelectedMailboxDeleted(t *testing.T) {
 	b.conn.SetReadDeadline(time.Now().Add(safety))
 	if _, err := b.r.ReadString('\n'); err == nil {
 		t.Fatal("idling connection still open after BYE")
+	}
+}
+
+// TestCameAndWentSilently: a message delivered and expunged between two
+// commands was never announced (no EXISTS), so no EXPUNGE with a sequence
+// number the client does not know (imaptest: "seq too high"), nor VANISHED.
+func TestCameAndWentSilently(t *testing.T) {
+	t.Parallel()
+	env := newTestServer(t)
+	env.deliver(t, testUser, testMessage("a"))
+	c := env.rawLogin(t)
+	q := env.rawLogin(t)
+	q.cmd("e", "ENABLE QRESYNC", "OK")
+	c.cmd("s", "SELECT INBOX", "OK")
+	q.cmd("s", "SELECT INBOX", "OK")
+	env.deliver(t, testUser, testMessage("b"))
+	markDeleted(t, env, []int{2})
+	expungeUIDs(t, env, 2)
+	for _, conn := range []*rawConn{c, q} {
+		if lines := conn.cmd("n", "NOOP", "OK"); len(lines) != 1 {
+			t.Fatalf("NOOP reported a message it never announced: %q", lines)
+		}
+	}
+	env.deliver(t, testUser, testMessage("c"))
+	if lines := c.cmd("n2", "NOOP", "OK"); !hasLine(lines, "* 2 EXISTS") {
+		t.Fatalf("NOOP: %q", lines)
 	}
 }

@@ -10,11 +10,10 @@ package imap
 //     stored raw header, unfolded and RFC 2047-decoded (as Dovecot does;
 //     "FROM alice@example" matches "From: Alice <alice@example.org>").
 //     An empty string matches every message having the field.
-//   - TEXT and BODY use the full-text index (store.SearchText). That index
-//     matches words by prefix, case- and diacritic-insensitively: "foo"
-//     finds "Foobar" and "FOO", but "bar" does not find "foobar". This is a
-//     documented deviation from RFC substring semantics, chosen so that TEXT
-//     on large mailboxes is answered from the index.
+//   - TEXT and BODY use the full-text index (store.SearchText): the whole
+//     string is matched as a substring, case- and diacritic-insensitively
+//     ("bar" finds "Foobar"; "body 2 x" finds only that phrase), as RFC
+//     9051 6.4.4 asks, answered from the trigram index.
 //   - BEFORE/ON/SINCE compare the date of the internal date and
 //     SENTBEFORE/SENTON/SENTSINCE the date of the Date header, each in the
 //     message's own time zone (RFC 9051 6.4.4); a message without a usable

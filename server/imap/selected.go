@@ -34,7 +34,10 @@ type selected struct {
 	keywords map[string]string
 
 	// Pending unilateral updates.
-	expunged     map[storage.UID]struct{} // still in uids until reported
+	expunged map[storage.UID]struct{} // still in uids until reported
+	// goneFlags: the last flags of messages another session expunged (from
+	// the change), for the FETCH responses that still name them.
+	goneFlags    map[storage.UID][]string
 	fetches      []pendingFetch
 	flagsChanged bool // a new keyword: send FLAGS again
 	// deleted: another session deleted the selected mailbox.
@@ -351,6 +354,10 @@ func (s *session) applyChanges() {
 		case storage.ChangeExpunged:
 			if _, ok := v.SeqOf(c.UID); ok {
 				v.expunged[c.UID] = struct{}{}
+				if v.goneFlags == nil {
+					v.goneFlags = map[storage.UID][]string{}
+				}
+				v.goneFlags[c.UID] = c.Flags
 			}
 		case storage.ChangeMailboxDeleted:
 			v.deleted = true
@@ -379,18 +386,25 @@ func (s *session) flushUpdates(allowExpunge bool) error {
 		s.writeFlags()
 	}
 	if allowExpunge && len(v.expunged) > 0 {
+		// Only messages the client was told of (by EXISTS) are reported;
+		// one that came and went since the last EXISTS is dropped silently
+		// (its sequence number would be beyond what the client knows).
+		known := min(v.announced, len(v.uids))
 		gone := make([]storage.UID, 0, len(v.expunged))
 		if s.enabled.qresync {
-			for u := range v.expunged {
-				gone = append(gone, u)
+			for _, u := range v.uids[:known] {
+				if _, ok := v.expunged[u]; ok {
+					gone = append(gone, u)
+				}
 			}
-			slices.Sort(gone)
-			// RFC 7162 3.2.10: VANISHED instead of EXPUNGE.
-			e.Untagged().Atom("VANISHED ").Atom(imapUIDSet(gone).String()).CRLF()
+			if len(gone) > 0 {
+				// RFC 7162 3.2.10: VANISHED instead of EXPUNGE.
+				e.Untagged().Atom("VANISHED ").Atom(imapUIDSet(gone).String()).CRLF()
+			}
 		} else {
 			// Highest sequence number first, so that each number is valid
 			// when the client reads it (RFC 9051 7.5.1).
-			for i := len(v.uids) - 1; i >= 0; i-- {
+			for i := known - 1; i >= 0; i-- {
 				if _, ok := v.expunged[v.uids[i]]; ok {
 					e.Untagged().Number(uint32(i + 1)).Atom(" EXPUNGE").CRLF()
 					gone = append(gone, v.uids[i])
@@ -412,6 +426,7 @@ func (s *session) flushUpdates(allowExpunge bool) error {
 		})
 		v.announced -= len(gone)
 		clear(v.expunged)
+		v.goneFlags = nil
 	}
 	if len(v.uids) != v.announced {
 		e.Untagged().Number(uint32(len(v.uids))).Atom(" EXISTS").CRLF()
@@ -431,6 +446,9 @@ func (s *session) flushUpdates(allowExpunge bool) error {
 		for i, f := range v.fetches {
 			if last[f.uid] != i {
 				continue
+			}
+			if _, gone := v.expunged[f.uid]; gone {
+				continue // its EXPUNGE follows; the flags do not matter
 			}
 			seq, ok := v.SeqOf(f.uid)
 			if !ok {

@@ -49,6 +49,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Metrics, when set, times every command (nil: no metrics).
 	Metrics *metrics.Protocol
+	// BaseContext is the parent of every session's context (and so of its
+	// storage calls); the server cancels it when it stops. nil: Background.
+	BaseContext context.Context
 }
 
 // Server serves IMAP on any number of listeners.
@@ -76,7 +79,7 @@ func New(o Options) *Server {
 		opts:   o,
 		log:    log.With("proto", "imap"),
 		wpool:  newWriterPool(),
-		conns:  connsrv.New(log.With("proto", "imap")),
+		conns:  connsrv.NewContext(o.BaseContext, log.With("proto", "imap")),
 		recent: newRecentTracker(),
 	}
 }

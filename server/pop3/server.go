@@ -65,6 +65,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Metrics, when set, times every command (nil: no metrics).
 	Metrics *metrics.Protocol
+	// BaseContext is the parent of every session's context (and so of its
+	// storage calls); the server cancels it when it stops. nil: Background.
+	BaseContext context.Context
 }
 
 // Server serves POP3 on any number of listeners.
@@ -89,7 +92,7 @@ func New(o Options) *Server {
 	return &Server{
 		opts:   o,
 		log:    log.With("proto", "pop3"),
-		conns:  connsrv.New(log.With("proto", "pop3")),
+		conns:  connsrv.NewContext(o.BaseContext, log.With("proto", "pop3")),
 		locked: map[storage.AccountID]struct{}{},
 	}
 }

@@ -73,6 +73,10 @@ type Options struct {
 	// Hostname is the name announced in EHLO and DSNs; nil uses
 	// [server] hostname.
 	Hostname func() string
+	// BaseContext is the parent of the queue's context (its storage calls
+	// and connections); the server cancels it when it stops. nil:
+	// Background.
+	BaseContext context.Context
 	// Local delivers DSNs to local senders. When nil, every sender is
 	// treated as remote: DSNs go through the queue (tests of the queue
 	// alone; the server always wires local delivery).
@@ -171,7 +175,11 @@ func New(o Options) *Queue {
 	if q.hostname == nil {
 		q.hostname = func() string { return q.cfg().Server.Hostname }
 	}
-	q.ctx, q.cancel = context.WithCancel(context.Background())
+	base := o.BaseContext
+	if base == nil {
+		base = context.Background()
+	}
+	q.ctx, q.cancel = context.WithCancel(base)
 	return q
 }
 

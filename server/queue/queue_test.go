@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -154,6 +155,23 @@ func TestSubmitOutbound(t *testing.T) {
 	}
 	if st := q.Stats(); st.Queued != 1 || st.Delivered != 2 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestContextFromBase: the queue's context (storage calls, connections)
+// derives from Options.BaseContext, so the server's shutdown cancels work
+// in flight.
+func TestContextFromBase(t *testing.T) {
+	e := newEnv(t, 25, nil)
+	base, cancel := context.WithCancel(context.Background())
+	q := New(Options{Store: e.st, Config: e.config, BaseContext: base})
+	id := e.enqueue(e.owner, "later", "x@remote.test")
+	if err := q.Retry(int64(id)); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := q.Retry(int64(id)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Retry after the base context ended: %v", err)
 	}
 }
 

@@ -46,6 +46,7 @@ func (s *Store) DiscardBlob(ctx context.Context, id storage.BlobID) error {
 	if !blob.ValidID(id) {
 		return fmt.Errorf("discard blob: bad id: %w", storage.ErrInvalid)
 	}
+	s.blobs.Unpin(id)
 	return s.write(ctx, "discard blob", func(w *wtx) error {
 		var n int
 		if err := w.queryRow(blobUsers, string(id)).Scan(&n); err != nil {
@@ -470,6 +471,15 @@ func (s *Store) Deliver(ctx context.Context, ref storage.BlobRef, p *storage.Par
 	if err != nil {
 		return nil, err
 	}
+	// The blob is referenced now: its Put's pin (blob.Store.Pinned) ends.
+	// When nothing was delivered the caller discards it (DiscardBlob
+	// unpins).
+	for _, d := range out {
+		if d.Err == nil {
+			s.blobs.Unpin(ref.ID)
+			break
+		}
+	}
 	return out, nil
 }
 
@@ -663,7 +673,7 @@ func (w *wtx) expungeRows(m storage.Mailbox, msgs []msgRow) error {
 			m.ID, msg.uid, modseq); err != nil {
 			return dbErr("expunge", err)
 		}
-		w.publish(storage.Change{Kind: storage.ChangeExpunged, Account: m.Account, Mailbox: m.ID, UID: msg.uid, ModSeq: modseq})
+		w.publish(storage.Change{Kind: storage.ChangeExpunged, Account: m.Account, Mailbox: m.ID, UID: msg.uid, ModSeq: modseq, Flags: msg.flags.list()})
 	}
 	_, err := w.exec("UPDATE mailboxes SET highest_modseq = ? WHERE id = ?", modseq, m.ID)
 	return dbErr("expunge", err)
