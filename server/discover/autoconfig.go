@@ -69,14 +69,14 @@ func (h *Handler) autoconfig(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "emailaddress is not an address (local@domain)", http.StatusBadRequest)
 			return
 		}
-		s = Describe(cfg, email)
+		s = h.describe(cfg, email)
 	default:
 		domain := requestDomain(r)
 		if domain == "" {
 			http.Error(w, "emailaddress is required", http.StatusBadRequest)
 			return
 		}
-		s = Describe(cfg, "user@"+domain)
+		s = h.describe(cfg, "user@"+domain)
 		s.Email, s.LoginName = placeholder, placeholder
 	}
 	w.Header().Set("Content-Type", contentTypeXML)

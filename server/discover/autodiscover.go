@@ -106,7 +106,7 @@ func (h *Handler) autodiscoverPOX(w http.ResponseWriter, r *http.Request) {
 		writePOXError(w, "600", "Invalid Request")
 		return
 	}
-	s := Describe(cfg, req.EMailAddress)
+	s := h.describe(cfg, req.EMailAddress)
 	if login != "" {
 		s.LoginName = login
 	}
@@ -346,7 +346,11 @@ func (h *Handler) autodiscoverV2(w http.ResponseWriter, r *http.Request) {
 	var url string
 	switch strings.ToLower(proto) {
 	case "autodiscoverv1":
-		proto, url = "AutodiscoverV1", AutodiscoverURL(cfg)
+		var bound map[string]int
+		if h.o.Ports != nil {
+			bound = h.o.Ports()
+		}
+		proto, url = "AutodiscoverV1", AutodiscoverURL(cfg, bound)
 	case "activesync":
 		proto, url = "ActiveSync", cfg.Discover.ActiveSyncURL
 	}

@@ -27,7 +27,19 @@ type Options struct {
 	// Certificate returns the server's TLS certificate; Apple profiles are
 	// signed with it unless it is self-signed. Nil: profiles are unsigned.
 	Certificate func() *tls.Certificate
-	Logger      *slog.Logger
+	// Ports returns the bound port of each open listener by name (see
+	// DescribeBound); nil uses the configured ports.
+	Ports  func() map[string]int
+	Logger *slog.Logger
+}
+
+// describe is DescribeBound with the handler's ports.
+func (h *Handler) describe(cfg *config.Config, email string) Settings {
+	var bound map[string]int
+	if h.o.Ports != nil {
+		bound = h.o.Ports()
+	}
+	return DescribeBound(cfg, email, bound)
 }
 
 // Handler serves the SmartDiscover paths:

@@ -251,7 +251,7 @@ func (h *Handler) mobileconfig(w http.ResponseWriter, r *http.Request) {
 	if h.o.Certificate != nil {
 		cert = h.o.Certificate()
 	}
-	body, _ := ProfileFor(Describe(cfg, email), cfg.PublicHostname(), cert)
+	body, _ := ProfileFor(h.describe(cfg, email), cfg.PublicHostname(), cert)
 	WriteProfile(w, email, body)
 }
 

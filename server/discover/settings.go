@@ -68,6 +68,14 @@ type Settings struct {
 // account (nothing is looked up); a malformed address gives settings with
 // an empty Domain.
 func Describe(cfg *config.Config, email string) Settings {
+	return DescribeBound(cfg, email, nil)
+}
+
+// DescribeBound is Describe with the ports the listeners are actually bound
+// to (by listener name: "imaps", "submission", "https", ...), which win over
+// the configured ones: they differ when the config asks for port 0 (tests)
+// and are what clients must use.
+func DescribeBound(cfg *config.Config, email string, bound map[string]int) Settings {
 	email = strings.ToLower(strings.TrimSpace(email))
 	host := cfg.PublicHostname()
 	s := Settings{Email: email, LoginName: email, Organization: cfg.Discover.Organization}
@@ -81,26 +89,35 @@ func Describe(cfg *config.Config, email string) Settings {
 		s.Organization = host
 	}
 	l := cfg.Listeners
-	add := func(list *[]Endpoint, proto, addr string, sec Security) {
-		if p := port(addr); p > 0 {
+	portOf := func(name, addr string) int {
+		if addr == "" {
+			return 0 // disabled
+		}
+		if p := bound[name]; p > 0 {
+			return p
+		}
+		return port(addr)
+	}
+	add := func(list *[]Endpoint, proto, name, addr string, sec Security) {
+		if p := portOf(name, addr); p > 0 {
 			*list = append(*list, Endpoint{Protocol: proto, Host: host, Port: p, Security: sec})
 		}
 	}
-	add(&s.IMAP, "imap", l.IMAPS, SSL)
-	add(&s.IMAP, "imap", l.IMAP, STARTTLS)
-	add(&s.POP3, "pop3", l.POP3S, SSL)
-	add(&s.POP3, "pop3", l.POP3, STARTTLS)
-	add(&s.SMTP, "smtp", l.Submissions, SSL)
-	add(&s.SMTP, "smtp", l.Submission, STARTTLS)
+	add(&s.IMAP, "imap", "imaps", l.IMAPS, SSL)
+	add(&s.IMAP, "imap", "imap", l.IMAP, STARTTLS)
+	add(&s.POP3, "pop3", "pop3s", l.POP3S, SSL)
+	add(&s.POP3, "pop3", "pop3", l.POP3, STARTTLS)
+	add(&s.SMTP, "smtp", "submissions", l.Submissions, SSL)
+	add(&s.SMTP, "smtp", "submission", l.Submission, STARTTLS)
 
 	base := ""
-	if p := port(l.HTTPS); p > 0 {
+	if p := portOf("https", l.HTTPS); p > 0 {
 		base = "https://" + hostPort(host, p, 443)
 	}
 	s.WebDAV = pick(cfg.Discover.WebDAVURL, base, "/webdav/")
 	s.CalDAV = pick(cfg.Discover.CalDAVURL, base, "/.well-known/caldav")
 	s.CardDAV = pick(cfg.Discover.CardDAVURL, base, "/.well-known/carddav")
-	if p := port(l.ClientSvc); p > 0 {
+	if p := portOf("clientsvc", l.ClientSvc); p > 0 {
 		s.ClientServices = "https://" + hostPort(host, p, 443) + "/"
 	}
 	return s
@@ -108,8 +125,11 @@ func Describe(cfg *config.Config, email string) Settings {
 
 // AutodiscoverURL returns the POX Autodiscover URL on the https listener
 // ("" when it is disabled).
-func AutodiscoverURL(cfg *config.Config) string {
+func AutodiscoverURL(cfg *config.Config, bound map[string]int) string {
 	p := port(cfg.Listeners.HTTPS)
+	if b := bound["https"]; b > 0 && cfg.Listeners.HTTPS != "" {
+		p = b
+	}
 	if p == 0 {
 		return ""
 	}

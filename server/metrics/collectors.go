@@ -30,21 +30,39 @@ type Sources struct {
 	// Queue returns the outbound queue's counters.
 	Queue func() QueueStats
 	// Store gives the queue size and oldest age, and the mailbox bytes.
-	Store interface {
-		QueueEntries(ctx context.Context) ([]storage.QueueEntry, error)
-		Accounts(ctx context.Context) ([]storage.Account, error)
-		Usage(ctx context.Context, acct storage.AccountID) (storage.Usage, error)
-	}
+	Store storeSource
 	// DataDir holds the database files measured as storage_bytes{kind="database"}.
 	DataDir string
 }
 
-// Register adds the scrape-time collectors reading src. Call it once.
+// storeSource is the part of the store the collectors read.
+type storeSource interface {
+	QueueEntries(ctx context.Context) ([]storage.QueueEntry, error)
+	Accounts(ctx context.Context) ([]storage.Account, error)
+	Usage(ctx context.Context, acct storage.AccountID) (storage.Usage, error)
+}
+
+// Register sets what the scrape-time collectors read (replacing the
+// sources of an earlier call).
 func (m *Metrics) Register(src Sources) {
 	if m == nil {
 		return
 	}
-	m.Registry.MustRegister(&sourceCollector{src: src, now: time.Now})
+	m.src.mu.Lock()
+	defer m.src.mu.Unlock()
+	m.src.src = src
+	m.src.queueOK, m.src.usageOK = false, false
+}
+
+// RegisterQueue sets the outbound queue's counters (Sources.Queue), for a
+// queue created after Register.
+func (m *Metrics) RegisterQueue(fn func() QueueStats) {
+	if m == nil {
+		return
+	}
+	m.src.mu.Lock()
+	defer m.src.mu.Unlock()
+	m.src.src.Queue = fn
 }
 
 var (
@@ -84,7 +102,10 @@ func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
-	if f := c.src.Connections; f != nil {
+	c.mu.Lock()
+	src := c.src
+	c.mu.Unlock()
+	if f := src.Connections; f != nil {
 		counts := f()
 		names := make([]string, 0, len(counts))
 		for n := range counts {
@@ -95,7 +116,7 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descOpen, prometheus.GaugeValue, float64(counts[n]), n)
 		}
 	}
-	if f := c.src.Queue; f != nil {
+	if f := src.Queue; f != nil {
 		st := f()
 		for _, e := range []struct {
 			name string
@@ -106,28 +127,28 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
 	defer cancel()
-	if c.src.Store != nil {
-		if size, age, ok := c.queue(ctx); ok {
+	if src.Store != nil {
+		if size, age, ok := c.queue(ctx, src.Store); ok {
 			ch <- prometheus.MustNewConstMetric(descQueueSize, prometheus.GaugeValue, size)
 			ch <- prometheus.MustNewConstMetric(descQueueAge, prometheus.GaugeValue, age)
 		}
-		if v, ok := c.usage(ctx); ok {
+		if v, ok := c.usage(ctx, src.Store); ok {
 			ch <- prometheus.MustNewConstMetric(descStorage, prometheus.GaugeValue, v, "mailboxes")
 		}
 	}
-	if c.src.DataDir != "" {
-		ch <- prometheus.MustNewConstMetric(descStorage, prometheus.GaugeValue, float64(databaseBytes(c.src.DataDir)), "database")
+	if src.DataDir != "" {
+		ch <- prometheus.MustNewConstMetric(descStorage, prometheus.GaugeValue, float64(databaseBytes(src.DataDir)), "database")
 	}
 }
 
-func (c *sourceCollector) queue(ctx context.Context) (size, age float64, ok bool) {
+func (c *sourceCollector) queue(ctx context.Context, st storeSource) (size, age float64, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
 	if c.queueOK && now.Sub(c.queueAt) < queueCacheFor {
 		return c.queueSize, c.queueAge, true
 	}
-	entries, err := c.src.Store.QueueEntries(ctx)
+	entries, err := st.QueueEntries(ctx)
 	if err != nil {
 		return 0, 0, false
 	}
@@ -141,20 +162,20 @@ func (c *sourceCollector) queue(ctx context.Context) (size, age float64, ok bool
 	return c.queueSize, c.queueAge, true
 }
 
-func (c *sourceCollector) usage(ctx context.Context) (float64, bool) {
+func (c *sourceCollector) usage(ctx context.Context, st storeSource) (float64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
 	if c.usageOK && now.Sub(c.usageAt) < usageCacheFor {
 		return c.usageVal, true
 	}
-	accts, err := c.src.Store.Accounts(ctx)
+	accts, err := st.Accounts(ctx)
 	if err != nil {
 		return 0, false
 	}
 	var total int64
 	for _, a := range accts {
-		u, err := c.src.Store.Usage(ctx, a.ID)
+		u, err := st.Usage(ctx, a.ID)
 		if err != nil {
 			return 0, false
 		}

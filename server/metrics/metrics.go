@@ -45,6 +45,8 @@ type Metrics struct {
 	httpReqs    *prometheus.CounterVec
 	httpLatency *prometheus.HistogramVec
 
+	src *sourceCollector // scrape-time metrics (collectors.go)
+
 	mu        sync.Mutex
 	protocols map[string]*Protocol
 }
@@ -77,7 +79,8 @@ func New() *Metrics {
 		Name: "floe_http_request_duration_seconds", Help: "Time to answer an HTTP request, per service.",
 		Buckets: prometheus.DefBuckets,
 	}, []string{"service"})
-	reg.MustRegister(m.connections, m.logins, m.commands, m.received, m.delivered, m.httpReqs, m.httpLatency,
+	m.src = &sourceCollector{now: time.Now}
+	reg.MustRegister(m.connections, m.logins, m.commands, m.received, m.delivered, m.httpReqs, m.httpLatency, m.src,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -50,7 +50,18 @@ type Options struct {
 	Clients *clientsvc.Service
 	// Certificate signs the Apple profile when not self-signed; may be nil.
 	Certificate func() *tls.Certificate
-	Logger      *slog.Logger
+	// Ports returns the bound listener ports (discover.DescribeBound);
+	// nil uses the configured ports.
+	Ports  func() map[string]int
+	Logger *slog.Logger
+}
+
+func (h *Handler) describe(cfg *config.Config, email string) discover.Settings {
+	var bound map[string]int
+	if h.o.Ports != nil {
+		bound = h.o.Ports()
+	}
+	return discover.DescribeBound(cfg, email, bound)
 }
 
 // Handler serves /api/v1/ and the web page.
@@ -409,7 +420,7 @@ type ClientSettings struct {
 }
 
 func (h *Handler) clientSettings(w http.ResponseWriter, r *http.Request, c *caller) {
-	s := discover.Describe(h.o.Config(), c.acct.Address)
+	s := h.describe(h.o.Config(), c.acct.Address)
 	jsonapi.WriteJSON(w, http.StatusOK, ClientSettings{Settings: s, Manual: discover.ManualText(s)})
 }
 
@@ -419,6 +430,6 @@ func (h *Handler) profile(w http.ResponseWriter, r *http.Request, c *caller) {
 	if h.o.Certificate != nil {
 		cert = h.o.Certificate()
 	}
-	body, _ := discover.ProfileFor(discover.Describe(cfg, c.acct.Address), cfg.PublicHostname(), cert)
+	body, _ := discover.ProfileFor(h.describe(cfg, c.acct.Address), cfg.PublicHostname(), cert)
 	discover.WriteProfile(w, c.acct.Address, body)
 }
