@@ -148,6 +148,13 @@ func (h *Handler) user(fn func(w http.ResponseWriter, r *http.Request, c *caller
 			}
 			id, c.cookie, c.csrf = sess.account, ck.Value, sess.csrf
 		} else {
+			// No credentials at all: 401 without a Basic challenge, so
+			// that the page's requests never make a browser pop up its
+			// own login dialog (API clients send Basic preemptively).
+			if r.Header.Get("Authorization") == "" {
+				jsonapi.WriteError(w, http.StatusUnauthorized, "log in first (session cookie or HTTP Basic)")
+				return
+			}
 			p := httpauth.Basic(h.o.Auth, auth.ProtocolSettings, w, r)
 			if p == nil {
 				return
