@@ -160,7 +160,7 @@ func TestAutoconfigAndProfileCurl(t *testing.T) {
 			"IncomingMailServerHostName": "localhost", "IncomingMailServerPortNumber": mustFloat(e.port(t, "imaps")),
 			"IncomingMailServerUseSSL": true, "IncomingMailServerUsername": "erin@" + domain,
 			"IncomingMailServerAuthentication": "EmailAuthPassword",
-			"OutgoingMailServerHostName": "localhost", "OutgoingMailServerPortNumber": mustFloat(e.port(t, "submissions")),
+			"OutgoingMailServerHostName":       "localhost", "OutgoingMailServerPortNumber": mustFloat(e.port(t, "submissions")),
 			"OutgoingMailServerUseSSL": true, "OutgoingPasswordSameAsIncomingPassword": true},
 		{"PayloadType": "com.apple.caldav.account", "CalDAVHostName": "localhost", "CalDAVPort": mustFloat(e.port(t, "https")),
 			"CalDAVUseSSL": true, "CalDAVUsername": "erin@" + domain, "CalDAVPrincipalURL": base + "/.well-known/caldav"},
