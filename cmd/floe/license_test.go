@@ -18,8 +18,8 @@ import (
 func TestLicenseCommands(t *testing.T) {
 	file, _ := writeConfig(t, nil, "[[clientsvc.domain]]\nname = \"example.com\"\nseats = 1\n")
 	c := func(args ...string) []string { return append(args, "--config", file) }
-	floe(t, "pw\n", c("account", "add", "alice@example.com", "--password-stdin")...).expect(t, 0, "")
-	floe(t, "pw\n", c("account", "add", "bob@example.com", "--password-stdin")...).expect(t, 0, "")
+	floe(t, "alice-Secret-1\n", c("account", "add", "alice@example.com", "--password-stdin")...).expect(t, 0, "")
+	floe(t, "bob-Secret-12\n", c("account", "add", "bob@example.com", "--password-stdin")...).expect(t, 0, "")
 
 	key := strings.TrimSpace(floe(t, "", c("license", "key", "alice@example.com")...).stdout)
 	if !strings.HasPrefix(key, "FLOE-") || len(key) != 28 {

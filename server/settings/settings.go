@@ -75,7 +75,6 @@ type Handler struct {
 // Limits.
 const (
 	maxBody        = 16 << 10
-	minPasswordLen = 10
 	maxPasswordLen = 1024
 )
 
@@ -279,7 +278,7 @@ func (h *Handler) password(w http.ResponseWriter, r *http.Request, c *caller) {
 		jsonapi.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if msg := passwordProblem(req.NewPassword, c.acct.Address); msg != "" {
+	if msg := passwordProblem(req.NewPassword, c.acct.Address, h.o.Config().Auth.MinPasswordLength); msg != "" {
 		jsonapi.WriteError(w, http.StatusBadRequest, msg)
 		return
 	}
@@ -317,10 +316,11 @@ func (h *Handler) password(w http.ResponseWriter, r *http.Request, c *caller) {
 }
 
 // passwordProblem returns why p is not acceptable as a new password.
-func passwordProblem(p, address string) string {
+// min is [auth] min_password_length (the rule of `floe account passwd`).
+func passwordProblem(p, address string, min int) string {
 	switch {
-	case utf8.RuneCountInString(p) < minPasswordLen:
-		return "the new password must have at least " + strconv.Itoa(minPasswordLen) + " characters"
+	case auth.CheckPasswordStrength(p, min) != nil:
+		return "the new password must have at least " + strconv.Itoa(min) + " characters"
 	case len(p) > maxPasswordLen:
 		return "the new password is too long"
 	case !utf8.ValidString(p) || strings.ContainsAny(p, "\x00\r\n"):
