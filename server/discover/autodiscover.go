@@ -184,9 +184,10 @@ func onOff(b bool) string {
 
 // outlookResponse renders the outlook-schema settings: one Protocol per
 // mail protocol with its preferred endpoint, IMAP first so that Outlook
-// picks IMAP, then SMTP and POP3; then the WebDAV (SmartAttach), CalDAV and
-// CardDAV URLs as Protocol entries of types WEBDAV, CALDAV and CARDDAV with
-// the URL in Server (Outlook ignores types it does not know; Outlook
+// picks IMAP, then SMTP and POP3; then the WebDAV (SmartAttach), CalDAV,
+// CardDAV and client-services (5229: provisioning, updates, activation)
+// URLs as Protocol entries of types WEBDAV, CALDAV, CARDDAV and CLIENTSVC
+// with the URL in Server (Outlook ignores types it does not know; Outlook
 // Sync-like clients read them).
 func outlookResponse(s Settings) []byte {
 	acc := outlookAcc{AccountType: "email", Action: "settings"}
@@ -214,7 +215,7 @@ func outlookResponse(s Settings) []byte {
 	mail("IMAP", s.IMAP)
 	mail("SMTP", s.SMTP)
 	mail("POP3", s.POP3)
-	for _, u := range []struct{ typ, url string }{{"WEBDAV", s.WebDAV}, {"CALDAV", s.CalDAV}, {"CARDDAV", s.CardDAV}} {
+	for _, u := range []struct{ typ, url string }{{"WEBDAV", s.WebDAV}, {"CALDAV", s.CalDAV}, {"CARDDAV", s.CardDAV}, {"CLIENTSVC", s.ClientServices}} {
 		if u.url == "" {
 			continue
 		}

@@ -219,7 +219,8 @@ func TestAutodiscoverOutlook(t *testing.T) {
 		}{
 			"IMAP": {"mail.example.org", 993, "SSL"}, "SMTP": {"mail.example.org", 465, "SSL"}, "POP3": {"mail.example.org", 995, "SSL"},
 			"WEBDAV": {"https://mail.example.org/webdav/", 443, ""}, "CALDAV": {"https://mail.example.org/.well-known/caldav", 443, ""},
-			"CARDDAV": {"https://mail.example.org/.well-known/carddav", 443, ""},
+			"CARDDAV":   {"https://mail.example.org/.well-known/carddav", 443, ""},
+			"CLIENTSVC": {"https://mail.example.org:5229/", 5229, ""},
 		}
 		if len(a.Protocol) != len(want) || a.Protocol[0].Type != "IMAP" {
 			t.Fatalf("protocols: %+v", a.Protocol)
