@@ -22,6 +22,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -52,8 +53,13 @@ type Options struct {
 	Certificate func() *tls.Certificate
 	// Ports returns the bound listener ports (discover.DescribeBound);
 	// nil uses the configured ports.
-	Ports  func() map[string]int
-	Logger *slog.Logger
+	Ports func() map[string]int
+	// Rules keeps the account's rule document and ValidateRules checks
+	// one (the rules layer); without them the forwarder, responder and
+	// rules calls answer 404 and the page hides them.
+	Rules         RuleStore
+	ValidateRules ValidateRules
+	Logger        *slog.Logger
 }
 
 func (h *Handler) describe(cfg *config.Config, email string) discover.Settings {
@@ -70,6 +76,7 @@ type Handler struct {
 	log      *slog.Logger
 	mux      *http.ServeMux
 	sessions *sessions
+	ruleMu   [64]sync.Mutex // by account ID modulo 64 (rules.go)
 }
 
 // Limits.
@@ -96,6 +103,7 @@ func New(o Options) *Handler {
 	m.HandleFunc("GET /api/v1/activation-key", h.user(h.activationKey))
 	m.HandleFunc("GET /api/v1/client-settings", h.user(h.clientSettings))
 	m.HandleFunc("GET /api/v1/profile.mobileconfig", h.user(h.profile))
+	h.mountRules(m)
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		jsonapi.WriteError(w, http.StatusNotFound, "no such API call; see docs/api.md")
 	})
