@@ -357,3 +357,18 @@ func FuzzVerifyDocument(f *testing.F) {
 		}
 	})
 }
+
+func FuzzCompareVersions(f *testing.F) {
+	f.Add("1.2.3", "1.10")
+	f.Add("v2.0-beta", "2.0")
+	f.Add("", "0")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if len(a) > 64 || len(b) > 64 {
+			return
+		}
+		x, y := CompareVersions(a, b), CompareVersions(b, a)
+		if x != -y || CompareVersions(a, a) != 0 {
+			t.Fatalf("Compare(%q,%q)=%d, reversed %d", a, b, x, y)
+		}
+	})
+}
