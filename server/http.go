@@ -14,12 +14,12 @@ import (
 	"github.com/floemail/floe/server/httpd"
 	"github.com/floemail/floe/server/metrics"
 	"github.com/floemail/floe/server/settings"
-	"github.com/floemail/floe/storage/sqlite"
+	"github.com/floemail/floe/storage"
 )
 
 // httpDeps are the components the HTTP handlers are built from.
 type httpDeps struct {
-	store   *sqlite.Store
+	store   storage.Store
 	auth    *auth.Authenticator
 	metrics *metrics.Metrics
 }
@@ -77,7 +77,7 @@ func (s *Server) mountHTTP(web, client *httpd.Mux, d httpDeps) error {
 }
 
 // healthCheck is the admin listener's /healthz: the store answers a read.
-func healthCheck(ctx context.Context, st *sqlite.Store) error {
+func healthCheck(ctx context.Context, st storage.Store) error {
 	if _, err := st.Domains(ctx); err != nil {
 		return fmt.Errorf("storage: %w", err)
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/floemail/floe/server/clientsvc"
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/storage"
-	"github.com/floemail/floe/storage/sqlite"
 )
 
 // licenseFlags are the flags of `floe license ...`.
@@ -48,7 +47,7 @@ func licenseCommands() []*command {
 }
 
 // licenseService opens the signing key and returns the service.
-func licenseService(cfg *config.Config, st *sqlite.Store) (*clientsvc.Service, error) {
+func licenseService(cfg *config.Config, st storage.Store) (*clientsvc.Service, error) {
 	key, err := clientsvc.LoadOrCreateKey(clientsvc.KeyFile(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("license signing key: %w (set [clientsvc] signing_key_file, or check the data directory)", err)
@@ -71,7 +70,7 @@ func (a *app) licenseList(c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		list, err := st.Activations(ctx, domain)
 		if err != nil {
 			return err
@@ -95,7 +94,7 @@ func (a *app) licenseRevoke(c *cmdCtx) error {
 	if err != nil || id <= 0 {
 		return usagef("%q is not an activation ID; \"floe license list\" shows them", c.args[0])
 	}
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		if err := st.RevokeActivation(ctx, id); errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("no activation %d; \"floe license list\" shows them", id)
 		} else if err != nil {
@@ -111,7 +110,7 @@ func (a *app) licenseSeats(c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		doms, err := st.Domains(ctx)
 		if err != nil {
 			return err
@@ -155,7 +154,7 @@ func (a *app) licenseIssue(c *cmdCtx) error {
 	if !clientsvc.ValidMachineID(machine) {
 		return usagef("%s", clientsvc.ErrMachineID)
 	}
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		svc, err := licenseService(cfg, st)
 		if err != nil {
 			return err
@@ -191,7 +190,7 @@ func (a *app) licenseKey(c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		acct, err := st.Account(ctx, addr)
 		if err != nil {
 			return storeErr(cfg, addr, err)

@@ -30,6 +30,7 @@ type Config struct {
 	Discover  Discover  `toml:"discover"`
 	ClientSvc ClientSvc `toml:"clientsvc"`
 	HTTP      HTTP      `toml:"http"`
+	Storage   Storage   `toml:"storage"`
 	Limits    Limits    `toml:"limits"`
 
 	Domains  []Domain  `toml:"domain"`
@@ -245,6 +246,7 @@ func defaults() *Config {
 		Outbound:  defaultOutbound(),
 		ClientSvc: defaultClientSvc(),
 		HTTP:      defaultHTTP(),
+		Storage:   defaultStorage(),
 		Limits:    defaultLimits(),
 		Checks: Checks{
 			DMARCRejectAction: "junk",

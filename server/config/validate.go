@@ -115,6 +115,9 @@ func (c *Config) validate(errs *Errors, pos positions) {
 	// [limits] and the password settings of [auth]
 	c.validateLimits(v)
 
+	// [storage]
+	c.validateStorage(v)
+
 	// [log]
 	c.Log.Level = strings.ToLower(c.Log.Level)
 	switch c.Log.Level {

@@ -188,7 +188,7 @@ func TestBasicAuth(t *testing.T) {
 	}
 
 	logs := f.logs.String()
-	for _, want := range []string{`msg="login failed" protocol=http remote=192.0.2.9`, `msg="login refused: too many failures" protocol=http`,
+	for _, want := range []string{`msg="login failed" protocol=http remote=192.0.2.9`, `msg="login refused: too many failures from this source" protocol=http`,
 		`method=GET path=/whoami status=200`, "user=" + testUser} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("log lacks %q:\n%s", want, logs)

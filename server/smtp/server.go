@@ -34,6 +34,7 @@ import (
 	"github.com/floemail/floe/server/metrics"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -229,13 +230,14 @@ func (s *Server) handle(tc *trackedConn, m Mode) {
 	log := s.log.With("conn", id, "remote", remote.String(), "proto", m.String())
 	defer func() {
 		if r := recover(); r != nil {
-			log.Error("panic in SMTP connection", "panic", r)
+			log.Error("panic in SMTP connection", "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
 	log.Debug("connection opened")
 	defer log.Debug("connection closed")
 
 	lim := limitsOf(cfg)
+	tc.lineTimeout = lim.lineTimeout
 	var top net.Conn = tc
 	if m == Submissions {
 		tlsConn := tls.Server(tc, s.opts.TLS)
@@ -256,7 +258,7 @@ func (s *Server) handle(tc *trackedConn, m Mode) {
 	gs.MaxRecipients = lim.maxRecipients
 	gs.MaxLineLength = lim.maxLineLength
 	gs.ReadTimeout = lim.commandTimeout
-	gs.WriteTimeout = lim.commandTimeout
+	gs.WriteTimeout = lim.writeTimeout
 	// AUTH is decided per session (AuthMechanisms returns nothing and Auth
 	// refuses when plain text is not allowed), which lets loopback clients
 	// authenticate without TLS.
@@ -330,6 +332,8 @@ type limits struct {
 	maxErrors      int
 	commandTimeout time.Duration
 	dataTimeout    time.Duration
+	lineTimeout    time.Duration // [limits] command_line_timeout
+	writeTimeout   time.Duration // [limits] write_timeout
 }
 
 func limitsOf(cfg *config.Config) limits {
@@ -342,6 +346,8 @@ func limitsOf(cfg *config.Config) limits {
 		maxErrors:      c.MaxErrors,
 		commandTimeout: c.CommandTimeout.D(),
 		dataTimeout:    c.DataTimeout.D(),
+		lineTimeout:    cfg.Limits.CommandLineTimeout.D(),
+		writeTimeout:   cfg.Limits.WriteTimeout.D(),
 	}
 	if l.maxMessageSize <= 0 {
 		l.maxMessageSize = DefaultMaxMessageSize
@@ -360,6 +366,9 @@ func limitsOf(cfg *config.Config) limits {
 	}
 	if l.dataTimeout <= 0 {
 		l.dataTimeout = DefaultDataTimeout
+	}
+	if l.writeTimeout <= 0 {
+		l.writeTimeout = l.commandTimeout
 	}
 	return l
 }
