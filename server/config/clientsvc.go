@@ -164,7 +164,7 @@ func (c *Config) validateClientSvc(v *validator) {
 	}
 	u := &cs.Update
 	if u.Version != "" && u.URL == "" {
-		v.fail("clientsvc.update.url", "missing: a version is offered (clientsvc.update.version) but not where to download it")
+		v.fail("clientsvc.update.version", "%q is offered without clientsvc.update.url (where to download it)", u.Version)
 	}
 	if u.URL != "" {
 		if p, err := url.Parse(u.URL); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
