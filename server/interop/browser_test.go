@@ -3,9 +3,11 @@ package interop
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -83,19 +85,35 @@ func TestSettingsPageBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h2, err := auth.HashPassword(password("gina"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.withStore(t, func(ctx context.Context, st *sqlite.Store) {
-		if _, err := st.CreateAccount(ctx, storage.Account{Address: "fred@" + domain, PasswordHash: h}); err != nil {
-			t.Fatal(err)
+		for _, a := range []storage.Account{{Address: "fred@" + domain, PasswordHash: h}, {Address: "gina@" + domain, PasswordHash: h2}} {
+			if _, err := st.CreateAccount(ctx, a); err != nil {
+				t.Fatal(err)
+			}
 		}
 	})
 	shots := artifactsDir(t, "settings-page")
 	user, oldPW, newPW := "fred@"+domain, password("fred"), "a brand new Passw0rd"
+	base := "https://localhost:" + e.port(t, "https")
+	// The rule and sharing steps run when the server offers them.
+	var steps []string
+	if offers(t, e, base+"/api/v1/rules", user, oldPW) {
+		steps = append(steps, "responder", "rule")
+	}
+	if offers(t, e, base+"/api/v1/shares", user, oldPW) {
+		steps = append(steps, "share")
+	}
 	cmd := exec.Command(node, "settings.mjs")
 	cmd.Dir = "browser"
 	cmd.Env = append(os.Environ(),
-		"FLOE_URL=https://localhost:"+e.port(t, "https")+"/",
+		"FLOE_URL="+base+"/",
 		"FLOE_USER="+user, "FLOE_PASS="+oldPW, "FLOE_NEWPASS="+newPW,
-		"FLOE_SHOTS="+shots, "FLOE_PROFILE="+t.TempDir())
+		"FLOE_SHOTS="+shots, "FLOE_PROFILE="+t.TempDir(),
+		"FLOE_STEPS="+strings.Join(steps, ","), "FLOE_SHARE_FOLDER=INBOX", "FLOE_SHARE_WITH=gina@"+domain)
 	raw, err := cmd.Output()
 	if err != nil {
 		var stderr string
@@ -148,9 +166,151 @@ func TestSettingsPageBrowser(t *testing.T) {
 	if out.AppPassword == "" || !imapLogin(t, imap, user, out.AppPassword) {
 		t.Errorf("IMAP refuses the app password %q created in the browser", out.AppPassword)
 	}
+	checkBrowserEffects(t, e, steps, user)
 	for _, s := range out.Steps {
 		if _, err := os.Stat(filepath.Join(shots, s+".png")); err != nil {
 			t.Errorf("screenshot %s: %v", s, err)
 		}
 	}
+}
+
+// offers reports whether the settings API answers path (200) for user.
+func offers(t *testing.T, e *env, url, user, pass string) bool {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.SetBasicAuth(user, pass)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: time.Minute}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// checkBrowserEffects checks what the browser's rule and sharing steps set
+// up, through the mail protocols: the responder answers an SMTP message,
+// the rule files a message, the shared folder is in the grantee's LIST.
+func checkBrowserEffects(t *testing.T, e *env, steps []string, user string) {
+	t.Helper()
+	if len(steps) == 0 {
+		t.Log("the server offers neither rules nor sharing in the settings API: those steps did not run")
+		return
+	}
+	has := func(s string) bool { return strings.Contains(","+strings.Join(steps, ",")+",", ","+s+",") }
+	if has("rule") {
+		// gina (a local account) writes to fred: the rule files the
+		// invoice into Invoices, the responder answers gina.
+		sendSMTP(t, e.addr(t, "smtp"), "gina@"+domain, user, "invoice 42")
+		waitFor(t, "the rule files the message into Invoices", func() bool {
+			return len(mailboxOrNil(t, e, "fred", "Invoices")) == 1
+		})
+		waitFor(t, "the responder answers", func() bool {
+			for _, m := range mailboxOrNil(t, e, "gina", "INBOX") {
+				if strings.Contains(string(m.Raw), "Subject: Away: invoice 42") && strings.Contains(string(m.Raw), "Auto-Submitted: auto-replied") {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	if has("share") {
+		list := imapList(t, e.addr(t, "imap"), "gina@"+domain, password("gina"))
+		if !strings.Contains(list, "fred@"+domain) {
+			t.Errorf("the folder fred shared is not in gina's LIST:\n%s", list)
+		}
+	}
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for i := 0; i < 100; i++ {
+		if ok() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Errorf("timed out waiting until %s", what)
+}
+
+// mailboxOrNil is e.mailbox, nil when the mailbox does not exist.
+func mailboxOrNil(t *testing.T, e *env, local, name string) []storedMsg {
+	t.Helper()
+	var out []storedMsg
+	e.withStore(t, func(ctx context.Context, st *sqlite.Store) {
+		acct, err := st.Account(ctx, local+"@"+domain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Mailbox(ctx, acct.ID, name); err != nil {
+			return
+		}
+		out = readMailbox(ctx, t, st, local+"@"+domain, name)
+	})
+	return out
+}
+
+// sendSMTP sends a small message over the MX listener.
+func sendSMTP(t *testing.T, addr, from, to, subject string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Minute))
+	r := bufio.NewReader(c)
+	expect := func(code string) {
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(line, code) {
+				t.Fatalf("SMTP: %q, want %s", line, code)
+			}
+			if len(line) > 3 && line[3] == ' ' {
+				return
+			}
+		}
+	}
+	expect("220")
+	for _, step := range []struct{ cmd, code string }{
+		{"EHLO client.test", "250"}, {"MAIL FROM:<" + from + ">", "250"}, {"RCPT TO:<" + to + ">", "250"}, {"DATA", "354"},
+		{"From: <" + from + ">\r\nTo: <" + to + ">\r\nSubject: " + subject + "\r\nMessage-ID: <" + strings.ReplaceAll(subject, " ", ".") + "@client.test>\r\n\r\nHello.\r\n.", "250"},
+		{"QUIT", "221"},
+	} {
+		fmt.Fprintf(c, "%s\r\n", step.cmd)
+		expect(step.code)
+	}
+}
+
+// imapList logs in and returns the untagged LIST responses of LIST "" *.
+func imapList(t *testing.T, addr, user, pass string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Minute))
+	r := bufio.NewReader(c)
+	r.ReadString('\n')
+	var out strings.Builder
+	for _, cmd := range []string{fmt.Sprintf("a LOGIN %q %q", user, pass), `b LIST "" *`} {
+		fmt.Fprintf(c, "%s\r\n", cmd)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasPrefix(line, "* LIST") {
+				out.WriteString(line)
+			}
+			if line[0] != '*' {
+				break
+			}
+		}
+	}
+	return out.String()
 }
