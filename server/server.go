@@ -239,6 +239,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err := s.mountHTTP(comp.web, comp.client, httpDeps{store: store, auth: authn, metrics: m}); err != nil {
 		return err
 	}
+	s.mountFiles(comp.web, store)
 	if s.mount != nil {
 		s.mount(comp.web, comp.client)
 	}

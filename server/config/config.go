@@ -32,6 +32,7 @@ type Config struct {
 	HTTP      HTTP      `toml:"http"`
 	Storage   Storage   `toml:"storage"`
 	Limits    Limits    `toml:"limits"`
+	Files     Files     `toml:"files"`
 
 	Domains  []Domain  `toml:"domain"`
 	Accounts []Account `toml:"account"`
@@ -248,6 +249,7 @@ func defaults() *Config {
 		HTTP:      defaultHTTP(),
 		Storage:   defaultStorage(),
 		Limits:    defaultLimits(),
+		Files:     defaultFiles(),
 		Checks: Checks{
 			DMARCRejectAction: "junk",
 			SPFFailAction:     "mark",

@@ -88,6 +88,7 @@ func TestLoadGood(t *testing.T) {
 				Provisioning: Provisioning{ConflictResolution: "client", Forced: []string{"conflict_resolution"}}}},
 		},
 		HTTP:    defaultHTTP(),
+		Files:   defaultFiles(),
 		Storage: defaultStorage(),
 		Limits:  defaultLimits(),
 		Domains: []Domain{

@@ -107,6 +107,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Queue", testQueue},
 		{"DiscardBlob", testDiscardBlob},
 		{"Orphans", testOrphans},
+		{"Files", testFiles},
+		{"FilesDelivered", testFilesDelivered},
 		{"Activations", testActivations},
 		{"AppPasswords", testAppPasswords},
 	}
