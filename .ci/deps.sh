@@ -32,6 +32,7 @@ python3-dkim            python3 -c 'import dkim' || /usr/bin/python3 -c 'import 
 litmus                  command -v litmus
 rclone                  command -v rclone
 cadaver                 command -v cadaver
+rspamd                  command -v rspamd
 python3-exchangelib     /usr/bin/python3 -c 'import exchangelib'
 chromium                command -v chromium
 nodejs                  command -v node

@@ -290,3 +290,43 @@ func TestMetricsLive(t *testing.T) {
 		t.Errorf("healthz: %d %q", resp2.StatusCode, b)
 	}
 }
+
+// TestSettingsRulesLive: the settings API stores rules validated by the
+// rules layer; a rule reading a server file is refused.
+func TestSettingsRulesLive(t *testing.T) {
+	_, addrs, tlsCfg := startClientsServer(t)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}, Timeout: time.Minute}
+	put := func(body string) (int, string) {
+		req, _ := http.NewRequest("PUT", "https://"+addrs["https"]+"/api/v1/rules", strings.NewReader(body))
+		req.SetBasicAuth("carol@example.test", "carol-Secret-1")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, b := put(`[{"title":"Invoices","conditions":[{"if":"subject","contains":"invoice"}],"actions":[{"do":"move","folder":"Invoices"}]}]`); code != 200 || !strings.Contains(b, `"Invoices"`) {
+		t.Errorf("good rule: %d %s", code, b)
+	}
+	if code, b := put(`[{"title":"x","conditions":[{"if":"subjekt","contains":"a"}],"actions":[{"do":"delete"}]}]`); code != 400 || !strings.Contains(b, "subjekt") {
+		t.Errorf("unknown condition: %d %s", code, b)
+	}
+	if code, b := put(`[{"title":"x","conditions":[{"if":"from","file":"/etc/passwd"}],"actions":[{"do":"delete"}]}]`); code != 400 {
+		t.Errorf("file condition from a user: %d %s", code, b)
+	}
+	// The refused changes left the first rule in place.
+	req, _ := http.NewRequest("GET", "https://"+addrs["https"]+"/api/v1/rules", nil)
+	req.SetBasicAuth("carol@example.test", "carol-Secret-1")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `"Invoices"`) {
+		t.Errorf("rules after refused changes: %s", b)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/floemail/floe/rules"
 	"github.com/floemail/floe/server/auth"
 	"github.com/floemail/floe/server/clientsvc"
 	"github.com/floemail/floe/server/discover"
@@ -56,6 +57,7 @@ func (s *Server) mountHTTP(web, client *httpd.Mux, d httpDeps) error {
 	}))
 	set := settings.New(settings.Options{
 		Config: s.Config, Store: d.store, Auth: d.auth, Clients: licenses, Certificate: cert, Ports: ports,
+		Rules: d.store, ValidateRules: validateUserRules,
 		Logger: s.log.With("component", "settings"),
 	})
 	api, page := d.metrics.HTTP("api", set), d.metrics.HTTP("web", set)
@@ -74,6 +76,21 @@ func (s *Server) mountHTTP(web, client *httpd.Mux, d httpDeps) error {
 		Service: licenses, Store: d.store, Auth: d.auth, Logger: s.log.With("component", "clientsvc"),
 	})))
 	return nil
+}
+
+// validateUserRules checks a rule document a user sends through the
+// settings API with the rules layer, without list files or text files
+// (which would let a user read files of the server), and returns it
+// normalised.
+func validateUserRules(doc []byte) ([]byte, error) {
+	st, src, err := rules.ParseJSON("your rules", doc)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := rules.Compile(st, src, rules.Options{AllowFiles: false}); err != nil {
+		return nil, err
+	}
+	return rules.MarshalJSON(st)
 }
 
 // healthCheck is the admin listener's /healthz: the store answers a read.

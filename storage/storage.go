@@ -540,6 +540,8 @@ type Store interface {
 	Messages
 	Metadata
 	Queue
+	Rules
+	Quarantine
 	Files
 	Clients
 

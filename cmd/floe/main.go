@@ -4,6 +4,8 @@
 //	floe account add|passwd|del|list ...
 //	floe domain add|del|list ...
 //	floe alias add|del|list ...
+//	floe rules list|add|del|move|export|import|test|cert ACCOUNT ...
+//	floe quarantine list|show|release|delete ...
 //	floe hash-password | check-config | check | version
 //
 // Every subcommand takes --config FILE; without it, the embedded development
@@ -106,6 +108,7 @@ type cmdCtx struct {
 	catchAll      string
 	repair        bool         // check --repair
 	dkim          dkimFlags    // dkim.go
+	rules         rulesFlags   // rules.go
 	license       licenseFlags // license.go
 }
 
@@ -146,9 +149,11 @@ func init() {
 			}},
 		{name: "version", summary: "print the version", run: (*app).version, nargs: 0},
 	}
-	commands = append(commands, dkimCommands()...)    // dkim.go, dns.go
-	commands = append(commands, queueCommands()...)   // queue.go
-	commands = append(commands, licenseCommands()...) // license.go
+	commands = append(commands, dkimCommands()...)       // dkim.go, dns.go
+	commands = append(commands, queueCommands()...)      // queue.go
+	commands = append(commands, rulesCommands()...)      // rules.go
+	commands = append(commands, quarantineCommands()...) // quarantine.go
+	commands = append(commands, licenseCommands()...)    // license.go
 }
 
 func passwordFlag(fs *flag.FlagSet, c *cmdCtx) {

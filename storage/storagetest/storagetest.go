@@ -109,6 +109,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Orphans", testOrphans},
 		{"Files", testFiles},
 		{"FilesDelivered", testFilesDelivered},
+		{"Rules", testRules},
+		{"Quarantine", testQuarantine},
 		{"Activations", testActivations},
 		{"AppPasswords", testAppPasswords},
 	}

@@ -227,14 +227,56 @@
     ["attachment_name", "Attachment name matches"], ["has_attachment", "Message contains an attachment"],
     ["sender", "Sender matches"], ["recipient", "Recipient matches"], ["ip", "Sender's IP address matches"],
     ["rdns", "rDNS (PTR) matches"], ["spam", "Message is spam"], ["trusted_ip", "Sender's IP address is trusted"],
-    ["smtp_auth", "SMTP AUTH was used"], ["all", "All messages"]
+    ["smtp_auth", "SMTP AUTH was used"], ["all", "All messages"],
+    ["priority", "Message priority is (value: highest, high, normal, low, lowest)"],
+    ["size", "Message size is (value: >100 or <20, in kB)"], ["spam_score", "Spam score is (value: >5.0 or <1)"],
+    ["sender_is", "Sender is (value: local or remote)"], ["recipient_is", "Recipient is (value: local or remote)"],
+    ["local_time", "Local time meets criteria (value: mon tue wed 09:00-17:00)"]
   ];
-  var noString = { has_attachment: 1, spam: 1, trusted_ip: 1, smtp_auth: 1, all: 1 };
+  // Conditions without a string test; those with a value read it in
+  // valueCondition.
+  var noString = { has_attachment: 1, spam: 1, trusted_ip: 1, smtp_auth: 1, all: 1, priority: 1, size: 1,
+    spam_score: 1, sender_is: 1, recipient_is: 1, local_time: 1 };
   var actions = [
     ["move", "Move to folder"], ["copy", "Copy to folder"], ["forward", "Forward to email address"],
     ["flags", "Set message flags"], ["spam", "Mark as spam"], ["delete", "Delete"], ["reject", "Reject"],
-    ["accept", "Accept"], ["quarantine", "Quarantine"], ["priority", "Set message priority"], ["encrypt", "Encrypt message"]
+    ["accept", "Accept"], ["quarantine", "Quarantine"], ["priority", "Set message priority"], ["encrypt", "Encrypt message"],
+    ["add_header", "Add header (Name: value)"], ["edit_header", "Edit header (Name: value)"], ["delete_header", "Delete header (Name)"]
   ];
+
+  // valueCondition fills the fields of a condition whose value is not a
+  // string test (size, priority, ...); it returns an error text or "".
+  function valueCondition(c, v) {
+    v = v.trim();
+    var m;
+    switch (c.if) {
+      case "priority": c.is = v || "normal"; break;
+      case "size": case "spam_score":
+        m = /^([<>])\s*([0-9.]+)$/.exec(v);
+        if (!m) { return "Write the value as >NUMBER or <NUMBER."; }
+        c[m[1] === ">" ? "greater" : "lower"] = parseFloat(m[2]);
+        break;
+      case "sender_is": case "recipient_is":
+        if (v !== "local" && v !== "remote") { return "Write the value as local or remote."; }
+        c.local = v === "local";
+        break;
+      case "local_time":
+        v.toLowerCase().split(/[\s,]+/).filter(Boolean).forEach(function (w) {
+          if (/^\d\d:\d\d-\d\d:\d\d$/.test(w)) { c.hours = w; } else { (c.days = c.days || []).push(w); }
+        });
+        break;
+    }
+    return "";
+  }
+
+  function conditionValue(c) {
+    if (c.is) { return c.is; }
+    if (c.greater !== undefined) { return ">" + c.greater; }
+    if (c.lower !== undefined) { return "<" + c.lower; }
+    if (c.local !== undefined) { return c.local ? "local" : "remote"; }
+    if (c.days || c.hours) { return (c.days || []).concat(c.hours ? [c.hours] : []).join(" "); }
+    return c.contains || c.regex || c.starts_with || c.ends_with || c.equals || "";
+  }
   conditions.forEach(function (c) { $("rule-if").appendChild(el("option", c[1], { value: c[0] })); });
   actions.forEach(function (a) { $("rule-action").appendChild(el("option", a[1], { value: a[0] })); });
 
@@ -244,9 +286,11 @@
 
   function describe(r) {
     var c = (r.conditions || [])[0] || {}, a = (r.actions || []).filter(function (x) { return x.do !== "stop"; })[0] || {};
-    var v = c.contains || c.regex || c.starts_with || c.ends_with || c.equals || "";
-    return (c.not ? "not " : "") + label(conditions, c.if) + (v ? " \"" + v + "\"" : "") + " → " + label(actions, a.do) +
-      (a.folder || a.to ? " " + (a.folder || a.to) : "") + (a.flags ? " " + a.flags.join(" ") : "");
+    var v = conditionValue(c);
+    return (c.not ? "not " : "") + label(conditions, c.if).replace(/ \(value:.*\)$/, "") + (v ? " \"" + v + "\"" : "") + " → " +
+      label(actions, a.do).replace(/ \(.*\)$/, "") + (a.folder || a.to ? " " + (a.folder || a.to) : "") +
+      (a.flags ? " " + a.flags.join(" ") : "") + (a.header ? " " + a.header + (a.value ? ": " + a.value : "") : "") +
+      (a.priority ? " " + a.priority : "");
   }
 
   function loadRules(list) {
@@ -266,7 +310,8 @@
   }
 
   function saveRules(list, msg) {
-    return api("PUT", "/api/v1/rules", list).then(function (saved) { loadRules(saved || list); say(msg); }, function (e) { fail(e.message); });
+    return api("PUT", "/api/v1/rules", list).then(function (saved) { loadRules(saved || list); say(msg); return true; },
+      function (e) { fail(e.message); return false; });
   }
 
   function move(i, d) {
@@ -287,12 +332,13 @@
     var tests = ["contains", "regex", "starts_with", "ends_with", "equals"];
     var t = tests.filter(function (k) { return c[k]; })[0] || "contains";
     $("rule-test").value = t;
-    $("rule-value").value = c[t] || "";
+    $("rule-value").value = noString[c.if] ? conditionValue(c) : (c[t] || "");
     $("rule-header").value = c.header || "";
     $("rule-case").checked = !!c.match_case;
     $("rule-word").checked = !!c.whole_word;
     $("rule-action").value = a.do || "move";
-    $("rule-arg").value = a.folder || a.to || (a.flags || []).join(" ") || a.priority || "";
+    $("rule-arg").value = a.folder || a.to || (a.flags || []).join(" ") || a.priority ||
+      (a.header ? a.header + (a.value ? ": " + a.value : "") : "");
     $("rule-stop").checked = acts.some(function (x) { return x.do === "stop"; });
     $("rule-legend").textContent = "Edit rule " + (i + 1);
     $("rule-submit").textContent = "Save rule";
@@ -318,18 +364,26 @@
       if ($("rule-case").checked) { c.match_case = true; }
       if ($("rule-word").checked) { c.whole_word = true; }
       if (c.if === "header") { c.header = $("rule-header").value; }
+    } else {
+      var problem = valueCondition(c, $("rule-value").value);
+      if (problem) { fail(problem); $("rule-value").focus(); return; }
     }
     var a = { do: $("rule-action").value }, arg = $("rule-arg").value.trim();
     if (a.do === "move" || a.do === "copy") { a.folder = arg; }
     if (a.do === "forward") { a.to = arg; }
     if (a.do === "flags") { a.flags = arg.split(/\s+/).filter(Boolean); }
     if (a.do === "priority") { a.priority = arg || "normal"; }
+    if (a.do === "add_header" || a.do === "edit_header" || a.do === "delete_header") {
+      var k = arg.indexOf(":");
+      a.header = (k < 0 ? arg : arg.slice(0, k)).trim();
+      if (k >= 0 && a.do !== "delete_header") { a.value = arg.slice(k + 1).trim(); }
+    }
     var r = { title: $("rule-title").value, conditions: [c], actions: [a] };
     if (!$("rule-active").checked) { r.active = false; }
     if ($("rule-stop").checked) { r.actions.push({ do: "stop" }); }
     var n = rules.slice(), idx = $("rule-index").value;
     if (idx === "") { n.push(r); } else { n[parseInt(idx, 10)] = r; }
-    saveRules(n, idx === "" ? "Rule added." : "Rule saved.").then(resetRuleForm);
+    saveRules(n, idx === "" ? "Rule added." : "Rule saved.").then(function (ok) { if (ok) { resetRuleForm(); } });
   });
 
   // --- sharing ---
