@@ -57,7 +57,7 @@ func (s *Server) mountHTTP(web, client *httpd.Mux, d httpDeps) error {
 	}))
 	set := settings.New(settings.Options{
 		Config: s.Config, Store: d.store, Auth: d.auth, Clients: licenses, Certificate: cert, Ports: ports,
-		Rules: d.store, ValidateRules: validateUserRules,
+		Rules: d.store, ValidateRules: validateUserRules, Sharing: d.store,
 		Logger: s.log.With("component", "settings"),
 	})
 	api, page := d.metrics.HTTP("api", set), d.metrics.HTTP("web", set)

@@ -123,7 +123,8 @@ func TestCloneIsDeep(t *testing.T) {
 		"ClientSvc.Provisioning.Forced": true, "ClientSvc.Domains": true, "ClientSvc.Domains[].Provisioning.Forced": true,
 		"Filtering.TrustedNetworks": true, "Filtering.SRSSecrets": true,
 		// rules.CloneRules, Forwarder.Clone and Responder.Clone copy these deeply.
-		"Rules": true, "Domains[].Rules": true, "Accounts[].Rules": true, "Accounts[].Forwarder": true, "Accounts[].Responder": true}
+		"Rules": true, "Domains[].Rules": true, "Accounts[].Rules": true, "Accounts[].Forwarder": true, "Accounts[].Responder": true,
+		"Groups": true, "Groups[].Members": true}
 	var walk func(prefix string, typ reflect.Type)
 	walk = func(prefix string, typ reflect.Type) {
 		for i := 0; i < typ.NumField(); i++ {

@@ -1,9 +1,10 @@
 // Package settings is the user settings API (JSON over HTTPS, versioned
 // paths under /api/v1/) and the settings web page at / that uses it. A
 // user manages their own password, app passwords, client activation key,
-// quota view, client settings and Apple profile here; forwarder,
-// responder, rules and sharing are added when the rules and sharing
-// layers provide them (see docs/api.md).
+// quota view, client settings and Apple profile here, their forwarder,
+// responder and rules (validated by the rules layer, rules.go) and the
+// sharing of their folders through their view (storage/view, sharing.go);
+// see docs/api.md.
 //
 // Authentication: HTTP Basic with the account's own password (never an app
 // password: auth.ProtocolSettings), or the session cookie the page gets
@@ -59,7 +60,10 @@ type Options struct {
 	// rules calls answer 404 and the page hides them.
 	Rules         RuleStore
 	ValidateRules ValidateRules
-	Logger        *slog.Logger
+	// Sharing is the store the user's view (storage/view) works on; nil
+	// answers the sharing calls 404 and the page hides them.
+	Sharing storage.Store
+	Logger  *slog.Logger
 }
 
 func (h *Handler) describe(cfg *config.Config, email string) discover.Settings {
@@ -104,6 +108,7 @@ func New(o Options) *Handler {
 	m.HandleFunc("GET /api/v1/client-settings", h.user(h.clientSettings))
 	m.HandleFunc("GET /api/v1/profile.mobileconfig", h.user(h.profile))
 	h.mountRules(m)
+	h.mountSharing(m)
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		jsonapi.WriteError(w, http.StatusNotFound, "no such API call; see docs/api.md")
 	})

@@ -393,17 +393,18 @@
     var sel = $("share-folder");
     sel.textContent = "";
     (s.folders || []).forEach(function (f) { sel.appendChild(el("option", f, { value: f })); });
+    sel.appendChild(el("option", "(my whole account)", { value: "" }));
     var tb = $("shares-list");
     tb.textContent = "";
     (s.shared || []).forEach(function (g) {
       var tr = el("tr");
-      tr.appendChild(el("td", g.folder));
+      tr.appendChild(el("td", g.folder || "(whole account)"));
       tr.appendChild(el("td", g.grantee));
       tr.appendChild(el("td", g.set || g.rights));
       var td = el("td");
       td.appendChild(button("Remove", function () {
         api("PUT", "/api/v1/shares", { folder: g.folder, grantee: g.grantee, set: "none" }).then(function (j) { say("Sharing removed."); loadShares(j); }, function (e) { fail(e.message); });
-      }, "Stop sharing " + g.folder + " with " + g.grantee));
+      }, "Stop sharing " + (g.folder || "the whole account") + " with " + g.grantee));
       tr.appendChild(td);
       tb.appendChild(tr);
     });
@@ -411,11 +412,11 @@
     ul.textContent = "";
     if (!(s.shared_with_me || []).length) { ul.appendChild(el("li", "Nothing is shared with you.")); }
     (s.shared_with_me || []).forEach(function (m) {
-      var li = el("li", m.owner + ": " + m.folder + " (" + (m.set || m.rights) + ") ");
-      li.appendChild(button(m.subscribed ? "Unsubscribe" : "Subscribe", function () {
-        api("PUT", "/api/v1/shared-with-me", { owner: m.owner, folder: m.folder, subscribed: !m.subscribed })
-          .then(function () { say(m.subscribed ? "Unsubscribed." : "Subscribed."); feature("shares", "/api/v1/shares", loadShares); }, function (e) { fail(e.message); });
-      }, (m.subscribed ? "Unsubscribe " : "Subscribe ") + m.folder + " of " + m.owner));
+      var li = el("li", m.owner + ": " + m.folder + " (" + (m.set || m.rights) + (m.subscribed ? ", subscribed" : "") + ") ");
+      li.appendChild(button(m.subscribed ? "Decline" : "Subscribe", function () {
+        api("PUT", "/api/v1/shared-with-me", { name: m.name, subscribed: !m.subscribed })
+          .then(function (j) { say(m.subscribed ? "Declined: hidden from your folder list." : "Subscribed."); loadShares(j); }, function (e) { fail(e.message); });
+      }, (m.subscribed ? "Decline " : "Subscribe to ") + m.folder + " of " + m.owner));
       ul.appendChild(li);
     });
   }
