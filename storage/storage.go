@@ -587,6 +587,7 @@ type Store interface {
 	Rules
 	Quarantine
 	Files
+	Clients
 	Links
 
 	// Subscribe returns a subscription to the changes of an account's

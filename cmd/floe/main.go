@@ -111,6 +111,7 @@ type cmdCtx struct {
 	dkim          dkimFlags        // dkim.go
 	rules         rulesFlags       // rules.go
 	sharing       sharingFlags     // group.go
+	license       licenseFlags     // license.go
 	smartattach   smartattachFlags // smartattach.go
 }
 
@@ -156,6 +157,7 @@ func init() {
 	commands = append(commands, rulesCommands()...)       // rules.go
 	commands = append(commands, quarantineCommands()...)  // quarantine.go
 	commands = append(commands, sharingCommands()...)     // group.go, share.go, sendas.go
+	commands = append(commands, licenseCommands()...)     // license.go
 	commands = append(commands, smartattachCommands()...) // smartattach.go
 }
 

@@ -28,9 +28,8 @@ type Files struct {
 	SmartAttachMinSize      Size     `toml:"smartattach_min_size"`
 	SmartAttachLinkLifetime Duration `toml:"smartattach_link_lifetime"`
 	// SmartAttachBaseURL is the scheme, host and port links start with
-	// ("https://mail.example.org"); empty: https://<server.hostname> with
-	// the https listener's port (http and the http listener's port when
-	// there is no https listener). See LinkBaseURL.
+	// ("https://mail.example.org"); empty: derived from [discover] and the
+	// listeners. See LinkURL.
 	SmartAttachBaseURL string `toml:"smartattach_base_url"`
 }
 
@@ -68,29 +67,35 @@ func (c *Config) validateFiles(v *validator) {
 		case u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.Trim(u.Path, "/") != "":
 			v.fail("files.smartattach_base_url", "%q: only scheme, host and port; links add /webdav/link/...", f.SmartAttachBaseURL)
 		}
-	} else if f.SmartAttachMail && c.Listeners.HTTPS == "" && c.Listeners.HTTP == "" {
-		v.fail("files.smartattach_mail", "links need an https or http listener, or files.smartattach_base_url")
+	} else if f.SmartAttachMail && c.Listeners.HTTPS == "" && c.Listeners.HTTP == "" && c.Discover.WebDAVURL == "" {
+		v.fail("files.smartattach_mail", "links need an https or http listener, discover.webdav_url or files.smartattach_base_url")
 	}
 }
 
-// LinkBaseURL returns the URL download links start with, without a
-// trailing slash: [files] smartattach_base_url, or https://<hostname> with
-// the https listener's port (omitted when 443), or http with the http
-// listener's (omitted when 80) when there is no https listener.
-func (c *Config) LinkBaseURL() string {
+// LinkURL returns the URL download links start with, ending in "/"
+// (the token and file name follow): [files] smartattach_base_url +
+// "/webdav/link/"; else [discover] webdav_url + "link/" (a proxy that
+// publishes WebDAV elsewhere publishes the links beside it); else
+// https://<discover.hostname or server.hostname> with the https
+// listener's port (omitted when 443), or http with the http listener's
+// (omitted when 80) when there is no https listener, + "/webdav/link/".
+func (c *Config) LinkURL() string {
 	if b := c.Files.SmartAttachBaseURL; b != "" {
-		return strings.TrimRight(b, "/")
+		return strings.TrimRight(b, "/") + "/webdav/link/"
+	}
+	if w := c.Discover.WebDAVURL; w != "" {
+		return strings.TrimRight(w, "/") + "/link/"
 	}
 	scheme, addr, std := "https", c.Listeners.HTTPS, "443"
 	if addr == "" && c.Listeners.HTTP != "" {
 		scheme, addr, std = "http", c.Listeners.HTTP, "80"
 	}
-	host := c.Server.Hostname
+	host := c.PublicHostname()
 	if strings.Contains(host, ":") { // an IPv6 literal
 		host = "[" + host + "]"
 	}
 	if _, port, err := net.SplitHostPort(addr); err == nil && port != "" && port != std && port != "0" {
 		host += ":" + port
 	}
-	return scheme + "://" + host
+	return scheme + "://" + host + "/webdav/link/"
 }

@@ -46,7 +46,7 @@ func TestLoadGood(t *testing.T) {
 			SMTP: "192.0.2.1:25", Submissions: "[2001:db8::1]:465",
 			Submission: "mail.example.org:587", POP3: "", POP3S: ":995",
 			IMAP: "127.0.0.1:143", IMAPS: "0.0.0.0:993", HTTP: ":8081",
-			HTTPS: ":8444", ClientSvc: ":5230",
+			HTTPS: ":8444", ClientSvc: ":5230", Admin: "[::1]:9191",
 		},
 		Auth: Auth{
 			LocalPartLogin: true, MaxFailuresPerIP: 5, MaxFailuresPerAccount: 3,
@@ -70,8 +70,23 @@ func TestLoadGood(t *testing.T) {
 		},
 		Checks: Checks{Enabled: true, DMARCRejectAction: "junk", SPFFailAction: "mark",
 			Timeout: Duration(20 * time.Second), LogRDNS: true},
-		Log:       Log{Level: "debug", Format: "json"},
-		Outbound:  defaultOutbound(),
+		Log:      Log{Level: "debug", Format: "json"},
+		Outbound: defaultOutbound(),
+		Discover: Discover{Hostname: "imap.example.org", RequireAuth: true, Organization: "Example Org",
+			WebDAVURL: "https://files.example.org/webdav/", CalDAVURL: "https://dav.example.org/caldav/",
+			CardDAVURL: "https://dav.example.org/carddav/", ActiveSyncURL: "https://eas.example.org/Microsoft-Server-ActiveSync"},
+		ClientSvc: ClientSvc{
+			SigningKeyFile: "/srv/floe/license.pem", LicenseDays: 30, DefaultSeats: 2,
+			Update: ClientUpdate{Version: "1.2.3", URL: "https://downloads.example.org/floe-sync-1.2.3.msi",
+				SHA256: strings.Repeat("a", 64), Notes: "bug fixes"},
+			Provisioning: Provisioning{
+				PrioritySyncInterval: Duration(time.Minute), StandardSyncInterval: Duration(30 * time.Minute),
+				FolderSyncInterval: Duration(time.Hour), ConflictResolution: "server", FullSyncThreshold: 1024,
+				DownloadMode: "custom", DownloadThreshold: 5 * MiB, Forced: []string{"folder_sync_interval"},
+			},
+			Domains: []ClientSvcDomain{{Name: "example.org", Seats: 10,
+				Provisioning: Provisioning{ConflictResolution: "client", Forced: []string{"conflict_resolution"}}}},
+		},
 		HTTP:      defaultHTTP(),
 		Files:     defaultFiles(),
 		Storage:   defaultStorage(),
@@ -320,7 +335,7 @@ func TestLoadErrors(t *testing.T) {
 		{"smartattach base url path", false, "[files]\nsmartattach_base_url = \"https://mail.example.org/dav\"\n", []string{
 			`floe.toml:2: files.smartattach_base_url: "https://mail.example.org/dav": only scheme, host and port; links add /webdav/link/...`}},
 		{"smartattach without web listener", false, "[listeners]\nhttp = \"\"\nhttps = \"\"\n[files]\nsmartattach_mail = true\n", []string{
-			`floe.toml:5: files.smartattach_mail: links need an https or http listener, or files.smartattach_base_url`}},
+			`floe.toml:5: files.smartattach_mail: links need an https or http listener, discover.webdav_url or files.smartattach_base_url`}},
 		{"smartattach with base url", false, "[listeners]\nhttp = \"\"\nhttps = \"\"\n[files]\nsmartattach_mail = true\nsmartattach_base_url = \"https://mail.example.org/\"\n", nil},
 
 		// Aliases.

@@ -135,7 +135,7 @@ func (r *Rewriter) Rewrite(ctx context.Context, m Message) (Result, error) {
 
 	now := r.o.Now()
 	expires := now.Add(cfg.Files.SmartAttachLinkLifetime.D())
-	base := cfg.LinkBaseURL()
+	prefix := cfg.LinkURL()
 	note := linkNote(m.Recipients, parsed.Envelope.Subject)
 	var folder *storage.Mailbox
 	var repl []replacement
@@ -187,7 +187,7 @@ func (r *Rewriter) Rewrite(ctx context.Context, m Message) (Result, error) {
 			return fail(fmt.Errorf("smartattach: link: %w", err))
 		}
 		res.Links = append(res.Links, l)
-		link := base + LinkPath + token + "/" + url.PathEscape(f.Name)
+		link := prefix + token + "/" + url.PathEscape(f.Name)
 		repl = append(repl, replacement{part: p, text: PartText(f.Name, f.Size, link, expires)})
 		r.log.Info("SmartAttach: attachment replaced by a link", "account", m.Account, "link", l.ID, "file", f.Name, "size", f.Size, "expires", expires)
 	}

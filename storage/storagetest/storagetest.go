@@ -119,6 +119,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"FilesDelivered", testFilesDelivered},
 		{"Rules", testRules},
 		{"Quarantine", testQuarantine},
+		{"Activations", testActivations},
+		{"AppPasswords", testAppPasswords},
 		{"Links", testLinks},
 	}
 	for _, tc := range tests {
