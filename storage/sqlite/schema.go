@@ -22,6 +22,7 @@ var migrations = []migration{
 	{1, "initial schema", migrateInitial},
 	{2, "metadata (RFC 5464)", migrateMetadata},
 	{3, "outbound queue", migrateQueue},
+	{4, "groupware items", migrateItems},
 }
 
 const schemaV1 = `

@@ -105,6 +105,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Metadata", testMetadata},
 		{"Queue", testQueue},
 		{"DiscardBlob", testDiscardBlob},
+		{"Items", testItems},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
