@@ -1,39 +1,78 @@
 #!/usr/bin/env bash
-# Installs the external programs the interop suite drives. Debian packages,
-# installed with apt-get when missing (the CI machine is root). Under CI=true a
-# tool that cannot be installed is a failure, never a silent skip.
+# Installs the external programs (and the libraries they need at run time)
+# that the tests drive, by Debian package name. Packages are installed without
+# their "Recommends", so every library a test needs is named in the table
+# below: swaks, for one, speaks TLS only with Net::SSLeay
+# (libnet-ssleay-perl), which Debian merely recommends.
+#
+# Each row is one package and a probe: a shell command that succeeds when the
+# package is usable. A row whose probe fails is installed; after installing,
+# every probe runs again and a package still failing is reported by name.
+# Under CI=true that is a failure (exit 1), never a silent skip; elsewhere a
+# warning. The apt lock may be held by another process: apt waits for it
+# (up to APT_LOCK_TIMEOUT seconds) instead of failing.
+#
+# To add a tool: one row (package, probe). Keep probes cheap and quiet.
 set -euo pipefail
 
-# command -> Debian package
-declare -A pkgs=(
-  [swaks]=swaks
-  [curl]=curl
-  [fetchmail]=fetchmail
-  [python3]=python3
-  [openssl]=openssl
-  # IMAP interop (server/interop/imap_test.go): mutt in batch mode under
-  # script(1) (bsdutils, essential), mbsync syncing a Maildir both ways.
-  [mutt]=mutt
-  [mbsync]=isync
-  [script]=bsdutils
+APT_LOCK_TIMEOUT=${APT_LOCK_TIMEOUT:-900}
+
+# package               probe
+table=$(cat <<'EOF'
+curl                    command -v curl
+openssl                 command -v openssl
+python3                 command -v python3
+bsdutils                command -v script
+swaks                   command -v swaks
+libnet-ssleay-perl      perl -MNet::SSLeay -e1
+fetchmail               command -v fetchmail
+mutt                    command -v mutt
+isync                   command -v mbsync
+python3-dkim            python3 -c 'import dkim' || /usr/bin/python3 -c 'import dkim'
+EOF
 )
-missing=()
-for cmd in "${!pkgs[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${pkgs[$cmd]}")
-done
-# Python modules (no command to look for): dkimpy, the independent DKIM
-# verifier of server/dkim's tests (Debian's python3 may not be first in PATH).
-if ! python3 -c 'import dkim' >/dev/null 2>&1 && ! /usr/bin/python3 -c 'import dkim' >/dev/null 2>&1; then
-  missing+=(python3-dkim)
+
+# probe_missing prints the packages of the table whose probe fails.
+probe_missing() {
+  local pkg probe
+  while read -r pkg probe; do
+    [ -z "$pkg" ] && continue
+    bash -c "$probe" >/dev/null 2>&1 || echo "$pkg"
+  done <<<"$table"
+}
+
+mapfile -t missing < <(probe_missing)
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "deps: all test tools present"
+  exit 0
 fi
-[ ${#missing[@]} -eq 0 ] && { echo "deps: all interop tools present"; exit 0; }
+
+fail() {
+  echo "deps: $*" >&2
+  if [ "${CI:-}" = "true" ]; then exit 1; fi
+  exit 0
+}
 
 echo "deps: installing ${missing[*]}"
-if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}"
-else
-  echo "deps: cannot install ${missing[*]}: not root or no apt-get; install them by hand" >&2
-  [ "${CI:-}" = "true" ] && exit 1
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  fail "cannot install ${missing[*]}: not root or no apt-get; install them by hand (apt-get install ${missing[*]})"
 fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt=(apt-get -o "DPkg::Lock::Timeout=$APT_LOCK_TIMEOUT" -o Acquire::Retries=3)
+# apt-get update takes the lists lock, which DPkg::Lock::Timeout does not
+# cover in every apt version: retry while another apt holds it.
+for i in $(seq 1 $((APT_LOCK_TIMEOUT / 10))); do
+  if "${apt[@]}" update -qq; then break; fi
+  [ "$i" -eq $((APT_LOCK_TIMEOUT / 10)) ] && fail "apt-get update failed"
+  echo "deps: apt-get update failed (lock held?); retrying in 10s" >&2
+  sleep 10
+done
+"${apt[@]}" install -y -qq --no-install-recommends "${missing[@]}" ||
+  fail "apt-get install ${missing[*]} failed"
+
+mapfile -t still < <(probe_missing)
+if [ ${#still[@]} -ne 0 ]; then
+  fail "still unusable after installing: ${still[*]} (apt-get install ${still[*]})"
+fi
+echo "deps: installed ${missing[*]}"

@@ -5,8 +5,8 @@
 // gracefully in two phases.
 //
 // Listener names (keys of Addrs): "smtp", "submissions", "submission",
-// "pop3", "pop3s", "imap", "imaps". The HTTP and client-services listeners
-// of the config are not opened yet.
+// "pop3", "pop3s", "imap", "imaps", "http", "https", "clientsvc". Each is
+// one entry of the services table (services.go).
 package server
 
 import (
@@ -28,11 +28,13 @@ import (
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/server/delivery"
 	"github.com/floemail/floe/server/dkim"
+	"github.com/floemail/floe/server/httpd"
 	"github.com/floemail/floe/server/imap"
 	"github.com/floemail/floe/server/mailauth"
 	"github.com/floemail/floe/server/pop3"
 	"github.com/floemail/floe/server/queue"
 	"github.com/floemail/floe/server/smtp"
+	"github.com/floemail/floe/storage"
 	"github.com/floemail/floe/storage/sqlite"
 )
 
@@ -47,6 +49,10 @@ type Options struct {
 	// Stdout, when not nil, receives a human-readable summary after Start:
 	// where each listener listens and where the certificate is.
 	Stdout io.Writer
+	// MountHTTP, when set, mounts more handlers on the HTTP muxes after the
+	// server's own (see mountHTTP): web serves the http and https
+	// listeners, client the clientsvc listener. For tests and embedders.
+	MountHTTP func(web, client *httpd.Mux)
 }
 
 // Server is one running Floe instance. Create it with New, then Start,
@@ -56,18 +62,22 @@ type Server struct {
 	log    *slog.Logger
 	level  *slog.LevelVar // nil when the logger came from Options
 	stdout io.Writer
+	mount  func(web, client *httpd.Mux)
 	reg    *registry
 	certs  certStore
 
 	reloadMu sync.Mutex // serialises Reload (and Reload against Start/Shutdown)
 
+	// base is the parent of every session's, request's and the queue's
+	// context: Shutdown cancels it when its deadline passes (storage work
+	// in flight stops) and, at the latest, before it closes the store.
+	base       context.Context
+	cancelBase context.CancelFunc
+
 	mu        sync.Mutex // guards the fields below
 	state     int
 	store     *sqlite.Store
 	auth      *auth.Authenticator
-	smtp      *smtp.Server
-	pop3      *pop3.Server
-	imap      *imap.Server
 	queue     *queue.Queue
 	listeners []*boundListener
 	serving   sync.WaitGroup
@@ -80,55 +90,14 @@ const (
 	stateStopped
 )
 
-// boundListener is one open listener.
+// boundListener is one open listener and the Service that serves it.
 type boundListener struct {
 	spec  listenerSpec
 	addr  string         // configured address
 	limit *limitListener // the TCP listener with the per-IP limit
-	l     net.Listener   // what the protocol server accepts on (TLS on top for implicit TLS)
+	l     net.Listener   // what the service accepts on (TLS on top for implicit TLS)
+	svc   Service
 }
-
-// listenerSpec describes one kind of listener.
-type listenerSpec struct {
-	name        string
-	addr        func(*config.Config) string
-	implicitTLS bool
-	refusal     string
-	maxPerIP    func(*config.Config) int
-	describe    string
-}
-
-// specs lists the listeners in start order.
-var specs = []listenerSpec{
-	{name: "smtp", addr: func(c *config.Config) string { return c.Listeners.SMTP },
-		refusal: smtpRefusal, maxPerIP: smtpMax, describe: "SMTP (MX, STARTTLS)"},
-	{name: "submissions", addr: func(c *config.Config) string { return c.Listeners.Submissions },
-		implicitTLS: true, maxPerIP: smtpMax, describe: "SMTP submission (implicit TLS)"},
-	{name: "submission", addr: func(c *config.Config) string { return c.Listeners.Submission },
-		refusal: smtpRefusal, maxPerIP: smtpMax, describe: "SMTP submission (STARTTLS, AUTH)"},
-	{name: "pop3", addr: func(c *config.Config) string { return c.Listeners.POP3 },
-		refusal: pop3Refusal, maxPerIP: pop3Max, describe: "POP3 (STLS)"},
-	{name: "pop3s", addr: func(c *config.Config) string { return c.Listeners.POP3S },
-		implicitTLS: true, maxPerIP: pop3Max, describe: "POP3 (implicit TLS)"},
-	{name: "imap", addr: func(c *config.Config) string { return c.Listeners.IMAP },
-		refusal: imapRefusal, maxPerIP: imapMax, describe: "IMAP (STARTTLS)"},
-	{name: "imaps", addr: func(c *config.Config) string { return c.Listeners.IMAPS },
-		implicitTLS: true, maxPerIP: imapMax, describe: "IMAP (implicit TLS)"},
-}
-
-// pending lists configured listeners of services that do not exist yet.
-var pending = []struct {
-	name string
-	addr func(*config.Config) string
-}{
-	{"http", func(c *config.Config) string { return c.Listeners.HTTP }},
-	{"https", func(c *config.Config) string { return c.Listeners.HTTPS }},
-	{"clientsvc", func(c *config.Config) string { return c.Listeners.ClientSvc }},
-}
-
-func smtpMax(c *config.Config) int { return c.SMTP.MaxConnectionsPerIP }
-func pop3Max(c *config.Config) int { return c.POP3.MaxConnectionsPerIP }
-func imapMax(c *config.Config) int { return c.IMAP.MaxConnectionsPerIP }
 
 // New returns a Server for cfg. It does not open anything; Start does.
 func New(cfg *config.Config, opts Options) (*Server, error) {
@@ -138,7 +107,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if cfg.Server.DataDir == "" {
 		return nil, errors.New("server: [server] data_dir is empty; set it to the directory for the database and certificates")
 	}
-	s := &Server{stdout: opts.Stdout, reg: newRegistry(), log: opts.Logger}
+	s := &Server{stdout: opts.Stdout, mount: opts.MountHTTP, reg: newRegistry(), log: opts.Logger}
+	s.base, s.cancelBase = context.WithCancel(context.Background())
 	if s.log == nil {
 		s.level = new(slog.LevelVar)
 		w := opts.LogOutput
@@ -152,6 +122,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		s.log = l
 	}
 	s.cfg.Store(cfg)
+	fdLimit := fdConnLimit()
+	s.reg.limits = func(name string) connLimits { return limitsFor(s.Config(), name, fdLimit) }
 	return s, nil
 }
 
@@ -199,12 +171,16 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			for i := len(opened) - 1; i >= 0; i-- {
 				opened[i].l.Close()
 			}
+			s.cancelBase()
 			store.Close()
 		}
 	}()
 
 	if err := SyncDirectory(ctx, store, cfg, s.log.With("component", "directory")); err != nil {
 		return fmt.Errorf("synchronising the directory with the config file: %w", err)
+	}
+	if err := ensureGroupwareFolders(ctx, store, s.log.With("component", "groupware")); err != nil {
+		return fmt.Errorf("creating groupware folders: %w", err)
 	}
 	cert, err := loadCertificate(cfg, s.log.With("component", "tls"))
 	if err != nil {
@@ -214,7 +190,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	tlsCfg := s.certs.tlsConfig()
 
 	authn := auth.New(store, cfg.Auth, s.log.With("component", "auth"))
-	deliverer := delivery.New(delivery.Options{Store: store, Config: s.Config, Logger: s.log.With("component", "delivery")})
+	// Delivery and the outbound queue use each other through interfaces
+	// declared at the consumer (delivery.OutboundSubmitter,
+	// queue.LocalDeliverer); the link is closed below, once both exist.
+	submit := &submitLink{}
+	deliverer := delivery.New(delivery.Options{Store: store, Config: s.Config, Logger: s.log.With("component", "delivery"), Outbound: submit})
 	checker := mailauth.New(mailauth.Options{Config: s.Config, Logger: s.log.With("component", "mailauth")})
 	// DKIM keys (floe dkim gen) sign outbound mail. Without usable keys the
 	// queue sends unsigned; a nil *dkim.Keys must not become a non-nil
@@ -225,13 +205,28 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	} else {
 		signer = keys
 	}
-	outq := queue.New(queue.Options{Store: store, Config: s.Config, Logger: s.log.With("component", "queue"), Delivery: deliverer, Signer: signer})
-	smtpSrv := smtp.New(smtp.Options{Config: s.Config, Store: store, Auth: authn, Delivery: deliverer,
-		Checker: checker, Queue: outq, TLS: tlsCfg, Logger: s.log.With("component", "smtp")})
-	pop3Srv := pop3.New(pop3.Options{Config: s.Config, Store: store, Auth: authn, TLS: tlsCfg,
-		Logger: s.log.With("component", "pop3")})
-	imapSrv := imap.New(imap.Options{Config: s.Config, Store: store, Auth: authn, TLS: tlsCfg,
-		Logger: s.log.With("component", "imap")})
+	outq := queue.New(queue.Options{Store: store, Config: s.Config, Logger: s.log.With("component", "queue"),
+		Local: deliverer, Signer: signer, BaseContext: s.base})
+	submit.q = outq
+	comp := &components{
+		smtp: smtp.New(smtp.Options{Config: s.Config, Store: store, Auth: authn, Delivery: deliverer,
+			Checker: checker, Queue: outq, TLS: tlsCfg, Logger: s.log.With("component", "smtp"), BaseContext: s.base}),
+		pop3: pop3.New(pop3.Options{Config: s.Config, Store: store, Auth: authn, TLS: tlsCfg,
+			Logger: s.log.With("component", "pop3"), BaseContext: s.base}),
+		imap: imap.New(imap.Options{Config: s.Config, Store: store, Auth: authn, TLS: tlsCfg,
+			Logger: s.log.With("component", "imap"), BaseContext: s.base}),
+		web:    httpd.NewMux(httpd.MuxOptions{Config: s.Config, Auth: authn, Logger: s.log.With("component", "http")}),
+		client: httpd.NewMux(httpd.MuxOptions{Config: s.Config, Auth: authn, Logger: s.log.With("component", "clientsvc")}),
+	}
+	comp.http = func(name string, mux *httpd.Mux, redirect bool) Service {
+		return httpd.New(httpd.Options{Name: name, Handler: mux, Config: s.Config, RedirectToHTTPS: redirect,
+			Logger: s.log.With("component", "http"), BaseContext: func() context.Context { return s.base }})
+	}
+	s.mountHTTP(comp.web, comp.client)
+	s.mountGroupware(comp.web, store, cfg)
+	if s.mount != nil {
+		s.mount(comp.web, comp.client)
+	}
 
 	for _, sp := range specs {
 		addr := sp.addr(cfg)
@@ -245,16 +240,17 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		if err != nil {
 			return fmt.Errorf("listener %s on %s: %w", sp.name, addr, err)
 		}
+		bl.svc = sp.service(comp)
 		opened = append(opened, bl)
 	}
 
 	s.mu.Lock()
-	s.store, s.auth, s.smtp, s.pop3, s.imap, s.listeners = store, authn, smtpSrv, pop3Srv, imapSrv, opened
+	s.store, s.auth, s.listeners = store, authn, opened
 	s.queue = outq
 	s.state = stateRunning
 	s.mu.Unlock()
 
-	outq.Start(context.Background()) // outbound queue (server/queue)
+	outq.Start(s.base) // outbound queue (server/queue)
 
 	for _, bl := range opened {
 		s.serve(bl)
@@ -264,8 +260,23 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	return nil
 }
 
+// submitLink is delivery's OutboundSubmitter: the outbound queue, which is
+// built after the deliverer because it takes the deliverer as its
+// LocalDeliverer. q is set before any listener starts.
+type submitLink struct{ q *queue.Queue }
+
+func (l *submitLink) SubmitOutbound(ctx context.Context, from string, to []string, blob storage.BlobRef, acct storage.AccountID) error {
+	return l.q.SubmitOutbound(ctx, from, to, blob, acct)
+}
+
+// The concrete types satisfy each other's consumer interfaces.
+var (
+	_ queue.LocalDeliverer       = (*delivery.Deliverer)(nil)
+	_ delivery.OutboundSubmitter = (*queue.Queue)(nil)
+)
+
 // listen opens one listener: TCP, the per-IP limit, and TLS on top for
-// implicit-TLS services.
+// implicit-TLS services (with the entry's ALPN protocols: HTTP/2).
 func (s *Server) listen(sp listenerSpec, addr string, tlsCfg *tls.Config) (*boundListener, error) {
 	tcp, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -275,12 +286,17 @@ func (s *Server) listen(sp listenerSpec, addr string, tlsCfg *tls.Config) (*boun
 	ll := newLimitListener(tcp, sp.name, max, sp.refusal, s.reg, s.log.With("listener", sp.name))
 	bl := &boundListener{spec: sp, addr: addr, limit: ll, l: ll}
 	if sp.implicitTLS {
-		bl.l = &onceCloseListener{Listener: tls.NewListener(ll, tlsCfg)}
+		c := tlsCfg
+		if sp.alpn != nil {
+			c = tlsCfg.Clone()
+			c.NextProtos = sp.alpn
+		}
+		bl.l = &onceCloseListener{Listener: tls.NewListener(ll, c)}
 	}
 	return bl, nil
 }
 
-// serve runs the protocol server of bl in its own goroutine.
+// serve runs the Service of bl on its listener in its own goroutine.
 func (s *Server) serve(bl *boundListener) {
 	s.serving.Add(1)
 	go func() {
@@ -291,23 +307,7 @@ func (s *Server) serve(bl *boundListener) {
 					slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
 			}
 		}()
-		var err error
-		switch bl.spec.name {
-		case "smtp":
-			err = s.smtp.Serve(bl.l, smtp.MX)
-		case "submissions":
-			err = s.smtp.Serve(bl.l, smtp.Submissions)
-		case "submission":
-			err = s.smtp.Serve(bl.l, smtp.Submission)
-		case "pop3":
-			err = s.pop3.Serve(bl.l, false)
-		case "pop3s":
-			err = s.pop3.Serve(bl.l, true)
-		case "imap":
-			err = s.imap.Serve(bl.l, false)
-		case "imaps":
-			err = s.imap.Serve(bl.l, true)
-		}
+		err := bl.svc.Serve(bl.l)
 		s.mu.Lock()
 		stopping := s.state == stateStopped
 		s.mu.Unlock()
@@ -326,11 +326,6 @@ func (s *Server) printSummary(cfg *config.Config, opened []*boundListener) {
 	for _, bl := range opened {
 		fmt.Fprintf(s.stdout, "  %-12s %-22s %s\n", bl.spec.name, bl.limit.Addr(), bl.spec.describe)
 	}
-	for _, p := range pending {
-		if a := p.addr(cfg); a != "" {
-			fmt.Fprintf(s.stdout, "  %-12s %-22s (not yet available)\n", p.name, a)
-		}
-	}
 	if cfg.TLS.CertFile != "" {
 		fmt.Fprintf(s.stdout, "TLS certificate: %s\n", cfg.TLS.CertFile)
 	} else {
@@ -340,8 +335,9 @@ func (s *Server) printSummary(cfg *config.Config, opened []*boundListener) {
 }
 
 // Addrs returns the bound address of every open listener, by name ("smtp",
-// "submissions", "submission", "pop3", "pop3s", "imap", "imaps"). With port 0 in the config
-// it tells which port the system chose.
+// "submissions", "submission", "pop3", "pop3s", "imap", "imaps", "http",
+// "https", "clientsvc"). With port 0 in the config it tells which port the
+// system chose.
 func (s *Server) Addrs() map[string]net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -357,12 +353,15 @@ func (s *Server) Addrs() map[string]net.Addr {
 func (s *Server) Connections() map[string]int { return s.reg.counts() }
 
 // Shutdown stops the server gracefully, in two phases: first every listener
-// stops accepting; then the protocol servers' Shutdown methods run
-// concurrently (SMTP answers 421 to idle clients and lets DATA in flight
-// finish, POP3 answers -ERR and rolls back, IMAP sends BYE to idle sessions
-// and lets commands in progress finish), each bounded by ctx. When ctx
-// ends first, the connections still open are closed forcibly. The store is
-// closed last. Shutdown of a server that never started successfully returns
+// stops accepting; then the services' Shutdown methods run concurrently
+// (SMTP answers 421 to idle clients and lets DATA in flight finish, POP3
+// answers -ERR and rolls back, IMAP sends BYE to idle sessions and lets
+// commands in progress finish, HTTP closes idle connections and lets
+// requests in flight finish), each bounded by ctx. When ctx
+// ends first, the server's base context is cancelled (every session's,
+// request's and the queue's context derives from it, so storage work in
+// flight stops) and the connections still open are closed forcibly. The
+// base context is cancelled in any case before the store is closed, last. Shutdown of a server that never started successfully returns
 // nil; calling it twice returns nil the second time.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.reloadMu.Lock()
@@ -371,14 +370,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.state != stateRunning {
 		s.state = stateStopped
 		s.mu.Unlock()
+		s.cancelBase()
 		return nil
 	}
 	s.state = stateStopped
-	listeners, smtpSrv, pop3Srv, imapSrv, store := s.listeners, s.smtp, s.pop3, s.imap, s.store
+	listeners, store := s.listeners, s.store
 	outq := s.queue
 	s.mu.Unlock()
 
 	s.log.Info("shutting down")
+	// When the deadline passes, the base context is cancelled: storage
+	// calls and outbound connections in flight give up, so the forced
+	// close below does not wait for them.
+	stopWatch := context.AfterFunc(ctx, s.cancelBase)
+	defer stopWatch()
 	// Phase 1: stop accepting everywhere, so no new work arrives while the
 	// protocol servers drain.
 	for _, bl := range listeners {
@@ -387,12 +392,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 
-	// Phase 2: drain the protocol servers concurrently.
+	// Phase 2: drain the services concurrently, each protocol server once
+	// (the entries of a group share one).
 	var errs []error
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for name, fn := range map[string]func(context.Context) error{
-		"smtp": smtpSrv.Shutdown, "pop3": pop3Srv.Shutdown, "imap": imapSrv.Shutdown} {
+	seen := map[string]bool{}
+	for _, bl := range listeners {
+		name := bl.spec.group
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		fn := bl.svc.Shutdown
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -431,6 +443,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err := outq.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("outbound queue: %w", err))
 	}
+	s.cancelBase() // nothing may use the store past this point
 	if err := store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("closing the store: %w", err))
 	}
@@ -466,12 +479,6 @@ func (s *Server) Reload(newCfg *config.Config) error {
 		if sp.addr(old) != sp.addr(newCfg) {
 			s.log.Warn("listener address change needs a restart; keeping the old address",
 				slog.String("listener", sp.name), slog.String("old", sp.addr(old)), slog.String("new", sp.addr(newCfg)))
-		}
-	}
-	for _, p := range pending {
-		if p.addr(old) != p.addr(newCfg) {
-			s.log.Warn("listener address change needs a restart; keeping the old address",
-				slog.String("listener", p.name), slog.String("old", p.addr(old)), slog.String("new", p.addr(newCfg)))
 		}
 	}
 	eff.Listeners = old.Listeners

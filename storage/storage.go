@@ -384,7 +384,7 @@ type Change struct {
 	Mailbox MailboxID
 	UID     UID
 	ModSeq  ModSeq
-	Flags   []string // ChangeMessageAdded, ChangeFlags
+	Flags   []string // ChangeMessageAdded, ChangeFlags; ChangeExpunged: the last flags
 	Name    string   // mailbox events: the (new) name
 	OldName string   // ChangeMailboxRenamed
 }
@@ -447,6 +447,9 @@ type Messages interface {
 	// (content and directory entry fsynced) by the Deliver that references
 	// it, before that Deliver's commit, together with the other blobs of the
 	// same group commit. An unreferenced blob is garbage-collected later.
+	// Content is shared: the caller follows each PutBlob with a Deliver or
+	// a DiscardBlob, and until then the blob survives the expunge of other
+	// messages holding the same content.
 	PutBlob(ctx context.Context, r io.Reader) (BlobRef, error)
 	OpenBlob(ctx context.Context, id BlobID) (Blob, error)
 	// DiscardBlob removes a blob that PutBlob stored but nothing will

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/floemail/floe/server/auth"
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/storage"
 	"github.com/floemail/floe/storage/sqlite"
@@ -45,7 +44,7 @@ func (a *app) accountAdd(c *cmdCtx) error {
 		if err != nil {
 			return err
 		}
-		hash, err := auth.HashPassword(pw)
+		hash, err := newPasswordHash(cfg, pw)
 		if err != nil {
 			return err
 		}
@@ -75,7 +74,7 @@ func (a *app) accountPasswd(c *cmdCtx) error {
 		if err != nil {
 			return err
 		}
-		if acct.PasswordHash, err = auth.HashPassword(pw); err != nil {
+		if acct.PasswordHash, err = newPasswordHash(cfg, pw); err != nil {
 			return err
 		}
 		if err := st.UpdateAccount(ctx, acct); err != nil {

@@ -73,12 +73,12 @@ func TestAccountCommands(t *testing.T) {
 	cfgFile, _ := writeConfig(t, nil, "")
 	c := func(args ...string) []string { return append(args, "--config", cfgFile) }
 
-	floe(t, "pw-alice\n", c("account", "add", "alice@example.com", "--password-stdin", "--quota", "2MiB", "--quota-messages", "50")...).
+	floe(t, "pw-alice-0123\n", c("account", "add", "alice@example.com", "--password-stdin", "--quota", "2MiB", "--quota-messages", "50")...).
 		expect(t, 0, "added account alice@example.com")
 	// Without --password-stdin a non-terminal stdin is read as well.
-	floe(t, "pw-dan\n", c("account", "add", "dan@example.com")...).expect(t, 0, "added account dan@example.com")
+	floe(t, "pw-dan-0123456\n", c("account", "add", "dan@example.com")...).expect(t, 0, "added account dan@example.com")
 	// Flags before the argument work too.
-	floe(t, "pw-bob", c("account", "add", "--password-stdin", "Bob@Example.com")...).expect(t, 0, "added account bob@example.com")
+	floe(t, "pw-bob-0123456", c("account", "add", "--password-stdin", "Bob@Example.com")...).expect(t, 0, "added account bob@example.com")
 
 	r := floe(t, "", c("account", "list")...)
 	r.expect(t, 0, "alice@example.com")
@@ -93,13 +93,19 @@ func TestAccountCommands(t *testing.T) {
 	floe(t, "x\n", c("account", "add", "alice@example.com", "--password-stdin")...).expectErr(t, 1, "already exists")
 	floe(t, "x\n", c("account", "add", "a@nowhere.org", "--password-stdin")...).expectErr(t, 1, "floe domain add nowhere.org")
 	floe(t, "\n", c("account", "add", "carol@example.com", "--password-stdin")...).expectErr(t, 1, "empty password")
+	// [auth] min_password_length (default 10) is enforced with a clear error.
+	floe(t, "short-pw1\n", c("account", "add", "carol@example.com", "--password-stdin")...).
+		expectErr(t, 1, "password too short: 9 characters, at least 10 required")
+	floe(t, "short-pw1\n", c("account", "passwd", "alice@example.com", "--password-stdin")...).
+		expectErr(t, 1, "at least 10 required")
+	floe(t, "short-pw1\n", c("hash-password", "--password-stdin")...).expectErr(t, 1, "at least 10 required")
 	floe(t, "x\n", c("account", "add", "carol@example.com", "--password-stdin", "--quota", "lots")...).expectErr(t, 2, "--quota")
 	floe(t, "", c("account", "add")...).expectErr(t, 2, "missing argument")
 	floe(t, "", c("account", "add", "not-an-address", "--password-stdin")...).expectErr(t, 2, "not an address")
 	floe(t, "", "account", "add", "x@example.com", "--bogus").expectErr(t, 2, "flag provided but not defined")
 
 	// passwd: the new password is stored (verified through auth).
-	floe(t, "new-pw\n", c("account", "passwd", "alice@example.com", "--password-stdin")...).expect(t, 0, "password of alice@example.com changed")
+	floe(t, "new-pw-0123456\n", c("account", "passwd", "alice@example.com", "--password-stdin")...).expect(t, 0, "password of alice@example.com changed")
 	st, err := server.OpenStore(t.Context(), loadTestConfig(t, cfgFile), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +115,7 @@ func TestAccountCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := auth.VerifyPassword(a.PasswordHash, "new-pw"); !ok || err != nil {
+	if ok, err := auth.VerifyPassword(a.PasswordHash, "new-pw-0123456"); !ok || err != nil {
 		t.Fatalf("new password does not verify: %v %v", ok, err)
 	}
 	floe(t, "x\n", c("account", "passwd", "nobody@example.com", "--password-stdin")...).expectErr(t, 1, "no account nobody@example.com")
@@ -156,7 +162,7 @@ func TestDomainAndAliasCommands(t *testing.T) {
 	floe(t, "", c("domain", "add", "Example.NET")...).expect(t, 0, "added domain example.net")
 	floe(t, "", c("domain", "add", "example.net")...).expectErr(t, 1, "already exists")
 	floe(t, "", c("domain", "add", "bad domain")...).expectErr(t, 2, "not a domain name")
-	floe(t, "pw\n", c("account", "add", "joe@example.net", "--password-stdin")...).expect(t, 0, "added account")
+	floe(t, "pw-long-enough\n", c("account", "add", "joe@example.net", "--password-stdin")...).expect(t, 0, "added account")
 	floe(t, "", c("domain", "add", "example.net", "--catch-all", "joe@example.net")...).expect(t, 0, "catch-all set to joe@example.net")
 	r := floe(t, "", c("domain", "list")...)
 	if !regexp.MustCompile(`example\.net\s+1\s+joe@example\.net\s+db`).MatchString(r.stdout) ||
@@ -189,7 +195,7 @@ func TestDomainAndAliasCommands(t *testing.T) {
 // development domain example.test, even though no server ever ran.
 func TestDefaultConfig(t *testing.T) {
 	t.Chdir(t.TempDir())
-	floe(t, "pw\n", "account", "add", "you@example.test", "--password-stdin").expect(t, 0, "added account you@example.test")
+	floe(t, "pw-long-enough\n", "account", "add", "you@example.test", "--password-stdin").expect(t, 0, "added account you@example.test")
 	if _, err := os.Stat(filepath.Join("data", "floe.db")); err != nil {
 		t.Fatalf("no database in ./data: %v", err)
 	}

@@ -11,16 +11,29 @@ import (
 )
 
 func (a *app) hashPassword(c *cmdCtx) error {
+	cfg, err := a.loadConfig(c)
+	if err != nil {
+		return err
+	}
 	pw, err := a.readPassword(c, true)
 	if err != nil {
 		return err
 	}
-	h, err := auth.HashPassword(pw)
+	h, err := newPasswordHash(cfg, pw)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(a.stdout, h)
 	return nil
+}
+
+// newPasswordHash checks a new password against [auth]
+// min_password_length and hashes it with the [auth] hash parameters.
+func newPasswordHash(cfg *config.Config, pw string) (string, error) {
+	if err := auth.CheckPasswordStrength(pw, cfg.Auth.MinPasswordLength); err != nil {
+		return "", err
+	}
+	return auth.HashPasswordWith(pw, auth.ParamsFromConfig(cfg.Auth))
 }
 
 // checkConfig checks the file given with --config or as the argument (the

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -20,11 +21,15 @@ import (
 	"github.com/floemail/floe/storage"
 )
 
-// Errors returned by Login. Protocol layers map both to their "authentication
-// failed" answer; ErrRateLimited may be told apart (e.g. a temporary code).
+// Errors returned by Login. Protocol layers map ErrFailed to their
+// "authentication failed" answer and the other two to a temporary failure
+// (IMAP NO [UNAVAILABLE], POP3 -ERR [SYS/TEMP], SMTP 454 4.7.0).
 var (
 	ErrFailed      = errors.New("authentication failed")
 	ErrRateLimited = errors.New("too many failed logins, try again later")
+	// ErrBusy: every password-hashing slot is taken and the queue is
+	// full (see hashPool); the client should retry shortly.
+	ErrBusy = errors.New("server busy verifying passwords, try again later")
 )
 
 // Principal is an authenticated account.
@@ -35,15 +40,35 @@ type Principal struct {
 
 // Authenticator verifies logins against the directory. It is safe for
 // concurrent use.
+//
+// Throttling of failed logins (the policy docs/authentication.md states):
+//
+//   - per source (an IPv4 address, or an IPv6 /64): after
+//     MaxFailuresPerIP failures within FailureWindow, every login from that
+//     source is refused until the window passes;
+//   - per account and source: after MaxFailuresPerAccount failures for one
+//     account from one source, that account is refused from that source;
+//   - per account across sources: once an account has collected
+//     MaxFailuresPerAccount failures from anywhere, a source that has
+//     failed for it even once is refused for it. A source with no failures
+//     for the account is always heard: the owner's right password from an
+//     address that has not failed is never refused, so nobody can lock a
+//     user out by guessing wrong on purpose; a distributed guesser gets one
+//     guess per source per window.
+//
+// Accounts are counted under their canonical address, so "a" (local-part
+// login) and "a@example.org" are one account.
 type Authenticator struct {
-	dir   storage.Directory
-	log   *slog.Logger
-	mu    sync.RWMutex
-	cfg   config.Auth
-	byIP  *limiter
-	byAcc *limiter
-	cache *verifyCache
-	sleep func(context.Context, time.Duration)
+	dir     storage.Directory
+	log     *slog.Logger
+	mu      sync.RWMutex
+	cfg     config.Auth
+	bySrc   *limiter // key: source
+	byAccSr *limiter // key: account NUL source
+	byAcc   *limiter // key: account
+	pool    *hashPool
+	cache   *verifyCache
+	sleep   func(context.Context, time.Duration)
 }
 
 // New returns an Authenticator using dir and the [auth] settings cfg.
@@ -58,81 +83,131 @@ func New(dir storage.Directory, cfg config.Auth, log *slog.Logger) *Authenticato
 func (a *Authenticator) SetConfig(cfg config.Auth) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.byIP == nil || a.cfg.MaxFailuresPerIP != cfg.MaxFailuresPerIP || a.cfg.FailureWindow != cfg.FailureWindow {
-		a.byIP = newLimiter(cfg.MaxFailuresPerIP, cfg.FailureWindow.D(), time.Now)
+	window := cfg.FailureWindow.D()
+	sameWindow := a.cfg.FailureWindow == cfg.FailureWindow
+	if a.bySrc == nil || a.cfg.MaxFailuresPerIP != cfg.MaxFailuresPerIP || !sameWindow {
+		a.bySrc = newLimiter(cfg.MaxFailuresPerIP, window, time.Now)
 	}
-	if a.byAcc == nil || a.cfg.MaxFailuresPerAccount != cfg.MaxFailuresPerAccount || a.cfg.FailureWindow != cfg.FailureWindow {
-		a.byAcc = newLimiter(cfg.MaxFailuresPerAccount, cfg.FailureWindow.D(), time.Now)
+	if a.byAcc == nil || a.cfg.MaxFailuresPerAccount != cfg.MaxFailuresPerAccount || !sameWindow {
+		a.byAccSr = newLimiter(cfg.MaxFailuresPerAccount, window, time.Now)
+		a.byAcc = newLimiter(cfg.MaxFailuresPerAccount, window, time.Now)
+	}
+	workers, queue := cfg.MaxConcurrentHashes, cfg.HashQueue
+	if workers <= 0 {
+		workers = runtime.NumCPU()
+	}
+	if queue < 0 {
+		queue = 0
+	}
+	if a.pool == nil || a.pool.size() != workers || a.pool.queue != queue {
+		a.pool = newHashPool(workers, queue)
 	}
 	a.cfg = cfg
 }
 
-func (a *Authenticator) snapshot() (config.Auth, *limiter, *limiter) {
+func (a *Authenticator) snapshot() (config.Auth, *limiter, *limiter, *limiter, *hashPool) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	return a.cfg, a.byIP, a.byAcc
+	return a.cfg, a.bySrc, a.byAccSr, a.byAcc, a.pool
 }
 
 // Login checks username and password for a client at remote. username is a
 // full address, or a local part when [auth] local_part_login allows it. On
 // failure it waits FailureDelay, logs one line (never the password) and
-// returns ErrFailed or ErrRateLimited.
+// returns ErrFailed, ErrRateLimited or ErrBusy (see the type comment for
+// the throttling policy).
 func (a *Authenticator) Login(ctx context.Context, remote netip.Addr, protocol, username, password string) (*Principal, error) {
-	cfg, byIP, byAcc := a.snapshot()
-	ipKey := ipKey(remote)
+	cfg, bySrc, byAccSr, byAcc, pool := a.snapshot()
+	src := ipKey(remote)
 	username = strings.ToLower(strings.TrimSpace(username))
 	log := a.log.With("protocol", protocol, "remote", remote.String(), "user", sanitize(username))
-	if byIP.blocked(ipKey) || byAcc.blocked(username) {
-		log.Warn("login refused: too many failures")
+	if username == "" || len(username) > 320 || len(password) > 1024 {
+		return nil, a.failed(ctx, cfg, log, bySrc, nil, nil, src, "", "malformed credentials")
+	}
+	acct, lookupErr := a.lookup(ctx, cfg, username)
+	key := username // the canonical account name when it exists
+	if lookupErr == nil {
+		key = acct.Address
+	} else if !errors.Is(lookupErr, storage.ErrNoAccount) {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		log.Error("account lookup failed", "err", lookupErr)
+		return nil, lookupErr
+	}
+	accSrc := key + "\x00" + src
+	switch {
+	case bySrc.blocked(src):
+		log.Warn("login refused: too many failures from this source", "source", src)
+		a.sleep(ctx, cfg.FailureDelay.D())
+		return nil, ErrRateLimited
+	case byAccSr.blocked(accSrc), byAcc.blocked(key) && byAccSr.count(accSrc) > 0:
+		log.Warn("login refused: too many failures for this account from this source", "source", src)
 		a.sleep(ctx, cfg.FailureDelay.D())
 		return nil, ErrRateLimited
 	}
-	p, reason := a.check(ctx, cfg, username, password)
+	p, reason, err := a.check(ctx, pool, acct, lookupErr, password)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if errors.Is(err, ErrBusy) {
+			log.Warn("login not checked: password hashing is saturated")
+		} else {
+			log.Error("password check failed", "err", err)
+		}
+		return nil, err
+	}
 	if p != nil {
 		return p, nil
 	}
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
-	byIP.fail(ipKey)
-	byAcc.fail(username)
-	log.Warn("login failed", "reason", reason)
-	a.sleep(ctx, cfg.FailureDelay.D())
-	return nil, ErrFailed
+	return nil, a.failed(ctx, cfg, log, bySrc, byAccSr, byAcc, src, key, reason)
 }
 
-// check returns the principal, or nil and a reason for the log.
-func (a *Authenticator) check(ctx context.Context, cfg config.Auth, username, password string) (*Principal, string) {
-	if username == "" || len(username) > 320 || len(password) > 1024 {
-		return nil, "malformed credentials"
+// failed records a failure, logs it, waits the failure delay and returns
+// ErrFailed. The per-account limiters are nil for malformed credentials.
+func (a *Authenticator) failed(ctx context.Context, cfg config.Auth, log *slog.Logger, bySrc, byAccSr, byAcc *limiter, src, key, reason string) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
-	acct, err := a.lookup(ctx, cfg, username)
-	if err != nil {
-		if errors.Is(err, storage.ErrNoAccount) {
-			// Spend comparable time so the answer does not reveal
-			// whether the account exists.
-			_, _ = VerifyPassword(dummyHash, password)
-			return nil, "no such account"
-		}
-		return nil, "lookup: " + err.Error()
+	bySrc.fail(src)
+	if byAccSr != nil {
+		byAccSr.fail(key + "\x00" + src)
+		byAcc.fail(key)
+	}
+	log.Warn("login failed", "reason", reason)
+	a.sleep(ctx, cfg.FailureDelay.D())
+	return ErrFailed
+}
+
+// check verifies password for the looked-up account (lookupErr is the
+// lookup's result) and returns the principal, or nil and a reason for the
+// log. Hashing runs in pool; err is ErrBusy (or the context's error) when
+// no slot could be had.
+func (a *Authenticator) check(ctx context.Context, pool *hashPool, acct storage.Account, lookupErr error, password string) (*Principal, string, error) {
+	if lookupErr != nil {
+		// Spend comparable time so the answer does not reveal whether
+		// the account exists.
+		err := pool.run(ctx, func() { _, _ = VerifyPassword(dummyHash, password) })
+		return nil, "no such account", err
 	}
 	if acct.Disabled {
-		return nil, "account disabled"
+		return nil, "account disabled", nil
 	}
-	ok := a.cache.get(acct.PasswordHash, password)
+	ok, verr, err := a.cache.verify(ctx, acct.PasswordHash, password, func() (ok bool, verr error, err error) {
+		err = pool.run(ctx, func() { ok, verr = VerifyPassword(acct.PasswordHash, password) })
+		return ok, verr, err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	if verr != nil {
+		return nil, "stored hash unusable", nil
+	}
 	if !ok {
-		ok, err = VerifyPassword(acct.PasswordHash, password)
-		if err != nil {
-			return nil, "stored hash unusable"
-		}
-		if ok {
-			a.cache.put(acct.PasswordHash, password)
-		}
+		return nil, "wrong password", nil
 	}
-	if !ok {
-		return nil, "wrong password"
-	}
-	return &Principal{Account: acct.ID, Address: acct.Address}, ""
+	return &Principal{Account: acct.ID, Address: acct.Address}, "", nil
 }
 
 // lookup resolves a login name to an account.
@@ -235,19 +310,28 @@ var dummyHash = func() string {
 
 // verifyCache remembers recent successful verifications so a client that
 // logs in many times (IMAP clients open several connections) does not pay
-// argon2id each time. Keys are SHA-256 of a per-process secret, the stored
-// hash and the password: neither is kept, and a password change (new hash)
-// misses the cache.
+// argon2id each time, and lets concurrent logins with the same credentials
+// share one verification (20 connections of one client logging in at once
+// cost one hash, not 20). Keys are SHA-256 of a per-process secret, the
+// stored hash and the password: neither is kept, and a password change
+// (new hash) misses the cache.
 type verifyCache struct {
-	mu     sync.Mutex
-	secret [32]byte
-	max    int
-	ttl    time.Duration
-	m      map[[32]byte]time.Time
+	mu       sync.Mutex
+	secret   [32]byte
+	max      int
+	ttl      time.Duration
+	m        map[[32]byte]time.Time
+	inflight map[[32]byte]*flight
+}
+
+// flight is one verification in progress that others wait for.
+type flight struct {
+	done chan struct{}
+	ok   bool
 }
 
 func newVerifyCache(max int, ttl time.Duration) *verifyCache {
-	c := &verifyCache{max: max, ttl: ttl, m: map[[32]byte]time.Time{}}
+	c := &verifyCache{max: max, ttl: ttl, m: map[[32]byte]time.Time{}, inflight: map[[32]byte]*flight{}}
 	_, _ = rand.Read(c.secret[:])
 	return c
 }
@@ -261,6 +345,68 @@ func (c *verifyCache) key(hash, password string) [32]byte {
 	var k [32]byte
 	h.Sum(k[:0])
 	return k
+}
+
+// verify reports whether password matches hash: from the cache, by waiting
+// for an identical verification in progress (only a successful one is
+// shared; after a failure each caller verifies for itself, so a wrong
+// guess cannot make a right password fail), or by running run. verr is
+// the hash's problem, err a pool refusal or the context's end.
+func (c *verifyCache) verify(ctx context.Context, hash, password string, run func() (ok bool, verr, err error)) (ok bool, verr, err error) {
+	k := c.key(hash, password)
+	for {
+		c.mu.Lock()
+		if t, hit := c.m[k]; hit {
+			if time.Since(t) <= c.ttl {
+				c.mu.Unlock()
+				return true, nil, nil
+			}
+			delete(c.m, k)
+		}
+		f := c.inflight[k]
+		if f == nil {
+			f = &flight{done: make(chan struct{})}
+			c.inflight[k] = f
+			c.mu.Unlock()
+			ok, verr, err = run()
+			c.mu.Lock()
+			if ok && err == nil && verr == nil {
+				if len(c.m) >= c.max {
+					clear(c.m)
+				}
+				c.m[k] = time.Now()
+			}
+			f.ok = ok && err == nil && verr == nil
+			delete(c.inflight, k)
+			c.mu.Unlock()
+			close(f.done)
+			return ok, verr, err
+		}
+		c.mu.Unlock()
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return false, nil, ctx.Err()
+		}
+		if f.ok {
+			return true, nil, nil
+		}
+		// The shared verification failed: verify for ourselves (loop;
+		// another flight may have started).
+		c.mu.Lock()
+		if c.inflight[k] == nil {
+			c.inflight[k] = &flight{done: make(chan struct{})}
+			f = c.inflight[k]
+			c.mu.Unlock()
+			ok, verr, err = run()
+			c.mu.Lock()
+			delete(c.inflight, k)
+			c.mu.Unlock()
+			close(f.done)
+			return ok, verr, err
+		}
+		c.mu.Unlock()
+	}
 }
 
 func (c *verifyCache) get(hash, password string) bool {

@@ -163,13 +163,19 @@ func TestRateLimit(t *testing.T) {
 	if _, err := a.Login(ctx, ip2, "test", "alice@example.com", "secret"); err != nil {
 		t.Fatalf("other IP: %v", err)
 	}
-	// Per-account: failures spread over IPs block the account.
+	// Per-account: failures spread over sources make the account "hot":
+	// a source that failed for it is refused for it, but the owner's right
+	// password from a source without failures is never refused. (This test
+	// expected the opposite before: an attacker could lock any user out.)
 	for i := 0; i < 5; i++ {
 		ip := netip.AddrFrom4([4]byte{198, 51, 100, byte(i)})
 		a.Login(ctx, ip, "test", "bob@example.com", "wrong")
 	}
-	if _, err := a.Login(ctx, netip.MustParseAddr("203.0.113.9"), "test", "bob@example.com", "secret"); !errors.Is(err, ErrRateLimited) {
-		t.Fatalf("blocked account: %v", err)
+	if _, err := a.Login(ctx, netip.MustParseAddr("198.51.100.0"), "test", "bob@example.com", "secret"); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("hot account from a failed source: %v", err)
+	}
+	if _, err := a.Login(ctx, netip.MustParseAddr("203.0.113.9"), "test", "bob@example.com", "secret"); err != nil {
+		t.Fatalf("owner locked out from a clean address: %v", err)
 	}
 	// IPv6 clients are grouped by /64.
 	v6a, v6b := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2")
@@ -291,5 +297,174 @@ func TestPlaintextAllowed(t *testing.T) {
 		if got := PlaintextAllowed(tc.tls, tc.addr, tc.allow); got != tc.want {
 			t.Errorf("PlaintextAllowed(%v, %v, %v) = %v", tc.tls, tc.addr, tc.allow, got)
 		}
+	}
+}
+
+// TestNoLockout: ten wrong passwords for an account from one address, and a
+// steady attacker there, never keep the owner out from another address;
+// the attacker's own source is refused for that account.
+func TestNoLockout(t *testing.T) {
+	a, _ := newTestAuth(t, config.Auth{MaxFailuresPerIP: 100, MaxFailuresPerAccount: 10, FailureWindow: config.Duration(time.Hour)})
+	ctx := context.Background()
+	attacker, owner := netip.MustParseAddr("192.0.2.66"), netip.MustParseAddr("198.51.100.7")
+	for i := 0; i < 30; i++ {
+		_, err := a.Login(ctx, attacker, "test", "alice@example.com", "guess")
+		if i >= 10 && !errors.Is(err, ErrRateLimited) {
+			t.Fatalf("attempt %d from the attacker: %v", i, err)
+		}
+		if i%5 == 4 {
+			if _, err := a.Login(ctx, owner, "test", "alice@example.com", "secret"); err != nil {
+				t.Fatalf("owner refused after %d attacker failures: %v", i+1, err)
+			}
+		}
+	}
+	// Another account from the attacker's address is not refused (the
+	// per-source limit is 100).
+	if _, err := a.Login(ctx, attacker, "test", "bob@example.org", "secret"); err != nil {
+		t.Fatalf("other account from the attacker's address: %v", err)
+	}
+}
+
+// TestLocalPartCountsAsAccount: with local-part login, "alice" and
+// "alice@example.com" are one account for the failure limits.
+func TestLocalPartCountsAsAccount(t *testing.T) {
+	a, _ := newTestAuth(t, config.Auth{LocalPartLogin: true, MaxFailuresPerIP: 100, MaxFailuresPerAccount: 4, FailureWindow: config.Duration(time.Hour)})
+	ctx := context.Background()
+	for _, u := range []string{"alice", "ALICE@example.com", "alice", "alice@example.com"} {
+		if _, err := a.Login(ctx, ip1, "test", u, "wrong"); !errors.Is(err, ErrFailed) {
+			t.Fatalf("%s: %v", u, err)
+		}
+	}
+	for _, u := range []string{"alice", "alice@example.com"} {
+		if _, err := a.Login(ctx, ip1, "test", u, "secret"); !errors.Is(err, ErrRateLimited) {
+			t.Fatalf("%s after 4 failures under both names: %v, want rate limited", u, err)
+		}
+	}
+}
+
+// TestHashPool: at most size verifications run at once, queue more wait,
+// and the rest get ErrBusy at once; a panic frees its slot.
+func TestHashPool(t *testing.T) {
+	p := newHashPool(2, 1)
+	ctx := context.Background()
+	release := make(chan struct{})
+	started := make(chan struct{}, 3)
+	var wg sync.WaitGroup
+	for i := 0; i < 3; i++ { // two run, one waits
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.run(ctx, func() { started <- struct{}{}; <-release }); err != nil {
+				t.Errorf("run: %v", err)
+			}
+		}()
+	}
+	<-started
+	<-started
+	for p.waiting.Load() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	if err := p.run(ctx, func() { t.Error("ran beyond the queue") }); !errors.Is(err, ErrBusy) {
+		t.Fatalf("beyond the queue: %v", err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	close(release)
+	wg.Wait()
+	if err := p.run(ctx, func() { panic("boom") }); err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("panic: %v", err)
+	}
+	if err := p.run(cctx, func() {}); err != nil { // a free slot is taken even with a done context
+		t.Fatalf("after panic: %v", err)
+	}
+	if len(p.slots) != 0 {
+		t.Fatalf("%d slots leaked", len(p.slots))
+	}
+}
+
+// TestLoginBusy: with every hashing slot taken and no queue, a login gets
+// ErrBusy (a temporary failure), not ErrFailed, and is not counted as a
+// failure.
+func TestLoginBusy(t *testing.T) {
+	a, _ := newTestAuth(t, config.Auth{MaxConcurrentHashes: 1, HashQueue: 0, MaxFailuresPerIP: 1, MaxFailuresPerAccount: 1, FailureWindow: config.Duration(time.Hour)})
+	ctx := context.Background()
+	hold := make(chan struct{})
+	go a.pool.run(ctx, func() { <-hold })
+	for len(a.pool.slots) != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := a.Login(ctx, ip1, "test", "alice@example.com", "other-password"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("saturated: %v", err)
+	}
+	close(hold)
+	for len(a.pool.slots) != 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := a.Login(ctx, ip1, "test", "alice@example.com", "secret"); err != nil {
+		t.Fatalf("after: %v", err)
+	}
+}
+
+func TestHashParams(t *testing.T) {
+	p := ParamsFromConfig(config.Auth{HashMemory: 8 * config.MiB, HashTime: 1, HashThreads: 2})
+	h, err := HashPasswordWith("a long password", p)
+	if err != nil || !strings.HasPrefix(h, "$argon2id$v=19$m=8192,t=1,p=2$") {
+		t.Fatalf("%q %v", h, err)
+	}
+	if ok, err := VerifyPassword(h, "a long password"); !ok || err != nil {
+		t.Fatalf("verify: %v %v", ok, err)
+	}
+	if ParamsFromConfig(config.Auth{}) != DefaultHashParams {
+		t.Fatal("zero config is not the default")
+	}
+	if err := CheckPasswordStrength("short", 10); err == nil || !strings.Contains(err.Error(), "at least 10") {
+		t.Fatalf("short password: %v", err)
+	}
+	if err := CheckPasswordStrength("ten chars!", 10); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestConcurrentSameLoginsShareOneHash: 20 connections of one client
+// logging in at once share one verification, so even a pool of one slot
+// without a queue refuses none of them; wrong passwords are not shared.
+func TestConcurrentSameLoginsShareOneHash(t *testing.T) {
+	a, _ := newTestAuth(t, config.Auth{MaxConcurrentHashes: 1, HashQueue: 0, MaxFailuresPerIP: 100, MaxFailuresPerAccount: 100, FailureWindow: config.Duration(time.Hour)})
+	ctx := context.Background()
+	hold := make(chan struct{})
+	// Occupy the only slot so that every login below waits in one flight.
+	k := a.cache.key(func() string { acc, _ := a.dir.Account(ctx, "alice@example.com"); return acc.PasswordHash }(), "secret")
+	f := &flight{done: make(chan struct{})}
+	a.cache.mu.Lock()
+	a.cache.inflight[k] = f
+	a.cache.mu.Unlock()
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := a.Login(ctx, ip1, "test", "alice@example.com", "secret")
+			errs <- err
+		}()
+	}
+	go func() {
+		<-hold
+		a.cache.mu.Lock()
+		f.ok = true
+		delete(a.cache.inflight, k)
+		a.cache.mu.Unlock()
+		close(f.done)
+	}()
+	close(hold)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent login: %v", err)
+		}
+	}
+	if _, err := a.Login(ctx, ip1, "test", "alice@example.com", "wrong"); !errors.Is(err, ErrFailed) {
+		t.Fatalf("wrong password: %v", err)
 	}
 }

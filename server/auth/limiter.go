@@ -78,3 +78,13 @@ func (l *limiter) sweep() {
 		clear(l.keys)
 	}
 }
+
+// count returns key's failures within the window.
+func (l *limiter) count(key string) int {
+	if l.max <= 0 {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.recent(key))
+}

@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/floemail/floe/server/config"
 )
 
 // Argon2id parameters for new hashes: the OWASP recommendation of 19 MiB,
@@ -27,17 +30,63 @@ const (
 // ErrBadHash is returned for a stored hash Floe cannot read.
 var ErrBadHash = errors.New("unsupported password hash")
 
-// HashPassword returns an argon2id PHC string for password:
-// $argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash> (unpadded base64).
+// HashParams are the argon2id costs of new password hashes ([auth]
+// hash_memory, hash_time, hash_threads). Verification reads the costs from
+// each stored hash, so changing them affects only passwords set later.
+type HashParams struct {
+	MemoryKiB uint32
+	Time      uint32
+	Threads   uint8
+}
+
+// DefaultHashParams are OWASP's argon2id recommendation: 19 MiB, t=2, p=1.
+var DefaultHashParams = HashParams{MemoryKiB: argonMemory, Time: argonTime, Threads: argonThreads}
+
+// ParamsFromConfig returns the hash parameters of the [auth] table, with
+// the defaults for unset (zero) values.
+func ParamsFromConfig(c config.Auth) HashParams {
+	p := DefaultHashParams
+	if c.HashMemory > 0 {
+		p.MemoryKiB = uint32(c.HashMemory / 1024)
+	}
+	if c.HashTime > 0 {
+		p.Time = uint32(c.HashTime)
+	}
+	if c.HashThreads > 0 {
+		p.Threads = uint8(c.HashThreads)
+	}
+	return p
+}
+
+// HashPassword returns an argon2id PHC string for password with the default
+// parameters: $argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash> (unpadded
+// base64).
 func HashPassword(password string) (string, error) {
+	return HashPasswordWith(password, DefaultHashParams)
+}
+
+// HashPasswordWith is HashPassword with the given costs.
+func HashPasswordWith(password string, p HashParams) (string, error) {
+	if p.MemoryKiB < 8*uint32(p.Threads) || p.Time == 0 || p.Threads == 0 {
+		return "", fmt.Errorf("argon2id parameters m=%d,t=%d,p=%d are not usable", p.MemoryKiB, p.Time, p.Threads)
+	}
 	salt := make([]byte, argonSaltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	key := argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, argonKeyLen)
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
-		argon2.Version, argonMemory, argonTime, argonThreads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+		argon2.Version, p.MemoryKiB, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+}
+
+// CheckPasswordStrength returns an error saying why password may not be
+// set: shorter than min characters ([auth] min_password_length).
+func CheckPasswordStrength(password string, min int) error {
+	if n := utf8.RuneCountInString(password); n < min {
+		return fmt.Errorf("password too short: %d characters, at least %d required ([auth] min_password_length)", n, min)
+	}
+	return nil
 }
 
 // IsHash reports whether s looks like a password hash Floe can verify

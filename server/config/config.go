@@ -27,6 +27,9 @@ type Config struct {
 	Checks    Checks    `toml:"checks"`
 	Log       Log       `toml:"log"`
 	Outbound  Outbound  `toml:"outbound"`
+	HTTP      HTTP      `toml:"http"`
+	Limits    Limits    `toml:"limits"`
+	Groupware Groupware `toml:"groupware"`
 
 	Domains  []Domain  `toml:"domain"`
 	Accounts []Account `toml:"account"`
@@ -86,6 +89,13 @@ type Auth struct {
 	// Admins are the account addresses with administrative rights in the
 	// protocols (IMAP SETQUOTA, RFC 9208). Lowercased by validation.
 	Admins []string `toml:"admins"`
+	// Password hashing (see limits.go for defaults and validation).
+	MinPasswordLength   int  `toml:"min_password_length"`
+	HashMemory          Size `toml:"hash_memory"`
+	HashTime            int  `toml:"hash_time"`
+	HashThreads         int  `toml:"hash_threads"`
+	MaxConcurrentHashes int  `toml:"max_concurrent_hashes"`
+	HashQueue           int  `toml:"hash_queue"`
 }
 
 // SMTP is the [smtp] table.
@@ -105,17 +115,26 @@ type SMTP struct {
 type POP3 struct {
 	// CommandTimeout is the idle timeout after login (RFC 1939: at least
 	// 10 minutes); before login PreAuthTimeout applies.
-	CommandTimeout      Duration `toml:"command_timeout"`
-	PreAuthTimeout      Duration `toml:"preauth_timeout"`
-	MaxConnectionsPerIP int      `toml:"max_connections_per_ip"`
-	MaxErrors           int      `toml:"max_errors"`
+	CommandTimeout Duration `toml:"command_timeout"`
+	PreAuthTimeout Duration `toml:"preauth_timeout"`
+	// MaxConnectionsPerIP bounds the connections from one address (an
+	// IPv6 /64) that have not logged in; MaxConnectionsPerUserIP those of
+	// one account from one address after login.
+	MaxConnectionsPerIP     int `toml:"max_connections_per_ip"`
+	MaxConnectionsPerUserIP int `toml:"max_connections_per_user_ip"`
+	MaxErrors               int `toml:"max_errors"`
 }
 
 // IMAP is the [imap] table (the IMAP issue fills it in).
 type IMAP struct {
-	IdleTimeout         Duration `toml:"idle_timeout"`
-	PreAuthTimeout      Duration `toml:"preauth_timeout"`
-	MaxConnectionsPerIP int      `toml:"max_connections_per_ip"`
+	IdleTimeout    Duration `toml:"idle_timeout"`
+	PreAuthTimeout Duration `toml:"preauth_timeout"`
+	// MaxConnectionsPerIP bounds the connections from one address (an
+	// IPv6 /64) that have not logged in; MaxConnectionsPerUserIP those of
+	// one account from one address after login (Dovecot's
+	// mail_max_userip_connections).
+	MaxConnectionsPerIP     int `toml:"max_connections_per_ip"`
+	MaxConnectionsPerUserIP int `toml:"max_connections_per_user_ip"`
 }
 
 // Checks is the [checks] table: SPF, DKIM and DMARC verification of mail
@@ -185,13 +204,19 @@ func defaults() *Config {
 			MaxFailuresPerAccount: 10,
 			FailureWindow:         Duration(15 * time.Minute),
 			FailureDelay:          Duration(time.Second),
+			MinPasswordLength:     DefaultMinPasswordLength,
+			HashMemory:            DefaultHashMemory,
+			HashTime:              DefaultHashTime,
+			HashThreads:           DefaultHashThreads,
+			HashQueue:             DefaultHashQueue,
 		},
 		SMTP: SMTP{
 			MaxMessageSize: DefaultMaxMessageSize,
 			// RFC 5321 4.5.3.1.8: at least 100 recipients must be accepted.
 			MaxRecipients:            100,
 			MaxMessagesPerConnection: 100,
-			MaxConnectionsPerIP:      20,
+			// Postfix's smtpd_client_connection_count_limit.
+			MaxConnectionsPerIP: 50,
 			// RFC 5321 4.5.3.1.6: text lines of up to 1000 octets
 			// (including CRLF) must be accepted; command lines are 512.
 			MaxLineLength:  4096,
@@ -200,18 +225,23 @@ func defaults() *Config {
 			MaxErrors:      10,
 		},
 		POP3: POP3{
-			CommandTimeout:      Duration(10 * time.Minute), // RFC 1939 section 3
-			PreAuthTimeout:      Duration(60 * time.Second),
-			MaxConnectionsPerIP: 20,
-			MaxErrors:           10,
+			CommandTimeout:          Duration(10 * time.Minute), // RFC 1939 section 3
+			PreAuthTimeout:          Duration(60 * time.Second),
+			MaxConnectionsPerIP:     50,
+			MaxConnectionsPerUserIP: 10,
+			MaxErrors:               10,
 		},
 		IMAP: IMAP{
-			IdleTimeout:         Duration(30 * time.Minute), // RFC 9051 5.4
-			PreAuthTimeout:      Duration(60 * time.Second),
-			MaxConnectionsPerIP: 20,
+			IdleTimeout:             Duration(30 * time.Minute), // RFC 9051 5.4
+			PreAuthTimeout:          Duration(60 * time.Second),
+			MaxConnectionsPerIP:     50,
+			MaxConnectionsPerUserIP: 50,
 		},
-		Log:      Log{Level: "info", Format: "text"},
-		Outbound: defaultOutbound(),
+		Log:       Log{Level: "info", Format: "text"},
+		Outbound:  defaultOutbound(),
+		HTTP:      defaultHTTP(),
+		Limits:    defaultLimits(),
+		Groupware: defaultGroupware(),
 		Checks: Checks{
 			DMARCRejectAction: "junk",
 			SPFFailAction:     "mark",

@@ -66,7 +66,7 @@ func checkDefaultLimits(t *testing.T, c *Config) {
 	t.Helper()
 	s := c.SMTP
 	if s.MaxMessageSize != 52428800 || s.MaxRecipients != 100 || s.MaxMessagesPerConnection != 100 ||
-		s.MaxConnectionsPerIP != 20 || s.MaxLineLength != 4096 || s.CommandTimeout.D() != 5*time.Minute ||
+		s.MaxConnectionsPerIP != 50 || s.MaxLineLength != 4096 || s.CommandTimeout.D() != 5*time.Minute ||
 		s.DataTimeout.D() != 10*time.Minute || s.MaxErrors != 10 {
 		t.Errorf("smtp defaults = %+v", s)
 	}

@@ -51,6 +51,8 @@ func TestLoadGood(t *testing.T) {
 		Auth: Auth{
 			LocalPartLogin: true, MaxFailuresPerIP: 5, MaxFailuresPerAccount: 3,
 			FailureWindow: Duration(time.Hour), FailureDelay: 0,
+			MinPasswordLength: DefaultMinPasswordLength, HashMemory: DefaultHashMemory,
+			HashTime: DefaultHashTime, HashThreads: DefaultHashThreads, HashQueue: DefaultHashQueue,
 		},
 		SMTP: SMTP{
 			MaxMessageSize: 25 * MB, MaxRecipients: 200, MaxMessagesPerConnection: 10,
@@ -60,16 +62,19 @@ func TestLoadGood(t *testing.T) {
 		},
 		POP3: POP3{
 			CommandTimeout: Duration(11 * time.Minute), PreAuthTimeout: Duration(30 * time.Second),
-			MaxConnectionsPerIP: 4, MaxErrors: 2,
+			MaxConnectionsPerIP: 4, MaxConnectionsPerUserIP: 10, MaxErrors: 2,
 		},
 		IMAP: IMAP{
 			IdleTimeout: Duration(31 * time.Minute), PreAuthTimeout: Duration(20 * time.Second),
-			MaxConnectionsPerIP: 6,
+			MaxConnectionsPerIP: 6, MaxConnectionsPerUserIP: 50,
 		},
 		Checks: Checks{Enabled: true, DMARCRejectAction: "junk", SPFFailAction: "mark",
 			Timeout: Duration(20 * time.Second), LogRDNS: true},
-		Log:      Log{Level: "debug", Format: "json"},
-		Outbound: defaultOutbound(),
+		Log:       Log{Level: "debug", Format: "json"},
+		Outbound:  defaultOutbound(),
+		HTTP:      defaultHTTP(),
+		Limits:    defaultLimits(),
+		Groupware: defaultGroupware(),
 		Domains: []Domain{
 			{Name: "example.org", CatchAll: "postmaster@example.org"},
 			{Name: "example.net"},
@@ -291,6 +296,14 @@ func TestLoadErrors(t *testing.T) {
 			`floe.toml:6: account[0].quota: invalid size "-1GB": must not be negative`,
 			`floe.toml:7: account[0].quota_messages: must not be negative (0 means unlimited)`}},
 		{"account in base domain", true, "[[account]]\naddress = \"bob@example.test\"\npassword_hash = '" + h + "'\n", nil},
+
+		// [http].
+		{"http limits", false, "[http]\nread_header_timeout = \"20m\"\nread_timeout = \"10m\"\nidle_timeout = \"0s\"\nmax_header_size = \"100\"\nmax_body_size = 0\nmax_connections_per_ip = 0\n", []string{
+			`floe.toml:2: http.read_header_timeout: 20m0s is above read_timeout 10m0s`,
+			`floe.toml:4: http.idle_timeout: must be a positive duration, not "0s"`,
+			`floe.toml:5: http.max_header_size: 100 bytes: use 4KiB to 1MiB`,
+			`floe.toml:6: http.max_body_size: must be positive`,
+			`floe.toml:7: http.max_connections_per_ip: must be a positive number, not 0`}},
 
 		// Aliases.
 		{"alias is account", false, dom + "[[account]]\naddress = \"bob@example.org\"\npassword_hash = '" + h + "'\n[[alias]]\naddress = \"bob@example.org\"\ntarget = \"x@example.net\"\n", []string{

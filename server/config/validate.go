@@ -92,18 +92,27 @@ func (c *Config) validate(errs *Errors, pos positions) {
 	v.positiveDuration("pop3.command_timeout", c.POP3.CommandTimeout)
 	v.positiveDuration("pop3.preauth_timeout", c.POP3.PreAuthTimeout)
 	v.positiveInt("pop3.max_connections_per_ip", c.POP3.MaxConnectionsPerIP)
+	v.positiveInt("pop3.max_connections_per_user_ip", c.POP3.MaxConnectionsPerUserIP)
 	v.positiveInt("pop3.max_errors", c.POP3.MaxErrors)
 
 	// [imap]
 	v.positiveDuration("imap.idle_timeout", c.IMAP.IdleTimeout)
 	v.positiveDuration("imap.preauth_timeout", c.IMAP.PreAuthTimeout)
 	v.positiveInt("imap.max_connections_per_ip", c.IMAP.MaxConnectionsPerIP)
+	v.positiveInt("imap.max_connections_per_user_ip", c.IMAP.MaxConnectionsPerUserIP)
 
 	// [checks]
 	c.validateChecks(v)
 
 	// [outbound]
 	c.validateOutbound(v)
+
+	// [http]
+	c.validateHTTP(v)
+	// [limits] and the password settings of [auth]
+	c.validateLimits(v)
+	// [groupware]
+	c.validateGroupware(v)
 
 	// [log]
 	c.Log.Level = strings.ToLower(c.Log.Level)

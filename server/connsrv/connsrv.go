@@ -33,19 +33,37 @@ type Session interface {
 type Server struct {
 	log          *slog.Logger
 	shuttingDown atomic.Bool
+	ctx          context.Context // sessions' base; see Context
+	cancel       context.CancelFunc
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	sessions  map[Session]struct{}
 }
 
-// New returns a Server that logs accept errors to log.
-func New(log *slog.Logger) *Server {
+// New returns a Server that logs accept errors to log, with
+// context.Background() as its sessions' base context.
+func New(log *slog.Logger) *Server { return NewContext(context.Background(), log) }
+
+// NewContext returns a Server whose Context derives from base (the
+// server-wide context, which the whole server cancels when it stops).
+func NewContext(base context.Context, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{log: log, listeners: map[net.Listener]struct{}{}, sessions: map[Session]struct{}{}}
+	if base == nil {
+		base = context.Background()
+	}
+	ctx, cancel := context.WithCancel(base)
+	return &Server{log: log, ctx: ctx, cancel: cancel,
+		listeners: map[net.Listener]struct{}{}, sessions: map[Session]struct{}{}}
 }
+
+// Context is the base of every session's context: sessions derive the
+// context of their storage calls from it. It is cancelled when the base
+// given to NewContext is, and by Shutdown when its deadline passes (so
+// storage work still in flight stops) or once every session has ended.
+func (s *Server) Context() context.Context { return s.ctx }
 
 // ShuttingDown reports whether Shutdown has been called. Sessions check it
 // after a wait for input was cut short, to tell Wake from a timeout.
@@ -101,8 +119,9 @@ func (s *Server) Serve(l net.Listener, newSession func(net.Conn) Session) error 
 }
 
 // Shutdown closes the listeners, wakes every session and waits until all
-// have ended. When ctx ends first, the remaining sessions are aborted and
-// ctx's error is returned.
+// have ended. When ctx ends first, the remaining sessions are aborted, the
+// sessions' base context (Context) is cancelled, and ctx's error is
+// returned.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shuttingDown.Store(true)
@@ -119,10 +138,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		if s.Len() == 0 {
+			s.cancel()
 			return nil
 		}
 		select {
 		case <-ctx.Done():
+			s.cancel() // storage calls in flight give up
 			s.mu.Lock()
 			for sess := range s.sessions {
 				sess.Abort()
@@ -158,4 +179,23 @@ func (s *Server) untrack(sess Session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.sessions, sess)
+}
+
+// LoggedIn tells the connection registry under c (the server's tracked
+// connection, possibly beneath TLS) that its client logged in as account.
+// It returns false when account already has the maximum of logged-in
+// connections from the client's address: the protocol must then refuse the
+// login. Connections without a registry (tests, tools) always get true.
+func LoggedIn(c net.Conn, account string) bool {
+	for c != nil {
+		if l, ok := c.(interface{ LoggedIn(string) bool }); ok {
+			return l.LoggedIn(account)
+		}
+		u, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		c = u.NetConn()
+	}
+	return true
 }

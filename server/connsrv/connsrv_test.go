@@ -142,3 +142,61 @@ func TestServeAfterShutdown(t *testing.T) {
 		t.Fatal("listener not closed")
 	}
 }
+
+// ctxSession ignores Wake and Abort: it ends only when its context does,
+// like a session stuck in a storage call.
+type ctxSession struct {
+	ctx     context.Context
+	started chan struct{}
+}
+
+func (c *ctxSession) Serve() { close(c.started); <-c.ctx.Done() }
+func (c *ctxSession) Wake()  {}
+func (c *ctxSession) Abort() {}
+
+// TestShutdownCancelsContext: the sessions' base context derives from the
+// one given to NewContext and is cancelled when Shutdown's deadline
+// passes, so work that only a context can stop ends.
+func TestShutdownCancelsContext(t *testing.T) {
+	base, cancelBase := context.WithCancel(context.Background())
+	defer cancelBase()
+	s := NewContext(base, nil)
+	if s.Context().Err() != nil {
+		t.Fatal("context done before shutdown")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	go s.Serve(l, func(c net.Conn) Session { return &ctxSession{ctx: s.Context(), started: started} })
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	<-started
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := s.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v, want the deadline", err)
+	}
+	if s.Context().Err() == nil {
+		t.Fatal("sessions' context not cancelled after the shutdown deadline")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for s.Len() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("session stuck on its context did not end")
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	// Derived from the base: cancelling the base cancels it too.
+	s2 := NewContext(base, nil)
+	cancelBase()
+	if s2.Context().Err() == nil {
+		t.Fatal("Context not derived from the base context")
+	}
+}

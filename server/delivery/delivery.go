@@ -6,10 +6,10 @@
 //
 //  1. Resolve each recipient address to an account (Resolve), at RCPT time.
 //  2. Check the account's quota (CheckQuota), at RCPT time.
-//  3. Deliver: open the stored blob, parse it once (mimeparse), deduplicate
-//     the recipients by account, store every copy in one storage.Deliver call
-//     (one transaction, durable when it returns) and map the per-target
-//     outcome back to the recipients.
+//  3. Deliver: deduplicate the recipients by account, then store every copy
+//     through storage/ingest (the one write path: the blob is read and
+//     parsed once, one storage.Deliver call, one transaction, durable when
+//     it returns) and map the per-target outcome back to the recipients.
 //
 // Resolution reads the directory on every call, so an account added by the
 // CLI while the server runs receives mail at once.
@@ -26,7 +26,7 @@ import (
 
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/storage"
-	"github.com/floemail/floe/storage/mimeparse"
+	"github.com/floemail/floe/storage/ingest"
 )
 
 // Errors returned by Resolve (and CheckQuota). The SMTP layer maps them to
@@ -56,19 +56,37 @@ const (
 	maxAddress   = 254
 )
 
+// OutboundSubmitter is what delivery needs from the outbound queue: the
+// forwarder and the responder send messages to remote recipients through
+// it. It is declared here, at the consumer, so that delivery does not
+// import server/queue (which delivers DSNs locally through delivery);
+// *queue.Queue implements it and the server wires it.
+type OutboundSubmitter interface {
+	// SubmitOutbound queues the spooled blob from the envelope sender from
+	// ("" for the null sender, as RFC 3834 responses use) to the remote
+	// addresses to, on behalf of account acct (0 for the system). It
+	// returns after the queue entry is durably committed; the entry then
+	// references the blob.
+	SubmitOutbound(ctx context.Context, from string, to []string, blob storage.BlobRef, acct storage.AccountID) error
+}
+
 // Options configures a Deliverer.
 type Options struct {
 	Store  storage.Store
 	Config func() *config.Config
 	Logger *slog.Logger
+	// Outbound takes messages for remote recipients (forwarder,
+	// responder); nil when the server has no outbound queue.
+	Outbound OutboundSubmitter
 }
 
 // Deliverer resolves recipients and delivers messages locally. It is safe
 // for concurrent use and keeps no state between calls.
 type Deliverer struct {
-	store storage.Store
-	cfg   func() *config.Config
-	log   *slog.Logger
+	store    storage.Store
+	cfg      func() *config.Config
+	log      *slog.Logger
+	outbound OutboundSubmitter
 }
 
 // New returns a Deliverer.
@@ -77,7 +95,7 @@ func New(o Options) *Deliverer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Deliverer{store: o.Store, cfg: o.Config, log: log}
+	return &Deliverer{store: o.Store, cfg: o.Config, log: log, outbound: o.Outbound}
 }
 
 // Recipient is a resolved local recipient.
@@ -274,24 +292,19 @@ func (d *Deliverer) CheckQuota(ctx context.Context, r Recipient, size int64) err
 	return nil
 }
 
-// Deliver stores m.Blob in the INBOX of every recipient's account: it opens
-// the blob, parses it once, deduplicates recipients by account (one copy per
-// account, even when two aliases name it) and calls storage.Deliver once, so
-// every copy is committed in one transaction and durable when Deliver
-// returns. The results follow m.Recipients; recipients sharing an account
-// share its outcome. The error is for the whole call (nothing was stored).
+// Deliver stores m.Blob in the mailbox of every recipient (INBOX unless
+// Recipient.Mailbox says otherwise) through the one write path,
+// storage/ingest: it deduplicates recipients by account and mailbox (one
+// copy per account, even when two aliases name it) and calls ingest.Deliver
+// once, so the blob is read and parsed once and every copy is committed in
+// one transaction, durable (and published) when Deliver returns. The
+// results follow m.Recipients; recipients sharing an account share its
+// outcome. The error is for the whole call (nothing was stored). When no
+// copy is stored, the blob is discarded unless something else (an outbound
+// queue entry, another message) references it.
 func (d *Deliverer) Deliver(ctx context.Context, m *Message) ([]Result, error) {
 	if len(m.Recipients) == 0 {
 		return nil, nil
-	}
-	blob, err := d.store.OpenBlob(ctx, m.Blob.ID)
-	if err != nil {
-		return nil, fmt.Errorf("deliver: open blob: %w", err)
-	}
-	defer blob.Close()
-	parsed, err := mimeparse.Parse(blob, blob.Size())
-	if err != nil {
-		return nil, fmt.Errorf("deliver: parse: %w", err)
 	}
 
 	// Step: deduplicate by account (rules will later add targets here).
@@ -317,17 +330,37 @@ func (d *Deliverer) Deliver(ctx context.Context, m *Message) ([]Result, error) {
 		which[i] = j
 	}
 
-	// Step: store every copy in one transaction.
-	delivered, err := d.store.Deliver(ctx, m.Blob, parsed, targets)
+	// Step: read, parse and store every copy in one transaction.
+	delivered, err := ingest.Deliver(ctx, d.store, m.Blob, targets)
 	if err != nil {
-		return nil, fmt.Errorf("deliver: %w", err)
-	}
-	if len(delivered) != len(targets) {
-		return nil, fmt.Errorf("deliver: storage returned %d outcomes for %d targets", len(delivered), len(targets))
+		return nil, err
 	}
 	results := make([]Result, len(m.Recipients))
 	for i, r := range m.Recipients {
 		results[i] = Result{Recipient: r, Err: delivered[which[i]].Err}
 	}
 	return results, nil
+}
+
+// DeliverLocal stores the spooled blob, a message from the envelope sender
+// from, in the mailbox of the local account that the address to resolves
+// to (Resolve, then Deliver): durable when it returns. local is false, with
+// a nil error and nothing stored, when to is not in a local domain. With
+// local true, err is Resolve's error (ErrUnknownUser, ErrDisabled, ...) or
+// the copy's (storage.ErrOverQuota, ...). It implements
+// queue.LocalDeliverer: the outbound queue delivers DSNs to local senders
+// with it.
+func (d *Deliverer) DeliverLocal(ctx context.Context, from, to string, blob storage.BlobRef) (local bool, err error) {
+	r, err := d.Resolve(ctx, to)
+	if errors.Is(err, ErrNotLocal) {
+		return false, nil
+	}
+	if err != nil {
+		return true, err
+	}
+	res, err := d.Deliver(ctx, &Message{Blob: blob, From: from, Recipients: []Recipient{r}})
+	if err != nil {
+		return true, err
+	}
+	return true, res[0].Err
 }

@@ -235,6 +235,36 @@ func inbox(t *testing.T, st storage.Store, acct storage.AccountID) []storage.Mes
 	return msgs
 }
 
+// TestDeliverLocal: the queue's LocalDeliverer (DSNs to local senders)
+// stores into the resolved account's INBOX, says "not local" for other
+// domains without storing, and reports why a local address takes nothing.
+func TestDeliverLocal(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	ref := putBlob(t, f.store, testMessage)
+	local, err := f.d.DeliverLocal(ctx, "", "info@example.test", ref) // alias of alice
+	if !local || err != nil {
+		t.Fatalf("DeliverLocal to an alias = %v, %v", local, err)
+	}
+	if n := len(inbox(t, f.store, f.ids["alice@example.test"])); n != 1 {
+		t.Fatalf("alice has %d messages, want 1", n)
+	}
+	ref2 := putBlob(t, f.store, testMessage+"2")
+	if local, err := f.d.DeliverLocal(ctx, "", "someone@remote.test", ref2); local || err != nil {
+		t.Fatalf("DeliverLocal to a remote address = %v, %v", local, err)
+	}
+	if local, err := f.d.DeliverLocal(ctx, "", "nobody@example.test", ref2); !local || !errors.Is(err, ErrUnknownUser) {
+		t.Fatalf("DeliverLocal to an unknown local user = %v, %v", local, err)
+	}
+	big := putBlob(t, f.store, testMessage+strings.Repeat("x", 2000))
+	if local, err := f.d.DeliverLocal(ctx, "", "carol@example.test", big); !local || !errors.Is(err, storage.ErrOverQuota) {
+		t.Fatalf("DeliverLocal over quota = %v, %v", local, err)
+	}
+	if n := len(inbox(t, f.store, f.ids["carol@example.test"])); n != 0 {
+		t.Fatalf("carol has %d messages, want 0", n)
+	}
+}
+
 func TestCheckQuota(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()

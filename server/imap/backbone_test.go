@@ -138,7 +138,9 @@ func TestSelectExamine(t *testing.T) {
 	env.deliver(t, testUser, testMessage("two"))
 	c := env.rawLogin(t)
 	lines := c.cmd("a1", "SELECT inbox", "OK [READ-WRITE] SELECT")
-	for _, want := range []string{"* FLAGS (", "* 2 EXISTS", "* 0 RECENT", "* OK [UNSEEN 1]", "* OK [UIDVALIDITY ",
+	// RFC 3501 2.3.2: this (rev1) session is the first to see both
+	// messages, so they are recent here.
+	for _, want := range []string{"* FLAGS (", "* 2 EXISTS", "* 2 RECENT", "* OK [UNSEEN 1]", "* OK [UIDVALIDITY ",
 		"* OK [UIDNEXT 3]", "* OK [PERMANENTFLAGS ("} {
 		if !hasLine(lines, want) {
 			t.Fatalf("SELECT lacks %q: %q", want, lines)
@@ -286,10 +288,14 @@ func TestUnilateralUpdatesTwoSessions(t *testing.T) {
 	markDeleted(t, env, []int{2})
 	expungeUIDs(t, env, 2)
 
-	for _, c := range []*rawConn{c1, c2} {
+	// c1 selected first: it owns \Recent of the messages (RFC 3501 2.3.2).
+	for i, c := range []*rawConn{c1, c2} {
 		lines := c.cmd("n", "NOOP", "OK")
-		want := []string{"* 2 EXPUNGE", "* 2 EXISTS"}
-		if !hasLine(lines, want[0]) || !hasLine(lines, want[1]) || !hasLine(lines, `* 1 FETCH (UID 1 FLAGS (\Seen))`) {
+		want := []string{"* 2 EXPUNGE", "* 2 EXISTS", `* 1 FETCH (UID 1 FLAGS (\Recent \Seen))`}
+		if i == 1 {
+			want[2] = `* 1 FETCH (UID 1 FLAGS (\Seen))`
+		}
+		if !hasLine(lines, want[0]) || !hasLine(lines, want[1]) || !hasLine(lines, want[2]) {
 			t.Fatalf("NOOP: %q", lines)
 		}
 	}
@@ -342,8 +348,9 @@ func TestIdle(t *testing.T) {
 	c.expect("+ idling")
 	env.deliver(t, testUser, testMessage("pushed"))
 	c.expect("* 1 EXISTS")
+	c.expect("* 1 RECENT") // rev1: announced here first, so recent here
 	markSeen(t, env, 1)
-	c.expect(`* 1 FETCH (UID 1 FLAGS (\Seen))`)
+	c.expect(`* 1 FETCH (UID 1 FLAGS (\Recent \Seen))`)
 	c.send("DONE")
 	c.expect("i1 OK")
 	c.send("i2 IDLE")
@@ -553,5 +560,31 @@ func TestSelectedMailboxDeleted(t *testing.T) {
 	b.conn.SetReadDeadline(time.Now().Add(safety))
 	if _, err := b.r.ReadString('\n'); err == nil {
 		t.Fatal("idling connection still open after BYE")
+	}
+}
+
+// TestCameAndWentSilently: a message delivered and expunged between two
+// commands was never announced (no EXISTS), so no EXPUNGE with a sequence
+// number the client does not know (imaptest: "seq too high"), nor VANISHED.
+func TestCameAndWentSilently(t *testing.T) {
+	t.Parallel()
+	env := newTestServer(t)
+	env.deliver(t, testUser, testMessage("a"))
+	c := env.rawLogin(t)
+	q := env.rawLogin(t)
+	q.cmd("e", "ENABLE QRESYNC", "OK")
+	c.cmd("s", "SELECT INBOX", "OK")
+	q.cmd("s", "SELECT INBOX", "OK")
+	env.deliver(t, testUser, testMessage("b"))
+	markDeleted(t, env, []int{2})
+	expungeUIDs(t, env, 2)
+	for _, conn := range []*rawConn{c, q} {
+		if lines := conn.cmd("n", "NOOP", "OK"); len(lines) != 1 {
+			t.Fatalf("NOOP reported a message it never announced: %q", lines)
+		}
+	}
+	env.deliver(t, testUser, testMessage("c"))
+	if lines := c.cmd("n2", "NOOP", "OK"); !hasLine(lines, "* 2 EXISTS") {
+		t.Fatalf("NOOP: %q", lines)
 	}
 }

@@ -7,13 +7,14 @@ import (
 	"time"
 
 	"github.com/floemail/floe/storage"
-	"github.com/floemail/floe/storage/mimeparse"
+	"github.com/floemail/floe/storage/ingest"
 )
 
 // APPEND (RFC 9051 6.3.12, RFC 3501 6.3.11) with LITERAL+ / LITERAL-
 // (RFC 7888), the UTF8 literal form (RFC 6855 4), binary literals (RFC 3516
 // 4.4), APPENDUID (RFC 4315) and APPENDLIMIT (RFC 7889). The message is
-// streamed into a blob, parsed once and delivered like an SMTP message.
+// stored through storage/ingest, the write path SMTP delivery uses:
+// streamed into a blob, parsed once, committed in one transaction.
 //
 // The size limit is session.appendLimit: the [smtp] max_message_size of the
 // config, so that SMTP and IMAP accept the same messages (one place).
@@ -115,51 +116,45 @@ func cmdAppend(s *session, tag string, d *decoder) error {
 	if n == 0 {
 		return errNo("CANNOT", "empty message")
 	}
-	ref, err := s.store.PutBlob(s.ctx, r)
+	// The one write path (storage/ingest): spool the literal into a blob,
+	// then read and parse it once and commit it (durable when Append
+	// returns). A message refused after spooling is discarded.
+	ref, err := ingest.Spool(s.ctx, s.store, r)
 	if d.ioErr != nil {
+		if err == nil {
+			ingest.Discard(s.ctx, s.store, ref.ID)
+		}
 		return d.ioErr
 	}
 	if err != nil {
 		return s.storageError(err)
 	}
 	if ref.Size != n {
+		ingest.Discard(s.ctx, s.store, ref.ID)
 		return errBad("literal ended early")
 	}
 	if utf8Form {
 		if err := d.Expect(')'); err != nil {
+			ingest.Discard(s.ctx, s.store, ref.ID)
 			return err
 		}
 	}
 	if err := d.CRLF(); err != nil {
+		ingest.Discard(s.ctx, s.store, ref.ID)
 		return err
 	}
 
-	blob, err := s.store.OpenBlob(s.ctx, ref.ID)
-	if err != nil {
-		return s.storageError(err)
-	}
-	parsed, err := mimeparse.Parse(blob, ref.Size)
-	blob.Close()
-	if err != nil {
-		return s.storageError(err)
-	}
-	res, err := s.store.Deliver(s.ctx, ref, parsed, []storage.Target{{
+	res, err := ingest.Append(s.ctx, s.store, ref, storage.Target{
 		Account: s.user.Account, Mailbox: mb.ID, Flags: flags, InternalDate: date,
-	}})
+	})
 	if err != nil {
-		return s.storageError(err)
-	}
-	if len(res) != 1 {
-		return errors.New("imap: append: deliver returned no result")
-	}
-	if res[0].Err != nil {
-		if errors.Is(res[0].Err, storage.ErrNoMailbox) {
+		if errors.Is(err, storage.ErrNoMailbox) {
 			return errNo("TRYCREATE", "no such mailbox")
 		}
-		return s.storageError(res[0].Err)
+		return s.storageError(err)
 	}
 	// RFC 4315 3: APPENDUID uidvalidity uid.
 	s.tagged(tag, "OK", "APPENDUID "+strconv.FormatUint(uint64(mb.UIDValidity), 10)+" "+
-		strconv.FormatUint(uint64(res[0].UID), 10), "APPEND completed")
+		strconv.FormatUint(uint64(res.UID), 10), "APPEND completed")
 	return nil
 }

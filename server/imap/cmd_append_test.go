@@ -37,7 +37,8 @@ func TestAppendClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := msgs[0]
-	if !m.InternalDate.Equal(date) || len(m.Flags) != 2 || m.Envelope.Subject != "appended" ||
+	// The two stored flags plus \Recent (first session to see it, RFC 3501 2.3.2).
+	if !m.InternalDate.Equal(date) || len(m.Flags) != 3 || m.Envelope.Subject != "appended" ||
 		string(m.FindBodySection(&imap.FetchItemBodySection{})) != msg {
 		t.Fatalf("appended message: %+v", m)
 	}
@@ -92,4 +93,32 @@ func TestAppendTranscript(t *testing.T) {
 	// Oversized non-synchronising literal: NO and the connection closes.
 	c.sendRaw("j APPEND INBOX {5000+}\r\n")
 	c.expect("j NO [TOOBIG]")
+}
+
+// TestAppendRefusedLeavesNoBlob: an APPEND refused after its literal was
+// spooled (over quota, or the literal is not followed by CRLF) leaves no
+// blob behind (the write path, storage/ingest, discards it).
+func TestAppendRefusedLeavesNoBlob(t *testing.T) {
+	env := newTestServer(t)
+	a := env.accts[testUser]
+	a.QuotaMessages = 1
+	if err := env.store.UpdateAccount(t.Context(), a); err != nil {
+		t.Fatal(err)
+	}
+	c := env.rawLogin(t)
+	one, two := "Subject: one\r\n\r\nbody\r\n", "Subject: two\r\n\r\nbody\r\n"
+	c.sendRaw("a APPEND INBOX {" + itoa(len(one)) + "+}\r\n" + one + "\r\n")
+	c.expect("a OK [APPENDUID ")
+	c.sendRaw("b APPEND INBOX {" + itoa(len(two)) + "+}\r\n" + two + "\r\n")
+	c.expect("b NO [OVERQUOTA]")
+	c.sendRaw("c APPEND Drafts {" + itoa(len(two)) + "+}\r\n" + two + "garbage\r\n")
+	c.expect("c BAD")
+	c.cmd("d", "NOOP", "OK")
+	ids, err := env.store.Blobs().List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 1 {
+		t.Fatalf("%d blobs on disk after one stored and two refused APPENDs, want 1", len(ids))
+	}
 }

@@ -93,6 +93,9 @@ func (s *session) authFailure(err error) error {
 	if errors.Is(err, auth.ErrRateLimited) {
 		return errNo("UNAVAILABLE", "too many failed attempts, try again later")
 	}
+	if errors.Is(err, auth.ErrBusy) {
+		return errNo("UNAVAILABLE", "server busy, try again shortly")
+	}
 	if errors.Is(err, auth.ErrFailed) {
 		return errNo("AUTHENTICATIONFAILED", "authentication failed")
 	}
@@ -133,6 +136,9 @@ func cmdLogin(s *session, tag string, d *decoder) error {
 	p, err := s.srv.opts.Auth.Login(s.ctx, auth.AddrOf(s.remote), "imap", user, pass)
 	if err != nil {
 		return s.authFailure(err)
+	}
+	if err := s.admitLogin(p); err != nil {
+		return err
 	}
 	s.loggedIn(p)
 	s.okCapabilities(tag, "LOGIN completed")
@@ -201,6 +207,9 @@ func cmdAuthenticate(s *session, tag string, d *decoder) error {
 		if resp, err = base64.StdEncoding.DecodeString(line); err != nil {
 			return errBad("invalid base64 in response")
 		}
+	}
+	if err := s.admitLogin(sasl.Principal()); err != nil {
+		return err
 	}
 	s.loggedIn(sasl.Principal())
 	s.okCapabilities(tag, "AUTHENTICATE completed")

@@ -505,35 +505,155 @@ func (s *session) fetch(tag string, a *fetchArgs, uid bool) error {
 
 	utf8 := s.e.utf8
 	var buf []byte
-	found := 0
-	for i := range msgs {
-		m := &msgs[i]
-		seq, ok := v.SeqOf(m.UID)
+	wantFlags := len(seenSet) > 0
+	for _, it := range a.items {
+		if it.kind == fetchFlags {
+			wantFlags = true
+		}
+	}
+	// Messages of the view that another session expunged (absent from
+	// msgs, or whose body went before it was opened) still get a FETCH
+	// response, with empty data (RFC 2180 4.1.3, as Dovecot does), and the
+	// command succeeds with EXPUNGEISSUED (RFC 9051 7.1). With
+	// CHANGEDSINCE an absent message is one that did not change.
+	gone := 0
+	j := 0
+	for _, u := range uids {
+		seq, ok := v.SeqOf(u)
 		if !ok {
 			continue // not yet announced to this client
 		}
-		err := s.fetchOne(seq, m, a.items, needBlob, seenSet[m.UID], utf8, &buf)
-		if errors.Is(err, errBodyGone) {
-			// Expunged by another session between the metadata read and
-			// opening the body: as if it had not been found (RFC 2180
-			// 4.1.2), silently for UID FETCH, EXPUNGEISSUED otherwise.
-			s.log.Debug("message body gone during FETCH", "uid", m.UID)
-			continue
+		for j < len(msgs) && msgs[j].UID < u {
+			j++
 		}
-		if err != nil {
-			return err
+		if j < len(msgs) && msgs[j].UID == u {
+			m := &msgs[j]
+			if wantFlags {
+				s.announceKeywords(m.Flags)
+			}
+			err := s.fetchOne(seq, m, a.items, needBlob, seenSet[m.UID], utf8, &buf)
+			if errors.Is(err, errBodyGone) {
+				s.log.Debug("message body gone during FETCH", "uid", m.UID)
+				gone++
+				err = s.fetchExpunged(seq, u, a.items, m.Flags, wantFlags)
+			}
+			if err != nil {
+				return err
+			}
+		} else if a.changedSince == 0 {
+			gone++
+			if gone == 1 {
+				// Learn the expunge (and the message's last flags) now.
+				s.applyChanges()
+			}
+			if err := s.fetchExpunged(seq, u, a.items, v.goneFlags[u], wantFlags); err != nil {
+				return err
+			}
 		}
-		found++
 		if err := s.e.Err(); err != nil {
 			return err
 		}
 	}
-	if !uid && a.changedSince == 0 && found < len(uids) {
-		// Some messages of the view were expunged by another session
-		// (RFC 9051 7.1 EXPUNGEISSUED).
-		return errNo("EXPUNGEISSUED", "some messages were expunged")
+	if gone > 0 {
+		s.tagged(tag, "OK", "EXPUNGEISSUED", "some messages were expunged by another session")
 	}
 	return nil
+}
+
+// Data of a message expunged by another session (RFC 2180 4.1.3 "NIL
+// FETCH responses"; the values Dovecot sends, which clients and imaptest
+// recognise as such).
+const (
+	expungedInternalDate = `"01-Jan-1970 00:00:00 +0000"`
+	expungedEnvelope     = "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"
+	expungedBody         = `("text" "plain" NIL NIL NIL "7bit" 0 0)`
+)
+
+// fetchExpunged writes the FETCH response of message uid (sequence number
+// seq) that another session expunged: its UID, its last known flags and
+// modseq, and empty data for everything else.
+func (s *session) fetchExpunged(seq uint32, uid storage.UID, items []fetchItem, flags []string, wantFlags bool) error {
+	if wantFlags {
+		s.announceKeywords(flags)
+	}
+	e := s.e
+	e.Untagged().Number(seq).Atom(" FETCH (")
+	first := true
+	sp := func() {
+		if !first {
+			e.SP()
+		}
+		first = false
+	}
+	sentFlags, sentModSeq, sentUID := false, false, false
+	for _, it := range items {
+		switch it.kind {
+		case fetchUID:
+			if sentUID {
+				continue
+			}
+			sentUID = true
+			sp()
+			e.Atom("UID ").Number(uint32(uid))
+		case fetchFlags:
+			if sentFlags {
+				continue
+			}
+			sentFlags = true
+			sp()
+			e.Atom("FLAGS ").Flags(s.flagsOut(uid, flags))
+		case fetchInternalDate:
+			sp()
+			e.Atom("INTERNALDATE " + expungedInternalDate)
+		case fetchSize:
+			sp()
+			e.Atom("RFC822.SIZE 0")
+		case fetchEnvelope:
+			sp()
+			e.Atom("ENVELOPE " + expungedEnvelope)
+		case fetchBody:
+			sp()
+			e.Atom("BODY " + expungedBody)
+		case fetchBodyStructure:
+			sp()
+			e.Atom("BODYSTRUCTURE " + expungedBody)
+		case fetchModSeq:
+			if sentModSeq {
+				continue
+			}
+			sentModSeq = true
+			sp()
+			e.Atom("MODSEQ (").Number64(uint64(s.sel.ModSeqOf(uid))).Byte(')')
+		case fetchSection:
+			sp()
+			e.Atom("BODY[").Atom(it.sec.name()).Byte(']')
+			if it.partial {
+				e.Byte('<').Number64(uint64(it.off)).Byte('>')
+			}
+			e.SP().NIL()
+		case fetchRFC822:
+			sp()
+			e.Atom("RFC822 ").NIL()
+		case fetchRFC822Head:
+			sp()
+			e.Atom("RFC822.HEADER ").NIL()
+		case fetchRFC822Text:
+			sp()
+			e.Atom("RFC822.TEXT ").NIL()
+		case fetchBinary:
+			sp()
+			e.Atom("BINARY[").Atom(it.sec.name()).Byte(']')
+			if it.partial {
+				e.Byte('<').Number64(uint64(it.off)).Byte('>')
+			}
+			e.SP().NIL()
+		case fetchBinarySize:
+			sp()
+			e.Atom("BINARY.SIZE[").Atom(it.sec.name()).Atom("] 0")
+		}
+	}
+	e.Byte(')').CRLF()
+	return e.Err()
 }
 
 // errBodyGone: the message's body was removed (its last copy expunged)
@@ -609,7 +729,7 @@ func (s *session) fetchOne(seq uint32, m *storage.Message, items []fetchItem, ne
 			}
 			sentFlags = true
 			sp()
-			e.Atom("FLAGS ").Flags(m.Flags)
+			e.Atom("FLAGS ").Flags(s.flagsOut(m.UID, m.Flags))
 		case fetchInternalDate:
 			sp()
 			e.Atom(`INTERNALDATE "`).Atom(m.InternalDate.Format(internalDateLayout)).Byte('"')
@@ -678,7 +798,7 @@ func (s *session) fetchOne(seq uint32, m *storage.Message, items []fetchItem, ne
 	// CONDSTORE the response to a change carries MODSEQ (RFC 7162 3.1.4).
 	if seenChanged && !sentFlags {
 		sp()
-		e.Atom("FLAGS ").Flags(m.Flags)
+		e.Atom("FLAGS ").Flags(s.flagsOut(m.UID, m.Flags))
 	}
 	if seenChanged && s.enabled.condstore && !sentModSeq {
 		sp()

@@ -210,8 +210,8 @@ func storageCopy(validity uint32, src, dst []uint32) storage.CopyResult {
 }
 
 // A body that disappears between FETCH's metadata read and opening the blob
-// (another session expunged the last copy) is skipped like an expunged
-// message: UID FETCH answers OK without it, FETCH says EXPUNGEISSUED.
+// (another session expunged the last copy) is served like an expunged
+// message: empty data and OK [EXPUNGEISSUED] (RFC 2180 4.1.3, as Dovecot).
 func TestFetchBodyGoneMeanwhile(t *testing.T) {
 	env := newTestServer(t)
 	env.deliver(t, testUser, testMessage("kept"))
@@ -225,13 +225,50 @@ func TestFetchBodyGoneMeanwhile(t *testing.T) {
 	if err := env.store.Blobs().Delete(ms[1].Blob); err != nil {
 		t.Fatal(err)
 	}
-	lines := c.cmd("a2", "UID FETCH 1:* (UID BODY.PEEK[])", "OK")
-	if !hasLine(lines, "* 1 FETCH") || hasLine(lines, "* 2 FETCH") {
+	lines := c.cmd("a2", "UID FETCH 1:* (UID BODY.PEEK[])", "OK [EXPUNGEISSUED]")
+	if !hasLine(lines, "* 1 FETCH (UID 1 BODY[] {") || !hasLine(lines, "* 2 FETCH (UID 2 BODY[] NIL)") {
 		t.Fatalf("UID FETCH: %q", lines)
 	}
-	lines = c.cmd("a3", "FETCH 1:2 (BODY.PEEK[])", "NO [EXPUNGEISSUED]")
-	if !hasLine(lines, "* 1 FETCH") {
+	lines = c.cmd("a3", "FETCH 1:2 (BODY.PEEK[])", "OK [EXPUNGEISSUED]")
+	if !hasLine(lines, "* 1 FETCH (BODY[] {") || !hasLine(lines, "* 2 FETCH (BODY[] NIL)") {
 		t.Fatalf("FETCH: %q", lines)
 	}
 	c.cmd("a4", "NOOP", "OK") // the session goes on
+}
+
+// TestFetchExpungedByOther: a message another session expunged, while this
+// session has not been told (no EXPUNGE may be sent during FETCH, RFC 9051
+// 7.5.1), is still answered: its UID, last flags and modseq, empty data in
+// Dovecot's form, and OK [EXPUNGEISSUED]; the next NOOP reports the expunge.
+func TestFetchExpungedByOther(t *testing.T) {
+	t.Parallel()
+	env := newTestServer(t)
+	env.deliver(t, testUser, testMessage("kept"))
+	env.deliver(t, testUser, testMessage("going"))
+	a := env.rawLogin(t)
+	b := env.rawLogin(t)
+	a.cmd("s", "SELECT INBOX", "OK")
+	b.cmd("s", "SELECT INBOX", "OK")
+	a.cmd("d", `STORE 2 +FLAGS.SILENT (\Deleted $Gone)`, "OK")
+	a.cmd("e", "EXPUNGE", "OK")
+
+	lines := b.cmd("f", "FETCH 1:2 (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODYSTRUCTURE BODY.PEEK[HEADER] BINARY.SIZE[1] MODSEQ)", "OK [EXPUNGEISSUED]")
+	want := `* 2 FETCH (UID 2 FLAGS ($Gone \Deleted) INTERNALDATE "01-Jan-1970 00:00:00 +0000" RFC822.SIZE 0 ` +
+		`ENVELOPE (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) BODYSTRUCTURE ("text" "plain" NIL NIL NIL "7bit" 0 0) ` +
+		`BODY[HEADER] NIL BINARY.SIZE[1] 0 MODSEQ (`
+	if !hasLine(lines, "* 1 FETCH (UID 1 FLAGS ()") || !hasLine(lines, want) {
+		t.Fatalf("FETCH: %q\nwant %q", lines, want)
+	}
+	// The keyword of the expunged message was announced before its FETCH.
+	if !hasLine(lines, `* FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Gone)`) {
+		t.Fatalf("keyword not announced: %q", lines)
+	}
+	if hasLine(lines, "* 2 EXPUNGE") || len(lines) != 5 {
+		t.Fatalf("EXPUNGE or more during FETCH: %q", lines)
+	}
+	lines = b.cmd("n", "NOOP", "OK")
+	if !hasLine(lines, "* 2 EXPUNGE") {
+		t.Fatalf("NOOP: %q", lines)
+	}
+	b.cmd("f2", "FETCH 1 (FLAGS)", "OK FETCH completed")
 }

@@ -447,7 +447,9 @@ func (s *session) list(patterns []string, o *listOptions, verb string) error {
 				}
 				return s.storageError(err)
 			}
-			s.writeStatus(le.name, &st, o.status)
+			if err := s.writeStatus(le.name, &st, o.status); err != nil {
+				return s.storageError(err)
+			}
 		}
 	}
 	return nil
@@ -608,13 +610,24 @@ func cmdStatus(s *session, tag string, d *decoder) error {
 	if err != nil {
 		return s.storageError(err)
 	}
-	s.writeStatus(mb.Name, &st, items)
+	if err := s.writeStatus(mb.Name, &st, items); err != nil {
+		return s.storageError(err)
+	}
 	return nil
 }
 
 // writeStatus writes "* STATUS name (item value ...)". Asking for
-// HIGHESTMODSEQ enables CONDSTORE (RFC 7162 3.1).
-func (s *session) writeStatus(name string, st *storage.MailboxStatus, items []string) {
+// HIGHESTMODSEQ enables CONDSTORE (RFC 7162 3.1). It fails (writing
+// nothing) only when counting RECENT fails.
+func (s *session) writeStatus(name string, st *storage.MailboxStatus, items []string) error {
+	var recent uint32
+	if slices.Contains(items, "RECENT") {
+		n, err := s.recentCount(s.ctx, st)
+		if err != nil {
+			return err
+		}
+		recent = n
+	}
 	s.e.Untagged().Atom("STATUS ").Mailbox(name).Atom(" (")
 	for i, it := range items {
 		if i > 0 {
@@ -645,10 +658,11 @@ func (s *session) writeStatus(name string, st *storage.MailboxStatus, items []st
 				s.e.NIL()
 			}
 		case "RECENT":
-			s.e.Number(0) // Floe has no \Recent (RFC 9051 removed it)
+			s.e.Number(recent) // RFC 3501 2.3.2 (recent.go)
 		}
 	}
 	s.e.Byte(')').CRLF()
+	return nil
 }
 
 // delimiter is Floe's hierarchy delimiter (SPEC §5).

@@ -379,7 +379,7 @@ func TestSearchTranscript(t *testing.T) {
 			t.Errorf("SAVE alone produced %q", u)
 		}
 	}
-	r.expect("b2 UID FETCH $ (FLAGS)", "b2 OK", `* 1 FETCH (UID 1 FLAGS (\Seen))`)
+	r.expect("b2 UID FETCH $ (FLAGS)", "b2 OK", `* 1 FETCH (UID 1 FLAGS (\Recent \Seen))`)
 	r.expect("b3 UID SEARCH UID $ ANSWERED", "b3 OK", "* SEARCH 2")
 	r.expect("b4 SEARCH RETURN (SAVE MIN) UNSEEN", "b4 OK", `* ESEARCH (TAG "b4") MIN 3`)
 	r.expect("b5 UID SEARCH $", "b5 OK", "* SEARCH 3")
@@ -404,8 +404,58 @@ func TestSearchRev2ESEARCH(t *testing.T) {
 	fillSearchMailbox(t, e)
 	r := e.raw(t)
 	r.expect("e1 ENABLE IMAP4rev2", "e1 OK")
-	r.expect("e2 SEARCH SEEN", "e2 OK", `* ESEARCH (TAG "e2") ALL 1:2`)
-	r.expect("e3 UID SEARCH DELETED MODSEQ 1", "e3 OK")
+	// RFC 9051 6.4.4 / 7.3.4: an IMAP4rev2 session gets ESEARCH, never
+	// SEARCH, with the tag, UID for UID SEARCH, and MODSEQ (RFC 7162
+	// 3.1.5) as the highest modseq of the messages found.
+	only := func(untagged []string, want string) {
+		t.Helper()
+		if len(untagged) != 1 || untagged[0] != want {
+			t.Fatalf("got %q, want exactly %q", untagged, want)
+		}
+	}
+	only(r.expect("e2 SEARCH SEEN", "e2 OK"), `* ESEARCH (TAG "e2") ALL 1:2`)
+	fetched := r.expect("e3 UID FETCH 5 (MODSEQ)", "e3 OK")
+	var modseq uint64
+	if len(fetched) != 1 {
+		t.Fatalf("FETCH MODSEQ: %q", fetched)
+	}
+	if _, err := fmt.Sscanf(fetched[0], "* 5 FETCH (UID 5 MODSEQ (%d))", &modseq); err != nil {
+		if _, err := fmt.Sscanf(fetched[0], "* 5 FETCH (MODSEQ (%d) UID 5)", &modseq); err != nil {
+			t.Fatalf("FETCH MODSEQ: %q", fetched)
+		}
+	}
+	only(r.expect("e4 UID SEARCH DELETED MODSEQ 1", "e4 OK"), fmt.Sprintf(`* ESEARCH (TAG "e4") UID ALL 5 MODSEQ %d`, modseq))
+	only(r.expect("e5 SEARCH SUBJECT nosuchsubject", "e5 OK"), `* ESEARCH (TAG "e5")`)
+	only(r.expect("e6 UID SEARCH RETURN (COUNT) TEXT budget", "e6 OK"), `* ESEARCH (TAG "e6") UID COUNT 2`)
+}
+
+// TestSearchTextSubstring checks RFC 9051 6.4.4 for TEXT and BODY: the
+// string is a substring (also inside a word), a string of several words is
+// one phrase, and header text counts for TEXT only.
+func TestSearchTextSubstring(t *testing.T) {
+	e := newSearchEnv(t)
+	for _, body := range []string{
+		"asdfghjkl zxcvbnm",         // 1
+		"asdfghjkl\r\nbody 2 token", // 2
+		"zxcvbnm qwertyuiop",        // 3
+		"body 20 token 2026",        // 4
+	} {
+		e.deliver(t, msgText("a@example.org", searchUser, "", "qwertyuiop x", "Mon, 08 Jan 2024 10:00:00 +0000", "", "", body), storage.Target{})
+	}
+	r := e.raw(t)
+	for _, c := range []struct{ crit, want string }{
+		{"TEXT sdfghjk", "* SEARCH 1 2"},
+		{"BODY xcvbn", "* SEARCH 1 3"},
+		{"BODY wertyuio", "* SEARCH 3"},
+		{"TEXT wertyuio", "* SEARCH 1 2 3 4"}, // in every Subject
+		{`TEXT "body 2 token"`, "* SEARCH 2"},
+		{`BODY "Y 2 TOK"`, "* SEARCH 2"},
+		{`TEXT "token body"`, "* SEARCH"},
+		{"BODY 2", "* SEARCH 2 4"}, // one character
+		{`BODY ""`, "* SEARCH 1 2 3 4"},
+	} {
+		r.expect("s SEARCH "+c.crit, "s OK", c.want)
+	}
 }
 
 // BenchmarkSearch100k times UID SEARCH TEXT and SEARCH UNSEEN over IMAP on

@@ -105,13 +105,16 @@ func (s *session) selectMailbox(tag string, d *decoder, readOnly bool) error {
 	if v.maxUID >= uidNext {
 		uidNext = v.maxUID + 1
 	}
+	// RFC 3501 2.3.2: a read-write SELECT claims the messages no session
+	// has seen as recent; EXAMINE only sees them (recent.go).
+	v.recent = s.srv.recent.claim(mb.ID, v.uids, v.maxUID, !readOnly)
 
 	e := s.e
 	fl := v.flagList()
 	e.Untagged().Atom("FLAGS ").Flags(fl).CRLF()
 	e.Untagged().Number(v.Count()).Atom(" EXISTS").CRLF()
 	if !s.enabled.rev2 {
-		e.Untagged().Atom("0 RECENT").CRLF() // RFC 3501 7.3.2; removed in rev2
+		e.Untagged().Number(uint32(len(v.recent))).Atom(" RECENT").CRLF() // RFC 3501 7.3.2; removed in rev2
 		for i, m := range msgs {
 			if !slices.Contains(m.Flags, storage.FlagSeen) {
 				e.Untagged().Atom("OK [UNSEEN ").Number(uint32(i + 1)).Atom("] first unseen").CRLF()

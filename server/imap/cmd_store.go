@@ -224,10 +224,10 @@ func (s *session) storeFlags(tag string, a *storeArgs, uid bool) error {
 	// even with .SILENT (then without FLAGS).
 	e := s.e
 	for i := range res.Updated {
+		s.announceKeywords(res.Updated[i].Flags)
+	}
+	for i := range res.Updated {
 		m := &res.Updated[i]
-		if v.addKeywords(m.Flags) {
-			v.flagsChanged = true
-		}
 		seq, ok := v.SeqOf(m.UID)
 		if !ok {
 			continue
@@ -238,7 +238,7 @@ func (s *session) storeFlags(tag string, a *storeArgs, uid bool) error {
 		}
 		e.Untagged().Number(seq).Atom(" FETCH (")
 		if !a.silent {
-			e.Atom("FLAGS ").Flags(m.Flags).SP()
+			e.Atom("FLAGS ").Flags(s.flagsOut(m.UID, m.Flags)).SP()
 		}
 		e.Atom("UID ").Number(uint32(m.UID))
 		if s.enabled.condstore {

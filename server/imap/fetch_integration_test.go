@@ -46,7 +46,8 @@ func TestFetchClient(t *testing.T) {
 		t.Fatalf("%d messages", len(msgs))
 	}
 	m := msgs[0]
-	if m.UID != 1 || m.RFC822Size != int64(len(raw)) || m.InternalDate.IsZero() || len(m.Flags) != 0 {
+	if m.UID != 1 || m.RFC822Size != int64(len(raw)) || m.InternalDate.IsZero() ||
+		len(m.Flags) != 1 || m.Flags[0] != `\Recent` { // first to see it (RFC 3501 2.3.2)
 		t.Fatalf("metadata: uid %d size %d date %v flags %v", m.UID, m.RFC822Size, m.InternalDate, m.Flags)
 	}
 	if m.Envelope.Subject != "nested" || m.Envelope.From[0].Addr() != "alice@example.test" ||
@@ -102,7 +103,7 @@ func TestFetchClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(msgs[0].Flags) != 1 || msgs[0].Flags[0] != imap.FlagSeen {
+	if len(msgs[0].Flags) != 2 || msgs[0].Flags[1] != imap.FlagSeen {
 		t.Fatalf("flags after BODY[1]: %v", msgs[0].Flags)
 	}
 	if got := string(msgs[0].FindBodySection(&imap.FetchItemBodySection{Part: []int{1}})); got != "Hello Bob." {
@@ -138,13 +139,13 @@ func TestFetchTranscript(t *testing.T) {
 	if lines[0] != "* 1 FETCH (BINARY[2] ~{11}\r\n\x00\x01\x02\x03\x04\x05hello)" {
 		t.Fatalf("got %q", lines[0])
 	}
-	// EXAMINE is read-only: no \Seen.
+	// EXAMINE is read-only: no \Seen; the unclaimed message is \Recent.
 	lines = c.cmd("g", "FETCH 1 (RFC822.TEXT FLAGS)", "OK")
-	if !strings.HasSuffix(lines[0], " FLAGS ())") {
+	if !strings.HasSuffix(lines[0], ` FLAGS (\Recent))`) {
 		t.Fatalf("got %q", lines[0])
 	}
 	lines = c.cmd("h", "UID FETCH 1 (FLAGS)", "OK")
-	if lines[0] != "* 1 FETCH (UID 1 FLAGS ())" {
+	if lines[0] != `* 1 FETCH (UID 1 FLAGS (\Recent))` {
 		t.Fatalf("got %q", lines[0])
 	}
 	c.cmd("i", "FETCH 1 (BODY[0])", "BAD")
@@ -154,7 +155,7 @@ func TestFetchTranscript(t *testing.T) {
 		t.Fatalf("got %q", lines[0])
 	}
 	lines = c.cmd("l", "FETCH 1 FAST", "OK")
-	if !strings.HasPrefix(lines[0], "* 1 FETCH (FLAGS () INTERNALDATE \"") {
+	if !strings.HasPrefix(lines[0], `* 1 FETCH (FLAGS (\Recent) INTERNALDATE "`) {
 		t.Fatalf("got %q", lines[0])
 	}
 	lines = c.cmd("m", "FETCH 1 BODY", "OK")
@@ -172,7 +173,7 @@ func TestFetchSeenAndChangedSince(t *testing.T) {
 	c.cmd("e", "ENABLE QRESYNC", "OK")
 	c.cmd("s", "SELECT INBOX", "OK")
 	lines := c.cmd("a", "FETCH 2 (BODY[TEXT])", "OK")
-	if !strings.Contains(lines[0], `FLAGS (\Seen)`) || !strings.Contains(lines[0], "MODSEQ (") || !strings.Contains(lines[0], "Hello m1") {
+	if !strings.Contains(lines[0], `FLAGS (\Recent \Seen)`) || !strings.Contains(lines[0], "MODSEQ (") || !strings.Contains(lines[0], "Hello m1") {
 		t.Fatalf("got %q", lines)
 	}
 	// The flag change is not echoed later.

@@ -10,17 +10,16 @@ package imap
 //     stored raw header, unfolded and RFC 2047-decoded (as Dovecot does;
 //     "FROM alice@example" matches "From: Alice <alice@example.org>").
 //     An empty string matches every message having the field.
-//   - TEXT and BODY use the full-text index (store.SearchText). That index
-//     matches words by prefix, case- and diacritic-insensitively: "foo"
-//     finds "Foobar" and "FOO", but "bar" does not find "foobar". This is a
-//     documented deviation from RFC substring semantics, chosen so that TEXT
-//     on large mailboxes is answered from the index.
+//   - TEXT and BODY use the full-text index (store.SearchText): the whole
+//     string is matched as a substring, case- and diacritic-insensitively
+//     ("bar" finds "Foobar"; "body 2 x" finds only that phrase), as RFC
+//     9051 6.4.4 asks, answered from the trigram index.
 //   - BEFORE/ON/SINCE compare the date of the internal date and
 //     SENTBEFORE/SENTON/SENTSINCE the date of the Date header, each in the
 //     message's own time zone (RFC 9051 6.4.4); a message without a usable
 //     Date header uses its internal date (as RFC 5256 2.2 does for SORT).
-//   - \Recent is never set in Floe (IMAP4rev2 has no \Recent): RECENT and
-//     NEW match nothing, OLD matches everything.
+//   - RECENT, NEW and OLD use the session's \Recent messages (recent.go);
+//     a view without that notion (tests) has none.
 //
 // The evaluation makes at most one store.Messages call, loading only the
 // Fields the criteria need, plus one store.SearchText call per distinct
@@ -65,6 +64,21 @@ type matcher struct {
 	text      map[ftsKey][]storage.UID
 	// lowered caches lower-cased needles.
 	lowered map[string]string
+	// recent reports \Recent (nil: no message is recent).
+	recent func(storage.UID) bool
+}
+
+// recentView is a searchView that knows which messages are \Recent.
+type recentView interface {
+	IsRecent(uid storage.UID) bool
+}
+
+// flagMatch reports whether msg has flag f; \Recent is the session's.
+func (m *matcher) flagMatch(msg *storage.Message, f string) bool {
+	if strings.EqualFold(f, `\Recent`) {
+		return m.recent != nil && m.recent(msg.UID)
+	}
+	return hasFlag(msg.Flags, f)
 }
 
 // searchNeeds reports which storage fields the criteria need and whether
@@ -188,6 +202,9 @@ func runSearch(ctx context.Context, st storage.Messages, mbox storage.MailboxID,
 		searchRes: slices.Clone(searchRes),
 		text:      make(map[ftsKey][]storage.UID),
 	}
+	if rv, ok := view.(recentView); ok {
+		m.recent = rv.IsRecent
+	}
 	slices.Sort(m.searchRes)
 	ftsKeys(c, m.text)
 	for k := range m.text {
@@ -291,12 +308,12 @@ func (m *matcher) match(c *imap.SearchCriteria, seq uint32, msg *storage.Message
 		}
 	}
 	for _, f := range c.Flag {
-		if !hasFlag(msg.Flags, string(f)) {
+		if !m.flagMatch(msg, string(f)) {
 			return false
 		}
 	}
 	for _, f := range c.NotFlag {
-		if hasFlag(msg.Flags, string(f)) {
+		if m.flagMatch(msg, string(f)) {
 			return false
 		}
 	}

@@ -28,15 +28,23 @@ type selected struct {
 	announced int
 	// highestModSeq is the highest modseq seen in the view.
 	highestModSeq storage.ModSeq
-	// keywords in use (for FLAGS / PERMANENTFLAGS).
-	keywords map[string]struct{}
+	// keywords in use (for FLAGS / PERMANENTFLAGS): lower-cased name ->
+	// the spelling first seen (keywords compare case-insensitively, RFC
+	// 9051 2.3.2, but are listed as the client stored them).
+	keywords map[string]string
 
 	// Pending unilateral updates.
-	expunged     map[storage.UID]struct{} // still in uids until reported
+	expunged map[storage.UID]struct{} // still in uids until reported
+	// goneFlags: the last flags of messages another session expunged (from
+	// the change), for the FETCH responses that still name them.
+	goneFlags    map[storage.UID][]string
 	fetches      []pendingFetch
 	flagsChanged bool // a new keyword: send FLAGS again
 	// deleted: another session deleted the selected mailbox.
 	deleted bool
+	// recent: the UIDs (sorted) whose \Recent this session owns, or, read-
+	// only, saw unclaimed (recent.go).
+	recent []storage.UID
 }
 
 // errSelectedDeleted ends a session whose selected mailbox another session
@@ -56,7 +64,7 @@ func newSelected(mb storage.Mailbox, readOnly bool, msgs []storage.Message) *sel
 		readOnly:      readOnly,
 		uids:          make([]storage.UID, len(msgs)),
 		modseq:        make([]storage.ModSeq, len(msgs)),
-		keywords:      map[string]struct{}{},
+		keywords:      map[string]string{},
 		expunged:      map[storage.UID]struct{}{},
 		highestModSeq: mb.HighestModSeq,
 	}
@@ -85,7 +93,7 @@ func (v *selected) addKeywords(flags []string) bool {
 		}
 		k := strings.ToLower(f)
 		if _, ok := v.keywords[k]; !ok {
-			v.keywords[k] = struct{}{}
+			v.keywords[k] = f
 			added = true
 		}
 	}
@@ -96,11 +104,42 @@ func (v *selected) addKeywords(flags []string) bool {
 func (v *selected) flagList() []string {
 	out := []string{`\Answered`, `\Flagged`, `\Deleted`, `\Seen`, `\Draft`}
 	kw := make([]string, 0, len(v.keywords))
-	for k := range v.keywords {
+	for _, k := range v.keywords {
 		kw = append(kw, k)
 	}
-	sort.Strings(kw)
+	sort.Slice(kw, func(i, j int) bool { return strings.ToLower(kw[i]) < strings.ToLower(kw[j]) })
 	return append(out, kw...)
+}
+
+// announceKeywords makes sure the client knows every keyword of flags
+// before a FETCH carrying them is written: a keyword not yet in the view's
+// FLAGS is added and FLAGS (and PERMANENTFLAGS for a read-write view) are
+// sent at once (RFC 9051 7.3.5: FLAGS lists the flags applicable to the
+// mailbox; clients such as imaptest check that every fetched keyword was
+// announced). Pending FLAGS from the change stream are sent too.
+func (s *session) announceKeywords(flags []string) {
+	v := s.sel
+	if v == nil {
+		return
+	}
+	if v.addKeywords(flags) {
+		v.flagsChanged = true
+	}
+	if v.flagsChanged {
+		s.writeFlags()
+	}
+}
+
+// writeFlags sends FLAGS and, for a read-write view, PERMANENTFLAGS.
+func (s *session) writeFlags() {
+	v := s.sel
+	v.flagsChanged = false
+	fl := v.flagList()
+	e := s.e
+	e.Untagged().Atom("FLAGS ").Flags(fl).CRLF()
+	if !v.readOnly {
+		e.Untagged().Atom("OK [PERMANENTFLAGS ").Flags(append(fl, `\*`)).Atom("] flags").CRLF()
+	}
 }
 
 // Count is the number of messages in the view (the last EXISTS).
@@ -298,6 +337,7 @@ func (s *session) applyChanges() {
 			v.maxUID = c.UID
 			v.uids = append(v.uids, c.UID)
 			v.modseq = append(v.modseq, c.ModSeq)
+			s.addRecent(c.UID)
 			if v.addKeywords(c.Flags) {
 				v.flagsChanged = true
 			}
@@ -314,9 +354,14 @@ func (s *session) applyChanges() {
 		case storage.ChangeExpunged:
 			if _, ok := v.SeqOf(c.UID); ok {
 				v.expunged[c.UID] = struct{}{}
+				if v.goneFlags == nil {
+					v.goneFlags = map[storage.UID][]string{}
+				}
+				v.goneFlags[c.UID] = c.Flags
 			}
 		case storage.ChangeMailboxDeleted:
 			v.deleted = true
+			s.srv.recent.forget(v.mbox.ID)
 		}
 	}
 }
@@ -338,26 +383,28 @@ func (s *session) flushUpdates(allowExpunge bool) error {
 	}
 	e := s.e
 	if v.flagsChanged {
-		v.flagsChanged = false
-		fl := v.flagList()
-		e.Untagged().Atom("FLAGS ").Flags(fl).CRLF()
-		if !v.readOnly {
-			e.Untagged().Atom("OK [PERMANENTFLAGS ").Flags(append(fl, `\*`)).Atom("] flags").CRLF()
-		}
+		s.writeFlags()
 	}
 	if allowExpunge && len(v.expunged) > 0 {
+		// Only messages the client was told of (by EXISTS) are reported;
+		// one that came and went since the last EXISTS is dropped silently
+		// (its sequence number would be beyond what the client knows).
+		known := min(v.announced, len(v.uids))
 		gone := make([]storage.UID, 0, len(v.expunged))
 		if s.enabled.qresync {
-			for u := range v.expunged {
-				gone = append(gone, u)
+			for _, u := range v.uids[:known] {
+				if _, ok := v.expunged[u]; ok {
+					gone = append(gone, u)
+				}
 			}
-			slices.Sort(gone)
-			// RFC 7162 3.2.10: VANISHED instead of EXPUNGE.
-			e.Untagged().Atom("VANISHED ").Atom(imapUIDSet(gone).String()).CRLF()
+			if len(gone) > 0 {
+				// RFC 7162 3.2.10: VANISHED instead of EXPUNGE.
+				e.Untagged().Atom("VANISHED ").Atom(imapUIDSet(gone).String()).CRLF()
+			}
 		} else {
 			// Highest sequence number first, so that each number is valid
 			// when the client reads it (RFC 9051 7.5.1).
-			for i := len(v.uids) - 1; i >= 0; i-- {
+			for i := known - 1; i >= 0; i-- {
 				if _, ok := v.expunged[v.uids[i]]; ok {
 					e.Untagged().Number(uint32(i + 1)).Atom(" EXPUNGE").CRLF()
 					gone = append(gone, v.uids[i])
@@ -373,11 +420,21 @@ func (s *session) flushUpdates(allowExpunge bool) error {
 			keep++
 		}
 		v.uids, v.modseq = v.uids[:keep], v.modseq[:keep]
+		v.recent = slices.DeleteFunc(v.recent, func(u storage.UID) bool {
+			_, gone := v.expunged[u]
+			return gone
+		})
 		v.announced -= len(gone)
 		clear(v.expunged)
+		v.goneFlags = nil
 	}
 	if len(v.uids) != v.announced {
 		e.Untagged().Number(uint32(len(v.uids))).Atom(" EXISTS").CRLF()
+		if !s.enabled.rev2 {
+			// RFC 3501 7.3.2: the number of \Recent messages changes
+			// with new ones (recent.go).
+			e.Untagged().Number(uint32(len(v.recent))).Atom(" RECENT").CRLF()
+		}
 		v.announced = len(v.uids)
 	}
 	if len(v.fetches) > 0 {
@@ -390,11 +447,14 @@ func (s *session) flushUpdates(allowExpunge bool) error {
 			if last[f.uid] != i {
 				continue
 			}
+			if _, gone := v.expunged[f.uid]; gone {
+				continue // its EXPUNGE follows; the flags do not matter
+			}
 			seq, ok := v.SeqOf(f.uid)
 			if !ok {
 				continue
 			}
-			e.Untagged().Number(seq).Atom(" FETCH (UID ").Number(uint32(f.uid)).Atom(" FLAGS ").Flags(f.flags)
+			e.Untagged().Number(seq).Atom(" FETCH (UID ").Number(uint32(f.uid)).Atom(" FLAGS ").Flags(s.flagsOut(f.uid, f.flags))
 			if s.enabled.condstore {
 				e.Atom(" MODSEQ (").Number64(uint64(f.modseq)).Byte(')')
 			}

@@ -46,6 +46,9 @@ type Options struct {
 	// TLS enables STARTTLS on plain listeners. nil: no STARTTLS.
 	TLS    *tls.Config
 	Logger *slog.Logger
+	// BaseContext is the parent of every session's context (and so of its
+	// storage calls); the server cancels it when it stops. nil: Background.
+	BaseContext context.Context
 }
 
 // Server serves IMAP on any number of listeners.
@@ -56,6 +59,7 @@ type Server struct {
 
 	conns  *connsrv.Server
 	nextID atomic.Uint64
+	recent *recentTracker
 }
 
 // New returns a Server. It does not listen; call Serve.
@@ -69,10 +73,11 @@ func New(o Options) *Server {
 		o.Config = func() *config.Config { return c }
 	}
 	return &Server{
-		opts:  o,
-		log:   log.With("proto", "imap"),
-		wpool: newWriterPool(),
-		conns: connsrv.New(log.With("proto", "imap")),
+		opts:   o,
+		log:    log.With("proto", "imap"),
+		wpool:  newWriterPool(),
+		conns:  connsrv.NewContext(o.BaseContext, log.With("proto", "imap")),
+		recent: newRecentTracker(),
 	}
 }
 

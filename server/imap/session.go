@@ -126,7 +126,7 @@ func (s *Server) newSession(c net.Conn, implicitTLS bool) *session {
 		tlsActive: implicitTLS,
 	}
 	sess.log = s.log.With("conn", id, "remote", c.RemoteAddr().String())
-	sess.ctx, sess.cancel = context.WithCancel(context.Background())
+	sess.ctx, sess.cancel = context.WithCancel(s.conns.Context())
 	sess.r = bufio.NewReaderSize(connIO{sess}, 4096)
 	sess.e = &encoder{w: connIO{sess}, pool: s.wpool}
 	sess.d = &decoder{

@@ -306,6 +306,23 @@ func needTool(t *testing.T, name, pkg string) string {
 	return ""
 }
 
+// needCapability checks that an installed tool can do what a test needs
+// (a library it loads at run time, such as swaks' Net::SSLeay for TLS):
+// probe is run and must exit 0. Like needTool, under CI=true a failure is a
+// test failure naming the Debian package; elsewhere the test is skipped.
+func needCapability(t *testing.T, what, pkg string, probe ...string) {
+	t.Helper()
+	out, err := exec.Command(probe[0], probe[1:]...).CombinedOutput()
+	if err == nil {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is not available (%v: %s); the test command installs it (apt-get install %s)",
+			what, err, strings.TrimSpace(string(out)), pkg)
+	}
+	t.Skipf("%s is not available (apt-get install %s); skipping", what, pkg)
+}
+
 // toolResult is the outcome of one external program run.
 type toolResult struct {
 	Out  string // stdout and stderr, interleaved

@@ -56,6 +56,9 @@ func swaksDataReply(out string) string {
 
 func TestSwaks(t *testing.T) {
 	swaks := needTool(t, "swaks", "swaks")
+	// swaks speaks TLS only with Net::SSLeay, which Debian merely recommends.
+	needCapability(t, "TLS in swaks", "libnet-ssleay-perl", "sh", "-c",
+		`"$0" --support 2>&1 | grep -q '^=== TLS supported'`, swaks)
 	e := startServer(t, "alice", "bob", "carol", "dave", "erin", "henry", "ivan")
 	host := "127.0.0.1"
 

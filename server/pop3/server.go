@@ -62,6 +62,9 @@ type Options struct {
 	// listeners' certificates (those are wrapped by the caller). nil: no STLS.
 	TLS    *tls.Config
 	Logger *slog.Logger
+	// BaseContext is the parent of every session's context (and so of its
+	// storage calls); the server cancels it when it stops. nil: Background.
+	BaseContext context.Context
 }
 
 // Server serves POP3 on any number of listeners.
@@ -86,7 +89,7 @@ func New(o Options) *Server {
 	return &Server{
 		opts:   o,
 		log:    log.With("proto", "pop3"),
-		conns:  connsrv.New(log.With("proto", "pop3")),
+		conns:  connsrv.NewContext(o.BaseContext, log.With("proto", "pop3")),
 		locked: map[storage.AccountID]struct{}{},
 	}
 }

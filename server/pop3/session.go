@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/floemail/floe/server/auth"
+	"github.com/floemail/floe/server/connsrv"
 	"github.com/floemail/floe/storage"
 )
 
@@ -73,7 +74,7 @@ type session struct {
 }
 
 func (s *Server) newSession(c net.Conn, implicitTLS bool) *session {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(s.conns.Context())
 	id := s.nextID.Add(1)
 	sess := &session{
 		srv:         s,
@@ -486,6 +487,10 @@ func (sess *session) authFailed(err error) {
 		sess.fail("[SYS/TEMP] too many failures, try later")
 		return
 	}
+	if errors.Is(err, auth.ErrBusy) {
+		sess.fail("[SYS/TEMP] server busy, try again shortly")
+		return
+	}
 	sess.fail("[AUTH] authentication failed")
 }
 
@@ -581,6 +586,11 @@ func (sess *session) cmdAuth(cmd command) error {
 // the session stays in the AUTHORIZATION state.
 func (sess *session) login(p *auth.Principal, method string) {
 	log := sess.log.With("user", p.Address)
+	if !connsrv.LoggedIn(sess.raw, p.Address) {
+		log.Warn("login refused: too many connections for this account from this address")
+		sess.fail("[SYS/TEMP] too many connections for this account from your address")
+		return
+	}
 	if !sess.srv.lock(p.Account) {
 		log.Info("login refused: maildrop in use")
 		sess.fail("[IN-USE] maildrop already locked by another session")

@@ -6,15 +6,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"mime/quotedprintable"
 	"strings"
 	"time"
 
-	"github.com/floemail/floe/server/delivery"
 	"github.com/floemail/floe/storage"
+	"github.com/floemail/floe/storage/ingest"
 )
 
 // DSN actions (RFC 3464 2.3.3).
@@ -44,38 +43,36 @@ func (q *Queue) sendDSN(ctx context.Context, e *storage.QueueEntry, action strin
 		log.Error("cannot build DSN", "err", err)
 		return
 	}
-	ref, err := q.store.PutBlob(ctx, bytes.NewReader(msg))
+	ref, err := ingest.Spool(ctx, q.store, bytes.NewReader(msg))
 	if err != nil {
 		log.Error("cannot store DSN", "err", err)
 		return
 	}
-	r, err := q.local.Resolve(ctx, e.From)
-	switch {
-	case err == nil:
-		res, err := q.local.Deliver(ctx, &delivery.Message{Blob: ref, From: "", Recipients: []delivery.Recipient{r}})
-		if err == nil && len(res) == 1 {
-			err = res[0].Err
-		}
+	local := false
+	if q.local != nil {
+		local, err = q.local.DeliverLocal(ctx, "", e.From, ref)
+	}
+	if local {
 		if err != nil {
-			log.Error("cannot deliver DSN locally", "err", err)
+			ingest.Discard(ctx, q.store, ref.ID)
+			log.Warn("DSN not delivered to the local sender", "err", err)
 			return
 		}
 		log.Info("DSN delivered locally")
-	case errors.Is(err, delivery.ErrNotLocal):
-		id, err := q.store.Enqueue(ctx, storage.QueueEntry{
-			Blob: ref.ID, Size: ref.Size, From: "", NextAttempt: q.now(),
-			Recipients: []storage.QueueRecipient{{Address: e.From}},
-		})
-		if err != nil {
-			log.Error("cannot queue DSN", "err", err)
-			return
-		}
-		q.queued.Add(1)
-		q.Flush()
-		log.Info("DSN queued", "dsn_queue_id", id)
-	default:
-		log.Warn("DSN not sent: the sender is not deliverable", "err", err)
+		return
 	}
+	id, err := q.store.Enqueue(ctx, storage.QueueEntry{
+		Blob: ref.ID, Size: ref.Size, From: "", NextAttempt: q.now(),
+		Recipients: []storage.QueueRecipient{{Address: e.From}},
+	})
+	if err != nil {
+		ingest.Discard(ctx, q.store, ref.ID)
+		log.Error("cannot queue DSN", "err", err)
+		return
+	}
+	q.queued.Add(1)
+	q.Flush()
+	log.Info("DSN queued", "dsn_queue_id", id)
 }
 
 // buildDSN composes a multipart/report DSN (RFC 3464, RFC 6522).

@@ -21,6 +21,7 @@ import (
 
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/storage"
+	"github.com/floemail/floe/storage/ingest"
 	"github.com/floemail/floe/storage/sqlite"
 )
 
@@ -287,7 +288,7 @@ func (e *env) config() *config.Config { return e.cfg.Load() }
 
 // start creates and starts the queue.
 func (e *env) start(signer Signer) *Queue {
-	e.q = New(Options{Store: e.st, Config: e.config, Signer: signer})
+	e.q = New(Options{Store: e.st, Config: e.config, Signer: signer, Local: e.local()})
 	e.q.Start(e.t.Context())
 	e.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -398,3 +399,25 @@ func (f *fakeSigner) Sign(domain string, msg io.Reader) (string, error) {
 }
 
 var _ = bytes.Contains
+
+// local is the test's queue.LocalDeliverer: example.test is the local
+// domain, its accounts take DSNs in INBOX through the write path. (The
+// server wires server/delivery instead; its own tests cover it.)
+func (e *env) local() LocalDeliverer { return testLocal{e.st} }
+
+type testLocal struct{ st storage.Store }
+
+func (l testLocal) DeliverLocal(ctx context.Context, from, to string, blob storage.BlobRef) (bool, error) {
+	if !strings.HasSuffix(to, "@example.test") {
+		return false, nil
+	}
+	acct, err := l.st.Account(ctx, to)
+	if err != nil {
+		return true, err
+	}
+	res, err := ingest.Deliver(ctx, l.st, blob, []storage.Target{{Account: acct.ID}})
+	if err != nil {
+		return true, err
+	}
+	return true, res[0].Err
+}

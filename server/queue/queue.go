@@ -37,7 +37,6 @@ import (
 	"time"
 
 	"github.com/floemail/floe/server/config"
-	"github.com/floemail/floe/server/delivery"
 	"github.com/floemail/floe/storage"
 )
 
@@ -46,6 +45,22 @@ import (
 // no key.
 type Signer interface {
 	Sign(domain string, msg io.Reader) (string, error)
+}
+
+// LocalDeliverer is what the queue needs from local delivery: storing a
+// delivery status notification in a local sender's mailbox. It is declared
+// here, at the consumer, so that the queue does not import server/delivery
+// (which submits to the queue for the forwarder and responder);
+// *delivery.Deliverer implements it and the server wires it.
+type LocalDeliverer interface {
+	// DeliverLocal stores the spooled blob, a message from the envelope
+	// sender from ("" for the null sender), in the mailbox of the local
+	// account the address to resolves to, durably: it returns after the
+	// commit. local is false, and nothing is stored, when to is not in a
+	// local domain (the caller sends the message out instead); err is then
+	// nil. With local true, err says why the copy was not stored (no such
+	// user, over quota, a storage error).
+	DeliverLocal(ctx context.Context, from, to string, blob storage.BlobRef) (local bool, err error)
 }
 
 // Options configures a Queue.
@@ -58,8 +73,14 @@ type Options struct {
 	// Hostname is the name announced in EHLO and DSNs; nil uses
 	// [server] hostname.
 	Hostname func() string
-	// Delivery delivers DSNs to local senders; nil creates one on Store.
-	Delivery *delivery.Deliverer
+	// BaseContext is the parent of the queue's context (its storage calls
+	// and connections); the server cancels it when it stops. nil:
+	// Background.
+	BaseContext context.Context
+	// Local delivers DSNs to local senders. When nil, every sender is
+	// treated as remote: DSNs go through the queue (tests of the queue
+	// alone; the server always wires local delivery).
+	Local LocalDeliverer
 }
 
 // Recipient is one recipient handed to Submit with its RFC 3461 parameters.
@@ -98,7 +119,7 @@ type Queue struct {
 	signer   Signer
 	log      *slog.Logger
 	hostname func() string
-	local    *delivery.Deliverer
+	local    LocalDeliverer
 
 	wake chan struct{}
 
@@ -143,7 +164,7 @@ func New(o Options) *Queue {
 		signer:   o.Signer,
 		log:      log.With("component", "queue"),
 		hostname: o.Hostname,
-		local:    o.Delivery,
+		local:    o.Local,
 		wake:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 		inflight: make(map[storage.QueueID]bool),
@@ -154,10 +175,11 @@ func New(o Options) *Queue {
 	if q.hostname == nil {
 		q.hostname = func() string { return q.cfg().Server.Hostname }
 	}
-	if q.local == nil {
-		q.local = delivery.New(delivery.Options{Store: o.Store, Config: o.Config, Logger: log})
+	base := o.BaseContext
+	if base == nil {
+		base = context.Background()
 	}
-	q.ctx, q.cancel = context.WithCancel(context.Background())
+	q.ctx, q.cancel = context.WithCancel(base)
 	return q
 }
 
@@ -226,6 +248,23 @@ func (q *Queue) Submit(ctx context.Context, from string, rcpts []Recipient, blob
 	q.log.Info("message queued", "queue_id", id, "from", from, "rcpts", len(rcpts), "size", blob.Size)
 	q.Flush()
 	return int64(id), nil
+}
+
+// SubmitOutbound queues blob from the envelope sender from ("" for the null
+// sender) to the remote recipients to, on behalf of account acct (0 for
+// the system), with no DSN parameters: Submit for messages Floe itself
+// sends on (the forwarder, the responder). SMTPUTF8 is required when an
+// address is not ASCII. It returns after the entry is committed; the entry
+// then references the blob. It implements delivery.OutboundSubmitter.
+func (q *Queue) SubmitOutbound(ctx context.Context, from string, to []string, blob storage.BlobRef, acct storage.AccountID) error {
+	rcpts := make([]Recipient, len(to))
+	utf8 := !isASCII(from)
+	for i, a := range to {
+		rcpts[i] = Recipient{Address: a}
+		utf8 = utf8 || !isASCII(a)
+	}
+	_, err := q.Submit(ctx, from, rcpts, blob, SubmitOptions{UTF8: utf8, Account: acct})
+	return err
 }
 
 // Flush wakes the runner to deliver what is due now.

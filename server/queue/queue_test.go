@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -132,6 +133,45 @@ func TestDeliveryReuseAndDKIM(t *testing.T) {
 	}
 	if probs, err := e.st.Check(t.Context()); err != nil || len(probs) > 0 {
 		t.Fatalf("store check: %v %v", probs, err)
+	}
+}
+
+// TestSubmitOutbound: delivery's OutboundSubmitter (forwarder, responder)
+// queues a message durably and the queue sends it with the given envelope.
+func TestSubmitOutbound(t *testing.T) {
+	r := startRemote(t, nil)
+	e := newEnv(t, r.port, nil)
+	e.dns.addDomain("remote.test")
+	q := e.start(nil)
+	ref := e.message("forwarded")
+	if err := q.SubmitOutbound(t.Context(), "srs0=x@example.test", []string{"a@remote.test", "b@remote.test"}, ref, e.acct.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "delivery", e.queueEmpty)
+	msgs := r.messages()
+	if len(msgs) != 1 || msgs[0].From != "srs0=x@example.test" || !slices.Equal(msgs[0].Rcpts, []string{"a@remote.test", "b@remote.test"}) ||
+		!bytes.Contains(msgs[0].Data, []byte("Hello forwarded.")) {
+		t.Fatalf("remote received %+v", msgs)
+	}
+	if st := q.Stats(); st.Queued != 1 || st.Delivered != 2 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestContextFromBase: the queue's context (storage calls, connections)
+// derives from Options.BaseContext, so the server's shutdown cancels work
+// in flight.
+func TestContextFromBase(t *testing.T) {
+	e := newEnv(t, 25, nil)
+	base, cancel := context.WithCancel(context.Background())
+	q := New(Options{Store: e.st, Config: e.config, BaseContext: base})
+	id := e.enqueue(e.owner, "later", "x@remote.test")
+	if err := q.Retry(int64(id)); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := q.Retry(int64(id)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Retry after the base context ended: %v", err)
 	}
 }
 
@@ -484,7 +524,7 @@ func TestManyDueEntriesNoPollWait(t *testing.T) {
 	for i := range n {
 		e.enqueue(e.owner, fmt.Sprintf("batch %d", i), "user@remote.test")
 	}
-	q := New(Options{Store: e.st, Config: e.config})
+	q := New(Options{Store: e.st, Config: e.config, Local: e.local()})
 	q.dueBatch = 3
 	e.q = q
 	q.Start(t.Context())

@@ -33,7 +33,7 @@ func brokenTLS() *tls.Config {
 // startWith creates the queue with a TLS client configuration hook (the
 // test's trusted roots) and starts it.
 func (e *env) startWith(tlsConfig func(host string, verify bool) *tls.Config) *Queue {
-	e.q = New(Options{Store: e.st, Config: e.config})
+	e.q = New(Options{Store: e.st, Config: e.config, Local: e.local()})
 	e.q.tlsConfig = tlsConfig
 	e.q.Start(e.t.Context())
 	e.t.Cleanup(func() {

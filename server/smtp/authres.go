@@ -7,79 +7,205 @@ import (
 	"strings"
 )
 
-// withoutForgedAuthResults returns the message r without the top-level
-// Authentication-Results fields that claim authserv-id id. RFC 8601 5: a
-// border MTA must remove such fields before adding its own, or a sender
-// could forge this server's verdicts ("spf=pass") for the mail clients and
-// rules that trust them. Other fields and the body pass unchanged. The
-// caller must Close the result when done reading (it stops the copier).
-func withoutForgedAuthResults(r io.Reader, id string) io.ReadCloser {
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(filterAuthResults(pw, r, id)) }()
-	return pr
+// maxFieldBuffer bounds how much of one header field the filter holds to
+// decide whether it is a forged Authentication-Results field. A longer
+// field is decided on its first maxFieldBuffer bytes.
+const maxFieldBuffer = 64 << 10
+
+// authResFilter is an io.Reader over a message (CRLF or LF lines) that
+// drops the top-level Authentication-Results fields whose authserv-id is
+// ours. RFC 8601 5: a border MTA must remove such fields before delivery
+// (and before adding its own), or a sender could forge this server's
+// verdicts ("spf=pass") for the mail clients and rules that trust them.
+// Every other field, and the body, pass unchanged. It runs in the reader's
+// goroutine (no copier to leak) and holds at most one field in memory,
+// bounded by maxFieldBuffer.
+type authResFilter struct {
+	src     *bufio.Reader
+	id      string // our authserv-id, normalised by normAuthservID
+	out     []byte // bytes ready for Read
+	field   []byte // the field being collected (header section)
+	mode    int    // what happens to the current field's further bytes
+	body    bool   // past the header section: copy as is
+	midLine bool   // the last ReadSlice stopped inside a long line
+	err     error  // sticky error of src (io.EOF at the end)
 }
 
-// filterAuthResults copies r to w, dropping the header fields for which
-// forgedAuthResults is true (with their continuation lines). Memory is
-// bounded by the buffer: a longer line is copied in pieces and never
-// dropped.
-func filterAuthResults(w io.Writer, r io.Reader, id string) error {
-	br := bufio.NewReaderSize(r, 16<<10)
-	bw := bufio.NewWriterSize(w, 16<<10)
-	dropping, lineStart := false, true
-	for {
-		line, err := br.ReadSlice('\n')
-		full := err == bufio.ErrBufferFull
-		if len(line) > 0 {
-			switch {
-			case !lineStart: // the rest of a long line: as its start went
-			case len(bytes.TrimRight(line, "\r\n")) == 0 && !full:
-				// End of the header section: the rest is copied as is.
-				if _, err := bw.Write(line); err != nil {
-					return err
-				}
-				if _, err := br.WriteTo(bw); err != nil {
-					return err
-				}
-				return bw.Flush()
-			case line[0] == ' ' || line[0] == '\t': // continuation
-			default:
-				dropping = !full && forgedAuthResults(line, id)
-			}
-			if !dropping {
-				if _, err := bw.Write(line); err != nil {
-					return err
-				}
-			}
+// Modes of the current field.
+const (
+	fieldCollect = iota // undecided: collect it
+	fieldPass           // decided (oversized, not ours): stream it
+	fieldDrop           // decided (oversized, ours): drop it
+)
+
+// newAuthResFilter returns r without the Authentication-Results fields that
+// claim authserv-id id (compared as RFC 8601 2.2 says: case-insensitively;
+// a trailing dot does not make it another name).
+func newAuthResFilter(r io.Reader, id string) *authResFilter {
+	return &authResFilter{src: bufio.NewReaderSize(r, 16<<10), id: normAuthservID(id)}
+}
+
+func (f *authResFilter) Read(p []byte) (int, error) {
+	for len(f.out) == 0 {
+		if f.body && f.err == nil {
+			return f.src.Read(p)
 		}
-		lineStart = !full
-		if err != nil && !full {
-			if err == io.EOF {
-				return bw.Flush()
-			}
-			return err
+		if f.err != nil {
+			return 0, f.err
 		}
+		f.step()
+	}
+	n := copy(p, f.out)
+	f.out = f.out[n:]
+	return n, nil
+}
+
+// step reads one line (or a bufferful of a long line) of the header section
+// and moves what can be decided to f.out.
+func (f *authResFilter) step() {
+	line, err := f.src.ReadSlice('\n')
+	full := err == bufio.ErrBufferFull
+	if err != nil && !full {
+		f.err = err
+	}
+	continues := f.midLine
+	f.midLine = full
+	switch {
+	case len(line) == 0:
+	case continues, line[0] == ' ' || line[0] == '\t':
+		// The rest of a long physical line, or a continuation line
+		// (RFC 5322 2.2.3): part of the current field.
+		f.addToField(line)
+	case !full && len(bytes.TrimRight(line, "\r\n")) == 0:
+		// The blank line ending the header section; the rest is body.
+		f.endField()
+		f.out = append(f.out, line...)
+		f.body = true
+	default:
+		f.endField()
+		f.addToField(line)
+	}
+	if f.err != nil {
+		f.endField()
 	}
 }
 
-// forgedAuthResults reports whether the header line starts an
-// Authentication-Results field whose authserv-id is id, or whose
-// authserv-id is not on its first line (it cannot be told apart; dropping
-// a third party's result is harmless).
-func forgedAuthResults(line []byte, id string) bool {
-	name, value, ok := bytes.Cut(line, []byte(":"))
-	if !ok || !strings.EqualFold(string(bytes.TrimSpace(name)), "Authentication-Results") {
+// addToField adds line to the current field; past maxFieldBuffer the field
+// is decided on what was collected and the rest streamed or dropped.
+func (f *authResFilter) addToField(line []byte) {
+	switch f.mode {
+	case fieldPass:
+		f.out = append(f.out, line...)
+		return
+	case fieldDrop:
+		return
+	}
+	f.field = append(f.field, line...)
+	if len(f.field) > maxFieldBuffer {
+		if forgedAuthResults(f.field, f.id) {
+			f.mode = fieldDrop
+		} else {
+			f.out = append(f.out, f.field...)
+			f.mode = fieldPass
+		}
+		f.field = f.field[:0]
+	}
+}
+
+// endField decides the collected field and starts a new one.
+func (f *authResFilter) endField() {
+	if f.mode == fieldCollect && len(f.field) > 0 && !forgedAuthResults(f.field, f.id) {
+		f.out = append(f.out, f.field...)
+	}
+	f.field = f.field[:0]
+	f.mode = fieldCollect
+}
+
+// forgedAuthResults reports whether field (a whole header field, or its
+// first maxFieldBuffer bytes) is an Authentication-Results field whose
+// authserv-id is id (already normalised). A field whose id cannot be read
+// at all (empty, or cut before the id) counts as forged: dropping a third
+// party's unreadable result is harmless.
+func forgedAuthResults(field []byte, id string) bool {
+	name, value, ok := bytes.Cut(field, []byte(":"))
+	if !ok || !strings.EqualFold(string(bytes.TrimRight(name, " \t")), "Authentication-Results") {
 		return false
 	}
-	v := strings.TrimSpace(string(value))
-	if v == "" {
+	got, ok := authservID(string(value))
+	if !ok {
 		return true
 	}
-	// authserv-id is a value (token or quoted string) ending at ";" or
-	// white space (RFC 8601 2.2); a version number may follow it.
-	end := strings.IndexAny(v, "; \t")
-	if end >= 0 {
-		v = v[:end]
+	return normAuthservID(got) == id
+}
+
+// authservID returns the authserv-id at the start of an
+// Authentication-Results field body. RFC 8601 2.2:
+//
+//	authres-payload = [CFWS] authserv-id [ CFWS authres-version ] ...
+//	authserv-id     = value          ; RFC 2045: token / quoted-string
+//
+// CFWS (RFC 5322 3.2.2) is folding white space and comments, which nest and
+// may hold quoted pairs. ok is false when no id can be read.
+func authservID(v string) (id string, ok bool) {
+	i := skipCFWS(v, 0)
+	if i >= len(v) {
+		return "", false
 	}
-	return strings.EqualFold(strings.Trim(v, `"`), id)
+	if v[i] == '"' { // quoted-string, with quoted pairs
+		var b strings.Builder
+		for j := i + 1; j < len(v); j++ {
+			switch c := v[j]; c {
+			case '\\':
+				if j+1 < len(v) {
+					j++
+					b.WriteByte(v[j])
+				}
+			case '"':
+				return b.String(), true
+			case '\r', '\n':
+			default:
+				b.WriteByte(c)
+			}
+		}
+		return "", false
+	}
+	// RFC 2045 token: any CHAR except SPACE, CTLs and tspecials.
+	j := i
+	for j < len(v) && !strings.ContainsRune(" \t\r\n()<>@,;:\\\"/[]?=", rune(v[j])) && v[j] > 0x20 && v[j] < 0x7f {
+		j++
+	}
+	if j == i {
+		return "", false
+	}
+	return v[i:j], true
+}
+
+// skipCFWS returns the index of the first byte at or after i that is not
+// folding white space or inside a comment (comments nest; a quoted pair
+// inside one is skipped). An unterminated comment runs to the end.
+func skipCFWS(v string, i int) int {
+	depth := 0
+	for i < len(v) {
+		c := v[i]
+		switch {
+		case depth > 0 && c == '\\':
+			i++
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+		case depth > 0, c == ' ', c == '\t', c == '\r', c == '\n':
+		default:
+			return i
+		}
+		i++
+	}
+	return i
+}
+
+// normAuthservID is the form in which authserv-ids are compared: lower
+// case, without a trailing dot (a fully qualified "localhost." names the
+// same host as "localhost").
+func normAuthservID(id string) string {
+	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(id)), ".")
 }

@@ -18,8 +18,8 @@ var errAuthPolicy = reply(550, 5, 7, 1, "Message rejected by the sender domain's
 // Blobs are immutable and content-addressed, and the checks need the whole
 // message (DKIM hashes the body) before the header exists, so the message
 // is first spooled into a blob (Received + data) as usual, checked from
-// there, and then written once more as Authentication-Results + that blob
-// (without forged Authentication-Results fields). The first blob is then
+// there, and then written once more as Authentication-Results + that blob.
+// The first blob is then
 // discarded. This costs a second write of each inbound message but never
 // holds a message in memory.
 //
@@ -47,10 +47,9 @@ func (s *session) checkArrival(ref storage.BlobRef) (storage.BlobRef, []delivery
 		s.discard(ref.ID)
 		return ref, rcpts, errAuthPolicy
 	}
-	// The copy drops Authentication-Results fields forged with our
-	// authserv-id before ours goes on top (RFC 8601 5).
-	orig := withoutForgedAuthResults(io.NewSectionReader(b, 0, b.Size()), hostnameOf(s.b.cfg))
-	defer orig.Close()
+	// Fields forged with our authserv-id were already removed as the data
+	// arrived (Data, RFC 8601 5); ours goes on top.
+	orig := io.NewSectionReader(b, 0, b.Size())
 	newRef, err := s.srv.opts.Store.PutBlob(s.ctx, io.MultiReader(strings.NewReader(res.Header), orig))
 	if err != nil {
 		s.log.Error("storing checked message failed", "err", err)

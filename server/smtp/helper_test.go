@@ -132,7 +132,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.client = &tls.Config{InsecureSkipVerify: true, ServerName: "mx.example.test"}
 	var outq *queue.Queue
 	if o.outbound {
-		outq = queue.New(queue.Options{Store: used, Config: getCfg, Logger: log, Delivery: e.del})
+		outq = queue.New(queue.Options{Store: used, Config: getCfg, Logger: log, Local: e.del})
 	}
 	e.srv = New(Options{Config: getCfg, Store: used, Auth: a, Delivery: e.del, Queue: outq, TLS: serverTLS, Logger: log})
 	if o.server != nil {

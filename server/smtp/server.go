@@ -102,6 +102,9 @@ type Options struct {
 	// cannot be served.
 	TLS    *tls.Config
 	Logger *slog.Logger
+	// BaseContext is the parent of every session's context (and so of its
+	// storage calls); the server cancels it when it stops. nil: Background.
+	BaseContext context.Context
 }
 
 // Server serves SMTP on any number of listeners. It is safe for concurrent
@@ -129,7 +132,11 @@ func New(o Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	base := o.BaseContext
+	if base == nil {
+		base = context.Background()
+	}
+	ctx, cancel := context.WithCancel(base)
 	return &Server{
 		opts:      o,
 		log:       log,

@@ -29,6 +29,7 @@ var (
 	errAuthRequired     = reply(530, 5, 7, 0, "Authentication required")
 	errEncryptionNeeded = reply(538, 5, 7, 11, "Encryption required for requested authentication mechanism")
 	errAuthFailed       = reply(535, 5, 7, 8, "Authentication credentials invalid")
+	errAuthBusy         = reply(454, 4, 7, 0, "Temporary authentication failure, try again shortly")
 	errAuthRateLimited  = reply(454, 4, 7, 0, "Too many failed logins, try again later")
 	errAuthInMail       = reply(503, 5, 5, 1, "AUTH not permitted during a mail transaction")
 	errNullSenderSubmit = reply(553, 5, 7, 1, "Null sender not allowed for submission")
@@ -178,6 +179,9 @@ func (a *saslServer) Next(response []byte) ([]byte, bool, error) {
 	if err != nil {
 		if errors.Is(err, auth.ErrRateLimited) {
 			return nil, false, a.s.fail(errAuthRateLimited)
+		}
+		if errors.Is(err, auth.ErrBusy) {
+			return nil, false, errAuthBusy // temporary; not a client error
 		}
 		return nil, false, a.s.fail(errAuthFailed) // RFC 4954 6
 	}
@@ -329,9 +333,18 @@ func (s *session) Data(r io.Reader) error {
 		now:      time.Now(),
 	})
 	dr := &dataReader{r: r, conn: tc, timeout: s.b.lim.dataTimeout}
-	ref, err := s.srv.opts.Store.PutBlob(s.ctx, io.MultiReader(strings.NewReader(recv), dr))
+	// Before anything is stored, queued or relayed: bare CR and LF become
+	// CRLF (crlf.go, against SMTP smuggling), and Authentication-Results
+	// fields claiming our authserv-id are removed, whatever the checks
+	// policy and whoever sends (authres.go, RFC 8601 5).
+	norm := newCRLFNormalizer(dr)
+	text := newAuthResFilter(norm, hostnameOf(s.b.cfg))
+	ref, err := s.srv.opts.Store.PutBlob(s.ctx, io.MultiReader(strings.NewReader(recv), text))
 	if err != nil {
 		return s.dataError(dr.err, err)
+	}
+	if n := norm.Fixed(); n > 0 {
+		s.log.Info("bare CR or LF in message text normalised to CRLF", "count", n)
 	}
 	// Port 25 arrival checks (checks.go): may reject, rewrite the blob with
 	// Authentication-Results, or send the copies to Junk.

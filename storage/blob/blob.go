@@ -52,7 +52,21 @@ type Store struct {
 	// pendingDirs holds directories whose entry in their parent is not yet
 	// durable (created by Put, fsynced by the next Sync).
 	pendingDirs map[string]struct{}
+	// pins counts the Puts of each blob not yet followed by Unpin (the
+	// caller's Deliver or discard): content is shared, so a file an earlier
+	// message referenced may be about to be referenced again (see Pinned).
+	pins map[storage.BlobID]pin
 }
+
+// pin is the pin count of a blob and when it was last pinned.
+type pin struct {
+	n    int
+	last time.Time
+}
+
+// pinTTL bounds how long a Put keeps its blob pinned when the caller never
+// unpins it (a failure path): the file is then left to orphan collection.
+const pinTTL = 10 * time.Minute
 
 // tmpMaxAge is how long a temporary file may go unmodified before Open
 // removes it as the leftover of a crash. A Put in progress (from another
@@ -66,7 +80,8 @@ func Open(dir string) (*Store, error) {
 	}
 	dir = filepath.Clean(dir)
 	s := &Store{dir: dir, tmp: filepath.Join(dir, "tmp"),
-		pending: map[storage.BlobID]struct{}{}, pendingDirs: map[string]struct{}{}}
+		pending: map[storage.BlobID]struct{}{}, pendingDirs: map[string]struct{}{},
+		pins: map[storage.BlobID]pin{}}
 	for _, d := range []string{dir, s.tmp} {
 		if err := os.MkdirAll(d, 0o750); err != nil {
 			return nil, mapErr(fmt.Errorf("blob: create %s: %w", d, err))
@@ -175,7 +190,13 @@ func (s *Store) Put(r io.Reader) (storage.BlobRef, error) {
 	}
 	s.mu.Lock()
 	_, isPending := s.pending[id]
+	s.pinLocked(id)
 	s.mu.Unlock()
+	defer func() {
+		if !ok {
+			s.Unpin(id)
+		}
+	}()
 	if _, err := os.Lstat(final); err == nil {
 		// Already stored. A file this process put and has not synced yet
 		// is complete (renamed after writing); one found otherwise may be
@@ -199,6 +220,50 @@ func (s *Store) Put(r io.Reader) (storage.BlobRef, error) {
 	s.pending[id] = struct{}{}
 	s.mu.Unlock()
 	return ref, nil
+}
+
+// pinLocked records a Put of id (s.mu held), dropping expired pins now and
+// then so that the map stays small.
+func (s *Store) pinLocked(id storage.BlobID) {
+	now := time.Now()
+	if len(s.pins) >= 1024 {
+		for k, p := range s.pins {
+			if now.Sub(p.last) > pinTTL {
+				delete(s.pins, k)
+			}
+		}
+	}
+	p := s.pins[id]
+	p.n++
+	p.last = now
+	s.pins[id] = p
+}
+
+// Unpin ends the pin of one Put of id: the caller referenced the blob (its
+// Deliver returned) or gave it up (discard).
+func (s *Store) Unpin(id storage.BlobID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.pins[id]
+	if !ok {
+		return
+	}
+	if p.n--; p.n <= 0 {
+		delete(s.pins, id)
+		return
+	}
+	s.pins[id] = p
+}
+
+// Pinned reports whether a Put of id (within pinTTL) has not been unpinned
+// yet. Whoever deletes unreferenced blob files must spare pinned ones: a
+// concurrent Put of the same content found the file in place and its
+// caller is about to reference it.
+func (s *Store) Pinned(id storage.BlobID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.pins[id]
+	return ok && p.n > 0 && time.Since(p.last) <= pinTTL
 }
 
 // verifySize reports whether the existing blob id has size n and content

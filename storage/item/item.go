@@ -417,9 +417,21 @@ func isPayloadType(p *storage.Part) bool {
 	return false
 }
 
+// hasKolabType reports whether the header has an X-Kolab-Type field,
+// without allocating (it runs for every multipart message delivered).
 func hasKolabType(header []byte) bool {
-	h := strings.ToLower(string(header))
-	return strings.HasPrefix(h, "x-kolab-type:") || strings.Contains(h, "\nx-kolab-type:")
+	const name = "x-kolab-type:"
+	for len(header) > 0 {
+		if len(header) >= len(name) && bytes.EqualFold(header[:len(name)], []byte(name)) {
+			return true
+		}
+		i := bytes.IndexByte(header, '\n')
+		if i < 0 {
+			return false
+		}
+		header = header[i+1:]
+	}
+	return false
 }
 
 // Payload reads the decoded payload of an item message (ErrNotItem).

@@ -13,7 +13,7 @@ import (
 	"github.com/floemail/floe/storage"
 )
 
-// Schema version 4: groupware items (storage.Items).
+// Schema version 5: groupware items (storage.Items).
 //
 //   - items: the index of an item's content, one row per blob (content),
 //     like the parsed columns of blobs: written by Deliver when
@@ -28,7 +28,7 @@ import (
 //
 // The triggers keep the index consistent with every path that inserts or
 // removes messages, without those paths knowing about items.
-const schemaV4 = `
+const schemaV5 = `
 CREATE TABLE items (
 	blob        INTEGER PRIMARY KEY, -- blobs.id
 	kind        TEXT NOT NULL,
@@ -81,7 +81,7 @@ END;
 `
 
 func migrateItems(tx *sql.Tx, _ bool) error {
-	_, err := tx.Exec(schemaV4)
+	_, err := tx.Exec(schemaV5)
 	return err
 }
 

@@ -40,15 +40,16 @@ func (s *Store) OpenBlob(ctx context.Context, id storage.BlobID) (storage.Blob, 
 }
 
 // DiscardBlob removes the file of an unreferenced blob. It runs in the
-// writer, so it is serialised with Deliver's creation of blob rows: a blob a
-// committed row references is never removed.
+// writer, so it is serialised with Deliver's and Enqueue's references: a
+// blob a committed message or queue entry references is never removed.
 func (s *Store) DiscardBlob(ctx context.Context, id storage.BlobID) error {
 	if !blob.ValidID(id) {
 		return fmt.Errorf("discard blob: bad id: %w", storage.ErrInvalid)
 	}
+	s.blobs.Unpin(id)
 	return s.write(ctx, "discard blob", func(w *wtx) error {
 		var n int
-		if err := w.queryRow("SELECT count(*) FROM blobs WHERE hash = ?", string(id)).Scan(&n); err != nil {
+		if err := w.queryRow(blobUsers, string(id)).Scan(&n); err != nil {
 			return dbErr("discard blob", err)
 		}
 		if n == 0 {
@@ -505,6 +506,15 @@ func (s *Store) Deliver(ctx context.Context, ref storage.BlobRef, p *storage.Par
 	if err != nil {
 		return nil, err
 	}
+	// The blob is referenced now: its Put's pin (blob.Store.Pinned) ends.
+	// When nothing was delivered the caller discards it (DiscardBlob
+	// unpins).
+	for _, d := range out {
+		if d.Err == nil {
+			s.blobs.Unpin(ref.ID)
+			break
+		}
+	}
 	return out, nil
 }
 
@@ -698,7 +708,7 @@ func (w *wtx) expungeRows(m storage.Mailbox, msgs []msgRow) error {
 			m.ID, msg.uid, modseq); err != nil {
 			return dbErr("expunge", err)
 		}
-		w.publish(storage.Change{Kind: storage.ChangeExpunged, Account: m.Account, Mailbox: m.ID, UID: msg.uid, ModSeq: modseq})
+		w.publish(storage.Change{Kind: storage.ChangeExpunged, Account: m.Account, Mailbox: m.ID, UID: msg.uid, ModSeq: modseq, Flags: msg.flags.list()})
 	}
 	_, err := w.exec("UPDATE mailboxes SET highest_modseq = ? WHERE id = ?", modseq, m.ID)
 	return dbErr("expunge", err)

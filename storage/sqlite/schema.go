@@ -22,7 +22,8 @@ var migrations = []migration{
 	{1, "initial schema", migrateInitial},
 	{2, "metadata (RFC 5464)", migrateMetadata},
 	{3, "outbound queue", migrateQueue},
-	{4, "groupware items", migrateItems},
+	{4, "substring full-text index (FTS5 trigram)", migrateFTSTrigram},
+	{5, "groupware items", migrateItems},
 }
 
 const schemaV1 = `
@@ -138,6 +139,40 @@ func ftsCreate(fts5 bool) string {
 	return "CREATE VIRTUAL TABLE fts USING fts4(" + cols + `, tokenize=unicode61 "remove_diacritics=2")`
 }
 
+// ftsTrigramCreate is the FTS5 index since migration 4: the trigram
+// tokenizer answers case- and diacritic-insensitive substring queries
+// (IMAP SEARCH TEXT/BODY, RFC 9051 6.4.4) from the index.
+func ftsTrigramCreate(table string) string {
+	return "CREATE VIRTUAL TABLE " + table + " USING fts5(" + strings.Join(ftsColumns, ", ") +
+		", tokenize = 'trigram case_sensitive 0 remove_diacritics 1')"
+}
+
+// migrateFTSTrigram rebuilds an FTS5 index with the trigram tokenizer,
+// copying the indexed text (an FTS4 index, for a binary without FTS5, is
+// kept: SearchText scans it).
+func migrateFTSTrigram(tx *sql.Tx, _ bool) error {
+	var ftsSQL string
+	if err := tx.QueryRow("SELECT sql FROM sqlite_master WHERE name = 'fts'").Scan(&ftsSQL); err != nil {
+		return err
+	}
+	low := strings.ToLower(ftsSQL)
+	if !strings.Contains(low, "using fts5") || strings.Contains(low, "trigram") {
+		return nil
+	}
+	cols := strings.Join(ftsColumns, ", ")
+	for _, q := range []string{
+		ftsTrigramCreate("fts_trigram"),
+		"INSERT INTO fts_trigram(rowid, " + cols + ") SELECT rowid, " + cols + " FROM fts",
+		"DROP TABLE fts",
+		"ALTER TABLE fts_trigram RENAME TO fts",
+	} {
+		if _, err := tx.Exec(q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func migrateInitial(tx *sql.Tx, fts5 bool) error {
 	if _, err := tx.Exec(schemaV1); err != nil {
 		return err
@@ -183,6 +218,7 @@ func (s *Store) migrate(ctx context.Context, haveFTS5 bool) error {
 		return dbErr("migrate: fts", err)
 	}
 	s.fts5 = strings.Contains(strings.ToLower(ftsSQL), "using fts5")
+	s.trigram = s.fts5 && strings.Contains(strings.ToLower(ftsSQL), "trigram")
 	if s.fts5 && !haveFTS5 {
 		return fmt.Errorf("sqlite: the database's full-text index needs FTS5: build floe with -tags sqlite_fts5")
 	}

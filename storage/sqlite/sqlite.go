@@ -72,6 +72,9 @@ type Store struct {
 	wdb   *sql.DB // one connection, used only by the writer goroutine
 	rdb   *sql.DB // read pool
 	fts5  bool    // the index is an FTS5 table (else FTS4)
+	// trigram: the FTS5 index uses the trigram tokenizer (substring
+	// queries from the index; migration 4).
+	trigram bool
 	// readDSN opens a read-only connection (Check uses a fresh one).
 	readDSN string
 

@@ -294,27 +294,68 @@ func TestDBErr(t *testing.T) {
 	}
 }
 
-func TestFTSQuery(t *testing.T) {
-	cases := []struct {
-		q    string
-		fts5 bool
-		want string
-	}{
-		{"hello", true, `"hello" *`},
-		{"hello world", true, `"hello" * AND "world" *`},
-		{`john.doe@x "or" *`, true, `"john doe x" * AND "or" *`},
-		{"hello", false, `"hello*"`},
-		{"a-b c", false, `"a b*" "c*"`},
-		{`" * ( ) : ^`, true, ``},
+func TestFTSPhrase(t *testing.T) {
+	cases := []struct{ q, want string }{
+		{"hello", `"hello"`},
+		{`say "hi" OR *`, `"say ""hi"" OR *"`},
+		{`NEAR(a b)`, `"NEAR(a b)"`},
 	}
 	for _, c := range cases {
-		got, err := ftsQuery(c.q, c.fts5)
-		if err != nil || got != c.want {
-			t.Errorf("ftsQuery(%q, %v) = %q, %v; want %q", c.q, c.fts5, got, err, c.want)
+		if got := ftsPhrase(c.q); got != c.want {
+			t.Errorf("ftsPhrase(%q) = %q; want %q", c.q, got, c.want)
 		}
 	}
-	if _, err := ftsQuery(strings.Repeat("w ", maxSearchWords+1), true); !errors.Is(err, storage.ErrInvalid) {
+	s := openTest(t, Options{})
+	a := setup(t, s)
+	d := deliverOne(t, s, a.ID, "x")
+	if _, err := s.SearchText(context.Background(), d.Mailbox, "", strings.Repeat("w", maxSearchText+1)); !errors.Is(err, storage.ErrInvalid) {
 		t.Errorf("long query: %v", err)
+	}
+}
+
+// TestMigrateFTSTrigram opens a database whose index still has the
+// word tokenizer (schema 3): migration 4 rebuilds it with trigrams and
+// keeps the indexed text, so substring search finds old messages.
+func TestMigrateFTSTrigram(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := Open(ctx, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.FTS5() {
+		s.Close()
+		t.Skip("built without -tags sqlite_fts5: no trigram index")
+	}
+	a := setup(t, s)
+	d := deliverOne(t, s, a.ID, "Quarterly")
+	// Back to schema 3: the unicode61 index with the same rows.
+	cols := strings.Join(ftsColumns, ", ")
+	for _, q := range []string{
+		"CREATE VIRTUAL TABLE fts_old USING fts5(" + cols + ", tokenize = 'unicode61 remove_diacritics 2')",
+		"INSERT INTO fts_old(rowid, " + cols + ") SELECT rowid, " + cols + " FROM fts",
+		"DROP TABLE fts",
+		"ALTER TABLE fts_old RENAME TO fts",
+		"DELETE FROM migrations WHERE version = 4",
+	} {
+		if _, err := s.wdb.Exec(q); err != nil {
+			t.Fatal(q, err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(ctx, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !s.trigram {
+		t.Fatal("index not rebuilt with trigrams")
+	}
+	got, err := s.SearchText(ctx, d.Mailbox, "subject", "arterl")
+	if err != nil || len(got) != 1 || got[0] != d.UID {
+		t.Fatalf("substring after migration: %v, %v", got, err)
 	}
 }
 
@@ -477,5 +518,47 @@ func TestMayBeLarge(t *testing.T) {
 		if got := mayBeLarge(tc.set); got != tc.want {
 			t.Errorf("mayBeLarge(%v) = %v, want %v", tc.set, got, tc.want)
 		}
+	}
+}
+
+// TestPutWhileLastCopyExpunged: a Put of content an existing message holds
+// finds the file in place; when that message is expunged before the new
+// Deliver, the file must stay (the pin), or the Deliver fails with
+// ErrNotFound (the stress-test APPEND failures of issue 7).
+func TestPutWhileLastCopyExpunged(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, Options{})
+	a := setup(t, s)
+	raw, p := storagetest.NewMessage("same", "a@remote.test", "alice@example.test", "hello")
+	ref1, err := s.PutBlob(ctx, bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := s.Deliver(ctx, ref1, p, []storage.Target{{Account: a.ID}})
+	if err != nil || ds[0].Err != nil {
+		t.Fatal(err, ds)
+	}
+	ref2, err := s.PutBlob(ctx, bytes.NewReader(raw)) // same content, same file
+	if err != nil || ref2.ID != ref1.ID {
+		t.Fatal(err, ref2)
+	}
+	if _, err := s.Expunge(ctx, ds[0].Mailbox, []storage.UID{ds[0].UID}); err != nil {
+		t.Fatal(err)
+	}
+	ds2, err := s.Deliver(ctx, ref2, p, []storage.Target{{Account: a.ID}})
+	if err != nil || ds2[0].Err != nil {
+		t.Fatalf("deliver after the last copy was expunged: %v %v", err, ds2)
+	}
+	b, err := s.OpenBlob(ctx, ref2.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	// Delivered: unpinned, so expunging the last copy removes the file.
+	if _, err := s.Expunge(ctx, ds2[0].Mailbox, []storage.UID{ds2[0].UID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.OpenBlob(ctx, ref2.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("blob of an expunged message kept: %v", err)
 	}
 }

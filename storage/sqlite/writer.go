@@ -205,6 +205,11 @@ func (s *Store) runBatch(batch []*op) {
 		}
 	}
 	for id := range gone {
+		if s.blobs.Pinned(id) {
+			// A Put of the same content is about to be delivered: the
+			// file stays (an orphan for the sweep if it never is).
+			continue
+		}
 		if err := s.blobs.Delete(id); err != nil {
 			s.log.Warn("cannot delete unreferenced blob", "blob", id, "err", err)
 		}

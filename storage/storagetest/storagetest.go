@@ -630,6 +630,10 @@ func testSharedBlob(t *testing.T, st storage.Store) {
 	if ref2 != ref {
 		t.Fatalf("same content stored as %+v and %+v", ref, ref2)
 	}
+	// Given up: the messages still hold the blob.
+	if err := st.DiscardBlob(ctx, ref2.ID); err != nil {
+		t.Fatal(err)
+	}
 	for i, d := range ds {
 		msgs := must(st.Messages(ctx, d.Mailbox, storage.Query{}))(t)
 		if len(msgs) != 1 || msgs[0].Blob != ref.ID || msgs[0].Size != ref.Size {
@@ -911,9 +915,18 @@ func testSearchText(t *testing.T, st storage.Store) {
 		{"body", "report", []storage.UID{d2.UID}},
 		{"body", "cafe", []storage.UID{d1.UID, d2.UID}}, // diacritics removed
 		{"body", "café", []storage.UID{d1.UID, d2.UID}},
-		{"", "report station", []storage.UID{d2.UID}}, // every word
-		{"", "zebra", []storage.UID{d3.UID}},          // prefix
+		// Substrings, case-insensitive (RFC 9051 6.4.4): inside words,
+		// across words as one phrase, and short ones.
+		{"", "zebra", []storage.UID{d3.UID}},
+		{"", "EBRA", []storage.UID{d3.UID}},
 		{"", "quarter", []storage.UID{d1.UID}},
+		{"", "uarterl", []storage.UID{d1.UID}},
+		{"body", "station, bring", []storage.UID{d2.UID}},
+		{"", "report station", nil}, // words present, but not as this phrase
+		{"body", "the report.", []storage.UID{d2.UID}},
+		{"body", "ca", []storage.UID{d1.UID, d2.UID}}, // shorter than a trigram
+		{"body", "ra", []storage.UID{d3.UID}},
+		{"", "", []storage.UID{d1.UID, d2.UID, d3.UID}},
 		{"", "nomatchword", nil},
 		{"from", "sender@remote.test", []storage.UID{d1.UID, d2.UID, d3.UID}},
 		{"to", "rcpt", []storage.UID{d1.UID, d2.UID, d3.UID}},
@@ -922,7 +935,8 @@ func testSearchText(t *testing.T, st storage.Store) {
 		{"header", "holiday", []storage.UID{d3.UID}},
 		{"", `"report" OR zebra*`, nil}, // FTS syntax is just text
 		{"", `NEAR(report) AND -x ^ {subject}:`, nil},
-		{"subject", `(lunch`, []storage.UID{d2.UID}},
+		{"subject", `(lunch`, nil},
+		{"subject", `unc`, []storage.UID{d2.UID}},
 	}
 	for _, c := range cases {
 		got, err := st.SearchText(ctx, inbox.ID, c.field, c.q)
@@ -1239,7 +1253,7 @@ func testMetadata(t *testing.T, st storage.Store) {
 }
 
 // testDiscardBlob: a spooled blob nothing references can be discarded; one
-// a message references survives DiscardBlob.
+// a message or a queue entry references survives DiscardBlob.
 func testDiscardBlob(t *testing.T, st storage.Store) {
 	ctx := ctxT(t)
 	a := newAccount(t, st, "discard")
@@ -1255,5 +1269,17 @@ func testDiscardBlob(t *testing.T, st storage.Store) {
 	noErr(t, st.DiscardBlob(ctx, ref.ID))
 	b := must(st.OpenBlob(ctx, ref.ID))(t)
 	b.Close()
+
+	// A blob only an outbound queue entry references survives too (SMTP
+	// queues for remote recipients before it delivers locally, and a
+	// failed local delivery discards what it spooled).
+	queued, _ := put(t, st, "queued only", "to the world")
+	qid := must(st.Enqueue(ctx, storage.QueueEntry{Blob: queued.ID, Size: queued.Size,
+		Recipients: []storage.QueueRecipient{{Address: "x@remote.test"}}}))(t)
+	noErr(t, st.DiscardBlob(ctx, queued.ID))
+	b = must(st.OpenBlob(ctx, queued.ID))(t)
+	b.Close()
+	noErr(t, st.DeleteQueueEntry(ctx, qid))
+
 	wantErr(t, st.DiscardBlob(ctx, "not-a-blob-id"), storage.ErrInvalid)
 }

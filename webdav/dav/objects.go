@@ -12,8 +12,8 @@ import (
 	"strings"
 
 	"github.com/floemail/floe/storage"
+	"github.com/floemail/floe/storage/ingest"
 	"github.com/floemail/floe/storage/item"
-	"github.com/floemail/floe/storage/mimeparse"
 	"github.com/floemail/floe/webdav/caldav"
 	"github.com/floemail/floe/webdav/davxml"
 )
@@ -302,7 +302,7 @@ func (h *Handler) put(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	if cur != nil {
 		tgt.Replace = cur.UID
 	}
-	d, err := h.store(ctx, msg, idx, tgt)
+	d, err := h.store(ctx, msg, tgt)
 	if err != nil {
 		switch {
 		case errors.Is(err, storage.ErrNoMessage):
@@ -325,31 +325,11 @@ func (h *Handler) put(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	return nil
 }
 
-// store writes an item message through the write path: blob, parse once
-// (the index is the one already validated), one Deliver.
-func (h *Handler) store(ctx context.Context, msg []byte, idx *storage.ItemIndex, tgt storage.Target) (storage.Delivered, error) {
-	ref, err := h.c.Store.PutBlob(ctx, bytes.NewReader(msg))
-	if err != nil {
-		return storage.Delivered{}, err
-	}
-	parsed, err := mimeparse.Parse(bytes.NewReader(msg), int64(len(msg)))
-	if err != nil {
-		h.c.Store.DiscardBlob(context.WithoutCancel(ctx), ref.ID)
-		return storage.Delivered{}, err
-	}
-	parsed.Item = idx
-	ds, err := h.c.Store.Deliver(ctx, ref, parsed, []storage.Target{tgt})
-	if err == nil && len(ds) != 1 {
-		err = errors.New("dav: deliver returned no outcome")
-	}
-	if err == nil {
-		err = ds[0].Err
-	}
-	if err != nil {
-		h.c.Store.DiscardBlob(context.WithoutCancel(ctx), ref.ID)
-		return storage.Delivered{}, err
-	}
-	return ds[0], nil
+// store writes an item message through the one write path
+// (storage/ingest: blob, parse once with the item index, one Deliver).
+func (h *Handler) store(ctx context.Context, msg []byte, tgt storage.Target) (storage.Delivered, error) {
+	_, d, err := ingest.Put(ctx, h.c.Store, bytes.NewReader(msg), tgt)
+	return d, err
 }
 
 // delete removes an object (every message of its UID) or a collection

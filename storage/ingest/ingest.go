@@ -1,0 +1,196 @@
+// Package ingest is Floe's one write path for a new message. SMTP delivery
+// (server/delivery), IMAP APPEND, and later DAV PUT and rule actions all
+// store a message through it, so every message gets the same treatment:
+//
+//  1. Spool: the message is streamed into a blob (storage.Store.PutBlob),
+//     never held whole in memory. The blob is not yet durable.
+//  2. Deliver: the blob is opened once and parsed once (storage/mimeparse);
+//     everything later protocols need (envelope, structure with offsets,
+//     text for the index, and in typed folders the groupware item index)
+//     is computed here, before the commit, from that one read.
+//  3. One storage.Store.Deliver call stores every copy in one transaction,
+//     shared with concurrent deliveries (group commit): the blob and its
+//     directory entry are fsynced before the commit, the commit is
+//     durable when Deliver returns, and the changes are published to the
+//     accounts' subscribers after the commit, in commit order.
+//
+// Durability contract: a nil error from Deliver, Append or Put means every
+// copy whose Delivered.Err is nil is durably committed (blob and metadata)
+// and published; the caller may acknowledge it (SMTP "250", IMAP "OK").
+// When no copy was stored (the call failed, or every target failed), the
+// blob is discarded unless something else references it (another message
+// with the same content, an outbound queue entry), so a refused message
+// leaves nothing behind. A caller that needs the blob after a failed
+// delivery (to queue it for remote recipients, say) must reference it
+// first: enqueue, then deliver, as SMTP does.
+//
+// The package holds no state: every function takes the storage.Store to
+// work on, so callers keep their own (or, with sharing, a principal's view
+// of one).
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/floemail/floe/storage"
+	"github.com/floemail/floe/storage/item"
+	"github.com/floemail/floe/storage/mimeparse"
+)
+
+// ErrSizeMismatch is returned by Spool when the backend stored a different
+// number of bytes than it read: a backend fault, never a client's.
+var ErrSizeMismatch = errors.New("ingest: stored size differs from the bytes read")
+
+// discardTimeout bounds the clean-up of a blob nothing references. It runs
+// on a context detached from the caller's, so that a delivery cancelled
+// at shutdown still removes what it spooled when the store allows.
+const discardTimeout = 10 * time.Second
+
+// Spool streams r into a new blob of st and returns its reference. It
+// counts the bytes it reads from r and checks them against the size the
+// backend reports (ErrSizeMismatch). The blob is not durable yet: Deliver
+// makes it durable in the commit that references it. Errors are the
+// backend's (storage.ErrInvalid for a message above the size limit,
+// storage.ErrStorageFull) or r's read error, wrapped; a blob Spool
+// returns nothing for is not left behind by the backend.
+func Spool(ctx context.Context, st storage.Store, r io.Reader) (storage.BlobRef, error) {
+	cr := &countingReader{r: r}
+	ref, err := st.PutBlob(ctx, cr)
+	if err != nil {
+		return storage.BlobRef{}, fmt.Errorf("spool: %w", err)
+	}
+	if ref.Size != cr.n {
+		discard(ctx, st, ref.ID)
+		return storage.BlobRef{}, fmt.Errorf("%w: read %d, stored %d", ErrSizeMismatch, cr.n, ref.Size)
+	}
+	return ref, nil
+}
+
+// Deliver stores the spooled blob ref as one new message in every target,
+// in one storage.Store.Deliver call (one group-commit transaction): it opens
+// the blob once, parses it once, and commits. It returns after the commit
+// is durable; the changes are published by then. The result has one entry
+// per target, in order, with the per-target outcome in Delivered.Err
+// (storage.ErrOverQuota, storage.ErrNoMailbox, ...). The error is for the
+// whole call: nothing was stored. When nothing was stored (error, or every
+// target failed), the blob is discarded unless something else references it
+// (see the package comment). With no targets, Deliver discards the blob and
+// returns nil, nil.
+//
+// Deliver does not deduplicate targets: two targets naming one mailbox get
+// two copies.
+func Deliver(ctx context.Context, st storage.Store, ref storage.BlobRef, targets []storage.Target) ([]storage.Delivered, error) {
+	if len(targets) == 0 {
+		discard(ctx, st, ref.ID)
+		return nil, nil
+	}
+	parsed, err := prepare(ctx, st, ref, targets)
+	if err != nil {
+		discard(ctx, st, ref.ID)
+		return nil, err
+	}
+	delivered, err := st.Deliver(ctx, ref, parsed, targets)
+	if err != nil {
+		discard(ctx, st, ref.ID)
+		return nil, fmt.Errorf("deliver: %w", err)
+	}
+	if len(delivered) != len(targets) {
+		// A backend fault: it may have stored some copies, so the blob is
+		// kept (an unreferenced one is collected as an orphan later).
+		return nil, fmt.Errorf("deliver: storage returned %d outcomes for %d targets", len(delivered), len(targets))
+	}
+	for _, d := range delivered {
+		if d.Err == nil {
+			return delivered, nil
+		}
+	}
+	discard(ctx, st, ref.ID)
+	return delivered, nil
+}
+
+// prepare computes, from one read of the blob, everything the commit
+// stores beside the message: the parse (storage.Parsed) for every target.
+// This is where per-target extraction belongs that needs the content (the
+// groupware item index of a typed folder): it runs here, while the blob is
+// open, so that no caller reads or parses the message twice.
+func prepare(ctx context.Context, st storage.Store, ref storage.BlobRef, targets []storage.Target) (*storage.Parsed, error) {
+	blob, err := st.OpenBlob(ctx, ref.ID)
+	if err != nil {
+		return nil, fmt.Errorf("deliver: open blob: %w", err)
+	}
+	defer blob.Close()
+	parsed, err := mimeparse.Parse(blob, blob.Size())
+	if err != nil {
+		return nil, fmt.Errorf("deliver: parse: %w", err)
+	}
+	// The groupware item index (storage/item), for an item message (a
+	// Kolab X-Kolab-Type message or a bare text/calendar or text/vcard
+	// one) wherever it goes: IMAP APPEND and DAV PUT index alike. An
+	// invalid payload leaves the message as mail.
+	if parsed.Item, err = item.Index(parsed, blob); err != nil {
+		return nil, fmt.Errorf("deliver: item index: %w", err)
+	}
+	return parsed, nil
+}
+
+// Append stores the spooled blob ref as one new message in one mailbox
+// (IMAP APPEND, DAV PUT): Deliver with the single target t. It returns the
+// target's outcome; err is the target's error (storage.ErrNoMailbox,
+// storage.ErrOverQuota, ...) or the whole call's. The durability and
+// discard contract is Deliver's.
+func Append(ctx context.Context, st storage.Store, ref storage.BlobRef, t storage.Target) (storage.Delivered, error) {
+	res, err := Deliver(ctx, st, ref, []storage.Target{t})
+	if err != nil {
+		return storage.Delivered{}, err
+	}
+	if len(res) != 1 { // Deliver checks the count; kept for the index below
+		return storage.Delivered{}, fmt.Errorf("append: %d outcomes for one target", len(res))
+	}
+	return res[0], res[0].Err
+}
+
+// Put spools r and appends it to the mailbox of t: Spool, then Append. For
+// callers that have the whole message at hand (DAV PUT, rule actions); a
+// protocol that must check the spooled message before storing it (IMAP
+// APPEND's literal) calls Spool and Append itself.
+func Put(ctx context.Context, st storage.Store, r io.Reader, t storage.Target) (storage.BlobRef, storage.Delivered, error) {
+	ref, err := Spool(ctx, st, r)
+	if err != nil {
+		return storage.BlobRef{}, storage.Delivered{}, err
+	}
+	d, err := Append(ctx, st, ref, t)
+	return ref, d, err
+}
+
+// Discard removes a spooled blob that will not be delivered (a message
+// refused after it was spooled) unless something references it. Failures
+// are ignored: an unreferenced blob left behind is an orphan, which
+// `floe check` reports and orphan removal collects.
+func Discard(ctx context.Context, st storage.Store, id storage.BlobID) {
+	discard(ctx, st, id)
+}
+
+func discard(ctx context.Context, st storage.Store, id storage.BlobID) {
+	if id == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), discardTimeout)
+	defer cancel()
+	_ = st.DiscardBlob(ctx, id)
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
