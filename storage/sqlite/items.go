@@ -26,10 +26,10 @@ import (
 //   - item_gone: for every removed message that carried an item, the item
 //     UID (trigger), joined with expunged (its modseq) by ItemChangesSince.
 //
-// The triggers keep the index consistent with every path that inserts or
+// The statements are idempotent (IF NOT EXISTS). The triggers keep the index consistent with every path that inserts or
 // removes messages, without those paths knowing about items.
 const schemaV5 = `
-CREATE TABLE items (
+CREATE TABLE IF NOT EXISTS items (
 	blob        INTEGER PRIMARY KEY, -- blobs.id
 	kind        TEXT NOT NULL,
 	uid         TEXT NOT NULL,
@@ -46,9 +46,9 @@ CREATE TABLE items (
 	emails      TEXT NOT NULL DEFAULT '',
 	phones      TEXT NOT NULL DEFAULT ''
 );
-CREATE INDEX items_uid ON items(uid);
+CREATE INDEX IF NOT EXISTS items_uid ON items(uid);
 
-CREATE TABLE item_names (
+CREATE TABLE IF NOT EXISTS item_names (
 	mailbox  INTEGER NOT NULL,
 	item_uid TEXT NOT NULL,
 	name     TEXT NOT NULL,
@@ -56,25 +56,25 @@ CREATE TABLE item_names (
 	UNIQUE (mailbox, name)
 ) WITHOUT ROWID;
 
-CREATE TABLE item_gone (
+CREATE TABLE IF NOT EXISTS item_gone (
 	mailbox  INTEGER NOT NULL,
 	uid      INTEGER NOT NULL,
 	item_uid TEXT NOT NULL,
 	PRIMARY KEY (mailbox, uid)
 ) WITHOUT ROWID;
 
-CREATE TRIGGER items_blob_deleted AFTER DELETE ON blobs BEGIN
+CREATE TRIGGER IF NOT EXISTS items_blob_deleted AFTER DELETE ON blobs BEGIN
 	DELETE FROM items WHERE blob = old.id;
 END;
-CREATE TRIGGER items_message_added AFTER INSERT ON messages BEGIN
+CREATE TRIGGER IF NOT EXISTS items_message_added AFTER INSERT ON messages BEGIN
 	INSERT OR IGNORE INTO item_names(mailbox, item_uid, name)
 		SELECT new.mailbox, uid, defname FROM items WHERE blob = new.blob;
 END;
-CREATE TRIGGER items_message_removed AFTER DELETE ON messages BEGIN
+CREATE TRIGGER IF NOT EXISTS items_message_removed AFTER DELETE ON messages BEGIN
 	INSERT OR REPLACE INTO item_gone(mailbox, uid, item_uid)
 		SELECT old.mailbox, old.uid, uid FROM items WHERE blob = old.blob;
 END;
-CREATE TRIGGER items_mailbox_deleted AFTER DELETE ON mailboxes BEGIN
+CREATE TRIGGER IF NOT EXISTS items_mailbox_deleted AFTER DELETE ON mailboxes BEGIN
 	DELETE FROM item_names WHERE mailbox = old.id;
 	DELETE FROM item_gone WHERE mailbox = old.id;
 END;
