@@ -120,7 +120,9 @@ func errPre(status int, ns, pre, why string) error {
 	return &httpError{status: status, ns: ns, pre: pre, why: why}
 }
 
-// ServeHTTP serves /.well-known/caldav, /.well-known/carddav and /dav/.
+// ServeHTTP serves /.well-known/caldav, /.well-known/carddav and /dav/,
+// and PROPFIND and OPTIONS on / (as /dav/: clients configured with the
+// bare server URL start there).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if v := recover(); v != nil {
@@ -200,6 +202,9 @@ type target struct {
 
 func splitPath(r *http.Request) ([]string, error) {
 	ep := r.URL.EscapedPath()
+	if ep == "/" {
+		return nil, nil // the server root answers like /dav/ (clients given https://host/)
+	}
 	if !strings.HasPrefix(ep, Prefix) && ep+"/" != Prefix {
 		return nil, errStatus(http.StatusNotFound)
 	}
