@@ -110,6 +110,11 @@ type Item struct {
 	Blob    BlobID
 	Size    int64 // of the whole message
 	Index   ItemIndex
+	// Structure and Header of the message, filled when the query asks
+	// (ItemQuery.Content), so the payload can be read from the blob
+	// without another query.
+	Structure *Part
+	Header    []byte
 }
 
 // ItemQuery selects items of one folder. Empty fields select everything;
@@ -122,6 +127,8 @@ type ItemQuery struct {
 	// recurring items when their whole series overlaps (the caller expands
 	// them), and items with no time at all (the caller decides).
 	Start, End time.Time
+	// Content asks for Item.Structure and Item.Header.
+	Content bool
 }
 
 // ItemChanges is what changed in a folder since a sync point (RFC 6578).

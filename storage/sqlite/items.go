@@ -19,15 +19,18 @@ import (
 //     like the parsed columns of blobs: written by Deliver when
 //     Parsed.Item is set, removed with the blob row (trigger). Copies of a
 //     message (IMAP COPY/MOVE) share it.
-//   - item_names: the resource name of each item UID of a folder. Deliver
-//     writes the name a DAV client chose; a trigger on every new message
-//     row gives a new item UID its default name, so messages stored by any
-//     path (APPEND, COPY, MOVE) have one.
+//   - item_names: one row per item UID of a folder: its resource name (the
+//     name a DAV client chose, or the default) and cur, the IMAP UID of
+//     its current (newest) message, 0 when none is left. Triggers on
+//     every new and removed message row maintain it, so messages stored
+//     by any path (APPEND, COPY, MOVE, EXPUNGE) keep it right and queries
+//     read one row per item.
 //   - item_gone: for every removed message that carried an item, the item
 //     UID (trigger), joined with expunged (its modseq) by ItemChangesSince.
 //
-// The statements are idempotent (IF NOT EXISTS). The triggers keep the index consistent with every path that inserts or
-// removes messages, without those paths knowing about items.
+// The statements are idempotent (IF NOT EXISTS). The triggers keep the
+// index consistent with every path that inserts or removes messages,
+// without those paths knowing about items.
 const schemaV5 = `
 CREATE TABLE IF NOT EXISTS items (
 	blob        INTEGER PRIMARY KEY, -- blobs.id
@@ -52,6 +55,7 @@ CREATE TABLE IF NOT EXISTS item_names (
 	mailbox  INTEGER NOT NULL,
 	item_uid TEXT NOT NULL,
 	name     TEXT NOT NULL,
+	cur      INTEGER NOT NULL DEFAULT 0, -- IMAP UID of the current message
 	PRIMARY KEY (mailbox, item_uid),
 	UNIQUE (mailbox, name)
 ) WITHOUT ROWID;
@@ -67,12 +71,20 @@ CREATE TRIGGER IF NOT EXISTS items_blob_deleted AFTER DELETE ON blobs BEGIN
 	DELETE FROM items WHERE blob = old.id;
 END;
 CREATE TRIGGER IF NOT EXISTS items_message_added AFTER INSERT ON messages BEGIN
-	INSERT OR IGNORE INTO item_names(mailbox, item_uid, name)
-		SELECT new.mailbox, uid, defname FROM items WHERE blob = new.blob;
+	INSERT INTO item_names(mailbox, item_uid, name, cur)
+		SELECT new.mailbox, i.uid,
+			CASE WHEN EXISTS (SELECT 1 FROM item_names x WHERE x.mailbox = new.mailbox AND x.name = i.defname AND x.item_uid != i.uid)
+				THEN 'm' || new.uid || '-' || i.defname ELSE i.defname END,
+			new.uid
+		FROM items i WHERE i.blob = new.blob
+		ON CONFLICT(mailbox, item_uid) DO UPDATE SET cur = max(cur, excluded.cur);
 END;
 CREATE TRIGGER IF NOT EXISTS items_message_removed AFTER DELETE ON messages BEGIN
 	INSERT OR REPLACE INTO item_gone(mailbox, uid, item_uid)
 		SELECT old.mailbox, old.uid, uid FROM items WHERE blob = old.blob;
+	UPDATE item_names SET cur = coalesce((SELECT max(m.uid) FROM items i JOIN messages m ON m.blob = i.blob
+			WHERE i.uid = item_names.item_uid AND m.mailbox = old.mailbox), 0)
+		WHERE mailbox = old.mailbox AND cur = old.uid;
 END;
 CREATE TRIGGER IF NOT EXISTS items_mailbox_deleted AFTER DELETE ON mailboxes BEGIN
 	DELETE FROM item_names WHERE mailbox = old.id;
@@ -247,19 +259,21 @@ func (w *wtx) setItemName(mbox storage.MailboxID, itemUID, name string) error {
 	if _, err := w.exec("DELETE FROM item_names WHERE mailbox = ? AND name = ? AND item_uid != ?", mbox, name, itemUID); err != nil {
 		return dbErr("item name", err)
 	}
-	_, err := w.exec(`INSERT INTO item_names(mailbox, item_uid, name) VALUES (?, ?, ?)
+	_, err := w.exec(`INSERT INTO item_names(mailbox, item_uid, name, cur) VALUES (?, ?, ?, 0)
 		ON CONFLICT(mailbox, item_uid) DO UPDATE SET name = excluded.name`, mbox, itemUID, name)
 	return dbErr("item name", err)
 }
 
-const itemCols = `m.uid, m.modseq, m.size, b.hash, coalesce(n.name, i.defname), i.kind, i.uid, i.defname, i.summary, i.start_ts, i.end_ts,
+const itemCols = `m.uid, m.modseq, m.size, b.hash, n.name, i.kind, i.uid, i.defname, i.summary, i.start_ts, i.end_ts,
 	i.all_day, i.recurring, i.transparent, i.status, i.recurrence, i.names, i.emails, i.phones`
 
-// currentOnly keeps the newest message of each item UID of the folder.
-const currentOnly = ` AND NOT EXISTS (SELECT 1 FROM items i2 JOIN messages m2 ON m2.blob = i2.blob
-	WHERE i2.uid = i.uid AND m2.mailbox = m.mailbox AND m2.uid > m.uid)`
+// itemFrom reads the current item of each item UID of a folder: one
+// item_names row each, its current message, that message's index.
+const itemFrom = ` FROM item_names n JOIN messages m ON m.mailbox = n.mailbox AND m.uid = n.cur
+	JOIN items i ON i.blob = m.blob JOIN blobs b ON b.id = m.blob
+	WHERE n.mailbox = ? AND n.cur != 0`
 
-func scanItem(sc interface{ Scan(...any) error }, mbox storage.MailboxID) (storage.Item, error) {
+func scanItem(sc interface{ Scan(...any) error }, mbox storage.MailboxID, content bool, st *string, hdr *[]byte) (storage.Item, error) {
 	var (
 		it                    storage.Item
 		kind, hash            string
@@ -268,8 +282,12 @@ func scanItem(sc interface{ Scan(...any) error }, mbox storage.MailboxID) (stora
 		recurrence            []byte
 		names, emails, phones string
 	)
-	err := sc.Scan(&it.UID, &it.ModSeq, &it.Size, &hash, &it.Name, &kind, &it.Index.UID, &it.Index.DefaultName, &it.Index.Summary,
-		&start, &end, &allDay, &rec, &transp, &it.Index.Status, &recurrence, &names, &emails, &phones)
+	dest := []any{&it.UID, &it.ModSeq, &it.Size, &hash, &it.Name, &kind, &it.Index.UID, &it.Index.DefaultName, &it.Index.Summary,
+		&start, &end, &allDay, &rec, &transp, &it.Index.Status, &recurrence, &names, &emails, &phones}
+	if content {
+		dest = append(dest, st, hdr)
+	}
+	err := sc.Scan(dest...)
 	if err != nil {
 		return it, err
 	}
@@ -318,7 +336,7 @@ func (s *Store) Items(ctx context.Context, mbox storage.MailboxID, q storage.Ite
 		}
 	}
 	if len(q.Names) > 0 {
-		inList("coalesce(n.name, i.defname)", q.Names)
+		inList("n.name", q.Names)
 	}
 	if len(q.UIDs) > 0 {
 		inList("i.uid", q.UIDs)
@@ -335,18 +353,29 @@ func (s *Store) Items(ctx context.Context, mbox storage.MailboxID, q storage.Ite
 		}
 		args = append(args, end, end, start)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+itemCols+` FROM messages m JOIN items i ON i.blob = m.blob JOIN blobs b ON b.id = m.blob
-		LEFT JOIN item_names n ON n.mailbox = m.mailbox AND n.item_uid = i.uid
-		WHERE m.mailbox = ?`+cond+currentOnly+` ORDER BY 5`, args...)
+	cols := itemCols
+	if q.Content {
+		cols += ", b.structure, b.header"
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+cols+itemFrom+cond+` ORDER BY n.name`, args...)
 	if err != nil {
 		return nil, dbErr("items", err)
 	}
 	defer rows.Close()
 	var out []storage.Item
 	for rows.Next() {
-		it, err := scanItem(rows, mbox)
+		var st string
+		var hdr []byte
+		it, err := scanItem(rows, mbox, q.Content, &st, &hdr)
 		if err != nil {
 			return nil, dbErr("items", err)
+		}
+		if q.Content {
+			it.Structure = new(storage.Part)
+			if err := json.Unmarshal([]byte(st), it.Structure); err != nil {
+				return nil, fmt.Errorf("sqlite: corrupt structure of uid %d: %w", it.UID, err)
+			}
+			it.Header = hdr
 		}
 		out = append(out, it)
 	}
@@ -393,16 +422,14 @@ func (s *Store) ItemChangesSince(ctx context.Context, mbox storage.MailboxID, si
 			return res, dbErr("item changes", err)
 		}
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+itemCols+` FROM messages m JOIN items i ON i.blob = m.blob JOIN blobs b ON b.id = m.blob
-		LEFT JOIN item_names n ON n.mailbox = m.mailbox AND n.item_uid = i.uid
-		WHERE m.mailbox = ? AND (m.modseq > ? OR i.uid IN (SELECT value FROM json_each(?)))`+currentOnly+` ORDER BY 5`,
+	rows, err := tx.QueryContext(ctx, `SELECT `+itemCols+itemFrom+` AND (m.modseq > ? OR n.item_uid IN (SELECT value FROM json_each(?))) ORDER BY n.name`,
 		mbox, since, jsonSet(gone))
 	if err != nil {
 		return res, dbErr("item changes", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		it, err := scanItem(rows, mbox)
+		it, err := scanItem(rows, mbox, false, nil, nil)
 		if err != nil {
 			return res, dbErr("item changes", err)
 		}
@@ -414,9 +441,9 @@ func (s *Store) ItemChangesSince(ctx context.Context, mbox storage.MailboxID, si
 	}
 	for u := range gone {
 		var name string
-		err := tx.QueryRowContext(ctx, "SELECT name FROM item_names WHERE mailbox = ? AND item_uid = ?", mbox, u).Scan(&name)
+		err := tx.QueryRowContext(ctx, "SELECT name FROM item_names WHERE mailbox = ? AND item_uid = ? AND cur = 0", mbox, u).Scan(&name)
 		if errors.Is(err, sql.ErrNoRows) {
-			continue // never had a name: never visible
+			continue // back under another message (changed), or renamed away
 		}
 		if err != nil {
 			return res, dbErr("item changes", err)

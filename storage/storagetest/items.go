@@ -79,7 +79,11 @@ func testItems(t *testing.T, st storage.Store) {
 	if it := items[1]; it.UID != d1.UID || it.Index.Summary != "first" || !it.Index.Start.Equal(day) || it.Blob == "" || it.Index.Names[0] != "first" {
 		t.Fatalf("item %+v", it)
 	}
-	eqNames(t, "by name", itemNames(must(st.Items(ctx, cal.ID, storage.ItemQuery{Names: []string{"one.ics"}}))(t)), "one.ics")
+	withContent := must(st.Items(ctx, cal.ID, storage.ItemQuery{Names: []string{"one.ics"}, Content: true}))(t)
+	eqNames(t, "by name", itemNames(withContent), "one.ics")
+	if withContent[0].Structure == nil || len(withContent[0].Header) == 0 || items[0].Structure != nil {
+		t.Fatalf("content: %+v / without: %+v", withContent[0], items[0])
+	}
 	eqNames(t, "by uid", itemNames(must(st.Items(ctx, cal.ID, storage.ItemQuery{UIDs: []string{"two"}}))(t)), "chosen name.ics")
 	eqNames(t, "by time", itemNames(must(st.Items(ctx, cal.ID, storage.ItemQuery{Start: day, End: day.Add(2 * time.Hour)}))(t)), "one.ics")
 	eqNames(t, "open end", itemNames(must(st.Items(ctx, cal.ID, storage.ItemQuery{Start: day.Add(24 * time.Hour)}))(t)), "chosen name.ics")

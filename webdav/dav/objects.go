@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -25,20 +26,32 @@ func (h *Handler) payloads(ctx context.Context, mbox storage.MailboxID, items []
 	if len(items) == 0 {
 		return out, nil
 	}
-	var set storage.UIDSet
-	for _, it := range items {
-		set = append(set, storage.UIDRange{Start: it.UID, Stop: it.UID})
-	}
-	if len(items) > 64 {
-		set = nil // the whole folder in one read
-	}
 	want := make(map[storage.UID]bool, len(items))
+	uids := make([]storage.UID, 0, len(items))
+	var msgs []storage.Message
 	for _, it := range items {
+		if it.Structure != nil {
+			msgs = append(msgs, storage.Message{UID: it.UID, Blob: it.Blob, Structure: it.Structure, Header: it.Header})
+		} else {
+			uids = append(uids, it.UID)
+		}
 		want[it.UID] = true
 	}
-	msgs, err := h.c.Store.Messages(ctx, mbox, storage.Query{UIDs: set, Fields: storage.FieldStructure | storage.FieldHeader})
-	if err != nil {
-		return nil, err
+	slices.Sort(uids)
+	// Other structures in chunks of exact UIDs (a bounding range would
+	// decode the structure of every message between them).
+	for len(uids) > 0 {
+		n := min(len(uids), 64)
+		var set storage.UIDSet
+		for _, u := range uids[:n] {
+			set = append(set, storage.UIDRange{Start: u, Stop: u})
+		}
+		part, err := h.c.Store.Messages(ctx, mbox, storage.Query{UIDs: set, Fields: storage.FieldStructure | storage.FieldHeader})
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, part...)
+		uids = uids[n:]
 	}
 	for _, m := range msgs {
 		if !want[m.UID] {

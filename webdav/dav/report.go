@@ -82,7 +82,13 @@ func (h *Handler) calendarQuery(ctx context.Context, w http.ResponseWriter, acct
 	if !strings.EqualFold(cf.Name, "VCALENDAR") {
 		return errPre(http.StatusForbidden, davxml.NSCalDAV, "valid-filter", "the top comp-filter must be VCALENDAR")
 	}
-	q := storage.ItemQuery{}
+	dr, err := findDataRequest(rep.Prop)
+	if err != nil {
+		return err
+	}
+	comp, _, indexOnly := caldav.IndexOnly(cf)
+	// The payloads are read when the filter or the answer needs them.
+	q := storage.ItemQuery{Content: dr != nil || !indexOnly}
 	var rng *caldav.Range
 	if len(cf.CompFilters) == 1 && cf.CompFilters[0].TimeRange != nil {
 		r, err := caldav.ParseRange(cf.CompFilters[0].TimeRange)
@@ -96,7 +102,6 @@ func (h *Handler) calendarQuery(ctx context.Context, w http.ResponseWriter, acct
 	if err != nil {
 		return err
 	}
-	comp, _, indexOnly := caldav.IndexOnly(cf)
 	var keep []storage.Item
 	var data map[storage.UID][]byte
 	if indexOnly {
@@ -181,7 +186,7 @@ func (h *Handler) multiget(ctx context.Context, w http.ResponseWriter, acct stor
 	var items []storage.Item
 	for len(names) > 0 {
 		n := min(len(names), 500)
-		part, err := h.c.Store.Items(ctx, f.mb.ID, storage.ItemQuery{Names: names[:n]})
+		part, err := h.c.Store.Items(ctx, f.mb.ID, storage.ItemQuery{Names: names[:n], Content: true})
 		if err != nil {
 			return err
 		}
@@ -205,7 +210,7 @@ func (h *Handler) multiget(ctx context.Context, w http.ResponseWriter, acct stor
 }
 
 func (h *Handler) addressbookQuery(ctx context.Context, w http.ResponseWriter, acct storage.Account, f *folder, rep *davxml.Report) error {
-	items, err := h.c.Store.Items(ctx, f.mb.ID, storage.ItemQuery{})
+	items, err := h.c.Store.Items(ctx, f.mb.ID, storage.ItemQuery{Content: true})
 	if err != nil {
 		return err
 	}
