@@ -315,7 +315,7 @@ func (h *Handler) put(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	if cur != nil {
 		tgt.Replace = cur.UID
 	}
-	d, err := h.store(ctx, msg, tgt)
+	ref, err := h.store(ctx, msg, tgt)
 	if err != nil {
 		switch {
 		case errors.Is(err, storage.ErrNoMessage):
@@ -326,9 +326,7 @@ func (h *Handler) put(ctx context.Context, w http.ResponseWriter, r *http.Reques
 		return err
 	}
 	if bytes.Equal(stored, body) {
-		if it, err := h.current(ctx, &f, t.name); err == nil && it != nil && it.UID == d.UID {
-			w.Header().Set("ETag", etag(it))
-		}
+		w.Header().Set("ETag", etag(&storage.Item{Blob: ref.ID}))
 	}
 	if cur != nil {
 		w.WriteHeader(http.StatusNoContent)
@@ -340,9 +338,10 @@ func (h *Handler) put(ctx context.Context, w http.ResponseWriter, r *http.Reques
 
 // store writes an item message through the one write path
 // (storage/ingest: blob, parse once with the item index, one Deliver).
-func (h *Handler) store(ctx context.Context, msg []byte, tgt storage.Target) (storage.Delivered, error) {
-	_, d, err := ingest.Put(ctx, h.c.Store, bytes.NewReader(msg), tgt)
-	return d, err
+// It returns the message's blob, whose hash is the new ETag.
+func (h *Handler) store(ctx context.Context, msg []byte, tgt storage.Target) (storage.BlobRef, error) {
+	ref, _, err := ingest.Put(ctx, h.c.Store, bytes.NewReader(msg), tgt)
+	return ref, err
 }
 
 // delete removes an object (every message of its UID) or a collection
