@@ -13,6 +13,7 @@
 #     < 100 ms each).
 #
 # Environment: BENCH_GROUPWARE (0 skips), BENCH_GW_N ("200 2000"),
+# BENCH_GW_GO (0 skips the Go benchmark),
 # BENCH_GW_RADICALE (auto|install|0), BENCH_FLOE_BIN and
 # BENCH_FLOE_BENCH_BIN (prebuilt binaries; default: build). vdirsyncer is
 # installed by .ci/deps.sh (the interop suite uses it).
@@ -246,5 +247,6 @@ for n in $NS; do
 	fi
 done
 
+[ "${BENCH_GW_GO:-1}" = "0" ] && exit 0
 echo "== groupware: 10,000-event calendar (Go benchmark)"
 go test -tags sqlite_fts5 -run XXX -bench BenchmarkGroupware10k -benchtime 20x ./webdav/dav/

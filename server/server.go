@@ -35,7 +35,7 @@ import (
 	"github.com/floemail/floe/server/queue"
 	"github.com/floemail/floe/server/smtp"
 	"github.com/floemail/floe/storage"
-	"github.com/floemail/floe/storage/sqlite"
+	"github.com/floemail/floe/storage/backends"
 )
 
 // Options are the process-level settings of a Server.
@@ -76,7 +76,7 @@ type Server struct {
 
 	mu        sync.Mutex // guards the fields below
 	state     int
-	store     *sqlite.Store
+	store     storage.Store
 	auth      *auth.Authenticator
 	queue     *queue.Queue
 	listeners []*boundListener
@@ -160,9 +160,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}()
 
 	cfg := s.Config()
-	store, err := sqlite.Open(ctx, cfg.Server.DataDir, sqlite.Options{Logger: s.log.With("component", "storage")})
+	store, err := openStore(ctx, cfg, s.log.With("component", "storage"))
 	if err != nil {
-		return fmt.Errorf("opening the store in %s: %w", cfg.Server.DataDir, err)
+		return err
 	}
 	// Roll back on every later failure.
 	var opened []*boundListener
@@ -487,6 +487,12 @@ func (s *Server) Reload(newCfg *config.Config) error {
 			slog.String("old", old.Server.DataDir), slog.String("new", newCfg.Server.DataDir))
 		eff.Server.DataDir = old.Server.DataDir
 	}
+	if newCfg.Storage != old.Storage {
+		s.log.Warn("[storage] change needs a restart; keeping the old store",
+			slog.String("old_backend", old.Storage.Backend), slog.String("new_backend", newCfg.Storage.Backend),
+			slog.String("old_path", old.Storage.Path), slog.String("new_path", newCfg.Storage.Path))
+		eff.Storage = old.Storage
+	}
 
 	var level slog.Level
 	if s.level != nil {
@@ -517,9 +523,23 @@ func (s *Server) Reload(newCfg *config.Config) error {
 	return nil
 }
 
-// OpenStore opens the store of cfg (cfg.Server.DataDir) and synchronises its
-// directory with the config, for tools that work on the database beside or
-// without a running server (the floe CLI). SQLite lets a running server and
+// openStore opens the backend [storage] names (storage/backends), in
+// [storage] path or [server] data_dir.
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (storage.Store, error) {
+	path := cfg.StoragePath()
+	if path == "" {
+		return nil, errors.New("[server] data_dir is empty; set it to the directory of the database")
+	}
+	store, err := backends.Open(ctx, backends.Options{Backend: cfg.Storage.Backend, Path: path, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("opening the %s store in %s: %w", cfg.Storage.Backend, path, err)
+	}
+	return store, nil
+}
+
+// OpenStore opens the store of cfg ([storage], in [server] data_dir by
+// default) and synchronises its directory with the config, for tools that
+// work on the database beside or without a running server (the floe CLI). SQLite lets a running server and
 // such a tool share the database. The caller closes the store.
 //
 // The sync is additive: entries the config declares are created or updated,
@@ -527,16 +547,13 @@ func (s *Server) Reload(newCfg *config.Config) error {
 // (Start and Reload) removes or disables them. So a tool run with another
 // config (say, the development default in the server's directory) can never
 // disable accounts.
-func OpenStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*sqlite.Store, error) {
+func OpenStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (storage.Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Server.DataDir == "" {
-		return nil, errors.New("[server] data_dir is empty; set it to the directory of the database")
-	}
-	store, err := sqlite.Open(ctx, cfg.Server.DataDir, sqlite.Options{Logger: log})
+	store, err := openStore(ctx, cfg, log)
 	if err != nil {
-		return nil, fmt.Errorf("opening the store in %s: %w", cfg.Server.DataDir, err)
+		return nil, err
 	}
 	if err := syncDirectory(ctx, store, cfg, log, false); err != nil {
 		store.Close()

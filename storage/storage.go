@@ -141,6 +141,9 @@ type Address struct {
 	Name    string `json:"n,omitempty"` // display name, decoded to UTF-8
 	Mailbox string `json:"m,omitempty"` // local part
 	Host    string `json:"h,omitempty"` // domain
+	// Route is an obsolete source route ("@a,@b", RFC 5322 4.4), the
+	// ENVELOPE's adl (RFC 3501 7.4.2); usually empty.
+	Route string `json:"r,omitempty"`
 }
 
 // Envelope is the parsed RFC 5322 envelope of a message (IMAP ENVELOPE).
@@ -439,6 +442,14 @@ type Mailboxes interface {
 	// moves its messages to a new mailbox and leaves INBOX empty (RFC 9051).
 	RenameMailbox(ctx context.Context, id MailboxID, newName string) error
 	SetSubscribed(ctx context.Context, id MailboxID, subscribed bool) error
+	// LostSubscriptions returns, sorted, the names an account subscribed
+	// whose mailbox was deleted: DELETE does not unsubscribe (RFC 9051
+	// 6.3.7), so LIST (SUBSCRIBED) still shows them (\NonExistent). A
+	// mailbox created again under such a name is subscribed.
+	LostSubscriptions(ctx context.Context, acct AccountID) ([]string, error)
+	// ForgetSubscription removes a lost subscription (UNSUBSCRIBE of a name
+	// without mailbox); a name that has none is not an error.
+	ForgetSubscription(ctx context.Context, acct AccountID, name string) error
 }
 
 // Messages reads and changes messages.
@@ -535,10 +546,45 @@ type Store interface {
 	// Subscribe returns a subscription to the changes of an account.
 	Subscribe(acct AccountID) Subscription
 
-	// Check verifies integrity: every referenced blob exists and matches its
-	// hash, counters agree with the rows. It returns the problems found.
-	Check(ctx context.Context) ([]string, error)
 	Close() error
+}
+
+// Optional interfaces. A backend implements those it can; the server and
+// the CLI type-assert them and say clearly when the configured backend
+// lacks one. Each is covered by storagetest when implemented.
+
+// Checker verifies a backend's integrity (floe check).
+type Checker interface {
+	// Check verifies integrity: every referenced blob exists and matches
+	// its hash, counters agree with the rows. It returns the problems
+	// found, in human-readable form (none: healthy).
+	Check(ctx context.Context) ([]string, error)
+}
+
+// BlobInfo describes a stored blob.
+type BlobInfo struct {
+	ID      BlobID
+	Size    int64
+	ModTime time.Time
+}
+
+// OrphanAge is the minimum age at which orphaned blobs are removed (floe
+// check --repair, a backend's own sweep): younger ones may belong to a
+// delivery in progress.
+const OrphanAge = time.Hour
+
+// OrphanRemover lists and removes orphaned blobs: blobs stored (PutBlob)
+// that no message or queue entry references, left by a crash between
+// spooling and commit or by a refused message that could not be
+// discarded. A young orphan may belong to a delivery in progress, so
+// callers pass a minimum age (an hour or more when removing).
+type OrphanRemover interface {
+	// Orphans lists the orphaned blobs last modified more than minAge ago.
+	Orphans(ctx context.Context, minAge time.Duration) ([]BlobInfo, error)
+	// RemoveOrphans deletes the orphaned blobs last modified more than
+	// minAge ago, re-checking each against concurrent deliveries, and
+	// returns how many it removed.
+	RemoveOrphans(ctx context.Context, minAge time.Duration) (int, error)
 }
 
 // Outbound queue.

@@ -9,7 +9,6 @@ import (
 
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/storage"
-	"github.com/floemail/floe/storage/sqlite"
 )
 
 func (a *app) accountAdd(c *cmdCtx) error {
@@ -26,7 +25,7 @@ func (a *app) accountAdd(c *cmdCtx) error {
 	if c.quotaMessages < 0 {
 		return usagef("--quota-messages must not be negative (0 means unlimited)")
 	}
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		if cur, err := st.Account(ctx, addr); err == nil {
 			if cur.Source == storage.SourceConfig {
 				return configOwned(cfg, addr)
@@ -65,7 +64,7 @@ func (a *app) accountPasswd(c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		acct, err := dbAccount(ctx, cfg, st, addr)
 		if err != nil {
 			return err
@@ -90,7 +89,7 @@ func (a *app) accountDel(c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		acct, err := dbAccount(ctx, cfg, st, addr)
 		if err != nil {
 			return err
@@ -150,7 +149,7 @@ func (a *app) accountDel(c *cmdCtx) error {
 }
 
 func (a *app) accountList(c *cmdCtx) error {
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		accts, err := st.Accounts(ctx)
 		if err != nil {
 			return err
@@ -205,7 +204,7 @@ func (a *app) domainAdd(c *cmdCtx) error {
 			return usagef("--catch-all %s is not an address in domain %s", catchAll, name)
 		}
 	}
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		cur, err := st.Domain(ctx, name)
 		exists := err == nil
 		switch {
@@ -245,7 +244,7 @@ func (a *app) domainAdd(c *cmdCtx) error {
 
 func (a *app) domainDel(c *cmdCtx) error {
 	name := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(c.args[0]), "."))
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		cur, err := st.Domain(ctx, name)
 		if err != nil {
 			if errors.Is(err, storage.ErrNoDomain) || errors.Is(err, storage.ErrNotFound) {
@@ -301,7 +300,7 @@ func (a *app) domainDel(c *cmdCtx) error {
 }
 
 func (a *app) domainList(c *cmdCtx) error {
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		domains, err := st.Domains(ctx)
 		if err != nil {
 			return err
@@ -341,7 +340,7 @@ func (a *app) aliasAdd(c *cmdCtx) error {
 	if alias == target {
 		return usagef("%s cannot be an alias of itself", alias)
 	}
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		cur, err := st.Alias(ctx, alias)
 		exists := err == nil
 		if exists && cur.Source == storage.SourceConfig {
@@ -377,7 +376,7 @@ func (a *app) aliasDel(c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		cur, err := st.Alias(ctx, alias)
 		if err != nil {
 			if errors.Is(err, storage.ErrNotFound) {
@@ -397,7 +396,7 @@ func (a *app) aliasDel(c *cmdCtx) error {
 }
 
 func (a *app) aliasList(c *cmdCtx) error {
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		aliases, err := st.Aliases(ctx)
 		if err != nil {
 			return err
@@ -413,7 +412,7 @@ func (a *app) aliasList(c *cmdCtx) error {
 
 // dbAccount returns the account at addr if the database owns it; an
 // account the config file declares is refused with what to do instead.
-func dbAccount(ctx context.Context, cfg *config.Config, st *sqlite.Store, addr string) (storage.Account, error) {
+func dbAccount(ctx context.Context, cfg *config.Config, st storage.Store, addr string) (storage.Account, error) {
 	acct, err := st.Account(ctx, addr)
 	if err != nil {
 		return acct, storeErr(cfg, addr, err)

@@ -7,7 +7,7 @@ import (
 
 	"github.com/floemail/floe/server/auth"
 	"github.com/floemail/floe/server/config"
-	"github.com/floemail/floe/storage/sqlite"
+	"github.com/floemail/floe/storage"
 )
 
 func (a *app) hashPassword(c *cmdCtx) error {
@@ -61,13 +61,32 @@ func (a *app) checkConfig(c *cmdCtx) error {
 		a.printConfigErrors(err)
 		return exitCode(exitError)
 	}
-	fmt.Fprintln(a.stdout, "ok")
+	if file == "" {
+		fmt.Fprintln(a.stdout, "ok: the built-in development config (no file given; check yours with --config FILE or as the argument)")
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "ok: %s\n", file)
 	return nil
 }
 
 func (a *app) check(c *cmdCtx) error {
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
-		problems, err := st.Check(ctx)
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
+		if c.repair {
+			or, ok := st.(storage.OrphanRemover)
+			if !ok {
+				return fmt.Errorf("the %s storage backend cannot remove orphan blobs ([storage] backend)", cfg.Storage.Backend)
+			}
+			n, err := or.RemoveOrphans(ctx, storage.OrphanAge)
+			if err != nil {
+				return fmt.Errorf("removing orphan blobs: %w", err)
+			}
+			fmt.Fprintf(a.stdout, "removed %d orphan blob files\n", n)
+		}
+		ch, ok := st.(storage.Checker)
+		if !ok {
+			return fmt.Errorf("the %s storage backend cannot check its integrity ([storage] backend)", cfg.Storage.Backend)
+		}
+		problems, err := ch.Check(ctx)
 		if err != nil {
 			return fmt.Errorf("checking the store: %w", err)
 		}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/storage"
-	"github.com/floemail/floe/storage/sqlite"
 )
 
 // queueCommands are `floe queue ...`: they act on the database directly; a
@@ -59,7 +58,7 @@ func sender(from string) string {
 }
 
 func (a *app) queueList(c *cmdCtx) error {
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		entries, err := st.QueueEntries(ctx)
 		if err != nil {
 			return err
@@ -95,7 +94,7 @@ func (a *app) queueShow(c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		e, err := st.QueueEntry(ctx, id)
 		if err != nil {
 			return queueErr(id, err)
@@ -134,7 +133,7 @@ func (a *app) queueRetry(c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		if err := st.RescheduleQueue(ctx, id, time.Now()); err != nil {
 			return queueErr(id, err)
 		}
@@ -148,7 +147,7 @@ func (a *app) queueDelete(c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		if err := st.DeleteQueueEntry(ctx, id); err != nil {
 			return queueErr(id, err)
 		}
@@ -158,7 +157,7 @@ func (a *app) queueDelete(c *cmdCtx) error {
 }
 
 func (a *app) queueFlush(c *cmdCtx) error {
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st *sqlite.Store) error {
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		if err := st.RescheduleQueue(ctx, 0, time.Now()); err != nil {
 			return err
 		}

@@ -28,6 +28,7 @@ type Config struct {
 	Log       Log       `toml:"log"`
 	Outbound  Outbound  `toml:"outbound"`
 	HTTP      HTTP      `toml:"http"`
+	Storage   Storage   `toml:"storage"`
 	Limits    Limits    `toml:"limits"`
 	Groupware Groupware `toml:"groupware"`
 
@@ -240,6 +241,7 @@ func defaults() *Config {
 		Log:       Log{Level: "info", Format: "text"},
 		Outbound:  defaultOutbound(),
 		HTTP:      defaultHTTP(),
+		Storage:   defaultStorage(),
 		Limits:    defaultLimits(),
 		Groupware: defaultGroupware(),
 		Checks: Checks{

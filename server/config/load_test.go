@@ -73,6 +73,7 @@ func TestLoadGood(t *testing.T) {
 		Log:       Log{Level: "debug", Format: "json"},
 		Outbound:  defaultOutbound(),
 		HTTP:      defaultHTTP(),
+		Storage:   defaultStorage(),
 		Limits:    defaultLimits(),
 		Groupware: defaultGroupware(),
 		Domains: []Domain{
@@ -296,6 +297,10 @@ func TestLoadErrors(t *testing.T) {
 			`floe.toml:6: account[0].quota: invalid size "-1GB": must not be negative`,
 			`floe.toml:7: account[0].quota_messages: must not be negative (0 means unlimited)`}},
 		{"account in base domain", true, "[[account]]\naddress = \"bob@example.test\"\npassword_hash = '" + h + "'\n", nil},
+
+		// [storage].
+		{"storage backend", false, "[server]\ndata_dir = \"/x\"\n[storage]\nbackend = \"postgres\"\n", []string{
+			`floe.toml:4: storage.backend: unknown storage backend "postgres"; use one of: sqlite`}},
 
 		// [http].
 		{"http limits", false, "[http]\nread_header_timeout = \"20m\"\nread_timeout = \"10m\"\nidle_timeout = \"0s\"\nmax_header_size = \"100\"\nmax_body_size = 0\nmax_connections_per_ip = 0\n", []string{

@@ -114,6 +114,9 @@ func (c *Config) validate(errs *Errors, pos positions) {
 	// [groupware]
 	c.validateGroupware(v)
 
+	// [storage]
+	c.validateStorage(v)
+
 	// [log]
 	c.Log.Level = strings.ToLower(c.Log.Level)
 	switch c.Log.Level {

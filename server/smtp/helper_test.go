@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -149,7 +150,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := e.srv.Serve(l, m); err != nil {
+			// ErrServerClosed: a short test shut the server down before
+			// this goroutine got to Serve.
+			if err := e.srv.Serve(l, m); err != nil && !errors.Is(err, ErrServerClosed) {
 				t.Errorf("Serve(%v): %v", m, err)
 			}
 		}()

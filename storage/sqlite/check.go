@@ -243,9 +243,9 @@ const blobUsers = "SELECT (SELECT count(*) FROM blobs WHERE hash = ?1) + (SELECT
 // modification is older than minAge. A young unreferenced file may belong to
 // a delivery in progress (stored, not yet committed); use a minAge of an
 // hour or more when removing.
-func (s *Store) Orphans(ctx context.Context, minAge time.Duration) ([]blob.Info, error) {
+func (s *Store) Orphans(ctx context.Context, minAge time.Duration) ([]storage.BlobInfo, error) {
 	cutoff := time.Now().Add(-minAge)
-	var out []blob.Info
+	var out []storage.BlobInfo
 	err := s.blobs.Walk(func(i blob.Info) error {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -258,7 +258,7 @@ func (s *Store) Orphans(ctx context.Context, minAge time.Duration) ([]blob.Info,
 			return dbErr("orphans", err)
 		}
 		if n == 0 {
-			out = append(out, i)
+			out = append(out, storage.BlobInfo{ID: i.ID, Size: i.Size, ModTime: i.ModTime})
 		}
 		return nil
 	})

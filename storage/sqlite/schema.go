@@ -23,7 +23,8 @@ var migrations = []migration{
 	{2, "metadata (RFC 5464)", migrateMetadata},
 	{3, "outbound queue", migrateQueue},
 	{4, "substring full-text index (FTS5 trigram)", migrateFTSTrigram},
-	{5, "groupware items", migrateItems},
+	{5, "subscriptions that outlive their mailbox", migrateLostSubscriptions},
+	{6, "groupware items", migrateItems},
 }
 
 const schemaV1 = `

@@ -98,6 +98,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"CopyMove", testCopyMove},
 		{"MessagesQuery", testMessagesQuery},
 		{"SearchText", testSearchText},
+		{"LostSubscriptions", testLostSubscriptions},
 		{"Changes", testChanges},
 		{"ConcurrentDeliveries", testConcurrent},
 		{"Check", testCheck},
@@ -106,6 +107,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Queue", testQueue},
 		{"DiscardBlob", testDiscardBlob},
 		{"Items", testItems},
+		{"Orphans", testOrphans},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -210,9 +212,14 @@ func eqUIDs(t *testing.T, what string, got []storage.UID, want ...storage.UID) {
 	}
 }
 
+// checkHealthy runs the backend's Check when it has one (storage.Checker).
 func checkHealthy(t *testing.T, st storage.Store) {
 	t.Helper()
-	probs := must(st.Check(ctxT(t)))(t)
+	ch, ok := st.(storage.Checker)
+	if !ok {
+		return
+	}
+	probs := must(ch.Check(ctxT(t)))(t)
 	if len(probs) > 0 {
 		t.Fatalf("Check found problems:\n%s", strings.Join(probs, "\n"))
 	}
@@ -1116,6 +1123,10 @@ func testConcurrent(t *testing.T, st storage.Store) {
 }
 
 func testCheck(t *testing.T, st storage.Store) {
+	ch, ok := st.(storage.Checker)
+	if !ok {
+		t.Skip("store does not implement storage.Checker")
+	}
 	a := newAccount(t, st, "alice")
 	d1 := deliver(t, st, a.ID, "INBOX", "one", "first body")
 	deliver(t, st, a.ID, "INBOX", "two", "second body")
@@ -1127,7 +1138,7 @@ func testCheck(t *testing.T, st storage.Store) {
 	msgs := must(st.Messages(ctxT(t), d1.Mailbox, storage.Query{}))(t)
 	noErr(t, dmg.DamageBlob(msgs[0].Blob, false))
 	noErr(t, dmg.DamageBlob(msgs[1].Blob, true))
-	probs := must(st.Check(ctxT(t)))(t)
+	probs := must(ch.Check(ctxT(t)))(t)
 	var corrupt, missing bool
 	for _, p := range probs {
 		corrupt = corrupt || strings.Contains(p, string(msgs[0].Blob))
@@ -1282,4 +1293,97 @@ func testDiscardBlob(t *testing.T, st storage.Store) {
 	noErr(t, st.DeleteQueueEntry(ctx, qid))
 
 	wantErr(t, st.DiscardBlob(ctx, "not-a-blob-id"), storage.ErrInvalid)
+}
+
+// testOrphans (storage.OrphanRemover): a spooled blob nothing references is
+// an orphan once old enough and RemoveOrphans deletes it; blobs a message
+// or a queue entry references are never orphans.
+func testOrphans(t *testing.T, st storage.Store) {
+	or, ok := st.(storage.OrphanRemover)
+	if !ok {
+		t.Skip("store does not implement storage.OrphanRemover")
+	}
+	ctx := ctxT(t)
+	a := newAccount(t, st, "orphans")
+	spooled, _ := put(t, st, "spooled", "never delivered")
+	delivered := deliver(t, st, a.ID, "INBOX", "delivered", "kept")
+	msgs := must(st.Messages(ctx, delivered.Mailbox, storage.Query{}))(t)
+	queued, _ := put(t, st, "queued", "to the world")
+	must(st.Enqueue(ctx, storage.QueueEntry{Blob: queued.ID, Size: queued.Size,
+		Recipients: []storage.QueueRecipient{{Address: "x@remote.test"}}}))(t)
+
+	// Young blobs are spared.
+	if got := must(or.Orphans(ctx, time.Hour))(t); len(got) != 0 {
+		t.Fatalf("Orphans(1h) = %+v, want none", got)
+	}
+	if n := must(or.RemoveOrphans(ctx, time.Hour))(t); n != 0 {
+		t.Fatalf("RemoveOrphans(1h) removed %d", n)
+	}
+	time.Sleep(10 * time.Millisecond) // a minimum age of 1ms must have passed
+	got := must(or.Orphans(ctx, time.Millisecond))(t)
+	if len(got) != 1 || got[0].ID != spooled.ID || got[0].Size != spooled.Size || got[0].ModTime.IsZero() {
+		t.Fatalf("Orphans = %+v, want only %s (messages use %s, the queue %s)", got, spooled.ID, msgs[0].Blob, queued.ID)
+	}
+	if n := must(or.RemoveOrphans(ctx, time.Millisecond))(t); n != 1 {
+		t.Fatalf("RemoveOrphans removed %d, want 1", n)
+	}
+	if b, err := st.OpenBlob(ctx, spooled.ID); err == nil {
+		b.Close()
+		t.Fatal("orphan still readable after RemoveOrphans")
+	}
+	for _, id := range []storage.BlobID{msgs[0].Blob, queued.ID} {
+		b := must(st.OpenBlob(ctx, id))(t)
+		b.Close()
+	}
+	checkHealthy(t, st)
+}
+
+// testLostSubscriptions: deleting a subscribed mailbox keeps the name
+// subscribed (RFC 9051 6.3.7); a mailbox created again under it is
+// subscribed; ForgetSubscription drops the name; deleting the account drops
+// them all.
+func testLostSubscriptions(t *testing.T, st storage.Store) {
+	ctx := ctxT(t)
+	a := newAccount(t, st, "sub")
+	keep := must(st.CreateMailbox(ctx, a.ID, "Keep", ""))(t)
+	gone := must(st.CreateMailbox(ctx, a.ID, "Gone", ""))(t)
+	plain := must(st.CreateMailbox(ctx, a.ID, "Plain", ""))(t)
+	for _, m := range []storage.Mailbox{keep, gone} {
+		if err := st.SetSubscribed(ctx, m.ID, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range []storage.Mailbox{gone, plain} {
+		if err := st.DeleteMailbox(ctx, m.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := must(st.LostSubscriptions(ctx, a.ID))(t); len(got) != 1 || got[0] != "Gone" {
+		t.Fatalf("lost subscriptions %q, want [Gone]", got)
+	}
+	again := must(st.CreateMailbox(ctx, a.ID, "Gone", ""))(t)
+	if !again.Subscribed || !must(st.Mailbox(ctx, a.ID, "Gone"))(t).Subscribed {
+		t.Fatal("mailbox created again under a subscribed name is not subscribed")
+	}
+	if got := must(st.LostSubscriptions(ctx, a.ID))(t); len(got) != 0 {
+		t.Fatalf("lost subscriptions after re-create %q", got)
+	}
+	if err := st.DeleteMailbox(ctx, again.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ForgetSubscription(ctx, a.ID, "Gone"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ForgetSubscription(ctx, a.ID, "Never"); err != nil {
+		t.Fatal(err)
+	}
+	if got := must(st.LostSubscriptions(ctx, a.ID))(t); len(got) != 0 {
+		t.Fatalf("lost subscriptions after forget %q", got)
+	}
+	if err := st.DeleteMailbox(ctx, keep.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteAccount(ctx, a.Address); err != nil {
+		t.Fatalf("delete account with a lost subscription: %v", err)
+	}
 }
