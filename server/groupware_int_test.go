@@ -162,6 +162,24 @@ func TestGroupwareOneStore(t *testing.T) {
 		t.Fatal("ctag unchanged after EXPUNGE")
 	}
 
+	// A typed folder created over IMAP (CREATE + SETMETADATA) is a
+	// CalDAV calendar at once.
+	if err := ic.Create("Work", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	typ := []byte("event")
+	if err := ic.SetMetadata("Work", map[string]*[]byte{"/shared/vendor/kolab/folder-type": &typ}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	cals, err = cc.FindCalendars(ctx, "/dav/calendars/jane@example.test/")
+	found := false
+	for _, c := range cals {
+		found = found || c.Path == "/dav/calendars/jane@example.test/Work/"
+	}
+	if err != nil || !found {
+		t.Fatalf("IMAP-created calendar not found: %+v %v", cals, err)
+	}
+
 	// Free/busy over HTTPS, authenticated, same domain.
 	req, _ := http.NewRequest("GET", base+"/freebusy/?jane@example.test&start=20260301T000000Z&end=20260310T000000Z", nil)
 	req.SetBasicAuth("jane@example.test", "jane-Secret-1")
