@@ -21,4 +21,4 @@ require (
 	golang.org/x/text v0.43.0
 )
 
-require golang.org/x/net v0.60.0 // indirect
+require golang.org/x/net v0.60.0

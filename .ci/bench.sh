@@ -211,6 +211,9 @@ export BENCH_FLOE_BIN="$floe" BENCH_FLOE_BENCH_BIN="$fb"
 # IMAP: .ci/bench-imap.sh (mix, big mailbox, IDLE latency, idle connections, Dovecot IMAP).
 bash .ci/bench-imap.sh || echo "== IMAP benchmark: failures above" >&2 # BENCH_IMAP=0 skips it
 
+# WebDAV files: .ci/bench-files.sh (rclone up and down, Floe beside x/net/webdav on a directory).
+bash .ci/bench-files.sh || echo "== files benchmark: failures above" >&2 # BENCH_FILES=0 skips it
+
 if [ "$RUN_GO" = "1" ]; then
 	echo "== Go benchmarks"
 	pkgs=()

@@ -33,6 +33,9 @@ vdirsyncer              command -v vdirsyncer
 khal                    command -v khal
 khard                   command -v khard
 python3-caldav          python3 -c 'import caldav' || /usr/bin/python3 -c 'import caldav'
+litmus                  command -v litmus
+rclone                  command -v rclone
+cadaver                 command -v cadaver
 EOF
 )
 

@@ -65,7 +65,7 @@ func (s *Server) mountGroupware(web *httpd.Mux, store storage.Store, cfg *config
 	body := max(int64(g.MaxResourceSize), 1<<20) + 64<<10
 	web.HandleAuth("/dav/", h, httpd.MaxBody(body))
 	web.HandleAuth("PROPFIND /{$}", h, httpd.MaxBody(1<<20))
-	web.HandleAuth("OPTIONS /{$}", h, httpd.MaxBody(0))
+	// OPTIONS / is answered by the WebDAV files handler (server/files.go).
 	web.Handle("/.well-known/caldav", h, httpd.MaxBody(64<<10))
 	web.Handle("/.well-known/carddav", h, httpd.MaxBody(64<<10))
 	fb := h.FreeBusy()

@@ -224,6 +224,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 	s.mountHTTP(comp.web, comp.client)
 	s.mountGroupware(comp.web, store, cfg)
+	s.mountFiles(comp.web, store)
 	if s.mount != nil {
 		s.mount(comp.web, comp.client)
 	}

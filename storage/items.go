@@ -21,23 +21,16 @@ import (
 // (ItemIndex.DefaultName). A name outlives replacements of the item's
 // message, so updates over IMAP keep the DAV URL.
 
-// Folder types: the value of FolderTypeEntry (Kolab). A folder without the
-// entry holds mail.
+// Folder types: the value of FolderTypeEntry (Kolab; FolderTypeFile is in
+// files.go). A folder without the entry holds mail. The owner's private
+// entry FolderTypePrivateEntry marks the account's default folder of a
+// type ("event.default").
 const (
 	FolderTypeEvent   = "event"
 	FolderTypeContact = "contact"
 	FolderTypeTask    = "task"
 	FolderTypeNote    = "note"
 	FolderTypeJournal = "journal"
-	FolderTypeFile    = "file"
-)
-
-// Metadata entries naming a folder's type (RFC 5464, Kolab convention):
-// the shared entry holds the type ("event"), the owner's private entry
-// marks the account's default folder of that type ("event.default").
-const (
-	FolderTypeEntry        = "/shared/vendor/kolab/folder-type"
-	PrivateFolderTypeEntry = "/private/vendor/kolab/folder-type"
 )
 
 // GroupwareMailboxes are the typed folders every account has: created with

@@ -334,6 +334,20 @@ type Target struct {
 	// (CalDAV/CardDAV no-uid-conflict).
 	ItemName string
 	Replace  UID
+	// File, when set, makes this copy also a file of its folder (a file
+	// folder, see Files): the write path sets it for a message that
+	// reaches a file folder with an attachment. A name already taken in
+	// the folder gets a " (2)", " (3)", ... suffix before its extension.
+	File *FileSpec
+}
+
+// FileSpec is the file a delivered message carries (Target.File): its
+// name, its content (the decoded attachment, stored with PutBlob) and
+// content type.
+type FileSpec struct {
+	Name        string
+	Content     BlobRef
+	ContentType string
 }
 
 // Delivered is the outcome for one Target.
@@ -542,6 +556,7 @@ type Store interface {
 	Metadata
 	Queue
 	Items
+	Files
 
 	// Subscribe returns a subscription to the changes of an account.
 	Subscribe(acct AccountID) Subscription

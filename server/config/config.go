@@ -31,6 +31,7 @@ type Config struct {
 	Storage   Storage   `toml:"storage"`
 	Limits    Limits    `toml:"limits"`
 	Groupware Groupware `toml:"groupware"`
+	Files     Files     `toml:"files"`
 
 	Domains  []Domain  `toml:"domain"`
 	Accounts []Account `toml:"account"`
@@ -243,6 +244,7 @@ func defaults() *Config {
 		HTTP:      defaultHTTP(),
 		Storage:   defaultStorage(),
 		Limits:    defaultLimits(),
+		Files:     defaultFiles(),
 		Groupware: defaultGroupware(),
 		Checks: Checks{
 			DMARCRejectAction: "junk",

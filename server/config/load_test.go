@@ -73,6 +73,7 @@ func TestLoadGood(t *testing.T) {
 		Log:       Log{Level: "debug", Format: "json"},
 		Outbound:  defaultOutbound(),
 		HTTP:      defaultHTTP(),
+		Files:     defaultFiles(),
 		Storage:   defaultStorage(),
 		Limits:    defaultLimits(),
 		Groupware: defaultGroupware(),

@@ -113,6 +113,8 @@ func (c *Config) validate(errs *Errors, pos positions) {
 	c.validateLimits(v)
 	// [groupware]
 	c.validateGroupware(v)
+	// [files]
+	c.validateFiles(v)
 
 	// [storage]
 	c.validateStorage(v)

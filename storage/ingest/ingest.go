@@ -88,16 +88,33 @@ func Deliver(ctx context.Context, st storage.Store, ref storage.BlobRef, targets
 		discard(ctx, st, ref.ID)
 		return nil, nil
 	}
-	parsed, err := prepare(ctx, st, ref, targets)
+	targets = append([]storage.Target(nil), targets...) // prepare sets Target.File
+	parsed, contents, err := prepare(ctx, st, ref, targets)
+	dropContents := func() {
+		for _, c := range contents {
+			discard(ctx, st, c)
+		}
+	}
 	if err != nil {
 		discard(ctx, st, ref.ID)
+		dropContents()
 		return nil, err
 	}
 	delivered, err := st.Deliver(ctx, ref, parsed, targets)
 	if err != nil {
 		discard(ctx, st, ref.ID)
+		dropContents()
 		return nil, fmt.Errorf("deliver: %w", err)
 	}
+	defer func() {
+		// A file content no stored copy took (its target failed) goes;
+		// one that was taken stays (DiscardBlob spares referenced blobs).
+		for i, d := range delivered {
+			if d.Err != nil && targets[i].File != nil {
+				discard(ctx, st, targets[i].File.Content.ID)
+			}
+		}
+	}()
 	if len(delivered) != len(targets) {
 		// A backend fault: it may have stored some copies, so the blob is
 		// kept (an unreferenced one is collected as an orphan later).
@@ -117,24 +134,32 @@ func Deliver(ctx context.Context, st storage.Store, ref storage.BlobRef, targets
 // This is where per-target extraction belongs that needs the content (the
 // groupware item index of a typed folder): it runs here, while the blob is
 // open, so that no caller reads or parses the message twice.
-func prepare(ctx context.Context, st storage.Store, ref storage.BlobRef, targets []storage.Target) (*storage.Parsed, error) {
+//
+// A target that is a file folder (storage.IsFileFolder) gets Target.File:
+// the message's first attachment, decoded into its own content blob (whose
+// IDs are returned, for discarding when the delivery fails).
+func prepare(ctx context.Context, st storage.Store, ref storage.BlobRef, targets []storage.Target) (*storage.Parsed, []storage.BlobID, error) {
 	blob, err := st.OpenBlob(ctx, ref.ID)
 	if err != nil {
-		return nil, fmt.Errorf("deliver: open blob: %w", err)
+		return nil, nil, fmt.Errorf("deliver: open blob: %w", err)
 	}
 	defer blob.Close()
 	parsed, err := mimeparse.Parse(blob, blob.Size())
 	if err != nil {
-		return nil, fmt.Errorf("deliver: parse: %w", err)
+		return nil, nil, fmt.Errorf("deliver: parse: %w", err)
 	}
 	// The groupware item index (storage/item), for an item message (a
 	// Kolab X-Kolab-Type message or a bare text/calendar or text/vcard
 	// one) wherever it goes: IMAP APPEND and DAV PUT index alike. An
 	// invalid payload leaves the message as mail.
 	if parsed.Item, err = item.Index(parsed, blob); err != nil {
-		return nil, fmt.Errorf("deliver: item index: %w", err)
+		return nil, nil, fmt.Errorf("deliver: item index: %w", err)
 	}
-	return parsed, nil
+	contents, err := fileTargets(ctx, st, blob, parsed, targets)
+	if err != nil {
+		return nil, contents, fmt.Errorf("deliver: %w", err)
+	}
+	return parsed, contents, nil
 }
 
 // Append stores the spooled blob ref as one new message in one mailbox

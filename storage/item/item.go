@@ -417,13 +417,20 @@ func isPayloadType(p *storage.Part) bool {
 	return false
 }
 
-// hasKolabType reports whether the header has an X-Kolab-Type field,
-// without allocating (it runs for every multipart message delivered).
+// hasKolabType reports whether the header has an X-Kolab-Type field
+// naming an item type (not a file: files are webdav/files'), without
+// allocating (it runs for every multipart message delivered).
 func hasKolabType(header []byte) bool {
 	const name = "x-kolab-type:"
 	for len(header) > 0 {
 		if len(header) >= len(name) && bytes.EqualFold(header[:len(name)], []byte(name)) {
-			return true
+			v := header[len(name):]
+			if i := bytes.IndexByte(v, '\n'); i >= 0 {
+				v = v[:i]
+			}
+			v = bytes.TrimSpace(v)
+			return len(v) > len(typePrefix) && bytes.EqualFold(v[:len(typePrefix)], []byte(typePrefix)) &&
+				!bytes.EqualFold(v[len(typePrefix):], []byte(storage.FolderTypeFile))
 		}
 		i := bytes.IndexByte(header, '\n')
 		if i < 0 {

@@ -33,10 +33,33 @@ func (s *Store) OpenBlob(ctx context.Context, id storage.BlobID) (storage.Blob, 
 		return nil, err
 	}
 	f, err := s.blobs.Open(id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return s.openComposite(ctx, id, err)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return f, nil
+}
+
+// openComposite opens the composite blob id (a file's message): its head,
+// its content in base64, its tail. notFound is returned when id is no
+// composite.
+func (s *Store) openComposite(ctx context.Context, id storage.BlobID, notFound error) (storage.Blob, error) {
+	var content string
+	var head, tail []byte
+	err := s.rdb.QueryRowContext(ctx, "SELECT content, head, tail FROM composites WHERE hash = ?", string(id)).Scan(&content, &head, &tail)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound
+	}
+	if err != nil {
+		return nil, dbErr("open composite", err)
+	}
+	f, err := s.blobs.Open(storage.BlobID(content))
+	if err != nil {
+		return nil, fmt.Errorf("composite %s: content: %w", id, err)
+	}
+	return storage.NewCompositeBlob(head, tail, f), nil
 }
 
 // DiscardBlob removes the file of an unreferenced blob. It runs in the
@@ -163,6 +186,10 @@ func (w *wtx) removeMessages(m storage.Mailbox, msgs []msgRow) error {
 		return nil
 	}
 	var bytes int64
+	contents, err := w.fileContentsOf(msgs)
+	if err != nil {
+		return err
+	}
 	for _, msg := range msgs {
 		if _, err := w.exec("DELETE FROM messages WHERE id = ?", msg.id); err != nil {
 			return dbErr("remove message", err)
@@ -172,7 +199,12 @@ func (w *wtx) removeMessages(m storage.Mailbox, msgs []msgRow) error {
 		}
 		bytes += msg.size
 	}
-	_, err := w.exec("UPDATE accounts SET used_bytes = used_bytes - ?, used_messages = used_messages - ? WHERE id = ?",
+	for _, c := range contents {
+		if err := w.releaseContent(c); err != nil {
+			return err
+		}
+	}
+	_, err = w.exec("UPDATE accounts SET used_bytes = used_bytes - ?, used_messages = used_messages - ? WHERE id = ?",
 		bytes, len(msgs), m.Account)
 	return dbErr("remove message", err)
 }
@@ -193,6 +225,14 @@ func (w *wtx) releaseBlob(id int64) error {
 		return dbErr("release blob", err)
 	}
 	if _, err := w.exec("DELETE FROM fts WHERE rowid = ?", id); err != nil {
+		return dbErr("release blob", err)
+	}
+	var content string
+	err := w.queryRow("DELETE FROM composites WHERE hash = ? RETURNING content", hash).Scan(&content)
+	switch {
+	case err == nil:
+		return w.releaseContent(content) // a file's message: no file of its own
+	case !errors.Is(err, sql.ErrNoRows):
 		return dbErr("release blob", err)
 	}
 	if queued, err := w.queuedBlob(hash); err != nil || queued {
@@ -293,6 +333,9 @@ func (w *wtx) ensureBlob(ref storage.BlobRef, pr *parsedRow) (int64, error) {
 	// New content. Blob files are deleted only by the writer, after commit,
 	// so the file checked here cannot vanish before this transaction commits.
 	size, err := w.s.blobs.Stat(ref.ID)
+	if errors.Is(err, storage.ErrNotFound) {
+		size, err = w.compositeSize(ref.ID, err)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("blob %s is not stored (PutBlob it again): %w", ref.ID, err)
 	}
@@ -430,7 +473,13 @@ func (s *Store) Deliver(ctx context.Context, ref storage.BlobRef, p *storage.Par
 		flags[i].sortKeywords()
 	}
 	now := time.Now()
-	err = s.writeBlobs(ctx, "deliver", []storage.BlobID{ref.ID}, func(w *wtx) error {
+	ids := []storage.BlobID{ref.ID}
+	for _, t := range targets {
+		if t.File != nil {
+			ids = append(ids, t.File.Content.ID)
+		}
+	}
+	err = s.writeBlobs(ctx, "deliver", ids, func(w *wtx) error {
 		var blobID int64
 		res := make([]storage.Delivered, len(targets))
 		for i, t := range targets {
@@ -498,6 +547,11 @@ func (s *Store) Deliver(ctx context.Context, ref storage.BlobRef, p *storage.Par
 				}
 			}
 			res[i].UID, res[i].ModSeq = uid, modseq
+			if t.File != nil {
+				if err := w.insertDeliveredFile(m, uid, t.File, date); err != nil {
+					return err
+				}
+			}
 			w.publish(storage.Change{Kind: storage.ChangeMessageAdded, Account: m.Account, Mailbox: m.ID, UID: uid, ModSeq: modseq, Flags: flags[i].list()})
 		}
 		copy(out, res)
@@ -513,6 +567,11 @@ func (s *Store) Deliver(ctx context.Context, ref storage.BlobRef, p *storage.Par
 		if d.Err == nil {
 			s.blobs.Unpin(ref.ID)
 			break
+		}
+	}
+	for i, t := range targets {
+		if t.File != nil && out[i].Err == nil {
+			s.blobs.Unpin(t.File.Content.ID)
 		}
 	}
 	return out, nil
@@ -812,6 +871,9 @@ func (s *Store) copyMove(ctx context.Context, src storage.MailboxID, uids storag
 			}
 			uid, modseq, err := w.insertMessage(&dm, msg.flags, msg.date, msg.tz, msg.size, msg.blob)
 			if err != nil {
+				return err
+			}
+			if err := w.copyFileRow(msg.id, dm, uid); err != nil {
 				return err
 			}
 			res.Source = append(res.Source, msg.uid)

@@ -55,7 +55,7 @@ func testItems(t *testing.T, st storage.Store) {
 	if types[cal.ID] != storage.FolderTypeEvent || len(types) != len(storage.GroupwareMailboxes) {
 		t.Fatalf("types %v", types)
 	}
-	md := must(st.GetMetadata(ctx, a.ID, cal.ID, []string{storage.PrivateFolderTypeEntry}, 0))(t)
+	md := must(st.GetMetadata(ctx, a.ID, cal.ID, []string{storage.FolderTypePrivateEntry}, 0))(t)
 	if len(md) != 1 || string(md[0].Value) != "event.default" {
 		t.Fatalf("private type %+v", md)
 	}

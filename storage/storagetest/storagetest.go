@@ -108,6 +108,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"DiscardBlob", testDiscardBlob},
 		{"Items", testItems},
 		{"Orphans", testOrphans},
+		{"Files", testFiles},
+		{"FilesDelivered", testFilesDelivered},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
