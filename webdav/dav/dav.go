@@ -36,11 +36,13 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/floemail/floe/acl"
 	"github.com/floemail/floe/storage"
 	"github.com/floemail/floe/storage/item"
 	"github.com/floemail/floe/webdav/davxml"
@@ -53,6 +55,9 @@ type Config struct {
 	// server's HTTP Basic authentication). ok is false for an anonymous
 	// request, which gets 401.
 	Authenticate func(r *http.Request) (acct storage.Account, ok bool)
+	// Access returns the principal's window on the store (storage/view
+	// when sharing is wired); nil, or a nil result: OwnerAccess.
+	Access func(r *http.Request, acct storage.Account) Access
 	// MaxResourceSize is the largest calendar or address object accepted
 	// by PUT (413 with max-resource-size beyond it); 0: 10 MiB.
 	MaxResourceSize int64
@@ -152,6 +157,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
+	r = r.WithContext(withAccess(r.Context(), h.accessFor(r, acct)))
 	err := h.serve(w, r, acct)
 	if err != nil {
 		h.writeError(w, r, err)
@@ -317,6 +323,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, acct storage.Acc
 // folder is a typed folder as DAV sees it.
 type folder struct {
 	mb     storage.Mailbox
+	name   string // the principal's name for it: the collection's segment
+	viewer string // the principal's address: its home holds the collection
 	typ    string
 	owner  storage.Account
 	rights string // RFC 4314 letters the principal has
@@ -324,25 +332,32 @@ type folder struct {
 
 func (f *folder) card() bool { return item.IsContactType(f.typ) }
 
+// href is the collection's URL (in the principal's home).
+func (f *folder) href() string { return collectionHref(f.viewer, f.card(), f.name) }
+
+// objectHref is the URL of the resource name in the collection.
+func (f *folder) objectHref(name string) string { return objectHref(f.viewer, f.card(), f.name, name) }
+
 // folders returns the principal's calendar (card=false) or address book
-// folders, ordered by name.
+// folders, as its Access lists them (from the request context; the
+// account's own otherwise), ordered by name.
 func (h *Handler) folders(ctx context.Context, acct storage.Account, card bool) ([]folder, error) {
-	types, err := h.c.Store.FolderTypes(ctx, acct.ID)
-	if err != nil {
-		return nil, err
+	a, ok := ctx.Value(accessKey{}).(Access)
+	if !ok {
+		a = OwnerAccess(h.c.Store, acct)
 	}
-	mbs, err := h.c.Store.Mailboxes(ctx, acct.ID)
+	fs, err := a.Folders(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var out []folder
-	for _, mb := range mbs {
-		typ, ok := types[mb.ID]
-		if !ok || (card && !item.IsContactType(typ)) || (!card && !item.IsCalendarType(typ)) {
+	for _, f := range fs {
+		if (card && !item.IsContactType(f.Type)) || (!card && !item.IsCalendarType(f.Type)) || !f.Rights.Has(acl.Of(acl.Lookup)) {
 			continue
 		}
-		out = append(out, folder{mb: mb, typ: typ, owner: acct, rights: allRights})
+		out = append(out, folder{mb: f.Mailbox, name: f.Name, viewer: acct.Address, typ: f.Type, owner: f.Owner, rights: f.Rights.String()})
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out, nil
 }
 
@@ -357,7 +372,7 @@ func (h *Handler) lookupFolder(ctx context.Context, acct storage.Account, t targ
 		return folder{}, err
 	}
 	for _, f := range fs {
-		if f.mb.Name == t.folder {
+		if f.name == t.folder {
 			return f, nil
 		}
 	}

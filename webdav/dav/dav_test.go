@@ -16,6 +16,7 @@ import (
 	wcaldav "github.com/emersion/go-webdav/caldav"
 	wcarddav "github.com/emersion/go-webdav/carddav"
 
+	"github.com/floemail/floe/acl"
 	"github.com/floemail/floe/storage"
 	"github.com/floemail/floe/storage/sqlite"
 )
@@ -29,7 +30,10 @@ type env struct {
 
 const password = "secret"
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB) *env { return newEnvWith(t, nil) }
+
+// newEnvWith is newEnv with an Access (nil: the owner-only rule).
+func newEnvWith(t testing.TB, access func(e *env, r *http.Request, acct storage.Account) Access) *env {
 	t.Helper()
 	ctx := t.Context()
 	st, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{})
@@ -58,7 +62,13 @@ func newEnv(t testing.TB) *env {
 			return a, err == nil
 		},
 		MaxResourceSize: 64 << 10,
-		Now:             func() time.Time { return time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC) },
+		Access: func(r *http.Request, acct storage.Account) Access {
+			if access == nil {
+				return nil
+			}
+			return access(e, r, acct)
+		},
+		Now: func() time.Time { return time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC) },
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/dav/", h)
@@ -502,4 +512,71 @@ func TestXMLLimits(t *testing.T) {
 	var buf bytes.Buffer
 	buf.WriteString("x")
 	_ = context.Background
+}
+
+// sharedAccess is an Access as storage/view gives it: john sees his own
+// folders and Jane's Calendar shared with him read-only ("lr").
+type sharedAccess struct {
+	e    *env
+	acct storage.Account
+}
+
+func (a sharedAccess) Folders(ctx context.Context) ([]Folder, error) {
+	own, err := OwnerAccess(a.e.st, a.acct).Folders(ctx)
+	if err != nil || a.acct.ID != a.e.john.ID {
+		return own, err
+	}
+	cal, err := a.e.st.Mailbox(ctx, a.e.jane.ID, "Calendar")
+	if err != nil {
+		return nil, err
+	}
+	tasks, err := a.e.st.Mailbox(ctx, a.e.jane.ID, "Tasks")
+	if err != nil {
+		return nil, err
+	}
+	lr, _ := acl.Parse("lr")
+	r, _ := acl.Parse("r") // no "l": must stay invisible
+	return append(own,
+		Folder{Mailbox: cal, Name: "~jane@example.test/Calendar", Owner: a.e.jane, Type: "event", Rights: lr},
+		Folder{Mailbox: tasks, Name: "~jane@example.test/Tasks", Owner: a.e.jane, Type: "task", Rights: r}), nil
+}
+
+// TestSharedFolders: the seed's Jane/John scenario at the DAV layer: a
+// calendar Jane shares read-only appears in John's calendar home with
+// read privileges only; John reads it, his PUT and DELETE get 403; a
+// folder without "l" is neither listed nor reachable.
+func TestSharedFolders(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, func(e *env, r *http.Request, acct storage.Account) Access { return sharedAccess{e, acct} })
+	jane := "/dav/calendars/jane@example.test/Calendar/"
+	if r, b := e.do(t, "jane@example.test", "PUT", jane+"m.ics", map[string]string{"Content-Type": "text/calendar"},
+		event("m1", "Jane's meeting", "20260302T100000Z", "20260302T110000Z", "")); r.StatusCode != 201 {
+		t.Fatalf("%d %s", r.StatusCode, b)
+	}
+	r, b := e.do(t, "john@example.test", "PROPFIND", "/dav/calendars/john@example.test/", map[string]string{"Depth": "1"},
+		`<D:propfind xmlns:D="DAV:"><D:prop><D:displayname/><D:current-user-privilege-set/></D:prop></D:propfind>`)
+	shared := "/dav/calendars/john@example.test/~jane@example.test%2FCalendar/"
+	if r.StatusCode != 207 || !strings.Contains(b, shared) || strings.Contains(b, "Tasks (jane") {
+		t.Fatalf("john's home: %s", b)
+	}
+	i := strings.Index(b, shared)
+	resp := b[i:]
+	resp = resp[:strings.Index(resp, "</D:response>")]
+	if !strings.Contains(resp, "<D:read/>") || strings.Contains(resp, "<D:write") || strings.Contains(resp, "<D:bind/>") ||
+		!strings.Contains(resp, "Calendar (jane@example.test)") {
+		t.Fatalf("privileges of the shared calendar: %s", resp)
+	}
+	if r, b := e.do(t, "john@example.test", "GET", shared+"m.ics", nil, ""); r.StatusCode != 200 || !strings.Contains(b, "Jane's meeting") {
+		t.Fatalf("john reads: %d %s", r.StatusCode, b)
+	}
+	if r, _ := e.do(t, "john@example.test", "PUT", shared+"x.ics", map[string]string{"Content-Type": "text/calendar"},
+		event("x1", "John's", "20260302T100000Z", "20260302T110000Z", "")); r.StatusCode != 403 {
+		t.Fatalf("john's PUT: %d", r.StatusCode)
+	}
+	if r, _ := e.do(t, "john@example.test", "DELETE", shared+"m.ics", nil, ""); r.StatusCode != 403 {
+		t.Fatalf("john's DELETE: %d", r.StatusCode)
+	}
+	if r, _ := e.do(t, "john@example.test", "PROPFIND", "/dav/calendars/john@example.test/~jane@example.test%2FTasks/", map[string]string{"Depth": "0"}, ""); r.StatusCode != 404 {
+		t.Fatalf("folder without l: %d", r.StatusCode)
+	}
 }

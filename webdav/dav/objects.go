@@ -137,7 +137,7 @@ func (h *Handler) renderItems(ctx context.Context, ms *davxml.Multistatus, acct 
 		if dr != nil {
 			d, ok := data[it.UID]
 			if !ok {
-				ms.Status(objectHref(f.owner.Address, f.card(), f.mb.Name, it.Name), "HTTP/1.1 404 Not Found")
+				ms.Status(f.objectHref(it.Name), "HTTP/1.1 404 Not Found")
 				continue
 			}
 			if dr.expand != nil || dr.limit != nil {
@@ -155,7 +155,7 @@ func (h *Handler) renderItems(ctx context.Context, ms *davxml.Multistatus, acct 
 			}
 			extra = map[xml.Name]string{dr.name: davxml.Element(dr.name, davxml.Escape(string(d)))}
 		}
-		respond(ms, objectHref(f.owner.Address, f.card(), f.mb.Name, it.Name), objectProps(f, it), req, all, names, extra)
+		respond(ms, f.objectHref(it.Name), objectProps(f, it), req, all, names, extra)
 	}
 	return nil
 }

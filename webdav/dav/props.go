@@ -147,6 +147,9 @@ func (h *Handler) collectionProps(ctx context.Context, acct storage.Account, f *
 		meta[e.Name] = string(e.Value)
 	}
 	display := leaf
+	if f.owner.ID != acct.ID {
+		display = leaf + " (" + f.owner.Address + ")"
+	}
 	if v := meta["/shared/vendor/floe/displayname"]; v != "" {
 		display = v
 	}
@@ -284,7 +287,7 @@ func (h *Handler) propfind(ctx context.Context, w http.ResponseWriter, r *http.R
 				if err != nil {
 					return err
 				}
-				respond(ms, collectionHref(acct.Address, t.card, fs[i].mb.Name), p, pf.Prop, all, names, nil)
+				respond(ms, fs[i].href(), p, pf.Prop, all, names, nil)
 			}
 		}
 	case "calendar", "addressbook":
@@ -296,7 +299,7 @@ func (h *Handler) propfind(ctx context.Context, w http.ResponseWriter, r *http.R
 		if err != nil {
 			return err
 		}
-		respond(ms, collectionHref(acct.Address, t.card, f.mb.Name), p, pf.Prop, all, names, nil)
+		respond(ms, f.href(), p, pf.Prop, all, names, nil)
 		if depth1 {
 			items, err := h.c.Store.Items(ctx, f.mb.ID, storage.ItemQuery{})
 			if err != nil {
@@ -352,7 +355,7 @@ func (h *Handler) proppatch(ctx context.Context, w http.ResponseWriter, r *http.
 	set, remove := davxml.SetProps(pu.Ops)
 	entries, bad := metaUpdates(set, remove)
 	ms := davxml.NewMultistatus()
-	href := collectionHref(acct.Address, t.card, f.mb.Name)
+	href := f.href()
 	var ok []string
 	for _, p := range append(set, remove...) {
 		ok = append(ok, davxml.EmptyElement(p.XMLName))

@@ -154,7 +154,7 @@ func hrefName(href string, f *folder) (string, bool) {
 		return "", false
 	}
 	ep := u.EscapedPath()
-	base := collectionHref(f.owner.Address, f.card(), f.mb.Name)
+	base := f.href()
 	rest, ok := strings.CutPrefix(ep, base)
 	if !ok {
 		// Clients may escape differently: compare unescaped.
@@ -260,7 +260,7 @@ func (h *Handler) addressbookQuery(ctx context.Context, w http.ResponseWriter, a
 	}
 	if truncated {
 		// RFC 6352 8.6.1: the request-URI with 507 says results were cut.
-		ms.Status(collectionHref(f.owner.Address, true, f.mb.Name), "HTTP/1.1 507 Insufficient Storage")
+		ms.Status(f.href(), "HTTP/1.1 507 Insufficient Storage")
 	}
 	writeMultistatus(w, ms)
 	return nil
@@ -287,7 +287,7 @@ func (h *Handler) syncCollection(ctx context.Context, w http.ResponseWriter, acc
 	}
 	if since > 0 {
 		for _, name := range ch.Removed {
-			ms.Status(objectHref(f.owner.Address, f.card(), f.mb.Name, name), "HTTP/1.1 404 Not Found")
+			ms.Status(f.objectHref(name), "HTTP/1.1 404 Not Found")
 		}
 	}
 	ms.Raw("<D:sync-token>" + davxml.Escape(syncToken(f.mb, ch.ModSeq)) + "</D:sync-token>")

@@ -1,0 +1,76 @@
+package dav
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/floemail/floe/acl"
+	"github.com/floemail/floe/storage"
+)
+
+// Access is one principal's authorized window on the store for DAV: the
+// typed folders it may list ("l"), its own and those shared with it, with
+// its rights on each. Every folder the handler serves comes from it, so
+// folders without "l" are never listed and answer 404. The server wires
+// OwnerAccess (an account sees its own folders, with every right) until
+// storage/view (sharing) provides the real window.
+type Access interface {
+	Folders(ctx context.Context) ([]Folder, error)
+}
+
+// Folder is a typed folder as the principal sees it.
+type Folder struct {
+	Mailbox storage.Mailbox
+	// Name is the folder's name for the principal, the collection's path
+	// segment: "Calendar", or "~jane@example.test/Calendar" for a folder
+	// shared with it.
+	Name   string
+	Owner  storage.Account
+	Type   string // the folder type: "event", "contact", ...
+	Rights acl.Rights
+}
+
+// ownerAccess is the rule before sharing: an account's own typed folders,
+// with every right.
+type ownerAccess struct {
+	st   storage.Store
+	acct storage.Account
+}
+
+// OwnerAccess returns the Access of acct on its own folders only.
+func OwnerAccess(st storage.Store, acct storage.Account) Access { return &ownerAccess{st, acct} }
+
+func (a *ownerAccess) Folders(ctx context.Context) ([]Folder, error) {
+	types, err := a.st.FolderTypes(ctx, a.acct.ID)
+	if err != nil {
+		return nil, err
+	}
+	mbs, err := a.st.Mailboxes(ctx, a.acct.ID)
+	if err != nil {
+		return nil, err
+	}
+	var out []Folder
+	for _, mb := range mbs {
+		if typ, ok := types[mb.ID]; ok {
+			out = append(out, Folder{Mailbox: mb, Name: mb.Name, Owner: a.acct, Type: typ, Rights: acl.All})
+		}
+	}
+	return out, nil
+}
+
+type accessKey struct{}
+
+// withAccess returns ctx carrying the request's Access.
+func withAccess(ctx context.Context, a Access) context.Context {
+	return context.WithValue(ctx, accessKey{}, a)
+}
+
+// accessFor returns the Access of a request's principal.
+func (h *Handler) accessFor(r *http.Request, acct storage.Account) Access {
+	if h.c.Access != nil {
+		if a := h.c.Access(r, acct); a != nil {
+			return a
+		}
+	}
+	return OwnerAccess(h.c.Store, acct)
+}
