@@ -290,7 +290,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, acct storage.Acc
 		return err
 	}
 	if r.Method == http.MethodOptions {
-		w.Header().Set("DAV", "1, 3, access-control, calendar-access, addressbook, extended-mkcol")
+		w.Header().Set("DAV", "1, 3, calendar-access, addressbook, extended-mkcol")
 		w.Header().Set("Allow", "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, REPORT, MKCOL, MKCALENDAR")
 		w.WriteHeader(http.StatusOK)
 		return nil
