@@ -61,7 +61,10 @@ func (p props) set(n xml.Name, inner string) { p[n] = davxml.Element(n, inner) }
 
 func hrefXML(h string) string { return "<D:href>" + davxml.Escape(h) + "</D:href>" }
 
-// privilegeXML maps RFC 4314 rights to WebDAV ACL privileges (RFC 3744).
+// privilegeXML maps RFC 4314 rights to WebDAV ACL privileges (RFC 3744),
+// with SPEC §7's reading of the letters: Read = lrs, Write = i (create
+// items: bind), Modify = w (change items: write-content), Delete = te
+// (unbind), Administer = a.
 func privilegeXML(rights string) string {
 	var b strings.Builder
 	priv := func(p string) { b.WriteString("<D:privilege><D:" + p + "/></D:privilege>") }
@@ -72,16 +75,16 @@ func privilegeXML(rights string) string {
 	if has(rights, "i") {
 		priv("bind")
 	}
-	if has(rights, "te") {
+	if has(rights, "t") && has(rights, "e") {
 		priv("unbind")
 	}
-	if has(rights, "w") && has(rights, "i") && has(rights, "t") {
+	if has(rights, "w") {
 		priv("write-content")
 	}
 	if has(rights, "w") || has(rights, "a") {
 		priv("write-properties")
 	}
-	if has(rights, "w") && has(rights, "i") && has(rights, "te") {
+	if has(rights, "w") && has(rights, "i") && has(rights, "t") && has(rights, "e") {
 		priv("write")
 	}
 	if strings.Count(rights, "") > len(allRights) {
