@@ -36,6 +36,7 @@ python3-caldav          python3 -c 'import caldav' || /usr/bin/python3 -c 'impor
 litmus                  command -v litmus
 rclone                  command -v rclone
 cadaver                 command -v cadaver
+rspamd                  command -v rspamd
 EOF
 )
 

@@ -556,6 +556,8 @@ type Store interface {
 	Metadata
 	Queue
 	Items
+	Rules
+	Quarantine
 	Files
 
 	// Subscribe returns a subscription to the changes of an account.

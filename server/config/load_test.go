@@ -76,6 +76,8 @@ func TestLoadGood(t *testing.T) {
 		Files:     defaultFiles(),
 		Storage:   defaultStorage(),
 		Limits:    defaultLimits(),
+		Filtering: defaultFiltering(),
+		Spam:      defaultSpam(),
 		Groupware: defaultGroupware(),
 		Domains: []Domain{
 			{Name: "example.org", CatchAll: "postmaster@example.org"},

@@ -134,6 +134,9 @@ func (c *Config) validate(errs *Errors, pos positions) {
 	}
 
 	c.validateDirectory(v)
+
+	// [[rules]], [filtering], [spam]
+	c.validateRules(v)
 }
 
 func (v *validator) positiveInt(path string, n int) {

@@ -88,8 +88,20 @@ func Deliver(ctx context.Context, st storage.Store, ref storage.BlobRef, targets
 		discard(ctx, st, ref.ID)
 		return nil, nil
 	}
+	return deliver(ctx, st, ref, nil, targets)
+}
+
+// deliver is Deliver, with the parse when the caller has it (nil: read and
+// parse here).
+func deliver(ctx context.Context, st storage.Store, ref storage.BlobRef, parsed *storage.Parsed, targets []storage.Target) ([]storage.Delivered, error) {
 	targets = append([]storage.Target(nil), targets...) // prepare sets Target.File
-	parsed, contents, err := prepare(ctx, st, ref, targets)
+	var contents []storage.BlobID
+	var err error
+	if parsed == nil {
+		parsed, contents, err = prepare(ctx, st, ref, targets)
+	} else {
+		contents, err = prepareParsed(ctx, st, ref, parsed, targets)
+	}
 	dropContents := func() {
 		for _, c := range contents {
 			discard(ctx, st, c)
@@ -218,4 +230,52 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// DeliverParsed is Deliver for a caller that has already read and parsed
+// the blob once (server/delivery parses before delivering, for the rules):
+// p must be mimeparse's result for ref. The durability and discard
+// contract is Deliver's.
+func DeliverParsed(ctx context.Context, st storage.Store, ref storage.BlobRef, p *storage.Parsed, targets []storage.Target) ([]storage.Delivered, error) {
+	if len(targets) == 0 {
+		discard(ctx, st, ref.ID)
+		return nil, nil
+	}
+	return deliver(ctx, st, ref, p, targets)
+}
+
+// prepareParsed is prepare for a message already parsed: only the
+// per-target extraction (file folders) reads the blob, and only when the
+// message has an attachment.
+func prepareParsed(ctx context.Context, st storage.Store, ref storage.BlobRef, parsed *storage.Parsed, targets []storage.Target) ([]storage.BlobID, error) {
+	needItem := parsed.Item == nil && item.PayloadPart(parsed) != nil
+	if !parsed.HasAttachment && !needItem {
+		return nil, nil
+	}
+	blob, err := st.OpenBlob(ctx, ref.ID)
+	if err != nil {
+		return nil, fmt.Errorf("deliver: open blob: %w", err)
+	}
+	defer blob.Close()
+	if needItem { // a parse from mimeparse alone: add the item index
+		if parsed.Item, err = item.Index(parsed, blob); err != nil {
+			return nil, fmt.Errorf("deliver: item index: %w", err)
+		}
+	}
+	if !parsed.HasAttachment {
+		return nil, nil
+	}
+	contents, err := fileTargets(ctx, st, blob, parsed, targets)
+	if err != nil {
+		return contents, fmt.Errorf("deliver: %w", err)
+	}
+	return contents, nil
+}
+
+// Parse reads and parses the spooled blob ref once (storage/mimeparse), for
+// a caller that needs the parse before it decides where to deliver (then
+// DeliverParsed).
+func Parse(ctx context.Context, st storage.Store, ref storage.BlobRef) (*storage.Parsed, error) {
+	parsed, _, err := prepare(ctx, st, ref, nil)
+	return parsed, err
 }

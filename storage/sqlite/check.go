@@ -305,8 +305,10 @@ func (s *Store) stillReferenced(ctx context.Context, hash string) bool {
 }
 
 // blobUsers counts the references to a blob hash: its blobs row (messages),
-// outbound queue entries, and as a file's content, composites and files rows.
+// outbound queue entries, quarantine entries, and as a file's content,
+// composites and files rows.
 const blobUsers = "SELECT (SELECT count(*) FROM blobs WHERE hash = ?1) + (SELECT count(*) FROM queue WHERE blob = ?1)" +
+	" + (SELECT count(*) FROM quarantine WHERE blob = ?1)" +
 	" + (SELECT count(*) FROM composites WHERE content = ?1) + (SELECT count(*) FROM files WHERE content = ?1)"
 
 // Orphans lists blob files that no message or queue entry references and whose last

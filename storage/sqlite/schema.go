@@ -25,7 +25,8 @@ var migrations = []migration{
 	{4, "substring full-text index (FTS5 trigram)", migrateFTSTrigram},
 	{5, "subscriptions that outlive their mailbox", migrateLostSubscriptions},
 	{6, "files: composites, files, folder properties", migrateFiles},
-	{7, "groupware items", migrateItems},
+	{7, "rules, responder state, quarantine", migrateRules},
+	{8, "groupware items", migrateItems},
 }
 
 const schemaV1 = `
