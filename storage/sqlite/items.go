@@ -24,7 +24,10 @@ import (
 //     its current (newest) message, 0 when none is left. Triggers on
 //     every new and removed message row maintain it, so messages stored
 //     by any path (APPEND, COPY, MOVE, EXPUNGE) keep it right and queries
-//     read one row per item.
+//     read one row per item. A new item UID whose default name is taken
+//     gets "m<imap uid>-<name>"; should that be taken too, the row is not
+//     written (OR IGNORE) and the item stays mail rather than the
+//     delivery failing.
 //   - item_gone: for every removed message that carried an item, the item
 //     UID (trigger), joined with expunged (its modseq) by ItemChangesSince.
 //
@@ -71,7 +74,7 @@ CREATE TRIGGER IF NOT EXISTS items_blob_deleted AFTER DELETE ON blobs BEGIN
 	DELETE FROM items WHERE blob = old.id;
 END;
 CREATE TRIGGER IF NOT EXISTS items_message_added AFTER INSERT ON messages BEGIN
-	INSERT INTO item_names(mailbox, item_uid, name, cur)
+	INSERT OR IGNORE INTO item_names(mailbox, item_uid, name, cur)
 		SELECT new.mailbox, i.uid,
 			CASE WHEN EXISTS (SELECT 1 FROM item_names x WHERE x.mailbox = new.mailbox AND x.name = i.defname AND x.item_uid != i.uid)
 				THEN 'm' || new.uid || '-' || i.defname ELSE i.defname END,

@@ -135,14 +135,25 @@ func testItems(t *testing.T, st storage.Store) {
 		t.Fatalf("duplicate current again %+v (uids %v)", ch, uids)
 	}
 
+	// An item whose default name another item holds still gets one.
+	named2 := tgt
+	named2.ItemName = "taken.ics"
+	noErr(t, putItem(t, st, named2, "holder", "holds the name", day, day).Err)
+	dTaken := putItem(t, st, tgt, "taken", "default name taken", day, day)
+	noErr(t, dTaken.Err)
+	got := must(st.Items(ctx, cal.ID, storage.ItemQuery{UIDs: []string{"taken"}}))(t)
+	if len(got) != 1 || got[0].Name == "taken.ics" || got[0].Name == "" {
+		t.Fatalf("item with a taken default name: %+v", got)
+	}
+
 	// A copy (IMAP COPY) carries the index and a name.
 	other := must(st.CreateMailbox(ctx, a.ID, "Calendar/Other", ""))(t)
 	must(st.Copy(ctx, cal.ID, nil, other.ID))(t)
-	eqNames(t, "copied", itemNames(must(st.Items(ctx, other.ID, storage.ItemQuery{}))(t)), "two.ics")
+	eqNames(t, "copied", itemNames(must(st.Items(ctx, other.ID, storage.ItemQuery{}))(t)), "holder.ics", "taken.ics", "two.ics")
 
 	// Mail is no item; a deleted folder's items go.
 	deliver(t, st, a.ID, "Calendar", "plain mail", "hello")
-	if n := len(must(st.Items(ctx, cal.ID, storage.ItemQuery{}))(t)); n != 1 {
+	if n := len(must(st.Items(ctx, cal.ID, storage.ItemQuery{}))(t)); n != 3 {
 		t.Fatalf("%d items", n)
 	}
 	noErr(t, st.DeleteMailbox(ctx, other.ID))
