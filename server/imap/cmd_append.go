@@ -102,7 +102,10 @@ func cmdAppend(s *session, tag string, d *decoder) error {
 	// command loop, which discards it.
 	mb, mbErr := s.mailbox(name)
 	if mbErr == nil {
-		d.litCheck = s.appendQuotaCheck(mb) // limits.go
+		mbErr = s.v.CanAppend(s.ctx, mb.ID()) // RFC 4314 4: "i"
+	}
+	if mbErr == nil {
+		d.litCheck = s.appendQuotaCheck(mb.Mailbox) // limits.go
 	}
 
 	r, n, binaryLit, err := d.Literal(s.appendLimit())
@@ -153,9 +156,9 @@ func cmdAppend(s *session, tag string, d *decoder) error {
 		}
 	}
 
-	res, err := ingest.Append(s.ctx, s.store, ref, storage.Target{
-		Account: s.user.Account, Mailbox: mb.ID, Flags: flags, InternalDate: date,
-	})
+	// Through the user's view: flags the user may not set are dropped
+	// (RFC 4314 4), the message counts against the folder owner's quota.
+	res, err := s.v.Append(s.ctx, mb.ID(), ref, flags, date)
 	if err != nil {
 		if errors.Is(err, storage.ErrNoMailbox) {
 			return errNo("TRYCREATE", "no such mailbox")
@@ -163,7 +166,7 @@ func cmdAppend(s *session, tag string, d *decoder) error {
 		return s.storageError(err)
 	}
 	// RFC 4315 3: APPENDUID uidvalidity uid.
-	s.tagged(tag, "OK", "APPENDUID "+strconv.FormatUint(uint64(mb.UIDValidity), 10)+" "+
+	s.tagged(tag, "OK", "APPENDUID "+strconv.FormatUint(uint64(mb.Mailbox.UIDValidity), 10)+" "+
 		strconv.FormatUint(uint64(res.UID), 10), "APPEND completed")
 	return nil
 }

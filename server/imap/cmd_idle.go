@@ -44,8 +44,8 @@ func cmdIdle(s *session, tag string, d *decoder) error {
 		r.line, r.err = s.readLine(64)
 	}()
 	var ready <-chan struct{}
-	if s.sub != nil {
-		ready = s.sub.Ready()
+	if s.watch != nil {
+		ready = s.watch.Ready()
 	}
 	for {
 		select {

@@ -481,7 +481,7 @@ func cmdSearch(uid bool) func(s *session, tag string, d *decoder) error {
 		if searchUsesModSeq(&a.crit) {
 			s.enableCondstore() // RFC 7162 3.1: implicit CONDSTORE enabling
 		}
-		hits, err := runSearch(s.ctx, s.store, s.sel.mbox.ID, s.sel, &a.crit, s.searchRes, false, 0)
+		hits, err := runSearch(s.ctx, s.v, s.sel.mbox.ID, s.sel, &a.crit, s.searchRes, false, 0)
 		if err != nil {
 			if a.ret.save {
 				s.searchRes = nil

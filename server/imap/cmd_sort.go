@@ -261,7 +261,7 @@ func cmdSort(uid bool) func(s *session, tag string, d *decoder) error {
 		if modseq {
 			s.enableCondstore()
 		}
-		hits, err := runSearch(s.ctx, s.store, s.sel.mbox.ID, s.sel, &a.crit, s.searchRes, true, sortFields(keys))
+		hits, err := runSearch(s.ctx, s.v, s.sel.mbox.ID, s.sel, &a.crit, s.searchRes, true, sortFields(keys))
 		if err != nil {
 			return s.storageError(err)
 		}
@@ -316,7 +316,7 @@ func cmdThread(uid bool) func(s *session, tag string, d *decoder) error {
 		if searchUsesModSeq(&a.crit) {
 			s.enableCondstore()
 		}
-		hits, err := runSearch(s.ctx, s.store, s.sel.mbox.ID, s.sel, &a.crit, s.searchRes,
+		hits, err := runSearch(s.ctx, s.v, s.sel.mbox.ID, s.sel, &a.crit, s.searchRes,
 			true, storage.FieldEnvelope|storage.FieldThreading)
 		if err != nil {
 			return s.storageError(err)

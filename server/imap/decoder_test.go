@@ -338,6 +338,8 @@ func FuzzSession(f *testing.F) {
 		"a1 ID (\"name\" {3+}\r\nabc)\r\na2 ENABLE CONDSTORE\r\n",
 		"garbage\r\n\r\n\x00\xff{99999999+}\r\n",
 		"a1 LOGIN {5}\r\nalice {8}\r\npassword\r\n",
+		"a1 LOGIN alice@example.test password\r\na2 SETACL INBOX bob lrs\r\na3 GETACL INBOX\r\na4 LISTRIGHTS INBOX -bob\r\n" +
+			"a5 MYRIGHTS \"~bob@example.test\"\r\na6 DELETEACL INBOX bob\r\na7 SELECT \"~x@example.test/INBOX\"\r\n",
 	} {
 		f.Add(s)
 	}

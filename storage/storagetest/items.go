@@ -148,7 +148,7 @@ func testItems(t *testing.T, st storage.Store) {
 
 	// A copy (IMAP COPY) carries the index and a name.
 	other := must(st.CreateMailbox(ctx, a.ID, "Calendar/Other", ""))(t)
-	must(st.Copy(ctx, cal.ID, nil, other.ID))(t)
+	must(st.Copy(ctx, cal.ID, nil, other.ID, 0))(t)
 	eqNames(t, "copied", itemNames(must(st.Items(ctx, other.ID, storage.ItemQuery{}))(t)), "holder.ics", "taken.ics", "two.ics")
 
 	// Mail is no item; a deleted folder's items go.
