@@ -9,6 +9,7 @@ import (
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/server/httpd"
 	"github.com/floemail/floe/storage"
+	"github.com/floemail/floe/storage/view"
 	"github.com/floemail/floe/webdav/dav"
 )
 
@@ -53,8 +54,17 @@ func (s *Server) mountGroupware(web *httpd.Mux, store storage.Store, cfg *config
 		return a, err == nil && !a.Disabled
 	}
 	h := dav.New(dav.Config{
-		Store:           store,
-		Authenticate:    authn,
+		Store:        store,
+		Authenticate: authn,
+		// One view per request: rights as they are now (storage/view).
+		Access: func(r *http.Request, acct storage.Account) dav.Access {
+			v, err := view.New(r.Context(), store, acct.ID, view.Options{Logger: s.log, Hostname: cfg.Server.Hostname})
+			if err != nil {
+				s.log.Warn("dav: cannot open the account's view", "account", acct.Address, "err", err)
+				return nil
+			}
+			return dav.NewViewAccess(v)
+		},
 		MaxResourceSize: int64(g.MaxResourceSize),
 		FreeBusy: dav.FreeBusyConfig{Access: g.FreeBusyAccess,
 			Past: time.Duration(g.FreeBusyPast), Future: time.Duration(g.FreeBusyFuture)},

@@ -13,6 +13,7 @@ import (
 	"github.com/emersion/go-webdav"
 	wcaldav "github.com/emersion/go-webdav/caldav"
 
+	"github.com/floemail/floe/acl"
 	"github.com/floemail/floe/storage/item"
 )
 
@@ -193,4 +194,100 @@ func TestGroupwareOneStore(t *testing.T) {
 		t.Fatalf("freebusy %d %s", resp.StatusCode, b)
 	}
 	ic.Logout().Wait()
+}
+
+// TestGroupwareSharing is the seed's Jane and John scenario over CalDAV
+// (real server, storage/view): Jane shares her Calendar with John
+// read-only; John's discovery finds it in his calendar home with read
+// privileges only; he reads her event; his PUT gets 403; her free/busy
+// shows the busy time without the details. A folder she did not share
+// does not exist for him.
+func TestGroupwareSharing(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Listeners.HTTPS = "127.0.0.1:0"
+	cfg.Auth.FailureDelay = 0
+	addAccount(t, cfg, "jane@example.test", "jane-Secret-1")
+	addAccount(t, cfg, "john@example.test", "john-Secret-1")
+	srv := startServer(t, cfg)
+	base := "https://" + srv.Addrs()["https"].String()
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS(t, cfg.Server.DataDir, "127.0.0.1")}, Timeout: 30 * time.Second}
+	do := func(user, pass, method, path, body string, hdr ...string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.SetBasicAuth(user, pass)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	ev := "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:jane-1\r\nDTSTAMP:20260101T000000Z\r\n" +
+		"DTSTART:20260302T100000Z\r\nDTEND:20260302T110000Z\r\nSUMMARY:Secret budget talk\r\nLOCATION:Room 7\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+	if code, b := do("jane@example.test", "jane-Secret-1", "PUT", "/dav/calendars/jane@example.test/Calendar/jane-1.ics", ev, "Content-Type", "text/calendar"); code != 201 {
+		t.Fatalf("jane's PUT: %d %s", code, b)
+	}
+	// Jane shares her Calendar with John: Read (lrs).
+	st, err := OpenStore(t.Context(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jane, _ := st.Account(t.Context(), "jane@example.test")
+	cal, _ := st.Mailbox(t.Context(), jane.ID, "Calendar")
+	read, _ := acl.Parse("lrs")
+	if _, _, err := st.ChangeACL(t.Context(), jane.ID, cal.ID, []acl.Change{{Identifier: "john@example.test", Op: acl.OpSet, Rights: read}}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	cc, err := wcaldav.NewClient(webdav.HTTPClientWithBasicAuth(hc, "john@example.test", "john-Secret-1"), base+"/.well-known/caldav")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc, _ := webdav.NewClient(webdav.HTTPClientWithBasicAuth(hc, "john@example.test", "john-Secret-1"), base+"/.well-known/caldav")
+	principal, err := wc.FindCurrentUserPrincipal(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	home, err := cc.FindCalendarHomeSet(t.Context(), principal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cals, err := cc.FindCalendars(t.Context(), home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := ""
+	for _, c := range cals {
+		if strings.Contains(c.Path, "jane") {
+			shared = c.Path
+		}
+		if strings.Contains(c.Path, "Tasks") && strings.Contains(c.Path, "jane") {
+			t.Fatalf("an unshared folder of Jane's is listed: %s", c.Path)
+		}
+	}
+	if shared != "/dav/calendars/john@example.test/~jane@example.test/Calendar/" {
+		t.Fatalf("John's calendars: %+v", cals)
+	}
+	code, b := do("john@example.test", "john-Secret-1", "PROPFIND", shared, `<D:propfind xmlns:D="DAV:"><D:prop><D:current-user-privilege-set/></D:prop></D:propfind>`, "Depth", "0")
+	if code != 207 || !strings.Contains(b, "<D:read/>") || strings.Contains(b, "write") || strings.Contains(b, "bind") {
+		t.Fatalf("John's privileges: %d %s", code, b)
+	}
+	if code, b := do("john@example.test", "john-Secret-1", "GET", shared+"jane-1.ics", ""); code != 200 || !strings.Contains(b, "Secret budget talk") {
+		t.Fatalf("John reads Jane's event: %d %s", code, b)
+	}
+	if code, _ := do("john@example.test", "john-Secret-1", "PUT", shared+"john-1.ics", strings.ReplaceAll(ev, "jane-1", "john-1"), "Content-Type", "text/calendar"); code != 403 {
+		t.Fatalf("John's PUT into Jane's calendar: %d", code)
+	}
+	if code, _ := do("john@example.test", "john-Secret-1", "PROPFIND", "/dav/calendars/john@example.test/~jane@example.test/Tasks/", "", "Depth", "0"); code != 404 {
+		t.Fatalf("Jane's unshared Tasks: %d", code)
+	}
+	code, b = do("john@example.test", "john-Secret-1", "GET", "/freebusy/?jane@example.test&start=20260301T000000Z&end=20260310T000000Z", "")
+	if code != 200 || !strings.Contains(b, "FREEBUSY;FBTYPE=BUSY:20260302T100000Z/20260302T110000Z") || strings.Contains(b, "Secret") || strings.Contains(b, "Room") {
+		t.Fatalf("free/busy: %d %s", code, b)
+	}
 }

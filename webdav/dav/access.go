@@ -6,14 +6,16 @@ import (
 
 	"github.com/floemail/floe/acl"
 	"github.com/floemail/floe/storage"
+	"github.com/floemail/floe/storage/view"
 )
 
 // Access is one principal's authorized window on the store for DAV: the
 // typed folders it may list ("l"), its own and those shared with it, with
 // its rights on each. Every folder the handler serves comes from it, so
 // folders without "l" are never listed and answer 404. The server wires
-// OwnerAccess (an account sees its own folders, with every right) until
-// storage/view (sharing) provides the real window.
+// ViewAccess (storage/view, the one authorization path); OwnerAccess (an
+// account sees its own folders, with every right) is the default for
+// tests.
 type Access interface {
 	Folders(ctx context.Context) ([]Folder, error)
 }
@@ -73,4 +75,49 @@ func (h *Handler) accessFor(r *http.Request, acct storage.Account) Access {
 		}
 	}
 	return OwnerAccess(h.c.Store, acct)
+}
+
+// ViewAccess is the Access of a principal's storage/view: its own typed
+// folders, those of other accounts shared with it ("~owner/Calendar") and
+// its domain's public ones ("#public/Global Address Book"), with the
+// rights their ACLs give; folders without "l" are not in the list.
+type ViewAccess struct{ V *view.View }
+
+// NewViewAccess returns the Access of v.
+func NewViewAccess(v *view.View) *ViewAccess { return &ViewAccess{V: v} }
+
+// Folders lists the principal's typed folders: one List of the view, one
+// FolderTypes per owner.
+func (a *ViewAccess) Folders(ctx context.Context) ([]Folder, error) {
+	fs, err := a.V.ListWith(ctx, view.ListOptions{NoSubscriptions: true})
+	if err != nil {
+		return nil, err
+	}
+	st := a.V.Store()
+	types := map[storage.AccountID]map[storage.MailboxID]string{}
+	owners := map[storage.AccountID]storage.Account{}
+	var out []Folder
+	for _, f := range fs {
+		oid := f.Mailbox.Account
+		t, ok := types[oid]
+		if !ok {
+			if t, err = st.FolderTypes(ctx, oid); err != nil {
+				return nil, err
+			}
+			types[oid] = t
+		}
+		typ, ok := t[f.Mailbox.ID]
+		if !ok {
+			continue
+		}
+		o, ok := owners[oid]
+		if !ok {
+			if o, err = st.AccountByID(ctx, oid); err != nil {
+				return nil, err
+			}
+			owners[oid] = o
+		}
+		out = append(out, Folder{Mailbox: f.Mailbox, Name: f.Name, Owner: o, Type: typ, Rights: f.Rights})
+	}
+	return out, nil
 }

@@ -18,13 +18,15 @@
 //	/dav/principals/<user>/                   the principal
 //	/dav/calendars/<user>/                    calendar home (event, task,
 //	                                          journal and note folders)
-//	/dav/calendars/<user>/<folder>/<name>     calendar object
+//	/dav/calendars/<user>/<folder>/<name>     calendar object (<folder> is
+//	                                          the IMAP name, one segment per
+//	                                          level: ~jane@example.test/Calendar)
 //	/dav/addressbooks/<user>/                 address book home
 //	/dav/addressbooks/<user>/<folder>/<name>  address object
 //	/freebusy/?user@domain, /freebusy/user@domain   free/busy (FreeBusy)
 //
-// <folder> is the IMAP folder name as one path segment ("/" escaped as
-// %2F). Every write goes through the item format of storage/item into one
+// A path below a home ending with "/" or naming a visible folder is a
+// collection; otherwise its last segment is an object (resolve). Every write goes through the item format of storage/item into one
 // storage.Deliver, so a DAV PUT is at once an IMAP message.
 package dav
 
@@ -201,9 +203,43 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 type target struct {
 	kind   string // "root", "principals", "principal", "calhome", "cardhome", "calendar", "addressbook", "object"
 	user   string
-	folder string // IMAP name
-	name   string // resource name
-	card   bool   // addressbook side
+	folder string   // IMAP name
+	name   string   // resource name
+	card   bool     // addressbook side
+	rest   []string // the segments below the home
+	slash  bool     // the path ends with "/": a collection
+}
+
+// resolve decides whether a path below a home names a collection or an
+// object: a path ending with "/", naming a visible folder, or used to
+// create a collection, is a collection; otherwise, when the path without
+// its last segment names a visible folder, it is an object of it.
+func (h *Handler) resolve(ctx context.Context, acct storage.Account, t *target, method string) error {
+	if t.kind != "calendar" && t.kind != "addressbook" {
+		return nil
+	}
+	if t.slash || method == "MKCOL" || method == "MKCALENDAR" || len(t.rest) < 2 {
+		return nil
+	}
+	fs, err := h.folders(ctx, acct, t.card)
+	if err != nil {
+		return err
+	}
+	parent := strings.Join(t.rest[:len(t.rest)-1], "/")
+	isParent := false
+	for _, f := range fs {
+		if f.name == t.folder {
+			return nil
+		}
+		isParent = isParent || f.name == parent
+	}
+	if isParent || method == http.MethodPut {
+		t.kind, t.folder, t.name = "object", parent, t.rest[len(t.rest)-1]
+		if !item.ValidName(t.name) {
+			return errStatus(http.StatusBadRequest)
+		}
+	}
+	return nil
 }
 
 func splitPath(r *http.Request) ([]string, error) {
@@ -244,24 +280,22 @@ func parseTarget(r *http.Request) (target, error) {
 		t.kind, t.user = "principal", strings.ToLower(segs[1])
 	case segs[0] == "calendars" || segs[0] == "addressbooks":
 		t.card = segs[0] == "addressbooks"
-		switch len(segs) {
-		case 2:
+		switch {
+		case len(segs) == 2:
 			t.kind, t.user = "calhome", strings.ToLower(segs[1])
 			if t.card {
 				t.kind = "cardhome"
 			}
-		case 3:
-			t.kind, t.user, t.folder = "calendar", strings.ToLower(segs[1]), segs[2]
+		default:
+			// A folder name may hold "/" (subfolders, "~owner/Calendar"):
+			// the path below the home is the folder, or the folder and
+			// an object name; resolve decides which (collectionOrObject).
+			t.kind, t.user, t.folder = "calendar", strings.ToLower(segs[1]), strings.Join(segs[2:], "/")
 			if t.card {
 				t.kind = "addressbook"
 			}
-		case 4:
-			t.kind, t.user, t.folder, t.name = "object", strings.ToLower(segs[1]), segs[2], segs[3]
-			if !item.ValidName(t.name) {
-				return t, errStatus(http.StatusBadRequest)
-			}
-		default:
-			return t, errStatus(http.StatusNotFound)
+			t.rest = segs[2:]
+			t.slash = strings.HasSuffix(r.URL.Path, "/")
 		}
 	default:
 		return t, errStatus(http.StatusNotFound)
@@ -277,8 +311,15 @@ func homeHref(user string, card bool) string {
 	}
 	return Prefix + "calendars/" + url.PathEscape(user) + "/"
 }
+
+// collectionHref is the URL of a folder in user's home: each level of the
+// folder's name is one path segment ("~jane@example.test/Calendar").
 func collectionHref(user string, card bool, folder string) string {
-	return homeHref(user, card) + url.PathEscape(folder) + "/"
+	parts := strings.Split(folder, "/")
+	for i, p := range parts {
+		parts[i] = url.PathEscape(p)
+	}
+	return homeHref(user, card) + strings.Join(parts, "/") + "/"
 }
 func objectHref(user string, card bool, folder, name string) string {
 	return collectionHref(user, card, folder) + url.PathEscape(name)
@@ -301,6 +342,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, acct storage.Acc
 		return errStatus(http.StatusNotFound)
 	}
 	ctx := r.Context()
+	if err := h.resolve(ctx, acct, &t, r.Method); err != nil {
+		return err
+	}
 	switch r.Method {
 	case "PROPFIND":
 		return h.propfind(ctx, w, r, acct, t)

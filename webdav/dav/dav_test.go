@@ -374,6 +374,25 @@ func TestCollections(t *testing.T) {
 	if n != 2 {
 		t.Fatalf("types %v", types)
 	}
+	// A subfolder is a collection one level down; objects resolve to the
+	// deepest folder above them.
+	if r, b := e.do(t, u, "MKCALENDAR", "/dav/calendars/jane@example.test/Calendar/Sub/", nil, ""); r.StatusCode != 201 {
+		t.Fatalf("mkcalendar sub: %d %s", r.StatusCode, b)
+	}
+	for path, uid := range map[string]string{"Calendar/Sub/s.ics": "s1", "Calendar/c.ics": "c1"} {
+		if r, b := e.do(t, u, "PUT", "/dav/calendars/jane@example.test/"+path, map[string]string{"Content-Type": "text/calendar"},
+			event(uid, uid, "20260302T100000Z", "20260302T110000Z", "")); r.StatusCode != 201 {
+			t.Fatalf("PUT %s: %d %s", path, r.StatusCode, b)
+		}
+	}
+	sub, _ := e.st.Mailbox(t.Context(), e.jane.ID, "Calendar/Sub")
+	if items, _ := e.st.Items(t.Context(), sub.ID, storage.ItemQuery{}); len(items) != 1 || items[0].Index.UID != "s1" {
+		t.Fatalf("subfolder items: %+v", items)
+	}
+	if r, b := e.do(t, u, "PROPFIND", "/dav/calendars/jane@example.test/Calendar/Sub", map[string]string{"Depth": "1"}, ""); r.StatusCode != 207 ||
+		!strings.Contains(b, "/dav/calendars/jane@example.test/Calendar/Sub/s.ics") {
+		t.Fatalf("propfind sub without slash: %d %s", r.StatusCode, b)
+	}
 	if r, _ := e.do(t, u, "DELETE", "/dav/calendars/jane@example.test/Work/", nil, ""); r.StatusCode != 204 {
 		t.Fatalf("delete collection %d", r.StatusCode)
 	}
@@ -555,7 +574,7 @@ func TestSharedFolders(t *testing.T) {
 	}
 	r, b := e.do(t, "john@example.test", "PROPFIND", "/dav/calendars/john@example.test/", map[string]string{"Depth": "1"},
 		`<D:propfind xmlns:D="DAV:"><D:prop><D:displayname/><D:current-user-privilege-set/></D:prop></D:propfind>`)
-	shared := "/dav/calendars/john@example.test/~jane@example.test%2FCalendar/"
+	shared := "/dav/calendars/john@example.test/~jane@example.test/Calendar/"
 	if r.StatusCode != 207 || !strings.Contains(b, shared) || strings.Contains(b, "Tasks (jane") {
 		t.Fatalf("john's home: %s", b)
 	}
@@ -576,7 +595,7 @@ func TestSharedFolders(t *testing.T) {
 	if r, _ := e.do(t, "john@example.test", "DELETE", shared+"m.ics", nil, ""); r.StatusCode != 403 {
 		t.Fatalf("john's DELETE: %d", r.StatusCode)
 	}
-	if r, _ := e.do(t, "john@example.test", "PROPFIND", "/dav/calendars/john@example.test/~jane@example.test%2FTasks/", map[string]string{"Depth": "0"}, ""); r.StatusCode != 404 {
+	if r, _ := e.do(t, "john@example.test", "PROPFIND", "/dav/calendars/john@example.test/~jane@example.test/Tasks/", map[string]string{"Depth": "0"}, ""); r.StatusCode != 404 {
 		t.Fatalf("folder without l: %d", r.StatusCode)
 	}
 }
