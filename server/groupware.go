@@ -2,15 +2,19 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/floemail/floe/acl"
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/server/httpd"
 	"github.com/floemail/floe/storage"
 	"github.com/floemail/floe/storage/view"
 	"github.com/floemail/floe/webdav/dav"
+	"github.com/floemail/floe/webdav/gal"
 )
 
 // ensureGroupwareFolders gives every account the typed folders of
@@ -85,5 +89,88 @@ func (s *Server) mountGroupware(web *httpd.Mux, store storage.Store, cfg *config
 	} else {
 		web.HandleAuth("/freebusy/", fb, httpd.MaxBody(0))
 		web.HandleAuth("/freebusy", fb, httpd.MaxBody(0))
+	}
+}
+
+// GALFolder is the name of each domain's Global Address Book among its
+// public folders (#public/Global Address Book).
+const GALFolder = "Global Address Book"
+
+// galInterval is how often the Global Address Books follow the directory
+// (accounts and groups added by the CLI or the config file).
+const galInterval = 5 * time.Minute
+
+// syncGAL keeps each domain's #public/Global Address Book in step with
+// its enabled accounts and its groups (webdav/gal): the public folder is
+// created on first use, typed contact, readable (lrs) by every account of
+// the domain and by nobody else.
+func syncGAL(ctx context.Context, store storage.Store, log *slog.Logger) error {
+	domains, err := store.Domains(ctx)
+	if err != nil {
+		return err
+	}
+	groups, err := store.Groups(ctx)
+	if err != nil {
+		return err
+	}
+	read, _ := acl.Parse("lrs")
+	for _, d := range domains {
+		pub, err := store.PublicAccount(ctx, d.Name, true)
+		if err != nil {
+			return err
+		}
+		mb, err := store.Mailbox(ctx, pub.ID, GALFolder)
+		if errors.Is(err, storage.ErrNoMailbox) {
+			if mb, err = store.CreateMailbox(ctx, pub.ID, GALFolder, ""); err != nil {
+				return err
+			}
+			if err := store.SetMetadata(ctx, pub.ID, mb.ID, []storage.MetadataEntry{{Name: storage.FolderTypeEntry, Value: []byte(storage.FolderTypeContact)}}); err != nil {
+				return err
+			}
+			if _, _, err := store.SetACL(ctx, pub.ID, mb.ID, []acl.Entry{{Identifier: acl.Identifier("@" + d.Name), Rights: read}}); err != nil {
+				return err
+			}
+			log.Info("created the Global Address Book", "domain", d.Name)
+		} else if err != nil {
+			return err
+		}
+		entries, err := gal.AccountEntries(ctx, store, d.Name)
+		if err != nil {
+			return err
+		}
+		for _, g := range groups {
+			if strings.HasSuffix(g.Address, "@"+d.Name) {
+				entries = append(entries, gal.Entry{Address: g.Address, Group: true, Members: g.Members})
+			}
+		}
+		res, err := gal.Sync(ctx, store, pub, mb.ID, entries)
+		if err != nil {
+			return err
+		}
+		if res != (gal.Result{}) {
+			log.Info("Global Address Book updated", "domain", d.Name, "added", res.Added, "changed", res.Changed, "removed", res.Removed)
+		}
+	}
+	return nil
+}
+
+// galLoop runs syncGAL every galInterval until ctx ends.
+func (s *Server) galLoop(ctx context.Context, store storage.Store) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("panic in the Global Address Book loop", "panic", v)
+		}
+	}()
+	t := time.NewTicker(galInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := syncGAL(ctx, store, s.log.With("component", "groupware")); err != nil && ctx.Err() == nil {
+				s.log.Warn("Global Address Book not updated", "err", err)
+			}
+		}
 	}
 }

@@ -286,6 +286,22 @@ func TestGroupwareSharing(t *testing.T) {
 	if code, _ := do("john@example.test", "john-Secret-1", "PROPFIND", "/dav/calendars/john@example.test/~jane@example.test/Tasks/", "", "Depth", "0"); code != 404 {
 		t.Fatalf("Jane's unshared Tasks: %d", code)
 	}
+	// The Global Address Book of the domain: a read-only address book in
+	// every account's home, listing Jane and John.
+	gal := "/dav/addressbooks/john@example.test/%23public/Global%20Address%20Book/"
+	code, b = do("john@example.test", "john-Secret-1", "PROPFIND", "/dav/addressbooks/john@example.test/", "", "Depth", "1")
+	if code != 207 || !strings.Contains(b, gal) {
+		t.Fatalf("John's address books: %d %s", code, b)
+	}
+	code, b = do("john@example.test", "john-Secret-1", "REPORT", gal,
+		`<CR:addressbook-query xmlns:D="DAV:" xmlns:CR="urn:ietf:params:xml:ns:carddav"><D:prop><CR:address-data/></D:prop></CR:addressbook-query>`, "Depth", "1")
+	if code != 207 || !strings.Contains(b, "EMAIL;TYPE=work:jane@example.test") || !strings.Contains(b, "EMAIL;TYPE=work:john@example.test") {
+		t.Fatalf("the Global Address Book: %d %s", code, b)
+	}
+	if code, _ := do("john@example.test", "john-Secret-1", "PUT", gal+"x.vcf", "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:x\r\nFN:x\r\nEND:VCARD\r\n", "Content-Type", "text/vcard"); code != 403 {
+		t.Fatalf("PUT into the Global Address Book: %d", code)
+	}
+
 	code, b = do("john@example.test", "john-Secret-1", "GET", "/freebusy/?jane@example.test&start=20260301T000000Z&end=20260310T000000Z", "")
 	if code != 200 || !strings.Contains(b, "FREEBUSY;FBTYPE=BUSY:20260302T100000Z/20260302T110000Z") || strings.Contains(b, "Secret") || strings.Contains(b, "Room") {
 		t.Fatalf("free/busy: %d %s", code, b)

@@ -182,6 +182,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err := ensureGroupwareFolders(ctx, store, s.log.With("component", "groupware")); err != nil {
 		return fmt.Errorf("creating groupware folders: %w", err)
 	}
+	if err := syncGAL(ctx, store, s.log.With("component", "groupware")); err != nil {
+		return fmt.Errorf("updating the Global Address Books: %w", err)
+	}
 	cert, err := loadCertificate(cfg, s.log.With("component", "tls"))
 	if err != nil {
 		return err
@@ -256,7 +259,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.state = stateRunning
 	s.mu.Unlock()
 
-	outq.Start(s.base) // outbound queue (server/queue)
+	outq.Start(s.base)          // outbound queue (server/queue)
+	go s.galLoop(s.base, store) // Global Address Books (server/groupware.go)
 
 	for _, bl := range opened {
 		s.serve(bl)
