@@ -3,6 +3,7 @@ package dav
 import (
 	"context"
 	"net/http"
+	"sync"
 
 	"github.com/floemail/floe/acl"
 	"github.com/floemail/floe/storage"
@@ -81,14 +82,32 @@ func (h *Handler) accessFor(r *http.Request, acct storage.Account) Access {
 // folders, those of other accounts shared with it ("~owner/Calendar") and
 // its domain's public ones ("#public/Global Address Book"), with the
 // rights their ACLs give; folders without "l" are not in the list.
-type ViewAccess struct{ V *view.View }
+// A ViewAccess serves one request: the first Folders answer is kept.
+type ViewAccess struct {
+	V      *view.View
+	mu     sync.Mutex
+	listed []Folder
+}
 
 // NewViewAccess returns the Access of v.
 func NewViewAccess(v *view.View) *ViewAccess { return &ViewAccess{V: v} }
 
 // Folders lists the principal's typed folders: one List of the view, one
-// FolderTypes per owner.
+// FolderTypes per owner, once per ViewAccess.
 func (a *ViewAccess) Folders(ctx context.Context) ([]Folder, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.listed != nil {
+		return a.listed, nil
+	}
+	out, err := a.list(ctx)
+	if err == nil {
+		a.listed = out
+	}
+	return out, err
+}
+
+func (a *ViewAccess) list(ctx context.Context) ([]Folder, error) {
 	fs, err := a.V.ListWith(ctx, view.ListOptions{NoSubscriptions: true})
 	if err != nil {
 		return nil, err
@@ -118,6 +137,9 @@ func (a *ViewAccess) Folders(ctx context.Context) ([]Folder, error) {
 			owners[oid] = o
 		}
 		out = append(out, Folder{Mailbox: f.Mailbox, Name: f.Name, Owner: o, Type: typ, Rights: f.Rights})
+	}
+	if out == nil {
+		out = []Folder{}
 	}
 	return out, nil
 }
