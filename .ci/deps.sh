@@ -37,6 +37,10 @@ litmus                  command -v litmus
 rclone                  command -v rclone
 cadaver                 command -v cadaver
 rspamd                  command -v rspamd
+python3-exchangelib     /usr/bin/python3 -c 'import exchangelib'
+chromium                command -v chromium
+nodejs                  command -v node
+npm                     command -v npm
 EOF
 )
 

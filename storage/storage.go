@@ -603,6 +603,7 @@ type Store interface {
 	Rules
 	Quarantine
 	Files
+	Clients
 
 	// Subscribe returns a subscription to the changes of an account's
 	// mailboxes (and its ChangeMailboxSubscribed).

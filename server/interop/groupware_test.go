@@ -3,7 +3,6 @@ package interop
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -225,7 +224,7 @@ merge_editor = /bin/true
 	}
 
 	// The same items are IMAP messages: Subject is the item UID.
-	py := pythonWith(t, "imaplib")
+	py := pythonWith(t, "imaplib", "python3")
 	script := fmt.Sprintf(`
 import imaplib
 m = imaplib.IMAP4("127.0.0.1", %s)
@@ -257,29 +256,12 @@ func findFile(t *testing.T, dir, needle string) string {
 	return ""
 }
 
-// pythonWith returns a python3 that imports module (the Debian one when
-// another python3 comes first in PATH).
-func pythonWith(t *testing.T, module string) string {
-	t.Helper()
-	for _, p := range []string{"python3", "/usr/bin/python3"} {
-		if exec.Command(p, "-c", "import "+module).Run() == nil {
-			return p
-		}
-	}
-	pkg := "python3"
-	if module == "caldav" {
-		pkg = "python3-caldav"
-	}
-	needCapability(t, "python3 with "+module, pkg, "/usr/bin/python3", "-c", "import "+module)
-	return "/usr/bin/python3"
-}
-
 // TestPythonCaldav drives the server with python3-caldav: discovery from
 // the server URL, the calendars, saving an event, a date search that
 // expands a recurring event, and free/busy at /freebusy/.
 func TestPythonCaldav(t *testing.T) {
 	curl := needTool(t, "curl", "curl")
-	py := pythonWith(t, "caldav")
+	py := pythonWith(t, "caldav", "python3-caldav")
 	g := startGroupware(t, "jane", "john")
 	script := fmt.Sprintf(`
 import caldav, datetime, sys

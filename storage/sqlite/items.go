@@ -13,7 +13,7 @@ import (
 	"github.com/floemail/floe/storage"
 )
 
-// Schema version 9: groupware items (storage.Items).
+// Schema version 10: groupware items (storage.Items).
 //
 //   - items: the index of an item's content, one row per blob (content),
 //     like the parsed columns of blobs: written by Deliver when
@@ -34,7 +34,7 @@ import (
 // The statements are idempotent (IF NOT EXISTS). The triggers keep the
 // index consistent with every path that inserts or removes messages,
 // without those paths knowing about items.
-const schemaV9 = `
+const schemaV10 = `
 CREATE TABLE IF NOT EXISTS items (
 	blob        INTEGER PRIMARY KEY, -- blobs.id
 	kind        TEXT NOT NULL,
@@ -96,7 +96,7 @@ END;
 `
 
 func migrateItems(tx *sql.Tx, _ bool) error {
-	_, err := tx.Exec(schemaV9)
+	_, err := tx.Exec(schemaV10)
 	return err
 }
 

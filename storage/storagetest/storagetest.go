@@ -120,6 +120,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"FilesDelivered", testFilesDelivered},
 		{"Rules", testRules},
 		{"Quarantine", testQuarantine},
+		{"Activations", testActivations},
+		{"AppPasswords", testAppPasswords},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
