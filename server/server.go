@@ -39,6 +39,7 @@ import (
 	"github.com/floemail/floe/server/smtp"
 	"github.com/floemail/floe/storage"
 	"github.com/floemail/floe/storage/backends"
+	"github.com/floemail/floe/storage/ingest"
 )
 
 // Options are the process-level settings of a Server.
@@ -118,7 +119,12 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		return nil, errors.New("server: [server] data_dir is empty; set it to the directory for the database and certificates")
 	}
 	s := &Server{stdout: opts.Stdout, mount: opts.MountHTTP, now: opts.Now, reg: newRegistry(), log: opts.Logger, metrics: metrics.New()}
-	s.base, s.cancelBase = context.WithCancel(context.Background())
+	// Every write under the base context moves inline attachments of
+	// calendar items into files whose URLs are under the public WebDAV URL
+	// (storage/ingest, SmartAttach for items).
+	itemAttach := ingest.WithItemAttachments(context.Background(), ingest.ItemAttachments{
+		WebDAVURL: func() string { return s.Config().WebDAVURL() }})
+	s.base, s.cancelBase = context.WithCancel(itemAttach)
 	if s.log == nil {
 		s.level = new(slog.LevelVar)
 		w := opts.LogOutput

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -45,6 +46,11 @@ const (
 	FolderTypeFile         = "file"
 	// DefaultFilesFolder is every account's default file folder.
 	DefaultFilesFolder = "Files"
+	// AttachmentsOfEntry, on a file folder holding the attachments of
+	// groupware items (storage/ingest, SmartAttach for items), is the
+	// decimal MailboxID of the item folder whose items they belong to:
+	// whoever may read that folder may read these files (webdav/files).
+	AttachmentsOfEntry = "/shared/vendor/floe/attachments-of"
 )
 
 // Limits on file names and properties.
@@ -302,4 +308,23 @@ func EnsureFileFolder(ctx context.Context, st FolderMaker, acct AccountID, name 
 		return Mailbox{}, fmt.Errorf("%q is no file folder: %w", mb.Name, ErrNoMailbox)
 	}
 	return mb, nil
+}
+
+// SuffixedFileName returns name for i <= 1, else name with " (i)" before
+// its extension ("report (2).pdf"; an extension of more than 16 bytes is
+// taken as part of the name), kept within MaxFileName bytes: the choice
+// of a free name when name is taken.
+func SuffixedFileName(name string, i int) string {
+	if i <= 1 {
+		return name
+	}
+	ext := path.Ext(name)
+	if len(ext) > 16 || ext == name {
+		ext = ""
+	}
+	cand := fmt.Sprintf("%s (%d)%s", strings.TrimSuffix(name, ext), i, ext)
+	if len(cand) > MaxFileName {
+		cand = fmt.Sprintf("file (%d)%s", i, ext)
+	}
+	return cand
 }

@@ -31,6 +31,12 @@ type Files struct {
 	// ("https://mail.example.org"); empty: derived from [discover] and the
 	// listeners. See LinkURL.
 	SmartAttachBaseURL string `toml:"smartattach_base_url"`
+
+	// MaxItemAttachmentSize bounds one CalDAV managed attachment (RFC
+	// 8607; 413 above it); MaxItemAttachments the managed attachments of
+	// one calendar item (403 beyond). Read when the server starts.
+	MaxItemAttachmentSize Size `toml:"max_item_attachment_size"`
+	MaxItemAttachments    int  `toml:"max_item_attachments"`
 }
 
 // Limits of the smartattach settings.
@@ -42,7 +48,8 @@ const (
 
 func defaultFiles() Files {
 	return Files{MaxFileSize: 4 * GiB, MaxXMLBody: 1 * MiB,
-		SmartAttachMinSize: 10 * MiB, SmartAttachLinkLifetime: Duration(30 * 24 * time.Hour)}
+		SmartAttachMinSize: 10 * MiB, SmartAttachLinkLifetime: Duration(30 * 24 * time.Hour),
+		MaxItemAttachmentSize: 100 * MiB, MaxItemAttachments: 20}
 }
 
 func (c *Config) validateFiles(v *validator) {
@@ -59,6 +66,12 @@ func (c *Config) validateFiles(v *validator) {
 	if f.SmartAttachLinkLifetime < minSmartAttachLifetime || f.SmartAttachLinkLifetime > maxSmartAttachLifetime {
 		v.fail("files.smartattach_link_lifetime", "%s: use 1m to 87840h (ten years)", f.SmartAttachLinkLifetime)
 	}
+	if f.MaxItemAttachmentSize < 1*KiB || f.MaxItemAttachmentSize > f.MaxFileSize {
+		v.fail("files.max_item_attachment_size", "%d bytes: use 1KiB to files.max_file_size", int64(f.MaxItemAttachmentSize))
+	}
+	if f.MaxItemAttachments < 1 || f.MaxItemAttachments > 1000 {
+		v.fail("files.max_item_attachments", "%d: use 1 to 1000", f.MaxItemAttachments)
+	}
 	if f.SmartAttachBaseURL != "" {
 		u, err := url.Parse(f.SmartAttachBaseURL)
 		switch {
@@ -72,19 +85,19 @@ func (c *Config) validateFiles(v *validator) {
 	}
 }
 
-// LinkURL returns the URL download links start with, ending in "/"
-// (the token and file name follow): [files] smartattach_base_url +
-// "/webdav/link/"; else [discover] webdav_url + "link/" (a proxy that
-// publishes WebDAV elsewhere publishes the links beside it); else
+// WebDAVURL returns the public URL of the WebDAV file folders, ending in
+// "/": [files] smartattach_base_url + "/webdav/"; else [discover]
+// webdav_url (a proxy that publishes WebDAV elsewhere); else
 // https://<discover.hostname or server.hostname> with the https
 // listener's port (omitted when 443), or http with the http listener's
-// (omitted when 80) when there is no https listener, + "/webdav/link/".
-func (c *Config) LinkURL() string {
+// (omitted when 80) when there is no https listener, + "/webdav/". The
+// attachments of calendar items point into it.
+func (c *Config) WebDAVURL() string {
 	if b := c.Files.SmartAttachBaseURL; b != "" {
-		return strings.TrimRight(b, "/") + "/webdav/link/"
+		return strings.TrimRight(b, "/") + "/webdav/"
 	}
 	if w := c.Discover.WebDAVURL; w != "" {
-		return strings.TrimRight(w, "/") + "/link/"
+		return strings.TrimRight(w, "/") + "/"
 	}
 	scheme, addr, std := "https", c.Listeners.HTTPS, "443"
 	if addr == "" && c.Listeners.HTTP != "" {
@@ -97,5 +110,9 @@ func (c *Config) LinkURL() string {
 	if _, port, err := net.SplitHostPort(addr); err == nil && port != "" && port != std && port != "0" {
 		host += ":" + port
 	}
-	return scheme + "://" + host + "/webdav/link/"
+	return scheme + "://" + host + "/webdav/"
 }
+
+// LinkURL returns the URL SmartAttach download links start with, ending
+// in "/" (the token and file name follow): WebDAVURL + "link/".
+func (c *Config) LinkURL() string { return c.WebDAVURL() + "link/" }

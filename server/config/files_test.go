@@ -1,6 +1,9 @@
 package config
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestLinkURL(t *testing.T) {
 	t.Parallel()
@@ -25,6 +28,9 @@ func TestLinkURL(t *testing.T) {
 			c.Discover.Hostname, c.Discover.WebDAVURL = tt.discoverHost, tt.webdav
 			if got := c.LinkURL(); got != tt.want {
 				t.Errorf("LinkURL() = %q, want %q", got, tt.want)
+			}
+			if got, want := c.WebDAVURL(), strings.TrimSuffix(tt.want, "link/"); got != want {
+				t.Errorf("WebDAVURL() = %q, want %q", got, want)
 			}
 		})
 	}

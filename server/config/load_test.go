@@ -337,6 +337,9 @@ func TestLoadErrors(t *testing.T) {
 			`floe.toml:2: files.smartattach_base_url: "https://mail.example.org/dav": only scheme, host and port; links add /webdav/link/...`}},
 		{"smartattach without web listener", false, "[listeners]\nhttp = \"\"\nhttps = \"\"\n[files]\nsmartattach_mail = true\n", []string{
 			`floe.toml:5: files.smartattach_mail: links need an https or http listener, discover.webdav_url or files.smartattach_base_url`}},
+		{"item attachments", false, "[files]\nmax_file_size = \"1MiB\"\nmax_item_attachment_size = \"2MiB\"\nmax_item_attachments = 0\n", []string{
+			`floe.toml:3: files.max_item_attachment_size: 2097152 bytes: use 1KiB to files.max_file_size`,
+			`floe.toml:4: files.max_item_attachments: 0: use 1 to 1000`}},
 		{"smartattach with base url", false, "[listeners]\nhttp = \"\"\nhttps = \"\"\n[files]\nsmartattach_mail = true\nsmartattach_base_url = \"https://mail.example.org/\"\n", nil},
 
 		// Aliases.

@@ -38,10 +38,6 @@ const Folder = storage.DefaultFilesFolder + "/Attachments"
 // <base>/webdav/link/<token>/<file name>.
 const LinkPath = "/webdav/link/"
 
-// maxNameTries bounds the " (2)", " (3)", ... suffixes tried for a taken
-// file name.
-const maxNameTries = 100
-
 // Options configures a Rewriter.
 type Options struct {
 	Store storage.Store
@@ -168,8 +164,9 @@ func (r *Rewriter) Rewrite(ctx context.Context, m Message) (Result, error) {
 		}
 		name := ingest.AttachmentName(p)
 		ctype := mime.FormatMediaType(p.Type+"/"+p.Subtype, nil)
-		respool := func() (storage.BlobRef, error) { return ingest.Spool(ctx, st, mimeparse.DecodedReader(p, blob)) }
-		f, err := r.storeFile(ctx, folder.ID, name, ctype, content, respool)
+		// One file per content: the same attachment sent again reuses
+		// its file; other bytes under a taken name get " (2)", ...
+		f, _, err := ingest.PutNewFile(ctx, st, storage.FileWrite{Mailbox: folder.ID, Name: name, ContentType: ctype}, content, true)
 		if errors.Is(err, storage.ErrOverQuota) {
 			r.log.Info("SmartAttach: attachment above the sender's quota stays in the message", "account", m.Account, "size", content.Size)
 			continue
@@ -201,51 +198,6 @@ func (r *Rewriter) Rewrite(ctx context.Context, m Message) (Result, error) {
 	ingest.Discard(ctx, st, m.Blob.ID)
 	res.Blob = ref
 	return res, nil
-}
-
-// storeFile stores content as name in folder, or reuses the file of that
-// name (or of a suffixed name) that has the same content. respool spools
-// the content again after a name taken meanwhile made PutFileBlob
-// discard it.
-func (r *Rewriter) storeFile(ctx context.Context, folder storage.MailboxID, name, ctype string, content storage.BlobRef, respool func() (storage.BlobRef, error)) (storage.File, error) {
-	st := r.o.Store
-	for i := 1; i <= maxNameTries; i++ {
-		n := suffixed(name, i)
-		f, err := st.File(ctx, folder, n)
-		switch {
-		case err == nil && f.Content == content.ID:
-			ingest.Discard(ctx, st, content.ID) // spared: the file holds it
-			return f, nil
-		case err == nil:
-			continue
-		case !errors.Is(err, storage.ErrNotFound):
-			ingest.Discard(ctx, st, content.ID)
-			return storage.File{}, err
-		}
-		f, _, err = ingest.PutFileBlob(ctx, st, storage.FileWrite{Mailbox: folder, Name: n, ContentType: ctype, NoReplace: true}, content)
-		if errors.Is(err, storage.ErrExists) {
-			if content, err = respool(); err != nil {
-				return storage.File{}, err
-			}
-			continue
-		}
-		return f, err
-	}
-	ingest.Discard(ctx, st, content.ID)
-	return storage.File{}, fmt.Errorf("no free name for %q in %d tries: %w", name, maxNameTries, storage.ErrExists)
-}
-
-// suffixed returns name for i == 1, else name with " (i)" before its
-// extension ("report (2).pdf").
-func suffixed(name string, i int) string {
-	if i == 1 {
-		return name
-	}
-	ext := ""
-	if j := strings.LastIndexByte(name, '.'); j > 0 {
-		name, ext = name[:j], name[j:]
-	}
-	return fmt.Sprintf("%s (%d)%s", name, i, ext)
 }
 
 // Candidates returns the parts of root that Rewrite replaces when their

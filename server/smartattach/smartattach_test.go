@@ -374,17 +374,6 @@ func TestHumanSize(t *testing.T) {
 	}
 }
 
-func TestSuffixed(t *testing.T) {
-	t.Parallel()
-	for _, tt := range [][3]string{{"a.pdf", "1", "a.pdf"}, {"a.pdf", "2", "a (2).pdf"}, {"a", "3", "a (3)"},
-		{".profile", "2", ".profile (2)"}, {"a.tar.gz", "2", "a.tar (2).gz"}} {
-		i := int(tt[1][0] - '0')
-		if got := suffixed(tt[0], i); got != tt[2] {
-			t.Errorf("suffixed(%q, %d) = %q, want %q", tt[0], i, got, tt[2])
-		}
-	}
-}
-
 // TestPartBytesBoundary: a file name that quoted-printable would wrap
 // onto a line starting with "-" makes the part base64.
 func TestPartBytesBoundary(t *testing.T) {

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -56,6 +57,53 @@ func PutFileBlob(ctx context.Context, st storage.Store, w storage.FileWrite, ref
 	}
 	return f, created, nil
 }
+
+// PutNewFile stores the spooled content ref as a new file of w.Mailbox:
+// named w.Name, or, when that is taken, the first free of "name (2)",
+// "name (3)", ... (storage.SuffixedFileName); it never replaces a file.
+// With reuse, a file of one of those names that holds the same content is
+// returned instead (created false), and nothing is stored. On failure ref
+// is discarded unless something else holds it.
+func PutNewFile(ctx context.Context, st storage.Store, w storage.FileWrite, ref storage.BlobRef, reuse bool) (storage.File, bool, error) {
+	name, err := storage.NormalizeFileName(w.Name)
+	if err != nil {
+		name = "attachment"
+	}
+	w.NoReplace = true
+	if w.Modified.IsZero() {
+		w.Modified = time.Now()
+	}
+	for i := 1; i <= maxFreeNameTries; i++ {
+		n := storage.SuffixedFileName(name, i)
+		f, err := st.File(ctx, w.Mailbox, n)
+		switch {
+		case err == nil && reuse && f.Content == ref.ID:
+			discard(ctx, st, ref.ID) // spared: the file holds it
+			return f, false, nil
+		case err == nil:
+			continue
+		case !errors.Is(err, storage.ErrNotFound):
+			discard(ctx, st, ref.ID)
+			return storage.File{}, false, err
+		}
+		w.Name, w.Content = n, ref
+		w.Message = storage.ComposeFileMessage(n, w.ContentType, ref, w.Modified)
+		f, created, err := st.PutFile(ctx, w)
+		if errors.Is(err, storage.ErrExists) {
+			continue // taken meanwhile
+		}
+		if err != nil {
+			discard(ctx, st, ref.ID)
+			return storage.File{}, false, err
+		}
+		return f, created, nil
+	}
+	discard(ctx, st, ref.ID)
+	return storage.File{}, false, fmt.Errorf("no free name for %q in %d tries: %w", name, maxFreeNameTries, storage.ErrExists)
+}
+
+// maxFreeNameTries bounds the suffixes PutNewFile tries.
+const maxFreeNameTries = 1000
 
 // FileMessage composes the message for an existing file's content under a
 // new name (WebDAV COPY and MOVE: storage.Store.CopyFile).
