@@ -29,6 +29,10 @@ fetchmail               command -v fetchmail
 mutt                    command -v mutt
 isync                   command -v mbsync
 python3-dkim            python3 -c 'import dkim' || /usr/bin/python3 -c 'import dkim'
+vdirsyncer              command -v vdirsyncer
+khal                    command -v khal
+khard                   command -v khard
+python3-caldav          python3 -c 'import caldav' || /usr/bin/python3 -c 'import caldav'
 litmus                  command -v litmus
 rclone                  command -v rclone
 cadaver                 command -v cadaver

@@ -184,6 +184,12 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err := SyncDirectory(ctx, store, cfg, s.log.With("component", "directory")); err != nil {
 		return fmt.Errorf("synchronising the directory with the config file: %w", err)
 	}
+	if err := ensureGroupwareFolders(ctx, store, s.log.With("component", "groupware")); err != nil {
+		return fmt.Errorf("creating groupware folders: %w", err)
+	}
+	if err := syncGAL(ctx, store, s.log.With("component", "groupware")); err != nil {
+		return fmt.Errorf("updating the Global Address Books: %w", err)
+	}
 	cert, err := loadCertificate(cfg, s.log.With("component", "tls"))
 	if err != nil {
 		return err
@@ -244,6 +250,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err := s.mountHTTP(comp.web, comp.client, httpDeps{store: store, auth: authn, metrics: m}); err != nil {
 		return err
 	}
+	s.mountGroupware(comp.web, store, cfg)
 	s.mountFiles(comp.web, store)
 	if s.mount != nil {
 		s.mount(comp.web, comp.client)
@@ -271,7 +278,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.state = stateRunning
 	s.mu.Unlock()
 
-	outq.Start(s.base) // outbound queue (server/queue)
+	outq.Start(s.base)          // outbound queue (server/queue)
+	go s.galLoop(s.base, store) // Global Address Books (server/groupware.go)
 
 	for _, bl := range opened {
 		s.serve(bl)

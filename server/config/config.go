@@ -34,6 +34,7 @@ type Config struct {
 	HTTP      HTTP      `toml:"http"`
 	Storage   Storage   `toml:"storage"`
 	Limits    Limits    `toml:"limits"`
+	Groupware Groupware `toml:"groupware"`
 	Files     Files     `toml:"files"`
 	Filtering Filtering `toml:"filtering"`
 	Spam      Spam      `toml:"spam"`
@@ -268,6 +269,7 @@ func defaults() *Config {
 		Files:     defaultFiles(),
 		Filtering: defaultFiltering(),
 		Spam:      defaultSpam(),
+		Groupware: defaultGroupware(),
 		Checks: Checks{
 			DMARCRejectAction: "junk",
 			SPFFailAction:     "mark",

@@ -93,6 +93,7 @@ func TestLoadGood(t *testing.T) {
 		Limits:    defaultLimits(),
 		Filtering: defaultFiltering(),
 		Spam:      defaultSpam(),
+		Groupware: defaultGroupware(),
 		Domains: []Domain{
 			{Name: "example.org", CatchAll: "postmaster@example.org"},
 			{Name: "example.net"},

@@ -114,6 +114,8 @@ func (c *Config) validate(errs *Errors, pos positions) {
 	c.validateHTTP(v)
 	// [limits] and the password settings of [auth]
 	c.validateLimits(v)
+	// [groupware]
+	c.validateGroupware(v)
 	// [files]
 	c.validateFiles(v)
 

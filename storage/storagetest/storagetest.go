@@ -106,6 +106,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Metadata", testMetadata},
 		{"Queue", testQueue},
 		{"DiscardBlob", testDiscardBlob},
+		{"Items", testItems},
 		{"ACL", testACL},
 		{"SharedMailboxes", testSharedMailboxes},
 		{"Groups", testGroups},
