@@ -19,9 +19,11 @@ build:
 	$(GO) build -tags $(TAGS) -o bin/floe-bench ./cmd/floe-bench
 
 # Run Floe on its embedded development default (./data, example.test,
-# loopback high ports, self-signed certificate).
+# loopback high ports, self-signed certificate). Ctrl-C (SIGINT) stops it
+# gracefully; the trap makes a clean stop end make without an error (floe's
+# own exit status is kept otherwise).
 run:
-	$(GO) run -tags $(TAGS) -ldflags "$(LDFLAGS)" ./cmd/floe serve
+	@trap 'exit 0' INT; $(GO) run -tags $(TAGS) -ldflags "$(LDFLAGS)" ./cmd/floe serve
 
 # Every test: installs what it needs (Go modules; the interop suite's Debian
 # packages), vets, then runs all tests with the race detector, shuffled,

@@ -142,6 +142,9 @@ type Address struct {
 	Name    string `json:"n,omitempty"` // display name, decoded to UTF-8
 	Mailbox string `json:"m,omitempty"` // local part
 	Host    string `json:"h,omitempty"` // domain
+	// Route is an obsolete source route ("@a,@b", RFC 5322 4.4), the
+	// ENVELOPE's adl (RFC 3501 7.4.2); usually empty.
+	Route string `json:"r,omitempty"`
 }
 
 // Envelope is the parsed RFC 5322 envelope of a message (IMAP ENVELOPE).
@@ -448,6 +451,14 @@ type Mailboxes interface {
 	// moves its messages to a new mailbox and leaves INBOX empty (RFC 9051).
 	RenameMailbox(ctx context.Context, id MailboxID, newName string) error
 	SetSubscribed(ctx context.Context, id MailboxID, subscribed bool) error
+	// LostSubscriptions returns, sorted, the names an account subscribed
+	// whose mailbox was deleted: DELETE does not unsubscribe (RFC 9051
+	// 6.3.7), so LIST (SUBSCRIBED) still shows them (\NonExistent). A
+	// mailbox created again under such a name is subscribed.
+	LostSubscriptions(ctx context.Context, acct AccountID) ([]string, error)
+	// ForgetSubscription removes a lost subscription (UNSUBSCRIBE of a name
+	// without mailbox); a name that has none is not an error.
+	ForgetSubscription(ctx context.Context, acct AccountID, name string) error
 }
 
 // Messages reads and changes messages.
@@ -575,6 +586,11 @@ type BlobInfo struct {
 	Size    int64
 	ModTime time.Time
 }
+
+// OrphanAge is the minimum age at which orphaned blobs are removed (floe
+// check --repair, a backend's own sweep): younger ones may belong to a
+// delivery in progress.
+const OrphanAge = time.Hour
 
 // OrphanRemover lists and removes orphaned blobs: blobs stored (PutBlob)
 // that no message or queue entry references, left by a crash between

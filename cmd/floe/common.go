@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"golang.org/x/term"
@@ -15,6 +16,7 @@ import (
 	"github.com/floemail/floe/server"
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/storage"
+	"github.com/floemail/floe/storage/backends"
 )
 
 // loadConfig returns the config of c: the file given with --config, loaded
@@ -69,11 +71,39 @@ func (a *app) openStore(ctx context.Context, c *cmdCtx) (*config.Config, storage
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := a.needData(c, cfg); err != nil {
+		return nil, nil, err
+	}
 	st, err := server.OpenStore(ctx, cfg, a.cliLogger())
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w\n(is the data directory %q writable by you? set [server] data_dir or run in the right directory)", err, cfg.Server.DataDir)
 	}
 	return cfg, st, nil
+}
+
+// needData makes sure a command works on an existing installation: where
+// the data directory has no database, a command that only reads, changes
+// or deletes says so instead of creating an empty one (and, say, reporting
+// "ok" for a store that does not exist). Commands that add things (creates)
+// create the directory and database, and say so.
+func (a *app) needData(c *cmdCtx, cfg *config.Config) error {
+	dir := cfg.StoragePath()
+	if backends.Exists(backends.Options{Backend: cfg.Storage.Backend, Path: dir}) {
+		return nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		abs = dir
+	}
+	if !c.cmd.creates {
+		hint := "give the config of your installation with --config FILE, or run this where the data directory is"
+		if c.configFile != "" {
+			hint = "start the server once with this config (floe serve --config " + c.configFile + ") or check [server] data_dir"
+		}
+		return fmt.Errorf("no Floe data in %s (data_dir of %s): nothing to work on; %s", abs, configName(cfg), hint)
+	}
+	fmt.Fprintf(a.stderr, "floe: no Floe data in %s yet (data_dir of %s); creating it\n", abs, configName(cfg))
+	return nil
 }
 
 // configOwned is the error for an entry the config file declares.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -8,8 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/floemail/floe/server"
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/server/dkim"
+	"github.com/floemail/floe/storage/backends"
 )
 
 // dkimFlags are the options of the dkim and dns commands.
@@ -40,6 +43,29 @@ func dkimDir(cfg *config.Config) string {
 	return filepath.Join(cfg.Server.DataDir, "dkim")
 }
 
+// warnNotLocal warns on stderr when domain is not a local domain of cfg
+// (declared in the config or added to the database): its DKIM key or DNS
+// records would be of no use, and a typo is the likely cause.
+func (a *app) warnNotLocal(cfg *config.Config, domain string) {
+	for _, d := range cfg.Domains {
+		if strings.EqualFold(d.Name, domain) {
+			return
+		}
+	}
+	if backends.Exists(backends.Options{Backend: cfg.Storage.Backend, Path: cfg.StoragePath()}) {
+		ctx := context.Background()
+		if st, err := server.OpenStore(ctx, cfg, a.cliLogger()); err == nil {
+			_, err := st.Domain(ctx, domain)
+			st.Close()
+			if err == nil {
+				return
+			}
+		}
+	}
+	fmt.Fprintf(a.stderr, "floe: warning: %s is not a local domain of %s (add it with \"floe domain add %s\" or in the config); continuing\n",
+		domain, configName(cfg), domain)
+}
+
 func (a *app) openKeys(c *cmdCtx) (*config.Config, *dkim.Keys, error) {
 	cfg, err := a.loadConfig(c)
 	if err != nil {
@@ -58,10 +84,11 @@ func (a *app) dkimGen(c *cmdCtx) error {
 	if sel == "" {
 		sel = "floe" + time.Now().UTC().Format("20060102")
 	}
-	_, keys, err := a.openKeys(c)
+	cfg, keys, err := a.openKeys(c)
 	if err != nil {
 		return err
 	}
+	a.warnNotLocal(cfg, domain)
 	key, err := keys.Generate(domain, sel, c.dkim.algorithm)
 	switch {
 	case errors.Is(err, dkim.ErrInvalidName):

@@ -83,3 +83,25 @@ func TestDNSCommand(t *testing.T) {
 	file2, _ := writeConfig(t, map[string]string{"smtp": "10.0.0.1:25"}, "")
 	floe(t, "", "dns", "example.com", "--config", file2).expect(t, 0, `"v=spf1 mx -all"`)
 }
+
+// TestDKIMAndDNSWarnForeignDomain: dkim gen and dns warn (and go on) for a
+// domain that is not local; a local one (config or database) gets no warning.
+func TestDKIMAndDNSWarnForeignDomain(t *testing.T) {
+	file, _ := writeConfig(t, nil, "")
+	r := floe(t, "", "dkim", "gen", "exampel.com", "--selector", "s1", "--config", file)
+	r.expect(t, 0, "Publish this TXT record")
+	if !strings.Contains(r.stderr, "warning: exampel.com is not a local domain") {
+		t.Fatalf("no warning for a foreign domain:\n%s", r.stderr)
+	}
+	r = floe(t, "", "dns", "exampel.com", "--config", file)
+	r.expect(t, 0, "IN MX")
+	if !strings.Contains(r.stderr, "warning: exampel.com is not a local domain") {
+		t.Fatalf("dns: no warning for a foreign domain:\n%s", r.stderr)
+	}
+	floe(t, "", "domain", "add", "second.example", "--config", file).expect(t, 0, "")
+	for _, d := range []string{"example.com", "second.example"} {
+		if r := floe(t, "", "dns", d, "--config", file); strings.Contains(r.stderr, "warning") {
+			t.Fatalf("warning for local domain %s:\n%s", d, r.stderr)
+		}
+	}
+}

@@ -15,6 +15,7 @@ func (a *app) dns(c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
+	a.warnNotLocal(cfg, domain)
 	host := cfg.Server.Hostname
 	w := a.stdout
 	fmt.Fprintf(w, "; DNS records for %s (mail server %s)\n\n", domain, host)

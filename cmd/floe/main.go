@@ -45,6 +45,10 @@ func main() {
 // the exit code.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, notify: notifySignals}
+	if len(os.Args) > 0 {
+		a.argv0 = os.Args[0]
+	}
+	a.exe, _ = os.Executable()
 	return a.run(args)
 }
 
@@ -58,6 +62,9 @@ type app struct {
 	notify func(c chan<- os.Signal) (stop func())
 	// started, when set, is called by serve once the server runs.
 	started func(*server.Server)
+	// argv0 and exe are how the program was invoked and where its binary
+	// is (for the hint serve prints).
+	argv0, exe string
 }
 
 func notifySignals(c chan<- os.Signal) func() {
@@ -82,6 +89,10 @@ type command struct {
 	run     func(a *app, c *cmdCtx) error
 	flags   func(fs *flag.FlagSet, c *cmdCtx)
 	nargs   int // exact number of positional arguments, -1 for any
+	// creates: the command may create the data directory and database
+	// when none exists yet (adding things); every other command refuses
+	// to run where there is no database (common.go, needData).
+	creates bool
 }
 
 // cmdCtx holds the parsed flags and arguments of one command.
@@ -93,6 +104,7 @@ type cmdCtx struct {
 	quota         string
 	quotaMessages int64
 	catchAll      string
+	repair        bool      // check --repair
 	dkim          dkimFlags // dkim.go
 }
 
@@ -102,7 +114,7 @@ func init() {
 	commands = []*command{
 		{name: "serve", summary: "run the mail server", run: (*app).serve, nargs: 0},
 		{name: "account add", args: "ADDRESS [--password-stdin] [--quota SIZE] [--quota-messages N]",
-			summary: "create an account (asks for the password, or reads it from stdin)", run: (*app).accountAdd, nargs: 1,
+			summary: "create an account (asks for the password, or reads it from stdin)", run: (*app).accountAdd, nargs: 1, creates: true,
 			flags: func(fs *flag.FlagSet, c *cmdCtx) {
 				passwordFlag(fs, c)
 				fs.StringVar(&c.quota, "quota", "", `storage quota, e.g. "2GiB" or "500MB" (default unlimited)`)
@@ -114,20 +126,23 @@ func init() {
 			run: (*app).accountDel, nargs: 1},
 		{name: "account list", summary: "list accounts with quota, usage and source", run: (*app).accountList, nargs: 0},
 		{name: "domain add", args: "NAME [--catch-all ADDRESS]", summary: "add a local domain (or change its catch-all)",
-			run: (*app).domainAdd, nargs: 1, flags: func(fs *flag.FlagSet, c *cmdCtx) {
+			run: (*app).domainAdd, nargs: 1, creates: true, flags: func(fs *flag.FlagSet, c *cmdCtx) {
 				fs.StringVar(&c.catchAll, "catch-all", "", "account that receives mail for unknown addresses of the domain")
 			}},
 		{name: "domain del", args: "NAME", summary: "delete a domain that has no accounts", run: (*app).domainDel, nargs: 1},
 		{name: "domain list", summary: "list domains", run: (*app).domainList, nargs: 0},
 		{name: "alias add", args: "ALIAS TARGET", summary: "deliver mail for ALIAS to the account TARGET",
-			run: (*app).aliasAdd, nargs: 2},
+			run: (*app).aliasAdd, nargs: 2, creates: true},
 		{name: "alias del", args: "ALIAS", summary: "delete an alias", run: (*app).aliasDel, nargs: 1},
 		{name: "alias list", summary: "list aliases", run: (*app).aliasList, nargs: 0},
 		{name: "hash-password", args: "[--password-stdin]", summary: "print an argon2id hash for the config file",
 			run: (*app).hashPassword, nargs: 0, flags: passwordFlag},
 		{name: "check-config", args: "[FILE]", summary: "check a config file; prints every problem as file:line: reason",
 			run: (*app).checkConfig, nargs: -1},
-		{name: "check", summary: "verify the store (blobs, counters)", run: (*app).check, nargs: 0},
+		{name: "check", args: "[--repair]", summary: "verify the store (blobs, counters)", run: (*app).check, nargs: 0,
+			flags: func(fs *flag.FlagSet, c *cmdCtx) {
+				fs.BoolVar(&c.repair, "repair", false, "first remove orphan blob files (referenced by nothing, older than an hour)")
+			}},
 		{name: "version", summary: "print the version", run: (*app).version, nargs: 0},
 	}
 	commands = append(commands, dkimCommands()...)  // dkim.go, dns.go
@@ -139,6 +154,7 @@ func passwordFlag(fs *flag.FlagSet, c *cmdCtx) {
 }
 
 func (a *app) run(args []string) int {
+	args = moveGlobalFlags(args)
 	if len(args) == 0 {
 		a.topUsage(a.stderr)
 		return exitUsage
@@ -193,6 +209,32 @@ func (a *app) run(args []string) int {
 		rest = args[2:]
 	}
 	return a.exec(cmd, rest)
+}
+
+// moveGlobalFlags moves a --config FILE (or --config=FILE, -config) given
+// before the command to after it, so that "floe --config F account list"
+// works like "floe account list --config F".
+func moveGlobalFlags(args []string) []string {
+	var global []string
+	for len(args) > 0 {
+		a := args[0]
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "config" {
+			break
+		}
+		if hasValue {
+			global, args = append(global, a), args[1:]
+			continue
+		}
+		if len(args) < 2 {
+			break // "floe --config": the parser reports the missing value
+		}
+		global, args = append(global, a, args[1]), args[2:]
+	}
+	if len(global) == 0 {
+		return args
+	}
+	return append(append([]string(nil), args...), global...)
 }
 
 func isHelp(s string) bool { return s == "-h" || s == "-help" || s == "--help" || s == "help" }
@@ -262,6 +304,7 @@ func (a *app) topUsage(w io.Writer) {
 	fmt.Fprint(w, `floe: the Floe groupware mail server
 
 Usage: floe COMMAND [ARGS] [--config FILE]
+       floe --config FILE COMMAND [ARGS]
 
 Commands:
 `)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"net/smtp"
@@ -19,6 +20,7 @@ import (
 	"github.com/floemail/floe/server"
 	"github.com/floemail/floe/server/auth"
 	"github.com/floemail/floe/server/config"
+	"github.com/floemail/floe/storage/sqlite"
 )
 
 type result struct {
@@ -140,7 +142,8 @@ func TestConfigOwnedEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	extra := fmt.Sprintf("[[account]]\naddress = \"alice@example.com\"\npassword_hash = '%s'\n\n[[alias]]\naddress = \"postmaster@example.com\"\ntarget = \"alice@example.com\"\n", h)
-	cfgFile, _ := writeConfig(t, nil, extra)
+	cfgFile, dataDir := writeConfig(t, nil, extra)
+	initStore(t, dataDir)
 	c := func(args ...string) []string { return append(args, "--config", cfgFile) }
 	want := "alice@example.com is declared in " + cfgFile + "; edit the file instead"
 	floe(t, "x\n", c("account", "passwd", "alice@example.com", "--password-stdin")...).expectErr(t, 1, want)
@@ -414,5 +417,129 @@ func TestServeBusyPort(t *testing.T) {
 	r.expectErr(t, 1, "listener smtp on "+busy.Addr().String())
 	if !strings.Contains(r.stderr, "another program uses that address") {
 		t.Fatalf("no hint:\n%s", r.stderr)
+	}
+}
+
+// initStore creates the database in dataDir, as a first "floe serve" does.
+func initStore(t *testing.T, dataDir string) {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), dataDir, sqlite.Options{MaintenanceInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+}
+
+// TestNoDataDirectory: a command run where there is no data directory says
+// so instead of creating an empty one (floe check must not say "ok");
+// commands that add things create it and say so.
+func TestNoDataDirectory(t *testing.T) {
+	cfgFile, dataDir := writeConfig(t, nil, "")
+	c := func(args ...string) []string { return append(args, "--config", cfgFile) }
+	for _, args := range [][]string{{"check"}, {"account", "list"}, {"queue", "list"}, {"alias", "list"}, {"account", "del", "a@example.com"}} {
+		floe(t, "", c(args...)...).expectErr(t, 1, "no Floe data in "+dataDir)
+		if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
+			t.Fatalf("floe %v created %s (%v)", args, dataDir, err)
+		}
+	}
+	r := floe(t, "pw-long-enough\n", c("account", "add", "joe@example.com", "--password-stdin")...)
+	r.expect(t, 0, "added account")
+	if !strings.Contains(r.stderr, "no Floe data in "+dataDir+" yet") {
+		t.Fatalf("account add did not say it created the data directory:\n%s", r.stderr)
+	}
+	floe(t, "", c("check")...).expect(t, 0, "ok")
+}
+
+// TestGlobalConfigFlag: --config works before the command as well as after.
+func TestGlobalConfigFlag(t *testing.T) {
+	cfgFile, _ := writeConfig(t, nil, "")
+	floe(t, "pw-long-enough\n", "--config", cfgFile, "account", "add", "ann@example.com", "--password-stdin").expect(t, 0, "added account ann@example.com")
+	floe(t, "", "--config="+cfgFile, "account", "list").expect(t, 0, "ann@example.com")
+	floe(t, "", "-config", cfgFile, "check").expect(t, 0, "ok")
+	floe(t, "", "account", "list", "--config", cfgFile).expect(t, 0, "ann@example.com")
+}
+
+// TestCheckConfigSaysWhat: check-config names what it checked.
+func TestCheckConfigSaysWhat(t *testing.T) {
+	floe(t, "", "check-config").expect(t, 0, "ok: the built-in development config")
+	cfgFile, _ := writeConfig(t, nil, "")
+	floe(t, "", "check-config", "--config", cfgFile).expect(t, 0, "ok: "+cfgFile)
+	floe(t, "", "--config", cfgFile, "check-config").expect(t, 0, "ok: "+cfgFile)
+}
+
+// TestCheckRepairRemovesOrphans: floe check --repair removes blob files
+// that nothing references (a message refused or failed after its data was
+// spooled) once they are older than an hour; younger ones stay.
+func TestCheckRepairRemovesOrphans(t *testing.T) {
+	cfgFile, dataDir := writeConfig(t, nil, "")
+	initStore(t, dataDir)
+	st, err := sqlite.Open(context.Background(), dataDir, sqlite.Options{MaintenanceInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := st.PutBlob(context.Background(), strings.NewReader("Subject: refused\r\n\r\nold\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	young, err := st.PutBlob(context.Background(), strings.NewReader("Subject: in flight\r\n\r\nyoung\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldPath, youngPath := st.Blobs().Path(old.ID), st.Blobs().Path(young.ID)
+	st.Close()
+	past := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(oldPath, past, past); err != nil {
+		t.Fatal(err)
+	}
+	floe(t, "", "check", "--repair", "--config", cfgFile).expect(t, 0, "removed 1 orphan blob files")
+	if _, err := os.Stat(oldPath); !os.IsNotExist(err) {
+		t.Fatalf("old orphan still there: %v", err)
+	}
+	if _, err := os.Stat(youngPath); err != nil {
+		t.Fatalf("young unreferenced blob removed: %v", err)
+	}
+}
+
+func TestSelfCommand(t *testing.T) {
+	for _, tc := range []struct{ argv0, exe, want string }{
+		{"/tmp/go-build123/b001/exe/floe", "/tmp/go-build123/b001/exe/floe", "go run -tags sqlite_fts5 ./cmd/floe"},
+		{"bin/floe", "/src/floe/bin/floe", "bin/floe"},
+		{"./floe", "/src/floe/floe", "./floe"},
+		{"floe", "/usr/local/bin/floe", "floe"},
+	} {
+		if got := selfCommand(tc.argv0, tc.exe); got != tc.want {
+			t.Errorf("selfCommand(%q, %q) = %q, want %q", tc.argv0, tc.exe, got, tc.want)
+		}
+	}
+}
+
+// TestServeStopsOnSIGINT: Ctrl-C (SIGINT) stops the server cleanly, with
+// exit code 0 and "shutdown complete" in the log (so make run reports no
+// error; the Makefile's trap does the rest).
+func TestServeStopsOnSIGINT(t *testing.T) {
+	cfgFile, _ := writeConfig(t, map[string]string{"smtp": freePort(t)}, "")
+	sigs := make(chan chan<- os.Signal, 1)
+	started := make(chan *server.Server, 1)
+	var out, errb syncBuffer
+	a := &app{
+		stdin: strings.NewReader(""), stdout: &out, stderr: &errb,
+		notify:  func(c chan<- os.Signal) func() { sigs <- c; return func() {} },
+		started: func(s *server.Server) { started <- s },
+	}
+	done := make(chan int, 1)
+	go func() { done <- a.run([]string{"serve", "--config", cfgFile}) }()
+	select {
+	case <-started:
+	case code := <-done:
+		t.Fatalf("serve exited with %d:\n%s", code, errb.String())
+	}
+	(<-sigs) <- syscall.SIGINT
+	select {
+	case code := <-done:
+		if code != 0 || !strings.Contains(errb.String(), "shutdown complete") {
+			t.Fatalf("exit %d after SIGINT:\n%s", code, errb.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("serve did not stop on SIGINT")
 	}
 }

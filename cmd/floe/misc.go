@@ -61,12 +61,27 @@ func (a *app) checkConfig(c *cmdCtx) error {
 		a.printConfigErrors(err)
 		return exitCode(exitError)
 	}
-	fmt.Fprintln(a.stdout, "ok")
+	if file == "" {
+		fmt.Fprintln(a.stdout, "ok: the built-in development config (no file given; check yours with --config FILE or as the argument)")
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "ok: %s\n", file)
 	return nil
 }
 
 func (a *app) check(c *cmdCtx) error {
 	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
+		if c.repair {
+			or, ok := st.(storage.OrphanRemover)
+			if !ok {
+				return fmt.Errorf("the %s storage backend cannot remove orphan blobs ([storage] backend)", cfg.Storage.Backend)
+			}
+			n, err := or.RemoveOrphans(ctx, storage.OrphanAge)
+			if err != nil {
+				return fmt.Errorf("removing orphan blobs: %w", err)
+			}
+			fmt.Fprintf(a.stdout, "removed %d orphan blob files\n", n)
+		}
 		ch, ok := st.(storage.Checker)
 		if !ok {
 			return fmt.Errorf("the %s storage backend cannot check its integrity ([storage] backend)", cfg.Storage.Backend)

@@ -14,6 +14,7 @@ import (
 // floe queue list/show/retry/delete against entries put in the store.
 func TestQueueCommands(t *testing.T) {
 	file, dataDir := writeConfig(t, nil, "")
+	initStore(t, dataDir)
 	floe(t, "", "queue", "list", "--config", file).expect(t, 0, "The outbound queue is empty.")
 
 	ctx := context.Background()

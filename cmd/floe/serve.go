@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -117,7 +119,8 @@ func (a *app) reload(srv *server.Server, log *slog.Logger, c *cmdCtx) {
 	}
 }
 
-// printHint tells a newcomer how to add a user, when there is none yet.
+// printHint tells a newcomer how to add a user, with the command that
+// works where the server was started from (selfCommand).
 func (a *app) printHint(cfg *config.Config, c *cmdCtx) {
 	domain := "example.test"
 	if len(cfg.Domains) > 0 {
@@ -127,6 +130,21 @@ func (a *app) printHint(cfg *config.Config, c *cmdCtx) {
 	if c.configFile != "" {
 		flag = " --config " + c.configFile
 	}
-	fmt.Fprintf(a.stdout, "\nAdd a user (in another terminal, in this directory):\n  floe account add you@%s --password-stdin%s\n", domain, flag)
-	fmt.Fprintln(a.stdout, "Stop with Ctrl-C (SIGTERM); reload the config with SIGHUP.")
+	fmt.Fprintf(a.stdout, "\nAdd a user (in another terminal, in this directory):\n  %s account add you@%s --password-stdin%s\n",
+		selfCommand(a.argv0, a.exe), domain, flag)
+	fmt.Fprintln(a.stdout, "Stop with Ctrl-C (SIGINT) or SIGTERM; reload the config with SIGHUP.")
+}
+
+// selfCommand is how to run this floe again from the same directory:
+// "go run -tags sqlite_fts5 ./cmd/floe" under go run (whose binary lives in
+// a temporary build directory), the path as typed ("bin/floe",
+// "./floe") when it had one, else "floe" (found in PATH).
+func selfCommand(argv0, exe string) string {
+	if strings.Contains(exe, string(filepath.Separator)+"go-build") {
+		return "go run -tags sqlite_fts5 ./cmd/floe"
+	}
+	if strings.ContainsRune(argv0, filepath.Separator) {
+		return argv0
+	}
+	return "floe"
 }

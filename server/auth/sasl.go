@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 )
@@ -14,8 +15,9 @@ var Mechanisms = []string{"PLAIN", "LOGIN"}
 // ErrUnsupportedMechanism is returned by NewSASL for an unknown mechanism.
 var ErrUnsupportedMechanism = errors.New("unsupported SASL mechanism")
 
-// errMalformed is a SASL exchange that does not follow the mechanism.
-var errMalformed = errors.New("malformed SASL response")
+// errMalformed is a SASL exchange that does not follow the mechanism: a
+// failed authentication (ErrFailed), the client's doing.
+var errMalformed = fmt.Errorf("%w: malformed SASL response", ErrFailed)
 
 // SASL is one server-side SASL exchange (RFC 4422). Its Next method
 // satisfies go-sasl's sasl.Server interface, so go-smtp can drive it, and

@@ -305,3 +305,18 @@ func TestErrorsFormat(t *testing.T) {
 		t.Errorf("empty Errors is not nil error")
 	}
 }
+
+// TestExampleConfigSaysWhatToSet: the shipped example names, in its first
+// lines, what must be set before use.
+func TestExampleConfigSaysWhatToSet(t *testing.T) {
+	b, err := os.ReadFile("../../etc/floe.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := strings.Join(strings.SplitN(string(b), "\n", 12)[:11], "\n")
+	for _, want := range []string{"hostname", "[[domain]]"} {
+		if !strings.Contains(head, want) {
+			t.Errorf("the first lines of etc/floe.toml do not mention %s:\n%s", want, head)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -113,6 +114,14 @@ func (s *Server) Serve(l net.Listener, newSession func(net.Conn) Session) error 
 		}
 		go func() {
 			defer s.untrack(sess)
+			defer func() {
+				// The protocol's own recover is the first line; this one
+				// keeps a panic outside it from ending the process.
+				if v := recover(); v != nil {
+					s.log.Error("panic in session", "panic", v, "stack", string(debug.Stack()))
+					sess.Abort()
+				}
+			}()
 			sess.Serve()
 		}()
 	}

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -199,4 +201,64 @@ func TestShutdownCancelsContext(t *testing.T) {
 	if s2.Context().Err() == nil {
 		t.Fatal("Context not derived from the base context")
 	}
+}
+
+// panicSession panics on "panic\n".
+type panicSession struct{ echoSession }
+
+func (p *panicSession) Serve() {
+	r := bufio.NewReader(p.c)
+	line, _ := r.ReadString('\n')
+	if line == "panic\n" {
+		panic("boom")
+	}
+	p.c.Close()
+}
+
+// TestSessionPanicRecovered: a panic in a session is logged with its stack,
+// its connection is closed and untracked, and the server goes on serving.
+func TestSessionPanicRecovered(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuf
+	s := New(slog.New(slog.NewTextHandler(&logs, nil)))
+	go s.Serve(l, func(c net.Conn) Session { return &panicSession{echoSession{c: c}} })
+	defer s.Shutdown(context.Background())
+	for i := 0; i < 2; i++ {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte("panic\n"))
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil {
+			t.Fatal("connection of a panicked session not closed")
+		}
+		c.Close()
+	}
+	for s.Len() != 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if out := logs.String(); !strings.Contains(out, "panic in session") || !strings.Contains(out, "connsrv_test.go") {
+		t.Fatalf("log lacks the panic and its stack:\n%s", out)
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuf) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuf) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

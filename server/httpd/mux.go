@@ -149,6 +149,11 @@ func (m *Mux) requireAuth(next http.Handler) http.Handler {
 			w.Header().Set("Retry-After", "60")
 			plainText(w, http.StatusTooManyRequests, "too many failed logins; try again later\n")
 			return
+		case errors.Is(err, auth.ErrBusy):
+			// Password hashing is saturated: temporary (RFC 9110 15.6.4).
+			w.Header().Set("Retry-After", "5")
+			plainText(w, http.StatusServiceUnavailable, "server busy; try again shortly\n")
+			return
 		case err != nil:
 			m.challenge(w)
 			return

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"encoding/base64"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -116,6 +117,18 @@ func TestEnableAndID(t *testing.T) {
 		t.Fatalf("ID: %q", lines)
 	}
 	c.cmd("a2", "ID NIL", "OK")
+	// The largest list RFC 2971 3.3 allows (30 pairs, 30-octet fields,
+	// 1024-octet values: ~32 KiB) fits before login (imaptest "id").
+	var big strings.Builder
+	big.WriteString("ID (")
+	for i := range 30 {
+		if i > 0 {
+			big.WriteByte(' ')
+		}
+		fmt.Fprintf(&big, `"%c%029d" "%s"`, 'a'+i%26, i, strings.Repeat("1234567890", 102)+"1234")
+	}
+	big.WriteString(")")
+	c.cmd("a2b", big.String(), "OK")
 	c.cmd("a3", "ENABLE CONDSTORE", "BAD") // not authenticated
 	c.cmd("a4", "LOGIN "+testUser+" "+testPassword, "OK")
 	lines = c.cmd("a5", "ENABLE CONDSTORE QRESYNC X-UNKNOWN", "OK")
@@ -507,14 +520,56 @@ func TestLimitsBeforeLogin(t *testing.T) {
 	c.expect("* BYE")
 }
 
+// TestPipelining: commands sent in one write are each answered, in order,
+// with their own data, and a failing command does not disturb the ones
+// after it (RFC 9051 5.5).
 func TestPipelining(t *testing.T) {
 	env := newTestServer(t)
+	env.deliver(t, testUser, testMessage("first"))
+	env.deliver(t, testUser, testMessage("second"))
 	c := env.raw(t)
-	c.sendRaw("p1 NOOP\r\np2 LOGIN " + testUser + " " + testPassword + "\r\np3 SELECT INBOX\r\np4 NOOP\r\n")
-	c.readUntilTagged("p1")
-	c.readUntilTagged("p2")
-	c.readUntilTagged("p3")
-	c.expect("p4 OK")
+	c.sendRaw("p1 NOOP\r\np2 LOGIN " + testUser + " " + testPassword + "\r\np3 SELECT INBOX\r\n" +
+		"p4 FETCH 2 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\np5 BOGUS\r\np6 STORE 1 +FLAGS (\\Flagged)\r\n" +
+		"p7 FETCH 1:2 (FLAGS)\r\np8 LOGOUT\r\n")
+	if l := c.readUntilTagged("p1"); len(l) != 1 || !strings.HasPrefix(l[0], "p1 OK") {
+		t.Fatalf("p1: %q", l)
+	}
+	if l := c.readUntilTagged("p2"); !strings.HasPrefix(l[len(l)-1], "p2 OK") {
+		t.Fatalf("p2: %q", l)
+	}
+	l := c.readUntilTagged("p3")
+	if !hasLine(l, "* 2 EXISTS") || !strings.HasPrefix(l[len(l)-1], "p3 OK [READ-WRITE]") {
+		t.Fatalf("p3: %q", l)
+	}
+	l = c.readUntilTagged("p4")
+	if len(l) != 2 || !strings.HasPrefix(l[0], "* 2 FETCH") || !strings.Contains(l[0], "Subject: second") || !strings.HasPrefix(l[1], "p4 OK") {
+		t.Fatalf("p4: %q", l)
+	}
+	if l := c.readUntilTagged("p5"); len(l) != 1 || !strings.HasPrefix(l[0], "p5 BAD") {
+		t.Fatalf("p5: %q", l)
+	}
+	flagged := func(lines []string, seq string) (found, isFlagged bool) {
+		for _, line := range lines {
+			if strings.HasPrefix(line, "* "+seq+" FETCH (") {
+				return true, strings.Contains(line, `\Flagged`)
+			}
+		}
+		return false, false
+	}
+	l = c.readUntilTagged("p6")
+	if found, f := flagged(l, "1"); !found || !f || !strings.HasPrefix(l[len(l)-1], "p6 OK") {
+		t.Fatalf("p6: %q", l)
+	}
+	l = c.readUntilTagged("p7")
+	found1, f1 := flagged(l, "1")
+	found2, f2 := flagged(l, "2")
+	if !found1 || !f1 || !found2 || f2 || !strings.HasPrefix(l[len(l)-1], "p7 OK") {
+		t.Fatalf("p7: %q", l)
+	}
+	l = c.readUntilTagged("p8")
+	if !hasLine(l, "* BYE") || !strings.HasPrefix(l[len(l)-1], "p8 OK") {
+		t.Fatalf("p8: %q", l)
+	}
 }
 
 func TestShutdownSendsBye(t *testing.T) {

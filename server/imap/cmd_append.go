@@ -101,8 +101,11 @@ func cmdAppend(s *session, tag string, d *decoder) error {
 	// mailbox costs no blob; a refused APPEND leaves its literal to the
 	// command loop, which discards it.
 	mb, mbErr := s.mailbox(name)
+	if mbErr == nil {
+		d.litCheck = s.appendQuotaCheck(mb) // limits.go
+	}
 
-	r, n, _, err := d.Literal(s.appendLimit())
+	r, n, binaryLit, err := d.Literal(s.appendLimit())
 	if err != nil {
 		return err
 	}
@@ -142,6 +145,12 @@ func cmdAppend(s *session, tag string, d *decoder) error {
 	if err := d.CRLF(); err != nil {
 		ingest.Discard(s.ctx, s.store, ref.ID)
 		return err
+	}
+	if binaryLit {
+		// RFC 3516 4.3: parts holding NULs are stored base64-encoded.
+		if ref, err = s.encodeBinaryParts(ref); err != nil {
+			return err
+		}
 	}
 
 	res, err := ingest.Append(s.ctx, s.store, ref, storage.Target{

@@ -219,6 +219,8 @@ func cmdAuthenticate(s *session, tag string, d *decoder) error {
 // readLine reads one line of at most max bytes (without CRLF) outside the
 // command syntax (SASL responses, IDLE's DONE).
 func (s *session) readLine(max int) (string, error) {
+	s.awaitCommand() // the line must arrive whole in time, like a command
+	defer s.lineComplete()
 	var sb strings.Builder
 	for {
 		b, err := s.r.ReadByte()
@@ -288,7 +290,15 @@ func cmdEnable(s *session, tag string, d *decoder) error {
 }
 
 // RFC 2971 ID.
+// idMaxLine bounds an ID command line: 30 pairs of a quoted 30-octet field
+// and 1024-octet value (RFC 2971 3.3), with room for escapes.
+const idMaxLine = 40 << 10
+
 func cmdID(s *session, tag string, d *decoder) error {
+	// RFC 2971 3.3 allows 30 field-value pairs of up to 30 and 1024
+	// octets: about 32 KiB, more than the pre-login line limit. ID alone
+	// gets room for that (it is parsed as it is read and kept bounded).
+	d.maxLine = max(d.maxLine, idMaxLine)
 	if err := d.SP(); err != nil {
 		return err
 	}

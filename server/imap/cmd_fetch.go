@@ -437,7 +437,7 @@ func (s *session) fetch(tag string, a *fetchArgs, uid bool) error {
 		}
 	}
 	if wantModSeq || a.changedSince > 0 {
-		s.enabled.condstore = true // RFC 7162 3.1: CONDSTORE enabling command
+		s.enableCondstore() // RFC 7162 3.1: CONDSTORE enabling command
 	}
 	if a.vanished && !s.enabled.qresync {
 		return errBad("VANISHED requires ENABLE QRESYNC")

@@ -49,6 +49,7 @@ func cmdCreate(s *session, tag string, d *decoder) error {
 	if err != nil {
 		return err
 	}
+	problem := d.nameProblem
 	var use []string
 	if !d.EOL() {
 		if err := d.SP(); err != nil {
@@ -84,6 +85,9 @@ func cmdCreate(s *session, tag string, d *decoder) error {
 	if name == "INBOX" {
 		return errNo("ALREADYEXISTS", "INBOX always exists")
 	}
+	if err := newNameAllowed(name, problem); err != nil {
+		return err
+	}
 	su := ""
 	switch {
 	case len(use) > 1:
@@ -96,6 +100,9 @@ func cmdCreate(s *session, tag string, d *decoder) error {
 		su = useAttrs[i]
 	}
 	acct := s.user.Account
+	if err := s.checkMailboxCount(); err != nil { // limits.go
+		return err
+	}
 	if _, err := s.store.CreateMailbox(s.ctx, acct, name, su); err != nil {
 		if errors.Is(err, storage.ErrInvalid) {
 			return errNo("CANNOT", "invalid mailbox name")
@@ -103,6 +110,20 @@ func cmdCreate(s *session, tag string, d *decoder) error {
 		return s.storageError(err)
 	}
 	return s.createSuperiors(name)
+}
+
+// newNameAllowed refuses, with NO, a name CREATE or RENAME must not give a
+// mailbox: one the decoder flagged (problem), or one starting with "~" or
+// "#", reserved for other users' and shared namespaces (RFC 9051 5.1.2,
+// RFC 2342; the sharing work gives them meaning).
+func newNameAllowed(name, problem string) error {
+	if problem != "" {
+		return errNo("CANNOT", problem)
+	}
+	if strings.HasPrefix(name, "~") || strings.HasPrefix(name, "#") {
+		return errNo("CANNOT", `names starting with "~" or "#" are reserved for other namespaces`)
+	}
+	return nil
 }
 
 // createSuperiors creates the missing superior names of name (RFC 9051
@@ -138,7 +159,11 @@ func cmdDelete(s *session, tag string, d *decoder) error {
 	if err != nil {
 		return s.storageError(err)
 	}
-	return s.storageError(s.store.DeleteMailbox(s.ctx, mb.ID))
+	if err := s.store.DeleteMailbox(s.ctx, mb.ID); err != nil {
+		return s.storageError(err)
+	}
+	s.srv.recent.forget(keyOf(mb))
+	return nil
 }
 
 // cmdRename: RENAME existing new (RFC 9051 6.3.6). Inferiors are renamed
@@ -159,6 +184,9 @@ func cmdRename(s *session, tag string, d *decoder) error {
 	to = canonicalMailbox(strings.TrimSuffix(to, "/"))
 	if to == "INBOX" {
 		return errNo("ALREADYEXISTS", "INBOX always exists")
+	}
+	if err := newNameAllowed(to, d.nameProblem); err != nil {
+		return err
 	}
 	mb, err := s.mailbox(from)
 	if err != nil {
@@ -191,7 +219,8 @@ func cmdSubscribe(on bool) func(s *session, tag string, d *decoder) error {
 		mb, err := s.mailbox(name)
 		if err != nil {
 			if !on && errors.Is(err, storage.ErrNoMailbox) {
-				return nil
+				// A name subscribed before its mailbox was deleted.
+				return s.storageError(s.store.ForgetSubscription(s.ctx, s.user.Account, name))
 			}
 			return s.storageError(err)
 		}
@@ -355,11 +384,13 @@ type listEntry struct {
 	mb       *storage.Mailbox // nil: does not exist
 	children bool             // some mailbox exists below it
 	subChild bool             // some subscribed mailbox exists below it
+	lostSub  bool             // subscribed, its mailbox deleted (RFC 9051 6.3.7)
 }
 
 // listEntries returns the account's mailboxes and their missing superiors,
-// INBOX first, then sorted by name.
-func listEntries(mboxes []storage.Mailbox) []*listEntry {
+// INBOX first, then sorted by name; with lost, also the subscribed names
+// whose mailbox was deleted (storage LostSubscriptions).
+func listEntries(mboxes []storage.Mailbox, lost ...string) []*listEntry {
 	byName := map[string]*listEntry{}
 	get := func(n string) *listEntry {
 		e := byName[n]
@@ -377,6 +408,16 @@ func listEntries(mboxes []storage.Mailbox) []*listEntry {
 			e.children = true
 			if m.Subscribed {
 				e.subChild = true
+			}
+		}
+	}
+	for _, n := range lost {
+		if e := get(n); e.mb == nil {
+			e.lostSub = true
+			for _, a := range ancestors(n) {
+				if e := byName[a]; e != nil {
+					e.subChild = true
+				}
 			}
 		}
 	}
@@ -403,6 +444,14 @@ func (s *session) list(patterns []string, o *listOptions, verb string) error {
 	if err != nil {
 		return s.storageError(err)
 	}
+	var lost []string
+	if o.subscribed {
+		// Subscribed names whose mailbox is gone are listed \NonExistent
+		// \Subscribed (RFC 5258 3.1, RFC 9051 6.3.7).
+		if lost, err = s.store.LostSubscriptions(s.ctx, s.user.Account); err != nil {
+			return s.storageError(err)
+		}
+	}
 	matches := func(n string) bool {
 		for _, p := range patterns {
 			if matchPattern(p, n) {
@@ -411,20 +460,42 @@ func (s *session) list(patterns []string, o *listOptions, verb string) error {
 		}
 		return false
 	}
-	for _, le := range listEntries(mboxes) {
+	// RFC 5258 3.5: RECURSIVEMATCH gives CHILDINFO to a name having a
+	// subscribed descendant that is not returned itself (it does not match
+	// the patterns); one that is listed needs no CHILDINFO on its parent.
+	var hiddenSubChild map[string]bool
+	if o.recursive && o.subscribed {
+		hiddenSubChild = map[string]bool{}
+		hide := func(name string) {
+			if !matches(name) {
+				for _, a := range ancestors(name) {
+					hiddenSubChild[a] = true
+				}
+			}
+		}
+		for i := range mboxes {
+			if mboxes[i].Subscribed {
+				hide(mboxes[i].Name)
+			}
+		}
+		for _, n := range lost {
+			hide(n)
+		}
+	}
+	for _, le := range listEntries(mboxes, lost...) {
 		if !matches(le.name) {
 			continue
 		}
 		selected := true
 		switch {
 		case o.subscribed:
-			selected = le.mb != nil && le.mb.Subscribed
+			selected = le.mb != nil && le.mb.Subscribed || le.lostSub
 		case o.specialUse:
 			selected = le.mb != nil && le.mb.SpecialUse != ""
 		}
 		// RFC 5258 3.5: with RECURSIVEMATCH, a name with a descendant
 		// meeting the selection criteria is returned with CHILDINFO.
-		childInfo := o.recursive && o.subscribed && le.subChild
+		childInfo := hiddenSubChild[le.name]
 		if !selected && !childInfo {
 			continue
 		}
@@ -474,6 +545,9 @@ func (s *session) listAttrs(le *listEntry, o *listOptions) []string {
 	} else {
 		attrs = append(attrs, `\HasNoChildren`)
 	}
+	if le.lostSub && o.retSubscribed {
+		attrs = append(attrs, `\Subscribed`)
+	}
 	if le.mb != nil {
 		if o.retSubscribed && le.mb.Subscribed {
 			attrs = append(attrs, `\Subscribed`)
@@ -514,7 +588,11 @@ func cmdLsub(s *session, tag string, d *decoder) error {
 	if err != nil {
 		return s.storageError(err)
 	}
-	for _, le := range listEntries(mboxes) {
+	lost, err := s.store.LostSubscriptions(s.ctx, s.user.Account)
+	if err != nil {
+		return s.storageError(err)
+	}
+	for _, le := range listEntries(mboxes, lost...) {
 		if !matchPattern(pattern, le.name) {
 			continue
 		}
@@ -524,6 +602,8 @@ func cmdLsub(s *session, tag string, d *decoder) error {
 			if le.mb.SpecialUse != "" {
 				attrs = append(attrs, le.mb.SpecialUse)
 			}
+		case le.lostSub:
+			attrs = append(attrs, `\Noselect`) // subscribed, mailbox deleted
 		case le.subChild && strings.Contains(pattern, "%"):
 			attrs = append(attrs, `\Noselect`)
 		default:
@@ -649,7 +729,7 @@ func (s *session) writeStatus(name string, st *storage.MailboxStatus, items []st
 			s.e.Number64(uint64(max(st.Size, 0)))
 		case "HIGHESTMODSEQ":
 			s.e.Number64(uint64(st.HighestModSeq))
-			s.enabled.condstore = true
+			s.enableCondstore()
 		case "APPENDLIMIT":
 			// RFC 7889 4: the limit for this mailbox.
 			if n := s.appendLimit(); n > 0 {

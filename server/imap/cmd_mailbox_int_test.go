@@ -121,10 +121,14 @@ func TestListExtended(t *testing.T) {
 		`* LIST (\HasNoChildren \Subscribed \Sent) "/" "Sent"`,
 		`* LIST (\HasNoChildren \Subscribed \Trash) "/" "Trash"`,
 		`* LIST (\HasNoChildren \Subscribed) "/" "a/b/c"`)
+	// RFC 5258 3.5: CHILDINFO marks a parent whose subscribed descendant
+	// is not listed itself; a descendant the patterns return needs none.
 	c.want(`l3 LIST (SUBSCRIBED RECURSIVEMATCH) "" (INBOX A* a*)`, "OK",
 		`* LIST (\HasNoChildren \Subscribed) "/" "INBOX"`,
-		`* LIST (\HasChildren) "/" "a" ("CHILDINFO" ("SUBSCRIBED"))`,
-		`* LIST (\HasChildren) "/" "a/b" ("CHILDINFO" ("SUBSCRIBED"))`,
+		`* LIST (\HasNoChildren \Subscribed) "/" "a/b/c"`)
+	c.want(`l3b LIST (SUBSCRIBED RECURSIVEMATCH) "" a/%`, "OK",
+		`* LIST (\HasChildren) "/" "a/b" ("CHILDINFO" ("SUBSCRIBED"))`)
+	c.want(`l3c LIST (SUBSCRIBED RECURSIVEMATCH) "" (a/b a/b/c)`, "OK",
 		`* LIST (\HasNoChildren \Subscribed) "/" "a/b/c"`)
 	c.want(`l4 LIST (RECURSIVEMATCH) "" *`, "BAD")
 	c.want(`l5 LIST (BOGUS) "" *`, "BAD")
@@ -213,7 +217,19 @@ func TestMailboxUTF8(t *testing.T) {
 		`* LIST (\HasChildren) "/" "Entw&APw-rfe"`,
 		`* LIST (\HasNoChildren) "/" "Entw&APw-rfe/&ZeVnLIqe-"`)
 	c.want("a3 STATUS Entw&APw-rfe (MESSAGES)", "OK", `* STATUS "Entw&APw-rfe" (MESSAGES 0)`)
-	c.want("a4 CREATE Bad&Name", "BAD")
+	// Not modified UTF-7: a well-formed name, so NO rather than BAD; it is
+	// looked up as it is (SELECT: NO, LIST: nothing) but never created.
+	c.want("a4 CREATE Bad&Name", "NO [CANNOT]")
+	c.want("a4b SELECT Bad&Name", "NO")
+	c.want(`a4c LIST "" !#$&'+,-.0123456789:;<=>?@^_`+"`"+`|[}%*`, "OK")
+	// Raw 8-bit from a client that did not ENABLE UTF8=ACCEPT (mbsync
+	// creating "Entwürfe-lokal"): refused, since LIST would give the name
+	// back in modified UTF-7 and the client would create it again.
+	c.want("a4d CREATE \"Entwürfe-lokal\"", "NO [CANNOT] 8-bit mailbox names need ENABLE UTF8=ACCEPT")
+	// "~" and "#" are reserved for other users' and shared namespaces.
+	c.want("a4e CREATE ~x", "NO [CANNOT]")
+	c.want("a4f CREATE #x", "NO [CANNOT]")
+	c.want("a4g RENAME Entw&APw-rfe #y", "NO [CANNOT]")
 
 	// After ENABLE UTF8=ACCEPT names are UTF-8 (RFC 6855 3).
 	u := env.raw(t, "alice@example.test")
@@ -229,8 +245,12 @@ func TestMailboxUTF8(t *testing.T) {
 		`* LIST (\HasChildren) "/" "Brouillons &AOk-"`,
 		`* LIST (\HasNoChildren) "/" "Brouillons &AOk-/&ZeVnLIqe-"`)
 
-	// go-imap client (it handles modified UTF-7 itself).
+	// go-imap client: it sends UTF-8 names to a server announcing
+	// IMAP4rev2 (without enabling it), so it enables UTF8=ACCEPT first.
 	cl := env.client(t, "alice@example.test")
+	if _, err := cl.Enable(imap.CapUTF8Accept).Wait(); err != nil {
+		t.Fatal(err)
+	}
 	if err := cl.Create("Été", nil).Wait(); err != nil {
 		t.Fatal(err)
 	}
@@ -292,4 +312,30 @@ func TestMailboxClient(t *testing.T) {
 	if err != nil || len(ns.Personal) != 1 || ns.Personal[0].Prefix != "" || ns.Personal[0].Delim != '/' || ns.Other != nil || ns.Shared != nil {
 		t.Errorf("namespace %+v %v", ns, err)
 	}
+}
+
+// TestListSubscribedDeleted: a subscribed mailbox that is deleted stays
+// subscribed (RFC 9051 6.3.7): LIST (SUBSCRIBED) shows it \NonExistent
+// \Subscribed, LSUB \Noselect, plain LIST not at all; UNSUBSCRIBE drops
+// it; created again it is subscribed (imaptest "listext").
+func TestListSubscribedDeleted(t *testing.T) {
+	env := newMbxEnv(t)
+	c := env.raw(t, "alice@example.test")
+	c.ok("a1 CREATE t/gone")
+	c.ok("a2 CREATE t/back")
+	c.ok("a3 SUBSCRIBE t/gone")
+	c.ok("a4 SUBSCRIBE t/back")
+	c.ok("a5 DELETE t/gone")
+	c.ok("a6 DELETE t/back")
+	c.want(`l1 LIST (SUBSCRIBED) "" t/*`, "OK",
+		`* LIST (\NonExistent \HasNoChildren \Subscribed) "/" "t/back"`,
+		`* LIST (\NonExistent \HasNoChildren \Subscribed) "/" "t/gone"`)
+	c.want(`l2 LSUB "" t/*`, "OK",
+		`* LSUB (\Noselect) "/" "t/back"`,
+		`* LSUB (\Noselect) "/" "t/gone"`)
+	c.want(`l3 LIST "" t/*`, "OK")
+	c.ok("a7 UNSUBSCRIBE t/gone")
+	c.ok("a8 CREATE t/back")
+	c.want(`l4 LIST (SUBSCRIBED) "" t/*`, "OK",
+		`* LIST (\HasNoChildren \Subscribed) "/" "t/back"`)
 }

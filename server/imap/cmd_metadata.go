@@ -95,7 +95,9 @@ func cmdGetMetadata(s *session, tag string, d *decoder) error {
 	if d.Accept('(') {
 		// Some clients (go-imap v2) send the options after the mailbox;
 		// options start with a letter, entries with "/" or a string.
-		if b, err := d.Peek(); err == nil && (b|0x20 >= 'a' && b|0x20 <= 'z') {
+		// (perr, not err: the entries' error below must reach the check
+		// after this block.)
+		if b, perr := d.Peek(); perr == nil && (b|0x20 >= 'a' && b|0x20 <= 'z') {
 			if err := o.parse(d); err != nil {
 				return err
 			}
@@ -304,6 +306,9 @@ func cmdSetMetadata(s *session, tag string, d *decoder) error {
 	}
 	mbox, _, err := s.metadataMailbox(name)
 	if err != nil {
+		return err
+	}
+	if err := s.checkMetadataTotal(entries); err != nil { // limits.go
 		return err
 	}
 	return s.metadataError(s.store.SetMetadata(s.ctx, s.user.Account, mbox, entries))

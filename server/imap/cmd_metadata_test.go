@@ -27,6 +27,9 @@ func TestMetadata(t *testing.T) {
 	// Options after the mailbox, as go-imap v2 sends them.
 	c.want("m7 GETMETADATA INBOX (DEPTH infinity) /private", "OK",
 		`* METADATA "INBOX" ("/private/comment" "my inbox")`)
+	// A syntax error in the entries after such options is BAD, not OK.
+	c.want("m7b GETMETADATA INBOX (DEPTH 1) (/private/comment", "BAD")
+	c.want("m7c GETMETADATA INBOX (DEPTH 1) (/private/comment /shared/comment", "BAD")
 	// NIL deletes.
 	c.ok("m8 SETMETADATA INBOX (/private/comment NIL)")
 	c.want("m9 GETMETADATA (DEPTH infinity) INBOX /private", "OK")

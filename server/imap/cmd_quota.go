@@ -58,21 +58,26 @@ func (s *session) quotaAccount(root string) (storage.Account, error) {
 	return a, nil
 }
 
-func hasQuota(a *storage.Account) bool { return a.QuotaBytes > 0 || a.QuotaMessages > 0 }
+// unlimitedQuota is the limit reported for a resource without one: the
+// largest number64 (RFC 9208 7: a resource always has a limit on the wire),
+// so that clients show the usage and never a warning.
+const unlimitedQuota = math.MaxInt64
 
 // writeQuota writes "* QUOTA root (STORAGE used limit MESSAGE used limit)"
-// (RFC 9208 5.1, 7.1), leaving out unlimited resources.
+// (RFC 9208 5.1, 7.1). Every account has the root with both resources, so
+// clients can show its usage; an unlimited resource has unlimitedQuota.
 func (s *session) writeQuota(root string, a *storage.Account, u storage.Usage) {
-	s.e.Untagged().Atom("QUOTA ").String(root).Atom(" (")
-	sep := ""
+	storageLimit, msgLimit := uint64(unlimitedQuota), uint64(unlimitedQuota)
 	if a.QuotaBytes > 0 {
-		// Usage rounded up so that a non-empty account never shows 0.
-		s.e.Atom("STORAGE ").Number64(uint64((max(u.Bytes, 0) + 1023) / 1024)).SP().Number64(uint64(a.QuotaBytes / 1024))
-		sep = " "
+		storageLimit = uint64(a.QuotaBytes / 1024)
 	}
 	if a.QuotaMessages > 0 {
-		s.e.Atom(sep).Atom("MESSAGE ").Number64(uint64(max(u.Messages, 0))).SP().Number64(uint64(a.QuotaMessages))
+		msgLimit = uint64(a.QuotaMessages)
 	}
+	s.e.Untagged().Atom("QUOTA ").String(root).Atom(" (")
+	// Usage rounded up so that a non-empty account never shows 0.
+	s.e.Atom("STORAGE ").Number64(uint64((max(u.Bytes, 0) + 1023) / 1024)).SP().Number64(storageLimit)
+	s.e.Atom(" MESSAGE ").Number64(uint64(max(u.Messages, 0))).SP().Number64(msgLimit)
 	s.e.Byte(')').CRLF()
 }
 
@@ -91,9 +96,6 @@ func cmdGetQuota(s *session, tag string, d *decoder) error {
 	a, err := s.quotaAccount(root)
 	if err != nil {
 		return err
-	}
-	if !hasQuota(&a) {
-		return errNo("NONEXISTENT", "no quota limits")
 	}
 	u, err := s.store.Usage(s.ctx, a.ID)
 	if err != nil {
@@ -117,10 +119,6 @@ func cmdGetQuotaRoot(s *session, tag string, d *decoder) error {
 	a, err := s.store.AccountByID(s.ctx, mb.Account)
 	if err != nil {
 		return s.storageError(err)
-	}
-	if !hasQuota(&a) {
-		s.e.Untagged().Atom("QUOTAROOT ").Mailbox(mb.Name).CRLF()
-		return nil
 	}
 	u, err := s.store.Usage(s.ctx, a.ID)
 	if err != nil {
@@ -203,12 +201,10 @@ func cmdSetQuota(s *session, tag string, d *decoder) error {
 		}
 		return s.storageError(err)
 	}
-	if hasQuota(&a) {
-		u, err := s.store.Usage(s.ctx, a.ID)
-		if err != nil {
-			return s.storageError(err)
-		}
-		s.writeQuota(root, &a, u)
+	u, err := s.store.Usage(s.ctx, a.ID)
+	if err != nil {
+		return s.storageError(err)
 	}
+	s.writeQuota(root, &a, u)
 	return nil
 }

@@ -24,9 +24,11 @@ func TestQuota(t *testing.T) {
 	admin := env.raw(t, "alice@example.test")
 	bob := env.raw(t, "bob@example.test")
 
-	// No limits: no quota root.
-	bob.want("q1 GETQUOTAROOT INBOX", "OK", `* QUOTAROOT "INBOX"`)
-	bob.want(`q2 GETQUOTA ""`, "NO")
+	// No limits: the account's root all the same, with its usage and the
+	// largest number64 as limit (docs/imap.md: one root per account).
+	unl := fmt.Sprintf(`* QUOTA "" (STORAGE %d 9223372036854775807 MESSAGE 1 9223372036854775807)`, kib)
+	bob.want("q1 GETQUOTAROOT INBOX", "OK", `* QUOTAROOT "INBOX" ""`, unl)
+	bob.want(`q2 GETQUOTA ""`, "OK", unl)
 
 	// Only administrators set quotas (RFC 9208 4.1.3).
 	bob.want(`q3 SETQUOTA "" (STORAGE 100)`, "NO [NOPERM]")
@@ -34,7 +36,7 @@ func TestQuota(t *testing.T) {
 		fmt.Sprintf(`* QUOTA "bob@example.test" (STORAGE %d 100 MESSAGE 1 10)`, kib))
 	admin.want(`q5 SETQUOTA "bob@example.test" (FOO 1)`, "NO")
 	admin.want(`q6 SETQUOTA "nobody@example.test" (STORAGE 1)`, "NO [NONEXISTENT]")
-	admin.want(`q7 SETQUOTA "" (STORAGE 5)`, "OK", `* QUOTA "" (STORAGE 0 5)`)
+	admin.want(`q7 SETQUOTA "" (STORAGE 5)`, "OK", `* QUOTA "" (STORAGE 0 5 MESSAGE 0 9223372036854775807)`)
 
 	bob.want("q8 GETQUOTAROOT inbox", "OK",
 		`* QUOTAROOT "INBOX" ""`,
@@ -48,7 +50,8 @@ func TestQuota(t *testing.T) {
 	}
 
 	// Resources left out become unlimited.
-	admin.want(`q12 SETQUOTA "bob@example.test" (MESSAGE 20)`, "OK", `* QUOTA "bob@example.test" (MESSAGE 1 20)`)
+	admin.want(`q12 SETQUOTA "bob@example.test" (MESSAGE 20)`, "OK",
+		fmt.Sprintf(`* QUOTA "bob@example.test" (STORAGE %d 9223372036854775807 MESSAGE 1 20)`, kib))
 	// Accounts of the config file keep the config's limits.
 	a, err = env.store.AccountByID(ctx, env.bob.ID)
 	if err != nil {

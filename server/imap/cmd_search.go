@@ -479,7 +479,7 @@ func cmdSearch(uid bool) func(s *session, tag string, d *decoder) error {
 			return errNo(badCharset, "unsupported charset")
 		}
 		if searchUsesModSeq(&a.crit) {
-			s.enabled.condstore = true // RFC 7162 3.1: implicit CONDSTORE enabling
+			s.enableCondstore() // RFC 7162 3.1: implicit CONDSTORE enabling
 		}
 		hits, err := runSearch(s.ctx, s.store, s.sel.mbox.ID, s.sel, &a.crit, s.searchRes, false, 0)
 		if err != nil {
@@ -576,10 +576,16 @@ func (s *session) writeSearchResult(tag string, uid bool, a *searchArgs, hits []
 	if modseq && len(hits) > 0 {
 		// RFC 7162 3.1.5: the highest mod-sequence of the returned messages.
 		var m uint64
-		if (r.min || r.max) && !r.all && !r.count {
-			m = max(highest(hits[0]), highest(hits[len(hits)-1]))
-		} else {
+		// With only MIN and/or MAX, those are the messages returned.
+		if r.all || r.count {
 			m = highest(hits...)
+		} else {
+			if r.min {
+				m = highest(hits[0])
+			}
+			if r.max {
+				m = max(m, highest(hits[len(hits)-1]))
+			}
 		}
 		e.SP().Atom("MODSEQ ").Number64(m)
 	}

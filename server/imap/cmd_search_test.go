@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -416,9 +417,10 @@ func TestSearchRev2ESEARCH(t *testing.T) {
 	only(r.expect("e2 SEARCH SEEN", "e2 OK"), `* ESEARCH (TAG "e2") ALL 1:2`)
 	fetched := r.expect("e3 UID FETCH 5 (MODSEQ)", "e3 OK")
 	var modseq uint64
-	if len(fetched) != 1 {
+	if len(fetched) != 2 || !strings.HasPrefix(fetched[0], "* OK [HIGHESTMODSEQ ") { // CONDSTORE enabled now
 		t.Fatalf("FETCH MODSEQ: %q", fetched)
 	}
+	fetched = fetched[1:]
 	if _, err := fmt.Sscanf(fetched[0], "* 5 FETCH (UID 5 MODSEQ (%d))", &modseq); err != nil {
 		if _, err := fmt.Sscanf(fetched[0], "* 5 FETCH (MODSEQ (%d) UID 5)", &modseq); err != nil {
 			t.Fatalf("FETCH MODSEQ: %q", fetched)
@@ -530,4 +532,41 @@ func BenchmarkSearch100k(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestESearchModSeqOfReturned checks RFC 7162 3.1.5 for ESEARCH: MODSEQ is
+// the highest modseq of the messages returned (MIN alone: that message's),
+// and RFC 7162 3.1.2.1: the CONDSTORE-enabling FETCH MODSEQ reports the
+// mailbox's HIGHESTMODSEQ first (imaptest "esearch-condstore").
+func TestESearchModSeqOfReturned(t *testing.T) {
+	e := newSearchEnv(t)
+	for i := range 4 {
+		e.deliver(t, msgText("a@example.org", searchUser, "", "m"+strconv.Itoa(i), "Mon, 08 Jan 2024 10:00:00 +0000", "", "", "x"), storage.Target{})
+	}
+	r := e.raw(t)
+	got := r.expect("f FETCH 1 MODSEQ", "f OK")
+	if len(got) != 2 || !strings.HasPrefix(got[0], "* OK [HIGHESTMODSEQ ") {
+		t.Fatalf("first MODSEQ fetch: %q", got)
+	}
+	modseq := map[int]string{}
+	for _, n := range []int{1, 3, 2, 4} { // 2 changes after 3
+		got := r.expect(fmt.Sprintf("s STORE %d +FLAGS \\Seen", n), "s OK")
+		i := strings.Index(got[len(got)-1], "MODSEQ (")
+		if i < 0 {
+			t.Fatalf("STORE: %q", got)
+		}
+		modseq[n] = strings.TrimSuffix(got[len(got)-1][i+len("MODSEQ ("):], "))")
+	}
+	for _, c := range []struct{ ret, set, want string }{
+		{"(MIN)", "1:3", "MIN 1 MODSEQ " + modseq[1]},
+		{"(MAX)", "1:3", "MAX 3 MODSEQ " + modseq[3]},
+		{"()", "1:3", "ALL 1:3 MODSEQ " + modseq[2]},
+		{"(MIN MAX)", "2:3", "MIN 2 MAX 3 MODSEQ " + modseq[2]},
+		{"(MIN MAX)", "1:3", "MIN 1 MAX 3 MODSEQ " + modseq[3]},
+	} {
+		got := r.expect("q SEARCH RETURN "+c.ret+" "+c.set+` MODSEQ "/flags/\\seen" all 1`, "q OK")
+		if want := `* ESEARCH (TAG "q") ` + c.want; len(got) != 1 || got[0] != want {
+			t.Errorf("RETURN %s %s: %q, want %q", c.ret, c.set, got, want)
+		}
+	}
 }

@@ -107,7 +107,7 @@ func (s *session) selectMailbox(tag string, d *decoder, readOnly bool) error {
 	}
 	// RFC 3501 2.3.2: a read-write SELECT claims the messages no session
 	// has seen as recent; EXAMINE only sees them (recent.go).
-	v.recent = s.srv.recent.claim(mb.ID, v.uids, v.maxUID, !readOnly)
+	v.recent = s.srv.recent.claim(keyOf(mb), v.uids, v.maxUID, !readOnly)
 
 	e := s.e
 	fl := v.flagList()
@@ -149,6 +149,20 @@ func (s *session) selectMailbox(tag string, d *decoder, readOnly bool) error {
 		s.tagged(tag, "OK", "READ-WRITE", "SELECT completed")
 	}
 	return nil
+}
+
+// enableCondstore turns CONDSTORE on for a CONDSTORE-enabling command
+// (RFC 7162 3.1). The first time, with a mailbox selected, the client is
+// told the mailbox's HIGHESTMODSEQ, as SELECT would have done (RFC 7162
+// 3.1.2.1 / 3.1.6).
+func (s *session) enableCondstore() {
+	if s.enabled.condstore {
+		return
+	}
+	s.enabled.condstore = true
+	if s.sel != nil {
+		s.e.Untagged().Atom("OK [HIGHESTMODSEQ ").Number64(uint64(s.sel.highestModSeq)).Atom("] highest").CRLF()
+	}
 }
 
 // parseQresync reads "(" uidvalidity SP mod-sequence-value [SP known-uids]

@@ -78,19 +78,39 @@ type sortValues struct {
 	strs    map[string]string // CC FROM TO SUBJECT DISPLAYFROM DISPLAYTO
 }
 
-// firstAddr returns the first real address of a list (group markers
-// skipped).
+// firstAddr returns the first address of a list: a group's start marker
+// (Mailbox the group name, Host empty) counts, its addr-mailbox being the
+// group name (RFC 5256 2.2 takes the first address as the ENVELOPE lists
+// it; Dovecot does the same); end markers are skipped.
 func firstAddr(as []storage.Address) (storage.Address, bool) {
 	for _, a := range as {
-		if a.Mailbox != "" && a.Host != "" {
+		if a.Mailbox != "" {
 			return a, true
 		}
 	}
 	return storage.Address{}, false
 }
 
+// asciiUpper maps a-z to A-Z and nothing else: the i;ascii-casemap
+// collation SORT uses (RFC 5256 2.2, RFC 4790 9.2), under which "[" and "_"
+// sort after the letters.
+func asciiUpper(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'a' <= c && c <= 'z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'a' <= b[j] && b[j] <= 'z' {
+					b[j] -= 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
 // sortString computes a string key (RFC 5256 2.2, RFC 5957 2) compared with
-// i;ascii-casemap.
+// i;ascii-casemap (asciiUpper, then byte order).
 func sortString(name string, m *storage.Message) string {
 	env := m.Envelope
 	if env == nil {
@@ -98,17 +118,20 @@ func sortString(name string, m *storage.Message) string {
 	}
 	addr := func(as []storage.Address) string {
 		a, _ := firstAddr(as)
-		return asciiLower(a.Mailbox)
+		return asciiUpper(a.Mailbox)
 	}
 	display := func(as []storage.Address) string {
 		a, ok := firstAddr(as)
 		if !ok {
 			return ""
 		}
-		if a.Name != "" {
-			return strings.ToLower(a.Name)
+		switch {
+		case a.Name != "":
+			return asciiUpper(a.Name)
+		case a.Host == "":
+			return asciiUpper(a.Mailbox) // a group: its name
 		}
-		return strings.ToLower(a.Mailbox + "@" + a.Host)
+		return asciiUpper(a.Mailbox + "@" + a.Host)
 	}
 	switch name {
 	case "CC":
@@ -126,7 +149,7 @@ func sortString(name string, m *storage.Message) string {
 		if base == "" && env.Subject != "" {
 			base = newThreadMsg(0, 0, m).base
 		}
-		return asciiLower(base)
+		return asciiUpper(base)
 	}
 	return ""
 }
@@ -236,7 +259,7 @@ func cmdSort(uid bool) func(s *session, tag string, d *decoder) error {
 		}
 		modseq := searchUsesModSeq(&a.crit)
 		if modseq {
-			s.enabled.condstore = true
+			s.enableCondstore()
 		}
 		hits, err := runSearch(s.ctx, s.store, s.sel.mbox.ID, s.sel, &a.crit, s.searchRes, true, sortFields(keys))
 		if err != nil {
@@ -291,7 +314,7 @@ func cmdThread(uid bool) func(s *session, tag string, d *decoder) error {
 			return errNo(badCharset, "unsupported charset")
 		}
 		if searchUsesModSeq(&a.crit) {
-			s.enabled.condstore = true
+			s.enableCondstore()
 		}
 		hits, err := runSearch(s.ctx, s.store, s.sel.mbox.ID, s.sel, &a.crit, s.searchRes,
 			true, storage.FieldEnvelope|storage.FieldThreading)

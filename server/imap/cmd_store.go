@@ -138,6 +138,9 @@ func parseStoreArgs(d *decoder, uid bool) (*storeArgs, error) {
 // 2.3.2) and unknown system flags (flag-extension); keywords are allowed
 // (PERMANENTFLAGS includes \*).
 func checkStoreFlags(flags []string) error {
+	if err := checkKeywordLengths(flags); err != nil { // limits.go
+		return err
+	}
 	for _, f := range flags {
 		if !strings.HasPrefix(f, `\`) {
 			continue
@@ -172,11 +175,16 @@ func (s *session) storeFlags(tag string, a *storeArgs, uid bool) error {
 		return errNo("", "mailbox is read-only")
 	}
 	if a.unchanged {
-		s.enabled.condstore = true // RFC 7162 3.1: CONDSTORE enabling command
+		s.enableCondstore() // RFC 7162 3.1: CONDSTORE enabling command
 	}
 	uids, err := s.resolve(a.set)
 	if err != nil {
 		return err
+	}
+	if a.op != storage.FlagsRemove {
+		if err := s.checkKeywordCount(a.flags); err != nil { // limits.go
+			return err
+		}
 	}
 	var res storage.FlagResult
 	switch {

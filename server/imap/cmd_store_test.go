@@ -44,8 +44,13 @@ func TestStoreTranscript(t *testing.T) {
 
 	// CONDSTORE: MODSEQ in every STORE response, also with .SILENT; a
 	// failed UNCHANGEDSINCE is reported with MODIFIED.
+	// The first CONDSTORE-enabling command reports HIGHESTMODSEQ (RFC 7162
+	// 3.1.2.1).
 	lines = c.cmd("g", "FETCH 1 (MODSEQ)", "OK")
-	ms := strings.TrimSuffix(strings.TrimPrefix(lines[0], "* 1 FETCH (MODSEQ ("), "))")
+	if !strings.HasPrefix(lines[0], "* OK [HIGHESTMODSEQ ") {
+		t.Fatalf("got %q", lines)
+	}
+	ms := strings.TrimSuffix(strings.TrimPrefix(lines[1], "* 1 FETCH (MODSEQ ("), "))")
 	lines = c.cmd("h", `STORE 1 (UNCHANGEDSINCE `+ms+`) +FLAGS.SILENT (\Deleted)`, "OK")
 	if len(lines) != 2 || !strings.HasPrefix(lines[0], "* 1 FETCH (UID 1 MODSEQ (") {
 		t.Fatalf("got %q", lines)

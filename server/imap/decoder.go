@@ -2,6 +2,7 @@ package imap
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"strconv"
 	"strings"
@@ -24,11 +25,25 @@ type decoder struct {
 	// utf8 reports whether the session enabled UTF8=ACCEPT or IMAP4rev2
 	// (mailbox names are then not modified UTF-7).
 	utf8 func() bool
+	// onLineEnd, when set, is called when a command line's final CRLF
+	// was read; onLiteral when a literal's header was read, with its size
+	// (session deadlines, deadlines.go).
+	onLineEnd func()
+	onLiteral func(n int64)
+	// litCheck, when set (by a handler, for its next Literal), may refuse
+	// a literal of n bytes before its continuation request is sent; reset
+	// for each command.
+	litCheck func(n int64) error
 
 	lineLen    int   // bytes of the command line read (literals excluded)
 	maxLine    int   // limit on lineLen
 	litTotal   int64 // literal bytes read into memory for this command
 	maxLiteral int64 // limit on litTotal (string literals, not APPEND's message)
+
+	// nameProblem says why the last mailbox name read cannot name a new
+	// mailbox ("" when it can): invalid modified UTF-7, or raw 8-bit
+	// without UTF8=ACCEPT. Such a name is still looked up as it is.
+	nameProblem string
 
 	lineDone bool              // the command's final CRLF was consumed
 	lit      *io.LimitedReader // APPEND literal handed to a handler
@@ -40,7 +55,7 @@ var errLineTooLong = &respError{kind: "BAD", code: "TOOBIG", text: "command line
 
 // reset prepares the decoder for the next command.
 func (d *decoder) reset(maxLine int, maxLiteral int64) {
-	d.lineLen, d.litTotal, d.lineDone, d.lit = 0, 0, false, nil
+	d.lineLen, d.litTotal, d.lineDone, d.lit, d.litCheck = 0, 0, false, nil, nil
 	d.maxLine, d.maxLiteral = maxLine, maxLiteral
 }
 
@@ -151,6 +166,9 @@ func (d *decoder) CRLF() error {
 		return err
 	}
 	d.lineDone = true
+	if d.onLineEnd != nil {
+		d.onLineEnd()
+	}
 	return nil
 }
 
@@ -309,6 +327,9 @@ func (d *decoder) literalHeader() (n int64, sync bool, err error) {
 	if v > 1<<62 {
 		v = 1 << 62
 	}
+	if d.onLiteral != nil {
+		d.onLiteral(int64(v))
+	}
 	return int64(v), sync, nil
 }
 
@@ -356,6 +377,16 @@ func (d *decoder) Literal(max int64) (io.Reader, int64, bool, error) {
 	}
 	if n > max {
 		return nil, 0, false, d.tooBig(sync, "TOOBIG", "message too big")
+	}
+	if d.litCheck != nil && sync {
+		if err := d.litCheck(n); err != nil {
+			var re *respError
+			if errors.As(err, &re) {
+				d.lineDone = true // no continuation: the data will not come
+				return nil, 0, false, re
+			}
+			return nil, 0, false, err
+		}
 	}
 	if sync {
 		if err := d.cont("Ready for literal data"); err != nil {
@@ -596,13 +627,23 @@ func (d *decoder) ListMailbox() (string, error) {
 	return d.mailboxName(s)
 }
 
+// mailboxName decodes a mailbox name as the session spells it. A name that
+// is not valid modified UTF-7 is kept as it is (so SELECT answers NO, not
+// BAD, and LIST matches nothing: it is a well-formed astring, RFC 9051 9);
+// d.nameProblem tells CREATE and RENAME to refuse it, as it does a raw
+// 8-bit name from a client that did not enable UTF8=ACCEPT: listed back in
+// modified UTF-7 it would not be the name that client looks up (mbsync
+// then creates the folder again).
 func (d *decoder) mailboxName(s string) (string, error) {
-	if !d.utf8() && isASCII(s) {
-		dec, err := utf7Decode(s)
-		if err != nil {
-			return "", errBad("mailbox name is not valid modified UTF-7")
+	d.nameProblem = ""
+	if !d.utf8() {
+		if !isASCII(s) {
+			d.nameProblem = "8-bit mailbox names need ENABLE UTF8=ACCEPT; use modified UTF-7 (RFC 3501 5.1.3)"
+		} else if dec, err := utf7Decode(s); err != nil {
+			d.nameProblem = "mailbox name is not valid modified UTF-7 (RFC 3501 5.1.3)"
+		} else {
+			s = dec
 		}
-		s = dec
 	}
 	return canonicalMailbox(s), nil
 }

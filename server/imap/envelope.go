@@ -117,7 +117,9 @@ func appendAddressList(b []byte, l []storage.Address, utf8 bool) []byte {
 	for _, a := range l {
 		b = append(b, '(')
 		b = appendNString(b, headerText(a.Name, utf8), utf8)
-		b = append(b, " NIL "...) // adl: source route, obsolete
+		b = append(b, ' ')
+		b = appendNString(b, a.Route, utf8) // adl: source route, obsolete
+		b = append(b, ' ')
 		b = appendNString(b, a.Mailbox, utf8)
 		b = append(b, ' ')
 		b = appendNString(b, a.Host, utf8)

@@ -37,6 +37,8 @@ func TestAppendEnvelope(t *testing.T) {
 			`(NIL "=?utf-8?b?R3LDvMOfZQ==?=" (("=?utf-8?b?Wm/Dqw==?=" NIL "z" "h")) (("=?utf-8?b?Wm/Dqw==?=" NIL "z" "h")) ` +
 				`(("=?utf-8?b?Wm/Dqw==?=" NIL "z" "h")) NIL NIL NIL NIL NIL)`},
 		{"utf8 accepted", storage.Envelope{Subject: "Grüße"}, true, `(NIL "Grüße" NIL NIL NIL NIL NIL NIL NIL NIL)`},
+		{"source route", storage.Envelope{From: []storage.Address{{Mailbox: "user", Host: "domain", Route: "@route"}}}, false,
+			`(NIL NIL ((NIL "@route" "user" "domain")) ((NIL "@route" "user" "domain")) ((NIL "@route" "user" "domain")) NIL NIL NIL NIL NIL)`},
 		{"literal for CR", storage.Envelope{Subject: "a\r\nb"}, false, "(NIL {4}\r\na\r\nb NIL NIL NIL NIL NIL NIL NIL NIL)"},
 	}
 	for _, tt := range tests {

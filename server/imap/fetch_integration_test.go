@@ -151,7 +151,7 @@ func TestFetchTranscript(t *testing.T) {
 	c.cmd("i", "FETCH 1 (BODY[0])", "BAD")
 	c.cmd("j", "FETCH 2 FLAGS", "BAD")
 	lines = c.cmd("k", "FETCH 1 (MODSEQ)", "OK")
-	if !strings.HasPrefix(lines[0], "* 1 FETCH (MODSEQ (") {
+	if !strings.HasPrefix(lines[0], "* OK [HIGHESTMODSEQ ") || !strings.HasPrefix(lines[1], "* 1 FETCH (MODSEQ (") {
 		t.Fatalf("got %q", lines[0])
 	}
 	lines = c.cmd("l", "FETCH 1 FAST", "OK")

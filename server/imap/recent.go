@@ -22,16 +22,25 @@ import (
 // for a mailbox without index).
 type recentTracker struct {
 	mu    sync.Mutex
-	first map[storage.MailboxID]storage.UID
+	first map[recentKey]storage.UID
 }
 
+// recentKey names one incarnation of a mailbox: a deleted mailbox's ID may
+// be reused, with a new UIDVALIDITY.
+type recentKey struct {
+	id          storage.MailboxID
+	uidValidity uint32
+}
+
+func keyOf(mb storage.Mailbox) recentKey { return recentKey{mb.ID, mb.UIDValidity} }
+
 func newRecentTracker() *recentTracker {
-	return &recentTracker{first: map[storage.MailboxID]storage.UID{}}
+	return &recentTracker{first: map[recentKey]storage.UID{}}
 }
 
 // claim returns the UIDs of uids (sorted) that no session has claimed and,
 // when take is set, claims them together with every UID up to upTo.
-func (t *recentTracker) claim(mb storage.MailboxID, uids []storage.UID, upTo storage.UID, take bool) []storage.UID {
+func (t *recentTracker) claim(mb recentKey, uids []storage.UID, upTo storage.UID, take bool) []storage.UID {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	first := t.first[mb]
@@ -44,14 +53,14 @@ func (t *recentTracker) claim(mb storage.MailboxID, uids []storage.UID, upTo sto
 }
 
 // firstUnclaimed returns the lowest UID of mb no session has claimed.
-func (t *recentTracker) firstUnclaimed(mb storage.MailboxID) storage.UID {
+func (t *recentTracker) firstUnclaimed(mb recentKey) storage.UID {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.first[mb]
 }
 
 // forget drops the state of a deleted mailbox.
-func (t *recentTracker) forget(mb storage.MailboxID) {
+func (t *recentTracker) forget(mb recentKey) {
 	t.mu.Lock()
 	delete(t.first, mb)
 	t.mu.Unlock()
@@ -71,7 +80,7 @@ func (v *selected) isRecent(uid storage.UID) bool {
 // no other session claimed it (a read-write view claims it).
 func (s *session) addRecent(uid storage.UID) {
 	v := s.sel
-	if got := s.srv.recent.claim(v.mbox.ID, []storage.UID{uid}, uid, !v.readOnly); len(got) > 0 {
+	if got := s.srv.recent.claim(keyOf(v.mbox), []storage.UID{uid}, uid, !v.readOnly); len(got) > 0 {
 		v.recent = append(v.recent, uid) // UIDs arrive in ascending order
 	}
 }
@@ -89,7 +98,7 @@ func (s *session) flagsOut(uid storage.UID, flags []string) []string {
 
 // recentCount is STATUS RECENT: the messages of mb no session has claimed.
 func (s *session) recentCount(ctx context.Context, st *storage.MailboxStatus) (uint32, error) {
-	first := s.srv.recent.firstUnclaimed(st.ID)
+	first := s.srv.recent.firstUnclaimed(keyOf(st.Mailbox))
 	if first <= 1 {
 		return st.Messages, nil
 	}

@@ -137,3 +137,38 @@ func TestKeywordsAnnouncedFirst(t *testing.T) {
 		t.Fatalf("EXAMINE: %q", lines)
 	}
 }
+
+// TestRecentRecreatedMailbox: a mailbox deleted and created again under the
+// same name (its ID may be reused) starts with its messages recent again,
+// as imaptest's "select" group does between tests.
+func TestRecentRecreatedMailbox(t *testing.T) {
+	t.Parallel()
+	env := newTestServer(t)
+	c := env.rawLogin(t)
+	msg := testMessage("x")
+	appendBox := func(tag string) {
+		t.Helper()
+		c.send(tag + " APPEND Box {" + itoa(len(msg)) + "+}")
+		c.sendRaw(msg + "\r\n")
+		c.readUntilTagged(tag)
+	}
+	for round := range 3 {
+		c.cmd("c", "CREATE Box", "OK")
+		appendBox("a1")
+		appendBox("a2")
+		lines := c.cmd("e", "EXAMINE Box", "OK")
+		if !hasLine(lines, "* 2 RECENT") {
+			t.Fatalf("round %d EXAMINE: %q", round, lines)
+		}
+		lines = c.cmd("s", "SELECT Box", "OK")
+		if !hasLine(lines, "* 2 RECENT") {
+			t.Fatalf("round %d SELECT: %q", round, lines)
+		}
+		c.cmd("u", "UNSELECT", "OK")
+		lines = c.cmd("st", "STATUS Box (RECENT)", "OK")
+		if !hasLine(lines, `* STATUS "Box" (RECENT 0)`) {
+			t.Fatalf("round %d STATUS: %q", round, lines)
+		}
+		c.cmd("d", "DELETE Box", "OK")
+	}
+}

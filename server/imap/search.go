@@ -437,9 +437,19 @@ func (m *matcher) matchHeader(msg *storage.Message, key, value string) bool {
 			return addrsContain(env.Bcc, needle)
 		}
 	}
+	addr := false
+	switch strings.ToLower(key) {
+	case "from", "to", "cc", "bcc":
+		addr = true
+	}
 	found := false
 	eachHeaderField(msg.Header, key, func(v string) bool {
-		if value == "" || containsFold(mimeparse.DecodeHeaderValue(v), needle) {
+		if value == "" || containsFold(mimeparse.DecodeHeaderValue(v), needle) ||
+			// An address field also matches its addresses written
+			// plainly, as `Name <mailbox@host>`: comments, folding and
+			// routes inside the brackets do not hide an address
+			// ("<user (c)@ (c) domain.org>" is user@domain.org).
+			(addr && addrsContain(mimeparse.ParseAddressList(v), needle)) {
 			found = true
 			return false
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/floemail/floe/storage"
+	"github.com/floemail/floe/storage/mimeparse"
 )
 
 // searchDecoder returns a decoder over one command line (the part after
@@ -505,5 +506,98 @@ func TestSearchHeaderEnvelopeFallback(t *testing.T) {
 		if got := m.matchHeader(msg, tc.key, tc.value); got != tc.want {
 			t.Errorf("%s %q: got %v, want %v", tc.key, tc.value, got, tc.want)
 		}
+	}
+}
+
+// TestSearchAddressForms: FROM/TO/CC/BCC match an address however the
+// header writes it (comments inside the brackets, a comment as name, a
+// source route, groups), as imaptest's "search-addresses" expects.
+func TestSearchAddressForms(t *testing.T) {
+	m := &matcher{}
+	for _, tc := range []struct {
+		header, key, value string
+		want               bool
+	}{
+		{"From: <user-from (comment)@ (comment) domain.org>\r\n", "FROM", "user-from@domain.org", true},
+		{"From: user-from@domain.org (RealFrom)\r\n", "FROM", "realfrom", true},
+		{"From: RealFrom <user-from@domain.org>\r\n", "FROM", "user-from@domain.org", true},
+		{"From: <@route:user@domain>\r\n", "FROM", "user@domain", true},
+		{"To: groupname: groupuser1@domain.org, groupuser2@domain.org;,\r\n  groupname2: groupuser3@domain.org;\r\n", "TO", "groupuser3@domain.org", true},
+		{"From: user-from1@domain.org, user-from2@domain.org\r\n", "FROM", "user-from@domain.org", false},
+		{"Subject: <a (x)@b>\r\n", "SUBJECT", "a@b", false}, // not an address field
+	} {
+		msg := &storage.Message{UID: 1, Header: []byte(tc.header + "\r\n")}
+		if got := m.matchHeader(msg, tc.key, tc.value); got != tc.want {
+			t.Errorf("%q %s %q: got %v, want %v", tc.header, tc.key, tc.value, got, tc.want)
+		}
+	}
+}
+
+// TestSortCollation checks the RFC 5256/5957 keys on the header forms of
+// imaptest's sort groups: a group's name is its first address's mailbox
+// (CC, DISPLAYTO), and keys compare by i;ascii-casemap, where "[" and "_"
+// follow the letters.
+func TestSortCollation(t *testing.T) {
+	sortOf := func(t *testing.T, crit string, msgs []storage.Message) []uint32 {
+		t.Helper()
+		hits := make([]searchHit, len(msgs))
+		for i := range msgs {
+			hits[i] = searchHit{Seq: uint32(i + 1), Msg: msgs[i]}
+		}
+		keys, err := parseSortCriteria(searchDecoder(crit))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []uint32
+		for _, h := range sortHits(hits, keys) {
+			got = append(got, h.Seq)
+		}
+		return got
+	}
+	withEnv := func(field string, values ...string) []storage.Message {
+		out := make([]storage.Message, len(values))
+		for i, v := range values {
+			env := &storage.Envelope{}
+			as := mimeparse.ParseAddressList(v)
+			switch field {
+			case "cc":
+				env.Cc = as
+			case "to":
+				env.To = as
+			}
+			out[i] = storage.Message{Envelope: env, InternalDate: time.Unix(int64(1000+i), 0)}
+		}
+		return out
+	}
+	cc := withEnv("cc", "user2@domain2.org (foo bar)", "user2: blah@domain1.org;", "user1@domain1.org")
+	for crit, want := range map[string][]uint32{
+		"(CC)":                         {3, 1, 2},
+		"(REVERSE CC)":                 {1, 2, 3},
+		"(CC REVERSE ARRIVAL)":         {3, 2, 1},
+		"(REVERSE CC ARRIVAL)":         {1, 2, 3},
+		"(CC REVERSE SIZE)":            {3, 1, 2},
+		"(REVERSE CC DATE)":            {1, 2, 3},
+		"(CC ARRIVAL)":                 {3, 1, 2},
+		"(REVERSE CC REVERSE ARRIVAL)": {2, 1, 3},
+	} {
+		if got := sortOf(t, crit, cc); !slices.Equal(got, want) {
+			t.Errorf("%s: got %v, want %v", crit, got, want)
+		}
+	}
+	to := withEnv("to", "foo bar <a@b.c>", "b@c.d", "d", "=?iso-8859-1?q?foo_aar?= <e@f.g>",
+		"=?iso-8859-1?q?foo_car?= <f@g.h>", "a: xx@xx.org, yy@yy.org;", "z: aa@aa.org, bb@bb.org;", "empty:;")
+	if got, want := sortOf(t, "(DISPLAYTO)", to), []uint32{6, 2, 3, 8, 4, 1, 5, 7}; !slices.Equal(got, want) {
+		t.Errorf("DISPLAYTO: got %v, want %v", got, want)
+	}
+	if got, want := sortOf(t, "(REVERSE DISPLAYTO)", to), []uint32{7, 5, 1, 4, 8, 3, 2, 6}; !slices.Equal(got, want) {
+		t.Errorf("REVERSE DISPLAYTO: got %v, want %v", got, want)
+	}
+	var subj []storage.Message
+	for _, s := range []string{"a", "C", "b", "_", "[foo] Fwd: [bar] Re: fw: b (fWd)  (fwd)", "b (a)", "Re: [FWD: c]",
+		"[xyz]", "", " ", "Re: b", "RE: C", "Re: c", "Ad: Re: Ad: Re: Ad: x", "re: [fwd: [fwd: re: [fwd: babylon]]]"} {
+		subj = append(subj, storage.Message{Envelope: &storage.Envelope{Subject: s}, BaseSubject: mimeparse.BaseSubject(s)})
+	}
+	if got, want := sortOf(t, "(SUBJECT)", subj), []uint32{9, 10, 1, 14, 3, 5, 11, 6, 15, 2, 7, 12, 13, 8, 4}; !slices.Equal(got, want) {
+		t.Errorf("SUBJECT: got %v, want %v", got, want)
 	}
 }

@@ -361,7 +361,7 @@ func (s *session) applyChanges() {
 			}
 		case storage.ChangeMailboxDeleted:
 			v.deleted = true
-			s.srv.recent.forget(v.mbox.ID)
+			s.srv.recent.forget(keyOf(v.mbox))
 		}
 	}
 }

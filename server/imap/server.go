@@ -20,8 +20,9 @@ const (
 	defaultPreAuthTimeout = 60 * time.Second
 	// RFC 9051 5.4: the autologout timer must be at least 30 minutes.
 	defaultIdleTimeout = 30 * time.Minute
-	// writeTimeout bounds each write to a client.
-	writeTimeout = 5 * time.Minute
+	// defaultWriteTimeout bounds each write to a client when the config sets
+	// no [limits] write_timeout.
+	defaultWriteTimeout = 30 * time.Second
 	// Limits before authentication (ARCHITECTURE: limits on every buffer).
 	preAuthMaxLine    = 8 << 10
 	preAuthMaxLiteral = 64 << 10

@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/floemail/floe/acl"
@@ -89,6 +90,7 @@ type session struct {
 	sub       storage.Subscription
 
 	badCount int
+	lineEnd  atomic.Int64 // deadline of the command line being read (unix ns; 0: none), see deadlines.go
 	// The tagged response a handler chose with s.tagged.
 	tagSet                    bool
 	tagKind, tagCode, tagText string
@@ -102,7 +104,7 @@ type connIO struct{ s *session }
 var errShuttingDown = errors.New("server shutting down")
 
 func (c connIO) Read(p []byte) (int, error) {
-	c.s.conn.SetReadDeadline(time.Now().Add(c.s.readTimeout()))
+	c.s.conn.SetReadDeadline(c.s.readDeadline())
 	if c.s.srv.shuttingDown() {
 		return 0, errShuttingDown
 	}
@@ -110,7 +112,7 @@ func (c connIO) Read(p []byte) (int, error) {
 }
 
 func (c connIO) Write(p []byte) (int, error) {
-	c.s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	c.s.conn.SetWriteDeadline(time.Now().Add(c.s.writeTimeout()))
 	return c.s.conn.Write(p)
 }
 
@@ -130,9 +132,11 @@ func (s *Server) newSession(c net.Conn, implicitTLS bool) *session {
 	sess.r = bufio.NewReaderSize(connIO{sess}, 4096)
 	sess.e = &encoder{w: connIO{sess}, pool: s.wpool}
 	sess.d = &decoder{
-		r:    sess.r,
-		cont: sess.continuation,
-		utf8: func() bool { return sess.enabled.utf8 },
+		r:         sess.r,
+		cont:      sess.continuation,
+		utf8:      func() bool { return sess.enabled.utf8 },
+		onLineEnd: sess.lineComplete,
+		onLiteral: sess.literalComing,
 	}
 	return sess
 }
@@ -212,6 +216,9 @@ func (s *session) ended(err error) {
 	switch {
 	case s.srv.shuttingDown():
 		s.bye("server shutting down")
+	case errors.Is(err, os.ErrDeadlineExceeded) && s.lineOverdue():
+		s.log.Info("closing session: command line not completed in time")
+		s.bye("command line not completed in time")
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		s.bye("autologout; idle for too long")
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, errSelectedDeleted):
@@ -230,6 +237,7 @@ func (s *session) command() bool {
 	}
 	s.tagSet = false
 
+	s.awaitCommand() // the idle timeout until the first byte, then the line's
 	tag, err := d.tag()
 	if err != nil {
 		if d.ioErr != nil {
@@ -303,7 +311,10 @@ func (s *session) answer(tag, name string, c command, err error) bool {
 	}
 	var re *respError
 	if err != nil && !errors.As(err, &re) {
-		if s.ctx.Err() == nil {
+		switch {
+		case clientIOError(err): // deadlines.go: the client's doing, not a fault
+			s.log.Info("client connection failed during command", slog.String("command", name), slog.Any("error", err))
+		case s.ctx.Err() == nil:
 			s.log.Error("command failed", slog.String("command", name), slog.Any("error", err))
 		}
 		re = errInternal

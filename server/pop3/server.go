@@ -48,6 +48,8 @@ const (
 	defaultPreAuthTimeout = 60 * time.Second
 	// RFC 1939 section 3: the autologout timer MUST be at least 10 minutes.
 	defaultCommandTimeout = 10 * time.Minute
+	defaultLineTimeout    = 60 * time.Second
+	defaultWriteTimeout   = 30 * time.Second
 	defaultMaxErrors      = 10
 )
 
@@ -139,12 +141,16 @@ func (s *Server) unlock(acct storage.AccountID) {
 // limits are the settings a session reads per command.
 type limits struct {
 	preAuth, command time.Duration
-	maxErrors        int
-	allowPlaintext   bool
+	// line bounds a whole command line once its first byte came ([limits]
+	// command_line_timeout); write each write ([limits] write_timeout).
+	line, write    time.Duration
+	maxErrors      int
+	allowPlaintext bool
 }
 
 func (s *Server) limits() limits {
-	l := limits{preAuth: defaultPreAuthTimeout, command: defaultCommandTimeout, maxErrors: defaultMaxErrors}
+	l := limits{preAuth: defaultPreAuthTimeout, command: defaultCommandTimeout, maxErrors: defaultMaxErrors,
+		line: defaultLineTimeout, write: defaultWriteTimeout}
 	if s.opts.Config == nil {
 		return l
 	}
@@ -160,6 +166,12 @@ func (s *Server) limits() limits {
 	}
 	if c.POP3.MaxErrors > 0 {
 		l.maxErrors = c.POP3.MaxErrors
+	}
+	if d := c.Limits.CommandLineTimeout.D(); d > 0 {
+		l.line = d
+	}
+	if d := c.Limits.WriteTimeout.D(); d > 0 {
+		l.write = d
 	}
 	l.allowPlaintext = c.TLS.AllowPlaintextAuth
 	return l

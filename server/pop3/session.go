@@ -61,6 +61,7 @@ type session struct {
 	ctx         context.Context
 	cancel      context.CancelFunc
 	lim         limits
+	lineStarted bool // readLine cut the deadline to the line's
 	line        []byte
 
 	state     state
@@ -103,7 +104,7 @@ func (r connReader) Read(p []byte) (int, error) { return r.s.conn.Read(p) }
 type connWriter struct{ s *session }
 
 func (w connWriter) Write(p []byte) (int, error) {
-	w.s.conn.SetWriteDeadline(time.Now().Add(w.s.timeout()))
+	w.s.conn.SetWriteDeadline(time.Now().Add(w.s.lim.write))
 	return w.s.conn.Write(p)
 }
 
@@ -197,6 +198,9 @@ func (sess *session) endOnError(err error) bool {
 	case errors.Is(err, errQuit):
 		sess.bw.Flush()
 	case errors.Is(err, errHangup):
+	case errors.As(err, &ne) && ne.Timeout() && sess.lineStarted:
+		sess.log.Info("closing session: command line not completed in time")
+		sess.finalWord("-ERR [SYS/TEMP] command line not completed in time, closing connection")
 	case errors.As(err, &ne) && ne.Timeout():
 		// RFC 1939 section 3: the autologout timer expired; the session
 		// does not enter the UPDATE state.
@@ -212,7 +216,7 @@ func (sess *session) endOnError(err error) bool {
 
 // finalWord sends one last line with a short deadline, best effort.
 func (sess *session) finalWord(line string) {
-	sess.lim.preAuth, sess.lim.command = 5*time.Second, 5*time.Second
+	sess.lim.preAuth, sess.lim.command, sess.lim.write = 5*time.Second, 5*time.Second, 5*time.Second
 	sess.reply(line)
 	sess.bw.Flush()
 }
@@ -232,11 +236,22 @@ func (sess *session) needFlush() bool {
 // readLine reads one line of at most max octets including its terminator
 // (CRLF, or a bare LF) and returns it without the terminator. A longer line
 // is read and discarded up to its end, never buffered whole, and reported
-// as errLineTooLong. The read deadline covers the whole line.
+// as errLineTooLong. The idle timeout runs until the line's first byte;
+// from then on the whole line must come within lim.line (a client
+// trickling a byte at a time is cut off), or by the idle deadline if that
+// is earlier.
 func (sess *session) readLine(max int) ([]byte, error) {
-	sess.conn.SetReadDeadline(time.Now().Add(sess.timeout()))
+	idle := time.Now().Add(sess.timeout())
+	sess.conn.SetReadDeadline(idle)
 	if sess.srv.shuttingDown() {
 		return nil, errShutdown
+	}
+	sess.lineStarted = false
+	if _, err := sess.br.Peek(1); err == nil {
+		if line := time.Now().Add(sess.lim.line); line.Before(idle) {
+			sess.conn.SetReadDeadline(line)
+			sess.lineStarted = true // a timeout now is the line's
+		}
 	}
 	sess.line = sess.line[:0]
 	tooLong := false

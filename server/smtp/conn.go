@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -10,9 +11,11 @@ import (
 
 // Replies the connection writes on its own when it ends a session.
 const (
-	replyShutdown  = "421 4.3.2 Service shutting down, try again later\r\n"
-	replyTooMany   = "421 4.7.0 Too many errors, closing connection\r\n"
-	goodbyeTimeout = 10 * time.Second
+	replyShutdown = "421 4.3.2 Service shutting down, try again later\r\n"
+	replyTooMany  = "421 4.7.0 Too many errors, closing connection\r\n"
+	// RFC 5321 4.5.3.2: a timeout ends the session with 421.
+	replyLineTimeout = "421 4.4.2 Command line not completed in time, closing connection\r\n"
+	goodbyeTimeout   = 10 * time.Second
 )
 
 // trackedConn wraps the raw TCP connection (below TLS, when TLS is used). It
@@ -49,6 +52,17 @@ type trackedConn struct {
 	dataWG      sync.WaitGroup
 	errors      int // failed commands
 	messages    int // MAIL transactions started
+
+	// Command-line deadline (see Read): go-smtp sets a read deadline
+	// once per command line; the first bytes that arrive after it start
+	// the line's own deadline, lineTimeout later, so a client trickling a
+	// byte at a time cannot stretch one line to the whole command timeout
+	// (and beyond, had go-smtp set it per read). This works below TLS
+	// too: it needs no sight of the line's bytes.
+	lineTimeout time.Duration // 0: off; set before the session starts
+	goDeadline  time.Time     // the deadline go-smtp asked for
+	lineWait    bool          // a new line is awaited; its first bytes start its deadline
+	lineCut     bool          // the read deadline in force is the line's, not go-smtp's
 }
 
 func newTrackedConn(c net.Conn) *trackedConn {
@@ -64,9 +78,17 @@ func (c *trackedConn) Read(b []byte) (int, error) {
 		return 0, io.EOF
 	}
 	n, err := c.Conn.Read(b)
+	if n > 0 && c.lineTimeout > 0 {
+		c.startLine()
+	}
 	if err != nil && c.shouldEnd() {
 		c.sayGoodbye()
 		return n, io.EOF
+	}
+	if err != nil && c.lineTimedOut(err) {
+		// go-smtp's reader hands the partial line on as a command (and
+		// would wait for the next one): end the session after its reply.
+		c.endAfterReply(replyLineTimeout)
 	}
 	return n, err
 }
@@ -132,13 +154,45 @@ func (c *trackedConn) SetDeadline(t time.Time) error {
 }
 
 // SetReadDeadline implements net.Conn; it is ignored while interrupted.
+// Outside DATA it also marks the start of a new command line (go-smtp sets
+// the deadline once per line).
 func (c *trackedConn) SetReadDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.interrupted {
 		return nil
 	}
+	c.goDeadline = t
+	c.lineWait = c.busy == 0
+	c.lineCut = false
 	return c.Conn.SetReadDeadline(t)
+}
+
+// startLine is called after a read returned bytes: the first bytes of an
+// awaited command line bound the rest of the line to lineTimeout.
+func (c *trackedConn) startLine() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.lineWait || c.busy > 0 || c.interrupted {
+		return
+	}
+	c.lineWait = false
+	end := time.Now().Add(c.lineTimeout)
+	if c.goDeadline.IsZero() || end.Before(c.goDeadline) {
+		_ = c.Conn.SetReadDeadline(end)
+		c.lineCut = true
+	}
+}
+
+// lineTimedOut reports whether err is the line's deadline passing.
+func (c *trackedConn) lineTimedOut(err error) bool {
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lineCut && !c.interrupted
 }
 
 // setTop names the connection goodbye replies are written on.

@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -225,13 +226,14 @@ func (s *Server) handle(tc *trackedConn, m Mode) {
 	log := s.log.With("conn", id, "remote", remote.String(), "proto", m.String())
 	defer func() {
 		if r := recover(); r != nil {
-			log.Error("panic in SMTP connection", "panic", r)
+			log.Error("panic in SMTP connection", "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
 	log.Debug("connection opened")
 	defer log.Debug("connection closed")
 
 	lim := limitsOf(cfg)
+	tc.lineTimeout = lim.lineTimeout
 	var top net.Conn = tc
 	if m == Submissions {
 		tlsConn := tls.Server(tc, s.opts.TLS)
@@ -252,7 +254,7 @@ func (s *Server) handle(tc *trackedConn, m Mode) {
 	gs.MaxRecipients = lim.maxRecipients
 	gs.MaxLineLength = lim.maxLineLength
 	gs.ReadTimeout = lim.commandTimeout
-	gs.WriteTimeout = lim.commandTimeout
+	gs.WriteTimeout = lim.writeTimeout
 	// AUTH is decided per session (AuthMechanisms returns nothing and Auth
 	// refuses when plain text is not allowed), which lets loopback clients
 	// authenticate without TLS.
@@ -326,6 +328,8 @@ type limits struct {
 	maxErrors      int
 	commandTimeout time.Duration
 	dataTimeout    time.Duration
+	lineTimeout    time.Duration // [limits] command_line_timeout
+	writeTimeout   time.Duration // [limits] write_timeout
 }
 
 func limitsOf(cfg *config.Config) limits {
@@ -338,6 +342,8 @@ func limitsOf(cfg *config.Config) limits {
 		maxErrors:      c.MaxErrors,
 		commandTimeout: c.CommandTimeout.D(),
 		dataTimeout:    c.DataTimeout.D(),
+		lineTimeout:    cfg.Limits.CommandLineTimeout.D(),
+		writeTimeout:   cfg.Limits.WriteTimeout.D(),
 	}
 	if l.maxMessageSize <= 0 {
 		l.maxMessageSize = DefaultMaxMessageSize
@@ -356,6 +362,9 @@ func limitsOf(cfg *config.Config) limits {
 	}
 	if l.dataTimeout <= 0 {
 		l.dataTimeout = DefaultDataTimeout
+	}
+	if l.writeTimeout <= 0 {
+		l.writeTimeout = l.commandTimeout
 	}
 	return l
 }

@@ -155,11 +155,27 @@ func TestRelayDenied(t *testing.T) {
 // A source route to a local mailbox is delivered locally (RFC 5321
 // Appendix C: the route is ignored); nothing is relayed.
 func TestSourceRouteToLocal(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	e := newEnv(t, envOptions{outbound: true})
 	r := e.raw(MX)
 	r.cmd("EHLO client.example.test", "250 ")
 	r.cmd("MAIL FROM:<sender@remote.test>", "250 ")
-	r.cmd("RCPT TO:<@remote.test:alice@example.test>", "250 ")
+	r.cmd("RCPT TO:<@remote.test,@relay.test:alice@example.test>", "250 ")
+	r.cmd("DATA", "354 ")
+	r.write("Subject: routed\r\n\r\nvia a source route\r\n.\r\n")
+	r.expect("250 ")
+	r.cmd("QUIT", "221 ")
+	got := e.mailbox("alice@example.test", "INBOX")
+	if len(got) != 1 || !strings.Contains(got[0], "via a source route") {
+		t.Fatalf("alice's INBOX: %q", got)
+	}
+	// Delivered for alice@example.test, the route dropped (RFC 5321 C).
+	if !strings.Contains(got[0], "for <alice@example.test>") {
+		t.Errorf("Received field does not name the local recipient:\n%s", got[0])
+	}
+	// Nothing went to the outbound queue: no relaying through the route.
+	if entries, err := e.store.QueueEntries(context.Background()); err != nil || len(entries) != 0 {
+		t.Fatalf("queue entries after a source-routed local delivery: %+v %v", entries, err)
+	}
 }
 
 func TestAuthPlainAndLoginOverSTARTTLS(t *testing.T) {

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 
@@ -42,6 +44,23 @@ var backends = map[string]opener{
 	"sqlite": func(ctx context.Context, o Options) (storage.Store, error) {
 		return sqlite.Open(ctx, o.Path, sqlite.Options{Logger: o.Logger, MaxBlobSize: o.MaxBlobSize})
 	},
+}
+
+// existers tell whether a backend's store exists at a path (without
+// creating anything).
+var existers = map[string]func(path string) bool{
+	"sqlite": func(path string) bool {
+		_, err := os.Stat(filepath.Join(path, sqlite.DatabaseFile))
+		return err == nil
+	},
+}
+
+// Exists reports whether the store o names has been created at o.Path
+// (Open creates a missing one; the CLI asks first so that a command that
+// only reads never creates an empty store). Unknown backends report false.
+func Exists(o Options) bool {
+	ex, ok := existers[o.Backend]
+	return ok && o.Path != "" && ex(o.Path)
 }
 
 // Names returns the backend names Open knows, sorted.

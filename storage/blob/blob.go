@@ -24,6 +24,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -331,6 +332,13 @@ func parallel(items []string, fn func(string) error) error {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem }()
+			defer func() {
+				// An fsync helper must not take the process down: the
+				// panic becomes the batch's error, with the stack.
+				if v := recover(); v != nil {
+					errs <- fmt.Errorf("blob: panic: %v\n%s", v, debug.Stack())
+				}
+			}()
 			errs <- fn(it)
 		}()
 	}

@@ -378,3 +378,17 @@ func BenchmarkPutParallel(b *testing.B) {
 type failReader struct{ err error }
 
 func (r failReader) Read([]byte) (int, error) { return 0, r.err }
+
+// TestParallelRecovers: a panic in one of parallel's helpers becomes its
+// error (with the stack) instead of ending the process.
+func TestParallelRecovers(t *testing.T) {
+	err := parallel([]string{"a", "b", "c"}, func(s string) error {
+		if s == "b" {
+			panic("boom")
+		}
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "boom") || !strings.Contains(err.Error(), "blob_test.go") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -103,7 +103,7 @@ func ParseAddressList(s string) []storage.Address {
 			}
 			inner := toks[i+1 : min(j, len(toks))]
 			name := phrase(cur)
-			local, domain := angleAddr(inner)
+			route, local, domain := angleAddr(inner)
 			if local != "" || domain != "" || name != "" {
 				if name == "" {
 					name = lastComment(cur)
@@ -114,7 +114,7 @@ func ParseAddressList(s string) []storage.Address {
 				if domain == "" {
 					domain = MissingDomain
 				}
-				add(storage.Address{Name: name, Mailbox: local, Host: domain})
+				add(storage.Address{Name: name, Mailbox: local, Host: domain, Route: route})
 			}
 			cur, emitted = cur[:0], true
 			i = j
@@ -189,21 +189,29 @@ func join(toks []atok) string {
 	return b.String()
 }
 
-// angleAddr splits the tokens inside <...> into local part and domain,
-// dropping an obsolete route (RFC 5322 4.4).
-func angleAddr(toks []atok) (local, domain string) {
+// angleAddr splits the tokens inside <...> into an obsolete source route
+// ("@a,@b", RFC 5322 4.4 obs-route, kept for the ENVELOPE's adl), local
+// part and domain. Comments are dropped.
+func angleAddr(toks []atok) (route, local, domain string) {
 	for i := len(toks) - 1; i >= 0; i-- {
 		if toks[i].kind == ':' {
+			var b strings.Builder
+			for _, t := range toks[:i] {
+				if t.kind == 'w' || t.kind == '@' || t.kind == ',' {
+					b.WriteString(t.s)
+				}
+			}
+			route = strings.Trim(b.String(), ",")
 			toks = toks[i+1:]
 			break
 		}
 	}
 	for i := len(toks) - 1; i >= 0; i-- {
 		if toks[i].kind == '@' {
-			return join(toks[:i]), join(toks[i+1:])
+			return route, join(toks[:i]), join(toks[i+1:])
 		}
 	}
-	return join(toks), ""
+	return route, join(toks), ""
 }
 
 // addrSpecEntry makes an address of an entry without angle brackets:

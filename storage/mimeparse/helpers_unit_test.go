@@ -89,6 +89,11 @@ func TestParseAddressList(t *testing.T) {
 		{"<unterminated@x", []storage.Address{a("", "unterminated", "x")}},
 		{"@", []storage.Address{a("", MissingMailbox, MissingDomain)}},
 		{"x <a@b>, ; y@z", []storage.Address{a("x", "a", "b"), a("", "y", "z")}},
+		// Obsolete source routes are kept for the ENVELOPE (RFC 5322 4.4).
+		{"<@route:user@domain>", []storage.Address{{Mailbox: "user", Host: "domain", Route: "@route"}}},
+		{"N <@a.org,@b.org:u@d>", []storage.Address{{Name: "N", Mailbox: "u", Host: "d", Route: "@a.org,@b.org"}}},
+		// Comments inside the address vanish.
+		{"<user-from (comment)@ (comment) domain.org>", []storage.Address{a("", "user-from", "domain.org")}},
 	} {
 		got := ParseAddressList(tc.in)
 		if len(got) == 0 && len(tc.want) == 0 {

@@ -142,7 +142,7 @@ var cases = []tcase{
 		eq(t, "cc", e.Cc, []storage.Address{{Mailbox: "Undisclosed recipients"}, {}})
 		eq(t, "bcc", e.Bcc, []storage.Address{
 			{Name: "Joe Q. Public", Mailbox: "john.q.public", Host: "example.com"},
-			{Name: "Mary Smith", Mailbox: "mary", Host: "example.net"},
+			{Name: "Mary Smith", Mailbox: "mary", Host: "example.net", Route: "@node.test"},
 		})
 		eq(t, "reply-to", e.ReplyTo, []storage.Address{
 			{Mailbox: "broken-address", Host: MissingDomain},

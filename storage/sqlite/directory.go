@@ -320,6 +320,9 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 		if _, err := w.exec("DELETE FROM aliases WHERE target = ?", addr); err != nil {
 			return dbErr("delete account", err)
 		}
+		if _, err := w.exec("DELETE FROM lost_subscriptions WHERE account = ?", id); err != nil {
+			return dbErr("delete account", err)
+		}
 		_, err = w.exec("DELETE FROM accounts WHERE id = ?", id)
 		return dbErr("delete account", err)
 	})

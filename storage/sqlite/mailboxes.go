@@ -199,8 +199,17 @@ func (w *wtx) createMailbox(acct storage.AccountID, name, specialUse string, sub
 	if err != nil {
 		return storage.Mailbox{}, err
 	}
+	// A subscription that outlived an earlier mailbox of this name applies
+	// to the new one (RFC 9051 6.3.7).
+	res, err := w.exec("DELETE FROM lost_subscriptions WHERE account = ? AND name = ?", acct, name)
+	if err != nil {
+		return storage.Mailbox{}, dbErr("create mailbox", err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		subscribed = true
+	}
 	m := storage.Mailbox{Account: acct, Name: name, SpecialUse: specialUse, UIDValidity: uv, UIDNext: 1, HighestModSeq: 1, Subscribed: subscribed}
-	res, err := w.exec(`INSERT INTO mailboxes(account, name, special_use, uidvalidity, uidnext, highest_modseq, subscribed)
+	res, err = w.exec(`INSERT INTO mailboxes(account, name, special_use, uidvalidity, uidnext, highest_modseq, subscribed)
 		VALUES (?, ?, ?, ?, 1, 1, ?)`, acct, name, specialUse, uv, boolInt(subscribed))
 	if err != nil {
 		return m, dbErr("create mailbox", err)
@@ -256,6 +265,12 @@ func (w *wtx) deleteMailbox(id storage.MailboxID) error {
 	}
 	if _, err := w.exec("DELETE FROM mailboxes WHERE id = ?", id); err != nil {
 		return dbErr("delete mailbox", err)
+	}
+	if m.Subscribed {
+		// RFC 9051 6.3.7: DELETE does not unsubscribe the name.
+		if _, err := w.exec("INSERT OR IGNORE INTO lost_subscriptions(account, name) VALUES (?, ?)", m.Account, m.Name); err != nil {
+			return dbErr("delete mailbox", err)
+		}
 	}
 	w.publish(storage.Change{Kind: storage.ChangeMailboxDeleted, Account: m.Account, Mailbox: id, Name: m.Name})
 	return nil

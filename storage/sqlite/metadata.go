@@ -233,3 +233,15 @@ func (s *Store) SetMetadata(ctx context.Context, acct storage.AccountID, mbox st
 		return nil
 	})
 }
+
+// MetadataSize returns the total size (names and values, in bytes) of the
+// METADATA entries of account acct: its server entries and those of its
+// mailboxes, private and shared. Protocol layers bound it per account.
+func (s *Store) MetadataSize(ctx context.Context, acct storage.AccountID) (int64, error) {
+	var n sql.NullInt64
+	err := s.rdb.QueryRowContext(ctx, "SELECT sum(length(name) + length(value)) FROM metadata WHERE account = ?", acct).Scan(&n)
+	if err != nil {
+		return 0, dbErr("metadata size", err)
+	}
+	return n.Int64, nil
+}

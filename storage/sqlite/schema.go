@@ -23,6 +23,7 @@ var migrations = []migration{
 	{2, "metadata (RFC 5464)", migrateMetadata},
 	{3, "outbound queue", migrateQueue},
 	{4, "substring full-text index (FTS5 trigram)", migrateFTSTrigram},
+	{5, "subscriptions that outlive their mailbox", migrateLostSubscriptions},
 }
 
 const schemaV1 = `

@@ -62,6 +62,10 @@ type Options struct {
 	// DisableFTS5 forces the FTS4 fallback even when FTS5 is compiled in
 	// (for tests of the fallback).
 	DisableFTS5 bool
+	// MaintenanceInterval is how often the store removes orphan blobs
+	// (older than OrphanAge) and restores its disk-full reserve
+	// (reserve.go); 0 means every 10 minutes, negative never.
+	MaintenanceInterval time.Duration
 }
 
 // Store is the SQLite storage backend. It implements storage.Store and the
@@ -119,7 +123,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	bs.SetMaxSize(opts.MaxBlobSize)
 
-	dbPath := filepath.Join(dir, "floe.db")
+	dbPath := filepath.Join(dir, DatabaseFile)
 	dsn := func(txlock string, queryOnly bool) string {
 		q := url.Values{}
 		q.Set("_journal_mode", "WAL")
@@ -181,8 +185,24 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	s.rdb = rdb
 
 	go s.writer()
+	if !s.ensureReserve() { // reserve.go
+		s.log.Warn("disk full: no room for the reserve that keeps deletions possible", "dir", dir)
+	}
+	if opts.MaintenanceInterval >= 0 {
+		if opts.MaintenanceInterval == 0 {
+			opts.MaintenanceInterval = 10 * time.Minute
+		}
+		go s.maintain(opts.MaintenanceInterval, OrphanAge)
+	}
 	return s, nil
 }
+
+// DatabaseFile is the name of the database in the store's directory.
+const DatabaseFile = "floe.db"
+
+// OrphanAge is how old an unreferenced blob file must be before the
+// maintenance loop removes it (storage.OrphanAge).
+const OrphanAge = storage.OrphanAge
 
 func compiledWith(ctx context.Context, db *sql.DB, opt string) (bool, error) {
 	rows, err := db.QueryContext(ctx, "PRAGMA compile_options")

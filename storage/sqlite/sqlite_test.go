@@ -313,9 +313,9 @@ func TestFTSPhrase(t *testing.T) {
 	}
 }
 
-// TestMigrateFTSTrigram opens a database whose index still has the
-// word tokenizer (schema 3): migration 4 rebuilds it with trigrams and
-// keeps the indexed text, so substring search finds old messages.
+// TestMigrateFTSTrigram runs migration 4 on a database whose index still
+// has the word tokenizer (schema 3): it rebuilds it with trigrams and keeps
+// the indexed text, so substring search finds old messages after a reopen.
 func TestMigrateFTSTrigram(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -336,11 +336,21 @@ func TestMigrateFTSTrigram(t *testing.T) {
 		"INSERT INTO fts_old(rowid, " + cols + ") SELECT rowid, " + cols + " FROM fts",
 		"DROP TABLE fts",
 		"ALTER TABLE fts_old RENAME TO fts",
-		"DELETE FROM migrations WHERE version = 4",
 	} {
 		if _, err := s.wdb.Exec(q); err != nil {
 			t.Fatal(q, err)
 		}
+	}
+	// Migration 4 on that database (later migrations stay applied).
+	tx, err := s.wdb.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrateFTSTrigram(tx, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

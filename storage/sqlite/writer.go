@@ -64,6 +64,14 @@ func (s *Store) write(ctx context.Context, name string, fn func(w *wtx) error) e
 // makes them durable (blob.Store.Sync, shared by the batch) before the
 // commit.
 func (s *Store) writeBlobs(ctx context.Context, name string, ids []storage.BlobID, fn func(w *wtx) error) error {
+	err := s.writeOnce(ctx, name, ids, fn)
+	if err != nil && s.retryWithReserve(name, err) { // reserve.go
+		err = s.writeOnce(ctx, name, ids, fn)
+	}
+	return err
+}
+
+func (s *Store) writeOnce(ctx context.Context, name string, ids []storage.BlobID, fn func(w *wtx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -94,6 +102,15 @@ func (s *Store) writeBlobs(ctx context.Context, name string, ids []storage.BlobI
 
 func (s *Store) writer() {
 	defer close(s.done)
+	defer func() {
+		// runBatch recovers the ops' own panics; anything else here would
+		// stop every write, so it is logged and the store refuses writes
+		// from now on rather than leaving callers waiting forever.
+		if v := recover(); v != nil {
+			s.log.Error("panic in storage writer; no more writes", "panic", v, "stack", string(debug.Stack()))
+			go s.refuseWrites()
+		}
+	}()
 	batch := make([]*op, 0, s.maxBatch)
 	for {
 		batch = batch[:0]
@@ -132,7 +149,38 @@ func (s *Store) writer() {
 	}
 }
 
+// refuseWrites fails every queued and future write after the writer
+// died, until Close.
+func (s *Store) refuseWrites() {
+	for {
+		select {
+		case o := <-s.ops:
+			if o.state.CompareAndSwap(opQueued, opTaken) {
+				o.err = fmt.Errorf("sqlite: %s: %w", o.name, storage.ErrClosed)
+				close(o.done)
+			}
+		case <-s.quit:
+			return
+		}
+	}
+}
+
 func (s *Store) runBatch(batch []*op) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("panic in storage batch", "panic", v, "stack", string(debug.Stack()))
+			for _, o := range batch {
+				select {
+				case <-o.done:
+				default:
+					if o.state.Load() == opTaken {
+						o.err = fmt.Errorf("sqlite: %s: internal error", o.name)
+						close(o.done)
+					}
+				}
+			}
+		}
+	}()
 	live := batch[:0:0]
 	for _, o := range batch {
 		if o.state.CompareAndSwap(opQueued, opTaken) {

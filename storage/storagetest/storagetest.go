@@ -99,6 +99,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"CopyMove", testCopyMove},
 		{"MessagesQuery", testMessagesQuery},
 		{"SearchText", testSearchText},
+		{"LostSubscriptions", testLostSubscriptions},
 		{"Changes", testChanges},
 		{"ConcurrentDeliveries", testConcurrent},
 		{"Check", testCheck},
@@ -1429,4 +1430,54 @@ func testOrphans(t *testing.T, st storage.Store) {
 		b.Close()
 	}
 	checkHealthy(t, st)
+}
+
+// testLostSubscriptions: deleting a subscribed mailbox keeps the name
+// subscribed (RFC 9051 6.3.7); a mailbox created again under it is
+// subscribed; ForgetSubscription drops the name; deleting the account drops
+// them all.
+func testLostSubscriptions(t *testing.T, st storage.Store) {
+	ctx := ctxT(t)
+	a := newAccount(t, st, "sub")
+	keep := must(st.CreateMailbox(ctx, a.ID, "Keep", ""))(t)
+	gone := must(st.CreateMailbox(ctx, a.ID, "Gone", ""))(t)
+	plain := must(st.CreateMailbox(ctx, a.ID, "Plain", ""))(t)
+	for _, m := range []storage.Mailbox{keep, gone} {
+		if err := st.SetSubscribed(ctx, m.ID, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range []storage.Mailbox{gone, plain} {
+		if err := st.DeleteMailbox(ctx, m.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := must(st.LostSubscriptions(ctx, a.ID))(t); len(got) != 1 || got[0] != "Gone" {
+		t.Fatalf("lost subscriptions %q, want [Gone]", got)
+	}
+	again := must(st.CreateMailbox(ctx, a.ID, "Gone", ""))(t)
+	if !again.Subscribed || !must(st.Mailbox(ctx, a.ID, "Gone"))(t).Subscribed {
+		t.Fatal("mailbox created again under a subscribed name is not subscribed")
+	}
+	if got := must(st.LostSubscriptions(ctx, a.ID))(t); len(got) != 0 {
+		t.Fatalf("lost subscriptions after re-create %q", got)
+	}
+	if err := st.DeleteMailbox(ctx, again.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ForgetSubscription(ctx, a.ID, "Gone"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ForgetSubscription(ctx, a.ID, "Never"); err != nil {
+		t.Fatal(err)
+	}
+	if got := must(st.LostSubscriptions(ctx, a.ID))(t); len(got) != 0 {
+		t.Fatalf("lost subscriptions after forget %q", got)
+	}
+	if err := st.DeleteMailbox(ctx, keep.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteAccount(ctx, a.Address); err != nil {
+		t.Fatalf("delete account with a lost subscription: %v", err)
+	}
 }
