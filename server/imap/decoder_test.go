@@ -296,6 +296,10 @@ func FuzzDecoder(f *testing.F) {
 		"a7 ID (\"name\" \"Thunderbird\" \"version\" {4}\r\n1.23)\r\n",
 		"a8 APPEND INBOX ~{3+}\r\n\x00\x01\x02\r\n",
 		"a9 LIST \"\" \"Entw&APw-rfe/*\"\r\n",
+		// MULTIAPPEND (RFC 3502), CATENATE (RFC 4469).
+		"b1 APPEND INBOX (\\Seen) {5+}\r\nhello (\\Flagged) \"17-Jul-1996 02:44:25 -0700\" {5+}\r\nworld\r\n",
+		"b2 APPEND Drafts CATENATE (URL \"/Drafts;UIDVALIDITY=385759045/;UID=20/;section=HEADER\" TEXT {4+}\r\nbody)\r\n",
+		"b3 APPEND INBOX CATENATE (TEXT {2+}\r\nhi URL \"/INBOX/;UID=1\") CATENATE (URL \"/INBOX/;UID=2/;PARTIAL=0.10\") {3+}\r\nabc\r\n",
 	} {
 		f.Add(s)
 	}
@@ -338,6 +342,10 @@ func FuzzSession(f *testing.F) {
 		"a1 ID (\"name\" {3+}\r\nabc)\r\na2 ENABLE CONDSTORE\r\n",
 		"garbage\r\n\r\n\x00\xff{99999999+}\r\n",
 		"a1 LOGIN {5}\r\nalice {8}\r\npassword\r\n",
+		"a1 LOGIN alice@example.test password\r\n" +
+			"a2 APPEND INBOX (\\Seen) {14+}\r\nSubject: x\r\n\r\n {14+}\r\nSubject: y\r\n\r\n\r\n" +
+			"a3 APPEND Archive CATENATE (URL \"/INBOX/;UID=1/;SECTION=HEADER\" TEXT {3+}\r\nhi\n URL \"/INBOX;UIDVALIDITY=1/;UID=2\")\r\n" +
+			"a4 APPEND Archive CATENATE (TEXT {2}\r\n",
 	} {
 		f.Add(s)
 	}

@@ -439,6 +439,7 @@ func (s *session) capabilities() []string {
 	}
 	caps = append(caps,
 		"LITERAL+", "SASL-IR", "ENABLE", "ID", "IDLE", "NAMESPACE", "UIDPLUS", "MOVE", "UNSELECT",
+		"MULTIAPPEND", "CATENATE",
 		"CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS", "STATUS=SIZE",
 		"ESEARCH", "SEARCHRES", "CONDSTORE", "QRESYNC",
 		"APPENDLIMIT="+strconv.FormatInt(s.appendLimit(), 10),
