@@ -346,6 +346,10 @@ func FuzzSession(f *testing.F) {
 			"a2 APPEND INBOX (\\Seen) {14+}\r\nSubject: x\r\n\r\n {14+}\r\nSubject: y\r\n\r\n\r\n" +
 			"a3 APPEND Archive CATENATE (URL \"/INBOX/;UID=1/;SECTION=HEADER\" TEXT {3+}\r\nhi\n URL \"/INBOX;UIDVALIDITY=1/;UID=2\")\r\n" +
 			"a4 APPEND Archive CATENATE (TEXT {2}\r\n",
+		// ESORT, CONTEXT=SEARCH/SORT (RFC 5267).
+		"a1 LOGIN alice@example.test password\r\na2 SELECT INBOX\r\n" +
+			"a3 UID SORT RETURN (MIN MAX COUNT PARTIAL 1:10 UPDATE) (REVERSE SUBJECT) UTF-8 ALL\r\n" +
+			"a4 SEARCH RETURN (UPDATE CONTEXT ALL) UNSEEN\r\na5 STORE 1:* +FLAGS (\\Seen)\r\na6 CANCELUPDATE \"a3\" \"a4\"\r\n",
 	} {
 		f.Add(s)
 	}

@@ -45,6 +45,8 @@ type selected struct {
 	// recent: the UIDs (sorted) whose \Recent this session owns, or, read-
 	// only, saw unclaimed (recent.go).
 	recent []storage.UID
+	// updates: the SEARCH/SORT RETURN (UPDATE) contexts (esearch_context.go).
+	updates *searchUpdates
 }
 
 // errSelectedDeleted ends a session whose selected mailbox another session
@@ -328,6 +330,7 @@ func (s *session) applyChanges() {
 		if c.Mailbox != v.mbox.ID {
 			continue
 		}
+		v.updates.noteChange(c)
 		v.highestModSeq = max(v.highestModSeq, c.ModSeq)
 		switch c.Kind {
 		case storage.ChangeMessageAdded:
@@ -391,6 +394,7 @@ func (s *session) flushUpdates(allowExpunge bool) error {
 		// (its sequence number would be beyond what the client knows).
 		known := min(v.announced, len(v.uids))
 		gone := make([]storage.UID, 0, len(v.expunged))
+		s.contextsExpunge(known) // REMOVEFROM before EXPUNGE (RFC 5267 4.3.4)
 		if s.enabled.qresync {
 			for _, u := range v.uids[:known] {
 				if _, ok := v.expunged[u]; ok {
@@ -461,6 +465,9 @@ func (s *session) flushUpdates(allowExpunge bool) error {
 			e.Byte(')').CRLF()
 		}
 		v.fetches = v.fetches[:0]
+	}
+	if err := s.flushContexts(); err != nil { // ADDTO/REMOVEFROM (RFC 5267 4.3)
+		return err
 	}
 	return e.Err()
 }
