@@ -2,6 +2,8 @@ package imap
 
 import (
 	"bufio"
+	"bytes"
+	"compress/flate"
 	"errors"
 	cfgpkg "github.com/floemail/floe/server/config"
 	"io"
@@ -353,6 +355,14 @@ func FuzzSession(f *testing.F) {
 	} {
 		f.Add(s)
 	}
+	// COMPRESS=DEFLATE (RFC 4978): the commands after it are deflated.
+	var z bytes.Buffer
+	zw, _ := flate.NewWriter(&z, flate.BestSpeed)
+	zw.Write([]byte("a3 SELECT INBOX\r\n"))
+	zw.Flush()
+	zw.Write([]byte("a4 FETCH 1:* (FLAGS)\r\na5 LOGOUT\r\n"))
+	zw.Flush()
+	f.Add("a1 LOGIN alice@example.test password\r\na2 COMPRESS DEFLATE\r\n" + z.String())
 	env := newTestServer(f)
 	env.setConfig(func(c *cfgConfig) { c.TLS.AllowPlaintextAuth = true })
 	f.Fuzz(func(t *testing.T, in string) {

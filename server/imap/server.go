@@ -12,6 +12,7 @@ import (
 	"github.com/floemail/floe/server/auth"
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/server/connsrv"
+	"github.com/floemail/floe/server/imap/deflate"
 	"github.com/floemail/floe/storage"
 )
 
@@ -61,6 +62,8 @@ type Server struct {
 	conns  *connsrv.Server
 	nextID atomic.Uint64
 	recent *recentTracker
+	// deflate lends compressors to COMPRESS=DEFLATE sessions (compress.go).
+	deflate *deflate.Pool
 }
 
 // New returns a Server. It does not listen; call Serve.
@@ -74,11 +77,12 @@ func New(o Options) *Server {
 		o.Config = func() *config.Config { return c }
 	}
 	return &Server{
-		opts:   o,
-		log:    log.With("proto", "imap"),
-		wpool:  newWriterPool(),
-		conns:  connsrv.NewContext(o.BaseContext, log.With("proto", "imap")),
-		recent: newRecentTracker(),
+		opts:    o,
+		log:     log.With("proto", "imap"),
+		wpool:   newWriterPool(),
+		conns:   connsrv.NewContext(o.BaseContext, log.With("proto", "imap")),
+		recent:  newRecentTracker(),
+		deflate: deflate.NewPool(maxCompressors),
 	}
 }
 

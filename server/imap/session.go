@@ -17,6 +17,7 @@ import (
 
 	"github.com/floemail/floe/acl"
 	"github.com/floemail/floe/server/auth"
+	"github.com/floemail/floe/server/imap/deflate"
 	"github.com/floemail/floe/storage"
 )
 
@@ -88,6 +89,10 @@ type session struct {
 	sel       *selected
 	searchRes []storage.UID // SEARCHRES saved result ($, RFC 5182)
 	sub       storage.Subscription
+
+	// COMPRESS=DEFLATE (compress.go): the compressing writer, nil until
+	// the command succeeded.
+	zw *deflate.Writer
 
 	badCount int
 	lineEnd  atomic.Int64 // deadline of the command line being read (unix ns; 0: none), see deadlines.go
@@ -176,6 +181,9 @@ func (s *session) serve() {
 			s.sub.Close()
 		}
 		s.e.Flush()
+		if s.zw != nil {
+			s.zw.Release()
+		}
 		s.conn.Close()
 		s.log.Debug("connection closed")
 	}()
@@ -436,6 +444,9 @@ func (s *session) capabilities() []string {
 		} else {
 			caps = append(caps, "LOGINDISABLED")
 		}
+	}
+	if s.state != stateNotAuth && s.zw == nil {
+		caps = append(caps, "COMPRESS=DEFLATE") // RFC 4978: after login, once
 	}
 	caps = append(caps,
 		"LITERAL+", "SASL-IR", "ENABLE", "ID", "IDLE", "NAMESPACE", "UIDPLUS", "MOVE", "UNSELECT",
