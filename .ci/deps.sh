@@ -29,6 +29,10 @@ fetchmail               command -v fetchmail
 mutt                    command -v mutt
 isync                   command -v mbsync
 python3-dkim            python3 -c 'import dkim' || /usr/bin/python3 -c 'import dkim'
+litmus                  command -v litmus
+rclone                  command -v rclone
+cadaver                 command -v cadaver
+rspamd                  command -v rspamd
 EOF
 )
 

@@ -191,7 +191,12 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	// declared at the consumer (delivery.OutboundSubmitter,
 	// queue.LocalDeliverer); the link is closed below, once both exist.
 	submit := &submitLink{}
-	deliverer := delivery.New(delivery.Options{Store: store, Config: s.Config, Logger: s.log.With("component", "delivery"), Outbound: submit})
+	rewriter, err := openSRS(cfg)
+	if err != nil {
+		return fmt.Errorf("SRS key: %w", err)
+	}
+	deliverer := delivery.New(delivery.Options{Store: store, Config: s.Config, Logger: s.log.With("component", "delivery"),
+		Outbound: submit, SRS: rewriter, LookupPTR: ptrLookup(s.Config)})
 	checker := mailauth.New(mailauth.Options{Config: s.Config, Logger: s.log.With("component", "mailauth")})
 	// DKIM keys (floe dkim gen) sign outbound mail. Without usable keys the
 	// queue sends unsigned; a nil *dkim.Keys must not become a non-nil
@@ -220,6 +225,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			Logger: s.log.With("component", "http"), BaseContext: func() context.Context { return s.base }})
 	}
 	s.mountHTTP(comp.web, comp.client)
+	s.mountFiles(comp.web, store)
 	if s.mount != nil {
 		s.mount(comp.web, comp.client)
 	}

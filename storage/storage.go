@@ -320,6 +320,20 @@ type Target struct {
 	InternalDate time.Time // zero: now
 	// IgnoreQuota skips the quota check (used for bounces to the admin).
 	IgnoreQuota bool
+	// File, when set, makes this copy also a file of its folder (a file
+	// folder, see Files): the write path sets it for a message that
+	// reaches a file folder with an attachment. A name already taken in
+	// the folder gets a " (2)", " (3)", ... suffix before its extension.
+	File *FileSpec
+}
+
+// FileSpec is the file a delivered message carries (Target.File): its
+// name, its content (the decoded attachment, stored with PutBlob) and
+// content type.
+type FileSpec struct {
+	Name        string
+	Content     BlobRef
+	ContentType string
 }
 
 // Delivered is the outcome for one Target.
@@ -561,6 +575,9 @@ type Store interface {
 	Messages
 	Metadata
 	Queue
+	Rules
+	Quarantine
+	Files
 
 	// Subscribe returns a subscription to the changes of an account.
 	Subscribe(acct AccountID) Subscription

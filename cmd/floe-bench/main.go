@@ -42,7 +42,7 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `usage: floe-bench smtp|sink|fsync|ports|imap|imap-bigmailbox|imap-idle|imap-conns [flags]   (floe-bench MODE -h for flags)`
+const usage = `usage: floe-bench smtp|sink|fsync|ports|imap|imap-bigmailbox|imap-idle|imap-conns|davdir [flags]   (floe-bench MODE -h for flags)`
 
 // run executes one floe-bench command line and returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -68,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runIMAPIdle(ctx, args[1:], stdout, stderr)
 	case "imap-conns":
 		err = runIMAPConns(ctx, args[1:], stdout, stderr)
+	case "davdir":
+		err = runDavDir(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return 0

@@ -4,6 +4,8 @@
 //	floe account add|passwd|del|list ...
 //	floe domain add|del|list ...
 //	floe alias add|del|list ...
+//	floe rules list|add|del|move|export|import|test|cert ACCOUNT ...
+//	floe quarantine list|show|release|delete ...
 //	floe hash-password | check-config | check | version
 //
 // Every subcommand takes --config FILE; without it, the embedded development
@@ -104,8 +106,9 @@ type cmdCtx struct {
 	quota         string
 	quotaMessages int64
 	catchAll      string
-	repair        bool      // check --repair
-	dkim          dkimFlags // dkim.go
+	repair        bool       // check --repair
+	dkim          dkimFlags  // dkim.go
+	rules         rulesFlags // rules.go
 }
 
 var commands []*command
@@ -145,8 +148,10 @@ func init() {
 			}},
 		{name: "version", summary: "print the version", run: (*app).version, nargs: 0},
 	}
-	commands = append(commands, dkimCommands()...)  // dkim.go, dns.go
-	commands = append(commands, queueCommands()...) // queue.go
+	commands = append(commands, dkimCommands()...)       // dkim.go, dns.go
+	commands = append(commands, queueCommands()...)      // queue.go
+	commands = append(commands, rulesCommands()...)      // rules.go
+	commands = append(commands, quarantineCommands()...) // quarantine.go
 }
 
 func passwordFlag(fs *flag.FlagSet, c *cmdCtx) {

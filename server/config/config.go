@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/floemail/floe/rules"
 )
 
 // Config is the whole configuration. The zero value is not useful; start
@@ -30,6 +32,13 @@ type Config struct {
 	HTTP      HTTP      `toml:"http"`
 	Storage   Storage   `toml:"storage"`
 	Limits    Limits    `toml:"limits"`
+	Files     Files     `toml:"files"`
+	Filtering Filtering `toml:"filtering"`
+	Spam      Spam      `toml:"spam"`
+
+	// Rules are the top-level [[rules]] (server rules, or a domain's or
+	// account's with a scope); see rules.go.
+	Rules []rules.Rule `toml:"rules"`
 
 	Domains  []Domain  `toml:"domain"`
 	Accounts []Account `toml:"account"`
@@ -170,6 +179,8 @@ type Log struct {
 type Domain struct {
 	Name     string `toml:"name"`
 	CatchAll string `toml:"catch_all"`
+	// Rules of the domain ([[domain.rules]]).
+	Rules []rules.Rule `toml:"rules"`
 }
 
 // Account is an [[account]] entry.
@@ -179,6 +190,11 @@ type Account struct {
 	Quota         Size   `toml:"quota"`
 	QuotaMessages int64  `toml:"quota_messages"`
 	Disabled      bool   `toml:"disabled"`
+	// Rules, forwarder and responder of the account ([[account.rules]],
+	// [account.forwarder], [account.responder]).
+	Rules     []rules.Rule     `toml:"rules"`
+	Forwarder *rules.Forwarder `toml:"forwarder"`
+	Responder *rules.Responder `toml:"responder"`
 }
 
 // Alias is an [[alias]] entry.
@@ -237,11 +253,14 @@ func defaults() *Config {
 			MaxConnectionsPerIP:     50,
 			MaxConnectionsPerUserIP: 50,
 		},
-		Log:      Log{Level: "info", Format: "text"},
-		Outbound: defaultOutbound(),
-		HTTP:     defaultHTTP(),
-		Storage:  defaultStorage(),
-		Limits:   defaultLimits(),
+		Log:       Log{Level: "info", Format: "text"},
+		Outbound:  defaultOutbound(),
+		HTTP:      defaultHTTP(),
+		Storage:   defaultStorage(),
+		Limits:    defaultLimits(),
+		Files:     defaultFiles(),
+		Filtering: defaultFiltering(),
+		Spam:      defaultSpam(),
 		Checks: Checks{
 			DMARCRejectAction: "junk",
 			SPFFailAction:     "mark",
@@ -313,5 +332,15 @@ func (c *Config) Clone() *Config {
 	n.Aliases = slices.Clone(c.Aliases)
 	n.Auth.Admins = slices.Clone(c.Auth.Admins)
 	n.Outbound.RequireTLSDomains = slices.Clone(c.Outbound.RequireTLSDomains)
+	n.Rules = rules.CloneRules(c.Rules)
+	for i := range n.Domains {
+		n.Domains[i].Rules = rules.CloneRules(c.Domains[i].Rules)
+	}
+	for i := range n.Accounts {
+		a := &n.Accounts[i]
+		a.Rules, a.Forwarder, a.Responder = rules.CloneRules(a.Rules), a.Forwarder.Clone(), a.Responder.Clone()
+	}
+	n.Filtering.TrustedNetworks = slices.Clone(c.Filtering.TrustedNetworks)
+	n.Filtering.SRSSecrets = slices.Clone(c.Filtering.SRSSecrets)
 	return &n
 }

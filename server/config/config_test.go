@@ -118,12 +118,21 @@ func TestValidateNoFile(t *testing.T) {
 // copy deeply: every slice, map and pointer in Config must be listed here
 // and handled in Clone.
 func TestCloneIsDeep(t *testing.T) {
-	handled := map[string]bool{"Domains": true, "Accounts": true, "Aliases": true, "Auth.Admins": true, "Outbound.RequireTLSDomains": true}
+	handled := map[string]bool{"Domains": true, "Accounts": true, "Aliases": true, "Auth.Admins": true, "Outbound.RequireTLSDomains": true,
+		"Filtering.TrustedNetworks": true, "Filtering.SRSSecrets": true,
+		// rules.CloneRules, Forwarder.Clone and Responder.Clone copy these deeply.
+		"Rules": true, "Domains[].Rules": true, "Accounts[].Rules": true, "Accounts[].Forwarder": true, "Accounts[].Responder": true}
 	var walk func(prefix string, typ reflect.Type)
 	walk = func(prefix string, typ reflect.Type) {
 		for i := 0; i < typ.NumField(); i++ {
 			f := typ.Field(i)
 			name := prefix + f.Name
+			if f.Type == ruleListType || f.Type == forwarderType || f.Type == responderType {
+				if !handled[name] {
+					t.Errorf("Clone does not copy %s", name)
+				}
+				continue
+			}
 			switch f.Type.Kind() {
 			case reflect.Slice:
 				if !handled[name] {
@@ -274,6 +283,8 @@ func leafKeys(prefix string, typ reflect.Type) []string {
 		f := typ.Field(index[n])
 		p := joinKey(prefix, n)
 		switch {
+		case f.Type == ruleListType, f.Type == forwarderType, f.Type == responderType:
+			keys = append(keys, p) // the rule schema is documented in docs/rules.md
 		case f.Type.Kind() == reflect.Struct:
 			keys = append(keys, leafKeys(p, f.Type)...)
 		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:

@@ -338,6 +338,9 @@ var (
 )
 
 func (d *decoder) decodeValue(path string, raw any, v reflect.Value) {
+	if d.decodeRules(path, raw, v) {
+		return
+	}
 	switch v.Type() {
 	case sizeType:
 		switch x := raw.(type) {
@@ -402,6 +405,15 @@ func (d *decoder) decodeValue(path string, raw any, v reflect.Value) {
 			return
 		}
 		v.SetInt(x)
+	case reflect.Float64:
+		switch x := raw.(type) {
+		case float64:
+			v.SetFloat(x)
+		case int64:
+			v.SetFloat(float64(x))
+		default:
+			d.fail(path, "expected a number, got %s", describe(raw))
+		}
 	case reflect.Struct:
 		x, ok := raw.(map[string]any)
 		if !ok {

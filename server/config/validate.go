@@ -111,6 +111,8 @@ func (c *Config) validate(errs *Errors, pos positions) {
 	c.validateHTTP(v)
 	// [limits] and the password settings of [auth]
 	c.validateLimits(v)
+	// [files]
+	c.validateFiles(v)
 
 	// [storage]
 	c.validateStorage(v)
@@ -130,6 +132,9 @@ func (c *Config) validate(errs *Errors, pos positions) {
 	}
 
 	c.validateDirectory(v)
+
+	// [[rules]], [filtering], [spam]
+	c.validateRules(v)
 }
 
 func (v *validator) positiveInt(path string, n int) {

@@ -22,11 +22,13 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+	"time"
 	"unicode/utf8"
 
+	"github.com/floemail/floe/rules"
 	"github.com/floemail/floe/server/config"
+	"github.com/floemail/floe/server/srs"
 	"github.com/floemail/floe/storage"
-	"github.com/floemail/floe/storage/ingest"
 )
 
 // Errors returned by Resolve (and CheckQuota). The SMTP layer maps them to
@@ -78,15 +80,32 @@ type Options struct {
 	// Outbound takes messages for remote recipients (forwarder,
 	// responder); nil when the server has no outbound queue.
 	Outbound OutboundSubmitter
+	// SRS rewrites the envelope sender of forwarded mail; nil forwards
+	// with the original sender (SPF may then fail at the destination).
+	SRS *srs.SRS
+	// Groups answers "member of group" conditions; nil: the store's groups
+	// when it has them (a MemberOf method, the storage groups API), else
+	// none.
+	Groups GroupChecker
+	// LookupPTR resolves rDNS names for rdns conditions (net.Resolver's
+	// LookupAddr); nil: rDNS is unknown ("").
+	LookupPTR func(ctx context.Context, addr string) ([]string, error)
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
 }
 
 // Deliverer resolves recipients and delivers messages locally. It is safe
 // for concurrent use and keeps no state between calls.
 type Deliverer struct {
-	store    storage.Store
-	cfg      func() *config.Config
-	log      *slog.Logger
-	outbound OutboundSubmitter
+	store     storage.Store
+	cfg       func() *config.Config
+	log       *slog.Logger
+	outbound  OutboundSubmitter
+	srs       *srs.SRS
+	groups    GroupChecker
+	lookupPTR func(ctx context.Context, addr string) ([]string, error)
+	now       func() time.Time
+	rules     ruleSource
 }
 
 // New returns a Deliverer.
@@ -95,7 +114,16 @@ func New(o Options) *Deliverer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Deliverer{store: o.Store, cfg: o.Config, log: log, outbound: o.Outbound}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	groups := o.Groups
+	if mo, ok := o.Store.(memberOfer); ok && groups == nil {
+		groups = storeGroups{mo}
+	}
+	return &Deliverer{store: o.Store, cfg: o.Config, log: log, outbound: o.Outbound,
+		srs: o.SRS, groups: groups, lookupPTR: o.LookupPTR, now: now}
 }
 
 // Recipient is a resolved local recipient.
@@ -119,6 +147,13 @@ type Message struct {
 	RemoteIP   netip.Addr
 	Helo       string
 	AuthUser   string // authenticated submitter, "" for none
+	// RDNS is the client's PTR name when known; Spam the scanner's verdict
+	// (nil: no scanner); AuthResults our Authentication-Results value; Junk
+	// that the arrival checks file the message as junk.
+	RDNS        string
+	Spam        *rules.Spam
+	AuthResults string
+	Junk        bool
 }
 
 // Result is the outcome for one recipient of Deliver, in the order of
@@ -143,7 +178,7 @@ func SplitAddress(address string) (local, domain string, err error) {
 		return "", "", ErrInvalidAddress
 	}
 	for _, r := range local {
-		if r <= ' ' || r == 0x7f || strings.ContainsRune(`@%!"\()<>[]:;,`, r) {
+		if r <= ' ' || r == 0x7f || strings.ContainsRune(`@%!"\()<>[];,`, r) {
 			return "", "", ErrInvalidAddress
 		}
 	}
@@ -169,8 +204,8 @@ func SplitAddress(address string) (local, domain string, err error) {
 //  1. the domain must be local (ErrNotLocal);
 //  2. an account with exactly this address;
 //  3. an alias with exactly this address (its target account);
-//  4. when the local part has a "+tag", the same two lookups without the tag
-//     (local+tag@domain -> local@domain);
+//  4. when the local part has a "+tag" or ":tag", the same two lookups
+//     without the tag (local+tag@domain -> local@domain);
 //  5. the domain's catch-all account;
 //  6. otherwise ErrUnknownUser.
 //
@@ -219,7 +254,9 @@ func (d *Deliverer) lookupOwner(ctx context.Context, local, domain string) (stor
 	if !errors.Is(err, ErrUnknownUser) {
 		return acct, err
 	}
-	if i := strings.IndexByte(local, '+'); i > 0 {
+	// "+tag", or the seed's "user:Folder" (rules file such mail into the
+	// folder with %%Extension%%).
+	if i := strings.IndexAny(local, "+:"); i > 0 {
 		return d.exact(ctx, local[:i]+"@"+domain)
 	}
 	return storage.Account{}, ErrUnknownUser
@@ -292,54 +329,24 @@ func (d *Deliverer) CheckQuota(ctx context.Context, r Recipient, size int64) err
 	return nil
 }
 
-// Deliver stores m.Blob in the mailbox of every recipient (INBOX unless
-// Recipient.Mailbox says otherwise) through the one write path,
-// storage/ingest: it deduplicates recipients by account and mailbox (one
-// copy per account, even when two aliases name it) and calls ingest.Deliver
-// once, so the blob is read and parsed once and every copy is committed in
-// one transaction, durable (and published) when Deliver returns. The
-// results follow m.Recipients; recipients sharing an account share its
-// outcome. The error is for the whole call (nothing was stored). When no
-// copy is stored, the blob is discarded unless something else (an outbound
-// queue entry, another message) references it.
+// Deliver plans m (Plan: the message is read and parsed once, every
+// recipient's rules evaluated) and executes the plan (Execute): copies are
+// stored through the one write path, storage/ingest, in one transaction
+// for the received message, durable (and published) when Deliver returns.
+// A recipient whose rules reject the message gets ErrRejected, and the
+// sender a DSN (never a null sender): callers that can still refuse the
+// message (SMTP before its reply) call Plan and Execute themselves. The
+// results follow m.Recipients. The error is for the whole call (nothing
+// was stored).
 func (d *Deliverer) Deliver(ctx context.Context, m *Message) ([]Result, error) {
 	if len(m.Recipients) == 0 {
 		return nil, nil
 	}
-
-	// Step: deduplicate by account (rules will later add targets here).
-	type key struct {
-		acct storage.AccountID
-		mbox string
-	}
-	index := make(map[key]int, len(m.Recipients))
-	targets := make([]storage.Target, 0, len(m.Recipients))
-	which := make([]int, len(m.Recipients))
-	for i, r := range m.Recipients {
-		mbox := r.Mailbox
-		if mbox == "" {
-			mbox = "INBOX"
-		}
-		k := key{r.Account, mbox}
-		j, ok := index[k]
-		if !ok {
-			j = len(targets)
-			index[k] = j
-			targets = append(targets, storage.Target{Account: r.Account, MailboxName: mbox})
-		}
-		which[i] = j
-	}
-
-	// Step: read, parse and store every copy in one transaction.
-	delivered, err := ingest.Deliver(ctx, d.store, m.Blob, targets)
+	p, err := d.Plan(ctx, m)
 	if err != nil {
 		return nil, err
 	}
-	results := make([]Result, len(m.Recipients))
-	for i, r := range m.Recipients {
-		results[i] = Result{Recipient: r, Err: delivered[which[i]].Err}
-	}
-	return results, nil
+	return d.Execute(ctx, p, true)
 }
 
 // DeliverLocal stores the spooled blob, a message from the envelope sender
@@ -354,6 +361,11 @@ func (d *Deliverer) DeliverLocal(ctx context.Context, from, to string, blob stor
 	r, err := d.Resolve(ctx, to)
 	if errors.Is(err, ErrNotLocal) {
 		return false, nil
+	}
+	if err != nil && srs.IsSRS(to) {
+		// A bounce to a message our forwarder sent on: it goes to the
+		// original sender (srs.go).
+		return d.deliverSRS(ctx, from, to, blob)
 	}
 	if err != nil {
 		return true, err

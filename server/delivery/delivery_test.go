@@ -18,7 +18,7 @@ type fixture struct {
 	ids   map[string]storage.AccountID
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{})
@@ -164,7 +164,7 @@ func TestOwns(t *testing.T) {
 	}
 }
 
-func putBlob(t *testing.T, st storage.Store, body string) storage.BlobRef {
+func putBlob(t testing.TB, st storage.Store, body string) storage.BlobRef {
 	t.Helper()
 	ref, err := st.PutBlob(context.Background(), strings.NewReader(body))
 	if err != nil {

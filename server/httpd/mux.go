@@ -63,6 +63,12 @@ func MaxBody(n int64) Option {
 	return func(r *route) { r.maxBody = func() int64 { return n } }
 }
 
+// MaxBodyFunc is MaxBody with a limit read per request (a config value
+// that a reload may change).
+func MaxBodyFunc(n func() int64) Option {
+	return func(r *route) { r.maxBody = n }
+}
+
 // Handle mounts h for pattern without authentication. The request body is
 // limited to [http] max_body_size (LimitBody). A handler that needs the
 // account uses HandleAuth instead.

@@ -333,9 +333,16 @@ type toolResult struct {
 // and exit status. It fails the test only when the program cannot be run.
 func runTool(t *testing.T, stdin []byte, env []string, name string, args ...string) toolResult {
 	t.Helper()
+	return runToolIn(t, "", stdin, env, name, args...)
+}
+
+// runToolIn is runTool in the working directory dir ("": the test's).
+func runToolIn(t *testing.T, dir string, stdin []byte, env []string, name string, args ...string) toolResult {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}

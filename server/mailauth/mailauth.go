@@ -103,6 +103,9 @@ type Result struct {
 	Policy     string // DMARC policy applied: none, quarantine, reject ("" without record)
 	Action     Action
 	Reason     string // why Action is not Accept
+	// PTR is the client's forward-confirmed reverse DNS name (iprev pass;
+	// without the final dot), "" when unknown or [checks] log_rdns is off.
+	PTR string
 }
 
 // Options configures a Checker.
@@ -269,7 +272,7 @@ func (c *Checker) Check(ctx context.Context, in Info) Result {
 	}
 	results = append(results, &authres.DMARCResult{Value: authres.ResultValue(out.DMARC), From: out.FromDomain})
 	if cfg.LogRDNS {
-		if iprev := c.iprev(ctx, res, in, log); iprev != "" {
+		if iprev := c.iprev(ctx, res, in, log, &out.PTR); iprev != "" {
 			results = append(results, &authres.IPRevResult{Value: authres.ResultValue(iprev), IP: in.RemoteIP.Unmap().String()})
 		}
 	}
@@ -293,7 +296,7 @@ func foldAR(s string) string {
 // iprev is the reverse-DNS check (RFC 8601 3: iprev) and the HELO check;
 // both are only logged. It returns pass, fail, temperror or "" when the
 // address is unusable.
-func (c *Checker) iprev(ctx context.Context, r Resolver, in Info, log *slog.Logger) string {
+func (c *Checker) iprev(ctx context.Context, r Resolver, in Info, log *slog.Logger, ptr *string) string {
 	ip := in.RemoteIP.Unmap()
 	if !ip.IsValid() {
 		return ""
@@ -330,6 +333,7 @@ func (c *Checker) iprev(ctx context.Context, r Resolver, in Info, log *slog.Logg
 		}
 	}
 	log.Info("reverse DNS and HELO", "iprev", result, "ptr", confirmed, "helo", in.Helo, "helo_matches_ip", heloOK)
+	*ptr = confirmed
 	return result
 }
 

@@ -480,6 +480,18 @@ func (q *Queue) sign(j *job, blob storage.Blob) string {
 			q.log.Error("DKIM signing failed; sending unsigned", "queue_id", j.e.ID, "domain", domain, "err", err)
 			return
 		}
+		// A forwarded message keeps its author's From: it is signed with
+		// the key of the forwarding domain, the domain of its (SRS)
+		// envelope sender.
+		if env := domainOf(j.e.From); sig == "" && env != "" && env != domain {
+			if _, err := blob.Seek(0, io.SeekStart); err != nil {
+				return
+			}
+			if sig, err = q.signer.Sign(env, blob); err != nil {
+				q.log.Error("DKIM signing failed; sending unsigned", "queue_id", j.e.ID, "domain", env, "err", err)
+				return
+			}
+		}
 		j.sig = sig
 	})
 	return j.sig

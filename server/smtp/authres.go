@@ -29,6 +29,10 @@ type authResFilter struct {
 	body    bool   // past the header section: copy as is
 	midLine bool   // the last ReadSlice stopped inside a long line
 	err     error  // sticky error of src (io.EOF at the end)
+	// dropSpam also drops X-Spam-* fields: the spam scanner's verdict is
+	// ours to add (server/spam), a sender's own "X-Spam-Flag: NO" must not
+	// reach mail clients that trust it.
+	dropSpam bool
 }
 
 // Modes of the current field.
@@ -102,7 +106,7 @@ func (f *authResFilter) addToField(line []byte) {
 	}
 	f.field = append(f.field, line...)
 	if len(f.field) > maxFieldBuffer {
-		if forgedAuthResults(f.field, f.id) {
+		if f.drop(f.field) {
 			f.mode = fieldDrop
 		} else {
 			f.out = append(f.out, f.field...)
@@ -114,11 +118,19 @@ func (f *authResFilter) addToField(line []byte) {
 
 // endField decides the collected field and starts a new one.
 func (f *authResFilter) endField() {
-	if f.mode == fieldCollect && len(f.field) > 0 && !forgedAuthResults(f.field, f.id) {
+	if f.mode == fieldCollect && len(f.field) > 0 && !f.drop(f.field) {
 		f.out = append(f.out, f.field...)
 	}
 	f.field = f.field[:0]
 	f.mode = fieldCollect
+}
+
+// drop reports whether the filter removes field.
+func (f *authResFilter) drop(field []byte) bool {
+	if f.dropSpam && len(field) > 7 && strings.EqualFold(string(field[:7]), "X-Spam-") {
+		return true
+	}
+	return forgedAuthResults(field, f.id)
 }
 
 // forgedAuthResults reports whether field (a whole header field, or its

@@ -21,6 +21,7 @@ import (
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/server/delivery"
 	"github.com/floemail/floe/server/queue"
+	"github.com/floemail/floe/server/srs"
 	"github.com/floemail/floe/storage"
 	"github.com/floemail/floe/storage/sqlite"
 )
@@ -75,6 +76,19 @@ type envOptions struct {
 	// outbound gives the server an outbound queue (not started: entries
 	// stay in the store for the test to inspect).
 	outbound bool
+	// srs rewrites the sender of forwarded mail.
+	srs *srs.SRS
+}
+
+// queueLink is delivery's OutboundSubmitter (the queue, when the env has
+// one), as the server wires it.
+type queueLink struct{ q *queue.Queue }
+
+func (l *queueLink) SubmitOutbound(ctx context.Context, from string, to []string, blob storage.BlobRef, acct storage.AccountID) error {
+	if l.q == nil {
+		return errors.New("no outbound queue")
+	}
+	return l.q.SubmitOutbound(ctx, from, to, blob, acct)
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -128,12 +142,14 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if o.store != nil {
 		used = o.store(st)
 	}
-	e.del = delivery.New(delivery.Options{Store: used, Config: getCfg, Logger: log})
+	link := &queueLink{}
+	e.del = delivery.New(delivery.Options{Store: used, Config: getCfg, Logger: log, Outbound: link, SRS: o.srs})
 	serverTLS := &tls.Config{Certificates: []tls.Certificate{testCert()}, MinVersion: tls.VersionTLS12}
 	e.client = &tls.Config{InsecureSkipVerify: true, ServerName: "mx.example.test"}
 	var outq *queue.Queue
 	if o.outbound {
 		outq = queue.New(queue.Options{Store: used, Config: getCfg, Logger: log, Local: e.del})
+		link.q = outq
 	}
 	e.srv = New(Options{Config: getCfg, Store: used, Auth: a, Delivery: e.del, Queue: outq, TLS: serverTLS, Logger: log})
 	if o.server != nil {

@@ -45,6 +45,7 @@ import (
 	"github.com/floemail/floe/server/delivery"
 	"github.com/floemail/floe/server/mailauth"
 	"github.com/floemail/floe/server/queue"
+	"github.com/floemail/floe/server/spam"
 	"github.com/floemail/floe/storage"
 )
 
@@ -121,6 +122,11 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	conns     map[*trackedConn]struct{}
 	wg        sync.WaitGroup // connection goroutines
+
+	// spam is the [spam] scanner, rebuilt when spamCfg changes.
+	spamMu  sync.Mutex
+	spam    *spam.Scanner
+	spamCfg config.Spam
 
 	// remoteAddr, when set (tests), replaces the peer address used for
 	// policy decisions (plain-text AUTH from a non-loopback address).

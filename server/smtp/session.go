@@ -18,6 +18,7 @@ import (
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/server/delivery"
 	"github.com/floemail/floe/server/queue"
+	"github.com/floemail/floe/server/srs"
 	"github.com/floemail/floe/storage"
 )
 
@@ -95,9 +96,12 @@ type session struct {
 	log        *slog.Logger
 	remoteAddr net.Addr
 	remote     netip.Addr
-	helo       string
-	tls        *tlsState
-	principal  *auth.Principal
+	// rdns is the forward-confirmed PTR name the arrival checks found for
+	// this message ("" when unknown); the rules and rspamd get it.
+	rdns      string
+	helo      string
+	tls       *tlsState
+	principal *auth.Principal
 
 	// Mail transaction.
 	hasFrom bool
@@ -251,6 +255,11 @@ func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 		return s.fail(errRelayDenied)
 	}
 	r, err := s.srv.opts.Delivery.Resolve(s.ctx, to)
+	if err != nil && !errors.Is(err, delivery.ErrNotLocal) && srs.IsSRS(to) {
+		// A bounce to an address our forwarder rewrote (SRS): it goes to
+		// the original sender, local or remote.
+		return s.rcptSRS(to, opts)
+	}
 	switch {
 	case err == nil:
 	case errors.Is(err, delivery.ErrNotLocal):
@@ -339,6 +348,9 @@ func (s *session) Data(r io.Reader) error {
 	// policy and whoever sends (authres.go, RFC 8601 5).
 	norm := newCRLFNormalizer(dr)
 	text := newAuthResFilter(norm, hostnameOf(s.b.cfg))
+	// With spam scoring on this message, the sender's X-Spam-* fields go
+	// too: ours are added by checkArrival.
+	text.dropSpam = s.b.mode == MX && s.principal == nil && s.srv.spamScanner(s.b.cfg) != nil
 	ref, err := s.srv.opts.Store.PutBlob(s.ctx, io.MultiReader(strings.NewReader(recv), text))
 	if err != nil {
 		return s.dataError(dr.err, err)
@@ -347,10 +359,43 @@ func (s *session) Data(r io.Reader) error {
 		s.log.Info("bare CR or LF in message text normalised to CRLF", "count", n)
 	}
 	// Port 25 arrival checks (checks.go): may reject, rewrite the blob with
-	// Authentication-Results, or send the copies to Junk.
-	ref, rcpts, err := s.checkArrival(ref)
+	// Authentication-Results, or file the copies as junk.
+	ref, junk, authRes, verdict, err := s.checkArrival(ref)
 	if err != nil {
 		return err
+	}
+
+	// Plan every local recipient's outcome (rules, forwarder, responder)
+	// before anything is queued or answered, so that a rule's reject is
+	// still a 550 (ARCHITECTURE.md decision 4).
+	var plan *delivery.Plan
+	if len(s.rcpts) > 0 {
+		msg := &delivery.Message{
+			Blob:        ref,
+			From:        s.from,
+			Recipients:  s.rcpts,
+			RemoteIP:    s.remote,
+			Helo:        s.helo,
+			AuthResults: authRes,
+			Junk:        junk,
+			Spam:        verdict,
+			RDNS:        s.rdns,
+		}
+		if s.principal != nil {
+			msg.AuthUser = s.principal.Address
+		}
+		plan, err = s.srv.opts.Delivery.Plan(s.ctx, msg)
+		if err != nil {
+			s.log.Error("planning delivery failed", "blob", ref.ID, "err", err)
+			s.discard(ref.ID)
+			return storageReply(err)
+		}
+		if all, text := plan.Rejected(); all && len(s.remoteRcpts) == 0 {
+			s.log.Info("message rejected by rules", "id", id, "from", s.from, "rcpts", len(s.rcpts))
+			s.srv.opts.Delivery.Refused(s.ctx, plan)
+			s.discard(ref.ID)
+			return ruleReject(text)
+		}
 	}
 
 	// Remote recipients first: if queueing fails nothing was stored and
@@ -359,23 +404,15 @@ func (s *session) Data(r io.Reader) error {
 		if err := s.submitOutbound(ref); err != nil {
 			return err
 		}
-		if len(rcpts) == 0 {
+		if plan == nil {
 			s.log.Info("message accepted", "id", id, "from", s.from, "remote_rcpts", len(s.remoteRcpts), "size", ref.Size, "blob", ref.ID)
 			return nil
 		}
 	}
 
-	msg := &delivery.Message{
-		Blob:       ref,
-		From:       s.from,
-		Recipients: rcpts,
-		RemoteIP:   s.remote,
-		Helo:       s.helo,
-	}
-	if s.principal != nil {
-		msg.AuthUser = s.principal.Address
-	}
-	results, err := s.srv.opts.Delivery.Deliver(s.ctx, msg)
+	// Execute the plan; recipients rejected here (others took the message)
+	// get a DSN sent to the sender.
+	results, err := s.srv.opts.Delivery.Execute(s.ctx, plan, true)
 	if err != nil {
 		s.log.Error("delivery failed", "blob", ref.ID, "err", err)
 		return storageReply(err)
@@ -383,8 +420,8 @@ func (s *session) Data(r io.Reader) error {
 	var stored int
 	var firstErr, tempErr error
 	for _, res := range results {
-		if res.Err == nil {
-			stored++
+		if res.Err == nil || errors.Is(res.Err, delivery.ErrRejected) {
+			stored++ // a rejected recipient was answered by a DSN
 			continue
 		}
 		if firstErr == nil {
@@ -402,7 +439,7 @@ func (s *session) Data(r io.Reader) error {
 		return storageReply(firstErr)
 	}
 	for _, res := range results {
-		if res.Err != nil {
+		if res.Err != nil && !errors.Is(res.Err, delivery.ErrRejected) {
 			s.log.Error("copy not delivered after RCPT was accepted", "rcpt", res.Recipient.Address, "blob", ref.ID, "err", res.Err)
 		}
 	}

@@ -87,16 +87,45 @@ func Deliver(ctx context.Context, st storage.Store, ref storage.BlobRef, targets
 		discard(ctx, st, ref.ID)
 		return nil, nil
 	}
-	parsed, err := prepare(ctx, st, ref, targets)
+	return deliver(ctx, st, ref, nil, targets)
+}
+
+// deliver is Deliver, with the parse when the caller has it (nil: read and
+// parse here).
+func deliver(ctx context.Context, st storage.Store, ref storage.BlobRef, parsed *storage.Parsed, targets []storage.Target) ([]storage.Delivered, error) {
+	targets = append([]storage.Target(nil), targets...) // prepare sets Target.File
+	var contents []storage.BlobID
+	var err error
+	if parsed == nil {
+		parsed, contents, err = prepare(ctx, st, ref, targets)
+	} else {
+		contents, err = prepareParsed(ctx, st, ref, parsed, targets)
+	}
+	dropContents := func() {
+		for _, c := range contents {
+			discard(ctx, st, c)
+		}
+	}
 	if err != nil {
 		discard(ctx, st, ref.ID)
+		dropContents()
 		return nil, err
 	}
 	delivered, err := st.Deliver(ctx, ref, parsed, targets)
 	if err != nil {
 		discard(ctx, st, ref.ID)
+		dropContents()
 		return nil, fmt.Errorf("deliver: %w", err)
 	}
+	defer func() {
+		// A file content no stored copy took (its target failed) goes;
+		// one that was taken stays (DiscardBlob spares referenced blobs).
+		for i, d := range delivered {
+			if d.Err != nil && targets[i].File != nil {
+				discard(ctx, st, targets[i].File.Content.ID)
+			}
+		}
+	}()
 	if len(delivered) != len(targets) {
 		// A backend fault: it may have stored some copies, so the blob is
 		// kept (an unreferenced one is collected as an orphan later).
@@ -116,17 +145,25 @@ func Deliver(ctx context.Context, st storage.Store, ref storage.BlobRef, targets
 // This is where per-target extraction belongs that needs the content (the
 // groupware item index of a typed folder): it runs here, while the blob is
 // open, so that no caller reads or parses the message twice.
-func prepare(ctx context.Context, st storage.Store, ref storage.BlobRef, targets []storage.Target) (*storage.Parsed, error) {
+//
+// A target that is a file folder (storage.IsFileFolder) gets Target.File:
+// the message's first attachment, decoded into its own content blob (whose
+// IDs are returned, for discarding when the delivery fails).
+func prepare(ctx context.Context, st storage.Store, ref storage.BlobRef, targets []storage.Target) (*storage.Parsed, []storage.BlobID, error) {
 	blob, err := st.OpenBlob(ctx, ref.ID)
 	if err != nil {
-		return nil, fmt.Errorf("deliver: open blob: %w", err)
+		return nil, nil, fmt.Errorf("deliver: open blob: %w", err)
 	}
 	defer blob.Close()
 	parsed, err := mimeparse.Parse(blob, blob.Size())
 	if err != nil {
-		return nil, fmt.Errorf("deliver: parse: %w", err)
+		return nil, nil, fmt.Errorf("deliver: parse: %w", err)
 	}
-	return parsed, nil
+	contents, err := fileTargets(ctx, st, blob, parsed, targets)
+	if err != nil {
+		return nil, contents, fmt.Errorf("deliver: %w", err)
+	}
+	return parsed, contents, nil
 }
 
 // Append stores the spooled blob ref as one new message in one mailbox
@@ -161,19 +198,25 @@ type Item struct {
 // references it); a target's refusal is a *storage.DeliveryError wrapping
 // the reason (storage.ErrOverQuota, storage.ErrNoMailbox, ...).
 func DeliverAll(ctx context.Context, st storage.Store, items []Item) ([][]storage.Delivered, error) {
+	var contents []storage.BlobID // file contents prepare extracted (Target.File)
 	discardAll := func() {
 		for _, it := range items {
 			discard(ctx, st, it.Ref.ID)
 		}
+		for _, c := range contents {
+			discard(ctx, st, c)
+		}
 	}
 	ds := make([]storage.Delivery, len(items))
 	for i, it := range items {
-		parsed, err := prepare(ctx, st, it.Ref, it.Targets)
+		targets := append([]storage.Target(nil), it.Targets...) // prepare sets Target.File
+		parsed, cs, err := prepare(ctx, st, it.Ref, targets)
+		contents = append(contents, cs...)
 		if err != nil {
 			discardAll()
 			return nil, err
 		}
-		ds[i] = storage.Delivery{Ref: it.Ref, Parsed: parsed, Targets: it.Targets}
+		ds[i] = storage.Delivery{Ref: it.Ref, Parsed: parsed, Targets: targets}
 	}
 	out, err := st.DeliverAll(ctx, ds)
 	if err != nil {
@@ -228,4 +271,43 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// DeliverParsed is Deliver for a caller that has already read and parsed
+// the blob once (server/delivery parses before delivering, for the rules):
+// p must be mimeparse's result for ref. The durability and discard
+// contract is Deliver's.
+func DeliverParsed(ctx context.Context, st storage.Store, ref storage.BlobRef, p *storage.Parsed, targets []storage.Target) ([]storage.Delivered, error) {
+	if len(targets) == 0 {
+		discard(ctx, st, ref.ID)
+		return nil, nil
+	}
+	return deliver(ctx, st, ref, p, targets)
+}
+
+// prepareParsed is prepare for a message already parsed: only the
+// per-target extraction (file folders) reads the blob, and only when the
+// message has an attachment.
+func prepareParsed(ctx context.Context, st storage.Store, ref storage.BlobRef, parsed *storage.Parsed, targets []storage.Target) ([]storage.BlobID, error) {
+	if !parsed.HasAttachment {
+		return nil, nil
+	}
+	blob, err := st.OpenBlob(ctx, ref.ID)
+	if err != nil {
+		return nil, fmt.Errorf("deliver: open blob: %w", err)
+	}
+	defer blob.Close()
+	contents, err := fileTargets(ctx, st, blob, parsed, targets)
+	if err != nil {
+		return contents, fmt.Errorf("deliver: %w", err)
+	}
+	return contents, nil
+}
+
+// Parse reads and parses the spooled blob ref once (storage/mimeparse), for
+// a caller that needs the parse before it decides where to deliver (then
+// DeliverParsed).
+func Parse(ctx context.Context, st storage.Store, ref storage.BlobRef) (*storage.Parsed, error) {
+	parsed, _, err := prepare(ctx, st, ref, nil)
+	return parsed, err
 }

@@ -100,6 +100,59 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 	if err := rows.Err(); err != nil {
 		return nil, dbErr("check", err)
 	}
+	// Content blobs of files, each verified once.
+	verified := map[storage.BlobID]int64{}
+	verifyContent := func(id storage.BlobID) (int64, bool) {
+		if n, ok := verified[id]; ok {
+			return n, n >= 0
+		}
+		verified[id] = -1
+		if !blob.ValidID(id) {
+			add("file content: malformed id %q", id)
+			return 0, false
+		}
+		n, err := s.blobs.Verify(id)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			add("file content %s: file missing", id)
+		case errors.Is(err, blob.ErrCorrupt):
+			add("file content %s: content does not match its hash (corrupt)", id)
+		case err != nil:
+			add("file content %s: %v", id, err)
+		default:
+			verified[id] = n
+			return n, true
+		}
+		return 0, false
+	}
+	type fileCheck struct {
+		mailbox       int64
+		name, content string
+		size          int64
+	}
+	var fcs []fileCheck
+	frows, err := tx.QueryContext(ctx, "SELECT mailbox, name, content, size FROM files ORDER BY message")
+	if err != nil {
+		return nil, dbErr("check", err)
+	}
+	for frows.Next() {
+		var fc fileCheck
+		if err := frows.Scan(&fc.mailbox, &fc.name, &fc.content, &fc.size); err != nil {
+			frows.Close()
+			return nil, dbErr("check", err)
+		}
+		fcs = append(fcs, fc)
+	}
+	frows.Close()
+	if err := frows.Err(); err != nil {
+		return nil, dbErr("check", err)
+	}
+	for _, fc := range fcs {
+		if n, ok := verifyContent(storage.BlobID(fc.content)); ok && n != fc.size {
+			add("file %q of mailbox %d: content has %d bytes, database says %d", fc.name, fc.mailbox, n, fc.size)
+		}
+	}
+
 	for _, b := range blobs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -113,6 +166,22 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 		if !blob.ValidID(storage.BlobID(b.hash)) {
 			add("blob row %d: malformed id %q", b.id, b.hash)
 			continue
+		}
+		var content string
+		var head, tail []byte
+		switch err := tx.QueryRowContext(ctx, "SELECT content, head, tail FROM composites WHERE hash = ?", b.hash).Scan(&content, &head, &tail); {
+		case err == nil:
+			// A file's message: head, content in base64, tail.
+			m := &storage.FileMessage{Head: head, Tail: tail}
+			if got := storage.CompositeID(m, storage.BlobID(content)); string(got) != b.hash {
+				add("composite %s: its parts hash to %s", b.hash, got)
+			}
+			if n, ok := verifyContent(storage.BlobID(content)); ok && m.Size(n) != b.size {
+				add("composite %s: composes %d bytes, database says %d", b.hash, m.Size(n), b.size)
+			}
+			continue
+		case !errors.Is(err, sql.ErrNoRows):
+			return nil, dbErr("check", err)
 		}
 		n, err := s.blobs.Verify(storage.BlobID(b.hash))
 		switch {
@@ -235,9 +304,12 @@ func (s *Store) stillReferenced(ctx context.Context, hash string) bool {
 	return n > 0
 }
 
-// blobUsers counts the references to a blob hash: its blobs row (messages)
-// and outbound queue entries.
-const blobUsers = "SELECT (SELECT count(*) FROM blobs WHERE hash = ?1) + (SELECT count(*) FROM queue WHERE blob = ?1)"
+// blobUsers counts the references to a blob hash: its blobs row (messages),
+// outbound queue entries, quarantine entries, and as a file's content,
+// composites and files rows.
+const blobUsers = "SELECT (SELECT count(*) FROM blobs WHERE hash = ?1) + (SELECT count(*) FROM queue WHERE blob = ?1)" +
+	" + (SELECT count(*) FROM quarantine WHERE blob = ?1)" +
+	" + (SELECT count(*) FROM composites WHERE content = ?1) + (SELECT count(*) FROM files WHERE content = ?1)"
 
 // Orphans lists blob files that no message or queue entry references and whose last
 // modification is older than minAge. A young unreferenced file may belong to

@@ -323,6 +323,9 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 		if _, err := w.exec("DELETE FROM lost_subscriptions WHERE account = ?", id); err != nil {
 			return dbErr("delete account", err)
 		}
+		if err := w.deleteAccountRules(id); err != nil {
+			return err
+		}
 		_, err = w.exec("DELETE FROM accounts WHERE id = ?", id)
 		return dbErr("delete account", err)
 	})

@@ -370,6 +370,9 @@ func (w *wtx) renameInbox(inbox storage.Mailbox, newName string) error {
 	if _, err := w.exec("UPDATE messages SET mailbox = ? WHERE mailbox = ?", nm.ID, inbox.ID); err != nil {
 		return dbErr("rename inbox", err)
 	}
+	if _, err := w.exec("UPDATE files SET mailbox = ? WHERE mailbox = ?", nm.ID, inbox.ID); err != nil {
+		return dbErr("rename inbox", err)
+	}
 	if _, err := w.exec("UPDATE mailboxes SET uidnext = ?, highest_modseq = ? WHERE id = ?", inbox.UIDNext, inbox.HighestModSeq, nm.ID); err != nil {
 		return dbErr("rename inbox", err)
 	}

@@ -33,10 +33,33 @@ func (s *Store) OpenBlob(ctx context.Context, id storage.BlobID) (storage.Blob, 
 		return nil, err
 	}
 	f, err := s.blobs.Open(id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return s.openComposite(ctx, id, err)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return f, nil
+}
+
+// openComposite opens the composite blob id (a file's message): its head,
+// its content in base64, its tail. notFound is returned when id is no
+// composite.
+func (s *Store) openComposite(ctx context.Context, id storage.BlobID, notFound error) (storage.Blob, error) {
+	var content string
+	var head, tail []byte
+	err := s.rdb.QueryRowContext(ctx, "SELECT content, head, tail FROM composites WHERE hash = ?", string(id)).Scan(&content, &head, &tail)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound
+	}
+	if err != nil {
+		return nil, dbErr("open composite", err)
+	}
+	f, err := s.blobs.Open(storage.BlobID(content))
+	if err != nil {
+		return nil, fmt.Errorf("composite %s: content: %w", id, err)
+	}
+	return storage.NewCompositeBlob(head, tail, f), nil
 }
 
 // DiscardBlob removes the file of an unreferenced blob. It runs in the
@@ -163,6 +186,10 @@ func (w *wtx) removeMessages(m storage.Mailbox, msgs []msgRow) error {
 		return nil
 	}
 	var bytes int64
+	contents, err := w.fileContentsOf(msgs)
+	if err != nil {
+		return err
+	}
 	for _, msg := range msgs {
 		if _, err := w.exec("DELETE FROM messages WHERE id = ?", msg.id); err != nil {
 			return dbErr("remove message", err)
@@ -172,7 +199,12 @@ func (w *wtx) removeMessages(m storage.Mailbox, msgs []msgRow) error {
 		}
 		bytes += msg.size
 	}
-	_, err := w.exec("UPDATE accounts SET used_bytes = used_bytes - ?, used_messages = used_messages - ? WHERE id = ?",
+	for _, c := range contents {
+		if err := w.releaseContent(c); err != nil {
+			return err
+		}
+	}
+	_, err = w.exec("UPDATE accounts SET used_bytes = used_bytes - ?, used_messages = used_messages - ? WHERE id = ?",
 		bytes, len(msgs), m.Account)
 	return dbErr("remove message", err)
 }
@@ -193,6 +225,14 @@ func (w *wtx) releaseBlob(id int64) error {
 		return dbErr("release blob", err)
 	}
 	if _, err := w.exec("DELETE FROM fts WHERE rowid = ?", id); err != nil {
+		return dbErr("release blob", err)
+	}
+	var content string
+	err := w.queryRow("DELETE FROM composites WHERE hash = ? RETURNING content", hash).Scan(&content)
+	switch {
+	case err == nil:
+		return w.releaseContent(content) // a file's message: no file of its own
+	case !errors.Is(err, sql.ErrNoRows):
 		return dbErr("release blob", err)
 	}
 	if queued, err := w.queuedBlob(hash); err != nil || queued {
@@ -289,6 +329,9 @@ func (w *wtx) ensureBlob(ref storage.BlobRef, pr *parsedRow) (int64, error) {
 	// New content. Blob files are deleted only by the writer, after commit,
 	// so the file checked here cannot vanish before this transaction commits.
 	size, err := w.s.blobs.Stat(ref.ID)
+	if errors.Is(err, storage.ErrNotFound) {
+		size, err = w.compositeSize(ref.ID, err)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("blob %s is not stored (PutBlob it again): %w", ref.ID, err)
 	}
@@ -404,6 +447,18 @@ type delivery struct {
 	flagErr []error // per target: flags that cannot be stored
 }
 
+// blobIDs are the blobs the delivery references: the message's and the
+// file contents of its targets (storage.Target.File).
+func (d *delivery) blobIDs() []storage.BlobID {
+	ids := []storage.BlobID{d.ref.ID}
+	for _, t := range d.targets {
+		if t.File != nil {
+			ids = append(ids, t.File.Content.ID)
+		}
+	}
+	return ids
+}
+
 // prepareDelivery checks and encodes d before it goes to the writer.
 func prepareDelivery(what string, d storage.Delivery) (*delivery, error) {
 	if !blob.ValidID(d.Ref.ID) || d.Ref.Size < 0 {
@@ -488,6 +543,11 @@ func (w *wtx) deliver(d *delivery, di int, now time.Time, strict bool) ([]storag
 			return nil, err
 		}
 		res[i].UID, res[i].ModSeq = uid, modseq
+		if t.File != nil {
+			if err := w.insertDeliveredFile(m, uid, t.File, date); err != nil {
+				return nil, err
+			}
+		}
 		w.publish(storage.Change{Kind: storage.ChangeMessageAdded, Account: m.Account, Mailbox: m.ID, UID: uid, ModSeq: modseq, Flags: d.flags[i].list()})
 	}
 	return res, nil
@@ -506,7 +566,7 @@ func (s *Store) Deliver(ctx context.Context, ref storage.BlobRef, p *storage.Par
 	}
 	var out []storage.Delivered
 	now := time.Now()
-	err = s.writeBlobs(ctx, "deliver", []storage.BlobID{ref.ID}, func(w *wtx) error {
+	err = s.writeBlobs(ctx, "deliver", d.blobIDs(), func(w *wtx) error {
 		res, err := w.deliver(d, 0, now, false)
 		out = res
 		return err
@@ -521,6 +581,11 @@ func (s *Store) Deliver(ctx context.Context, ref storage.BlobRef, p *storage.Par
 		if d.Err == nil {
 			s.blobs.Unpin(ref.ID)
 			break
+		}
+	}
+	for i, t := range targets {
+		if t.File != nil && out[i].Err == nil {
+			s.blobs.Unpin(t.File.Content.ID)
 		}
 	}
 	return out, nil
@@ -540,7 +605,7 @@ func (s *Store) DeliverAll(ctx context.Context, ds []storage.Delivery) ([][]stor
 			return nil, err
 		}
 		prepared[i] = p
-		ids = append(ids, d.Ref.ID)
+		ids = append(ids, p.blobIDs()...)
 	}
 	if len(ds) == 0 {
 		return nil, nil
@@ -563,6 +628,11 @@ func (s *Store) DeliverAll(ctx context.Context, ds []storage.Delivery) ([][]stor
 	for _, d := range prepared {
 		if len(d.targets) > 0 {
 			s.blobs.Unpin(d.ref.ID)
+		}
+		for _, t := range d.targets {
+			if t.File != nil {
+				s.blobs.Unpin(t.File.Content.ID)
+			}
 		}
 	}
 	return out, nil
@@ -862,6 +932,9 @@ func (s *Store) copyMove(ctx context.Context, src storage.MailboxID, uids storag
 			}
 			uid, modseq, err := w.insertMessage(&dm, msg.flags, msg.date, msg.tz, msg.size, msg.blob)
 			if err != nil {
+				return err
+			}
+			if err := w.copyFileRow(msg.id, dm, uid); err != nil {
 				return err
 			}
 			res.Source = append(res.Source, msg.uid)

@@ -230,7 +230,7 @@ func (s *Store) DeleteQueueEntry(ctx context.Context, id storage.QueueID) error 
 			return dbErr(fmt.Sprintf("delete queue entry %d", id), err)
 		}
 		var n int
-		if err := w.queryRow("SELECT (SELECT count(*) FROM blobs WHERE hash = ?1) + (SELECT count(*) FROM queue WHERE blob = ?1)", blob).Scan(&n); err != nil {
+		if err := w.queryRow(blobUsers, blob).Scan(&n); err != nil {
 			return dbErr("delete queue entry", err)
 		}
 		if n == 0 {
@@ -254,11 +254,11 @@ func affected(res sql.Result, err error, op string, id storage.QueueID) error {
 	return nil
 }
 
-// queuedBlob reports, inside a write, whether a queue entry references the
+// queuedBlob reports, inside a write, whether a queue or quarantine entry references the
 // blob hash (releaseBlob keeps the file then).
 func (w *wtx) queuedBlob(hash string) (bool, error) {
 	var n int
-	if err := w.queryRow("SELECT count(*) FROM queue WHERE blob = ?", hash).Scan(&n); err != nil {
+	if err := w.queryRow("SELECT (SELECT count(*) FROM queue WHERE blob = ?1) + (SELECT count(*) FROM quarantine WHERE blob = ?1)", hash).Scan(&n); err != nil {
 		return false, dbErr("queued blob", err)
 	}
 	return n > 0, nil

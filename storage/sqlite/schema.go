@@ -24,6 +24,8 @@ var migrations = []migration{
 	{3, "outbound queue", migrateQueue},
 	{4, "substring full-text index (FTS5 trigram)", migrateFTSTrigram},
 	{5, "subscriptions that outlive their mailbox", migrateLostSubscriptions},
+	{6, "files: composites, files, folder properties", migrateFiles},
+	{7, "rules, responder state, quarantine", migrateRules},
 }
 
 const schemaV1 = `

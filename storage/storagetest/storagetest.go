@@ -108,6 +108,10 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Queue", testQueue},
 		{"DiscardBlob", testDiscardBlob},
 		{"Orphans", testOrphans},
+		{"Files", testFiles},
+		{"FilesDelivered", testFilesDelivered},
+		{"Rules", testRules},
+		{"Quarantine", testQuarantine},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

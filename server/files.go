@@ -1,0 +1,35 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/floemail/floe/server/httpd"
+	"github.com/floemail/floe/storage"
+	"github.com/floemail/floe/webdav/files"
+)
+
+// mountFiles mounts the WebDAV file folders (webdav/files) at /webdav/ on
+// the web mux (http and https listeners), behind HTTP Basic with the
+// server's Authenticator, and answers OPTIONS on / without login for the
+// Windows Mini-Redirector, which asks before it sends credentials.
+func (s *Server) mountFiles(web *httpd.Mux, st storage.Store) {
+	cfg := s.Config().Files
+	h := files.New(files.Options{
+		Store:  st,
+		Prefix: "/webdav/",
+		Access: func(r *http.Request) (files.Access, bool) {
+			p, ok := httpd.PrincipalFrom(r.Context())
+			if !ok {
+				return nil, false
+			}
+			return files.NewOwnerAccess(st, p.Account, p.Address), true
+		},
+		Locks:      files.NewLocks(),
+		Logger:     s.log.With("component", "webdav"),
+		MaxXMLBody: cfg.MaxXMLBody.Int64(),
+	})
+	maxFile := func() int64 { return s.Config().Files.MaxFileSize.Int64() }
+	web.HandleAuth("/webdav/", h, httpd.MaxBodyFunc(maxFile))
+	web.Handle("OPTIONS /webdav/", http.HandlerFunc(files.Options200))
+	web.Handle("OPTIONS /{$}", http.HandlerFunc(files.Options200))
+}
