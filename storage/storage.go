@@ -400,6 +400,10 @@ const (
 	ChangeMailboxDeleted
 	ChangeMailboxRenamed
 	ChangeMailboxSubscribed
+	// ChangeMetadata: a METADATA entry (RFC 5464) of Mailbox (0: a server
+	// entry) was set or deleted; Name is the entry name ("/shared/comment").
+	// A "/private/..." entry concerns only the account that set it.
+	ChangeMetadata
 )
 
 // Change is one committed change, published to the account's subscribers in
@@ -560,6 +564,8 @@ type Metadata interface {
 	// a private entry and a shared entry never share a name.
 	GetMetadata(ctx context.Context, acct AccountID, mbox MailboxID, prefixes []string, depth int) ([]MetadataEntry, error)
 	// SetMetadata sets the entries in one transaction; a nil Value deletes.
+	// It publishes ChangeMetadata for each entry, to the account whose
+	// entries they are.
 	// Owner in entries is ignored: private entries are stored for acct.
 	// Names must start with "/private/" or "/shared/" (ErrInvalid); values
 	// are limited by MaxMetadataValue and the number of entries by

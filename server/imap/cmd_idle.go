@@ -50,7 +50,7 @@ func cmdIdle(s *session, tag string, d *decoder) error {
 	for {
 		select {
 		case <-ready:
-			ferr := s.flushUpdates(true)
+			ferr := s.idleUpdates()
 			if err := s.e.Flush(); err != nil || ferr != nil {
 				if err == nil {
 					err = ferr

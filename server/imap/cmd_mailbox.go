@@ -103,6 +103,7 @@ func cmdCreate(s *session, tag string, d *decoder) error {
 	if err := s.checkMailboxCount(); err != nil { // limits.go
 		return err
 	}
+	s.notifyOwn(storage.ChangeMailboxCreated, name, 0) // not echoed to NOTIFY
 	if _, err := s.store.CreateMailbox(s.ctx, acct, name, su); err != nil {
 		if errors.Is(err, storage.ErrInvalid) {
 			return errNo("CANNOT", "invalid mailbox name")
@@ -159,6 +160,7 @@ func cmdDelete(s *session, tag string, d *decoder) error {
 	if err != nil {
 		return s.storageError(err)
 	}
+	s.notifyOwn(storage.ChangeMailboxDeleted, mb.Name, mb.ID)
 	if err := s.store.DeleteMailbox(s.ctx, mb.ID); err != nil {
 		return s.storageError(err)
 	}
@@ -192,6 +194,8 @@ func cmdRename(s *session, tag string, d *decoder) error {
 	if err != nil {
 		return s.storageError(err)
 	}
+	s.notifyOwn(storage.ChangeMailboxRenamed, mb.Name, mb.ID)
+	s.notifyOwn(storage.ChangeMailboxCreated, to, 0) // its superiors (and a new INBOX)
 	if err := s.store.RenameMailbox(s.ctx, mb.ID, to); err != nil {
 		if errors.Is(err, storage.ErrInvalid) {
 			return errNo("CANNOT", "cannot rename to that name")
@@ -216,6 +220,7 @@ func cmdSubscribe(on bool) func(s *session, tag string, d *decoder) error {
 		if err := d.CRLF(); err != nil {
 			return err
 		}
+		s.notifyOwn(storage.ChangeMailboxSubscribed, name, 0) // not echoed to NOTIFY
 		mb, err := s.mailbox(name)
 		if err != nil {
 			if !on && errors.Is(err, storage.ErrNoMailbox) {

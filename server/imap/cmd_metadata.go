@@ -311,5 +311,6 @@ func cmdSetMetadata(s *session, tag string, d *decoder) error {
 	if err := s.checkMetadataTotal(entries); err != nil { // limits.go
 		return err
 	}
+	s.notifyOwn(storage.ChangeMetadata, "", mbox) // not echoed to NOTIFY
 	return s.metadataError(s.store.SetMetadata(s.ctx, s.user.Account, mbox, entries))
 }

@@ -355,6 +355,11 @@ func FuzzSession(f *testing.F) {
 	} {
 		f.Add(s)
 	}
+	// NOTIFY (RFC 5465).
+	f.Add("a1 LOGIN alice@example.test password\r\na2 SELECT INBOX\r\n" +
+		"a3 NOTIFY SET STATUS (selected (MessageNew (UID BODY.PEEK[HEADER.FIELDS (Subject)]) MessageExpunge FlagChange)) " +
+		"(personal (MessageNew MessageExpunge MailboxName SubscriptionChange MailboxMetadataChange)) (mailboxes (INBOX Trash) NONE)\r\n" +
+		"a4 CREATE x\r\na5 NOTIFY NONE\r\na6 LOGOUT\r\n")
 	// COMPRESS=DEFLATE (RFC 4978): the commands after it are deflated.
 	var z bytes.Buffer
 	zw, _ := flate.NewWriter(&z, flate.BestSpeed)

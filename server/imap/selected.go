@@ -322,6 +322,7 @@ func (s *session) applyChanges() {
 		return
 	}
 	changes := s.sub.Next()
+	s.notifyChanges(changes) // NOTIFY: other mailboxes (notify.go)
 	v := s.sel
 	if v == nil {
 		return
@@ -378,6 +379,9 @@ func (s *session) flushUpdates(allowExpunge bool) error {
 	s.applyChanges()
 	v := s.sel
 	if v == nil {
+		if err := s.flushNotify(); err != nil {
+			return err
+		}
 		return s.e.Err()
 	}
 	if v.deleted {
@@ -432,6 +436,7 @@ func (s *session) flushUpdates(allowExpunge bool) error {
 		clear(v.expunged)
 		v.goneFlags = nil
 	}
+	newFrom, newTo := uint32(v.announced+1), uint32(len(v.uids))
 	if len(v.uids) != v.announced {
 		e.Untagged().Number(uint32(len(v.uids))).Atom(" EXISTS").CRLF()
 		if !s.enabled.rev2 {
@@ -441,7 +446,7 @@ func (s *session) flushUpdates(allowExpunge bool) error {
 		}
 		v.announced = len(v.uids)
 	}
-	if len(v.fetches) > 0 {
+	if len(v.fetches) > 0 && !s.holdFetches {
 		// The last pending change of a message wins.
 		last := make(map[storage.UID]int, len(v.fetches))
 		for i, f := range v.fetches {
@@ -466,7 +471,13 @@ func (s *session) flushUpdates(allowExpunge bool) error {
 		}
 		v.fetches = v.fetches[:0]
 	}
+	if err := s.notifyFetchNew(newFrom, newTo); err != nil { // NOTIFY MessageNew fetch-att
+		return err
+	}
 	if err := s.flushContexts(); err != nil { // ADDTO/REMOVEFROM (RFC 5267 4.3)
+		return err
+	}
+	if err := s.flushNotify(); err != nil { // NOTIFY: other mailboxes
 		return err
 	}
 	return e.Err()

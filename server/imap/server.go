@@ -64,6 +64,9 @@ type Server struct {
 	recent *recentTracker
 	// deflate lends compressors to COMPRESS=DEFLATE sessions (compress.go).
 	deflate *deflate.Pool
+	// notifyLimit bounds the responses one batch of NOTIFY events may need
+	// (notify.go, NOTIFICATIONOVERFLOW).
+	notifyLimit int
 }
 
 // New returns a Server. It does not listen; call Serve.
@@ -77,12 +80,13 @@ func New(o Options) *Server {
 		o.Config = func() *config.Config { return c }
 	}
 	return &Server{
-		opts:    o,
-		log:     log.With("proto", "imap"),
-		wpool:   newWriterPool(),
-		conns:   connsrv.NewContext(o.BaseContext, log.With("proto", "imap")),
-		recent:  newRecentTracker(),
-		deflate: deflate.NewPool(maxCompressors),
+		opts:        o,
+		log:         log.With("proto", "imap"),
+		wpool:       newWriterPool(),
+		conns:       connsrv.NewContext(o.BaseContext, log.With("proto", "imap")),
+		recent:      newRecentTracker(),
+		deflate:     deflate.NewPool(maxCompressors),
+		notifyLimit: defaultNotifyLimit,
 	}
 }
 

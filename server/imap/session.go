@@ -93,6 +93,11 @@ type session struct {
 	// COMPRESS=DEFLATE (compress.go): the compressing writer, nil until
 	// the command succeeded.
 	zw *deflate.Writer
+	// NOTIFY (notify.go): nil until the command is used; holdFetches keeps
+	// flag updates of the selected mailbox pending while notifications
+	// that do not include FlagChange are sent.
+	notify      *notifyState
+	holdFetches bool
 
 	badCount int
 	lineEnd  atomic.Int64 // deadline of the command line being read (unix ns; 0: none), see deadlines.go
@@ -204,6 +209,10 @@ func (s *session) serve() {
 		if s.r.Buffered() == 0 {
 			// Pipelined commands are answered in one write (RFC 9051 5.5).
 			if s.e.Flush() != nil {
+				return
+			}
+			// NOTIFY: notifications come also between commands.
+			if s.notifying() && !s.awaitNotifying() {
 				return
 			}
 		}
@@ -450,7 +459,7 @@ func (s *session) capabilities() []string {
 	}
 	caps = append(caps,
 		"LITERAL+", "SASL-IR", "ENABLE", "ID", "IDLE", "NAMESPACE", "UIDPLUS", "MOVE", "UNSELECT",
-		"MULTIAPPEND", "CATENATE",
+		"MULTIAPPEND", "CATENATE", "NOTIFY",
 		"CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS", "STATUS=SIZE",
 		"ESEARCH", "SEARCHRES", "CONDSTORE", "QRESYNC",
 		"APPENDLIMIT="+strconv.FormatInt(s.appendLimit(), 10),

@@ -1313,11 +1313,24 @@ func testMetadata(t *testing.T, st storage.Store) {
 	if got := get(b.ID, 0, -1, "/private", "/shared"); got != "" {
 		t.Errorf("bob sees alice's server entries: %q", got)
 	}
-	// Replace and delete.
+	// Replace and delete; each entry set is published (ChangeMetadata).
+	sub := st.Subscribe(a.ID)
+	defer sub.Close()
 	noErr(t, st.SetMetadata(ctx, a.ID, work.ID, []storage.MetadataEntry{
 		{Name: "/shared/comment", Value: []byte("changed")},
 		{Name: "/private/comment", Value: nil},
 	}))
+	noErr(t, st.SetMetadata(ctx, a.ID, 0, []storage.MetadataEntry{{Name: "/shared/Admin", Value: []byte("x")}}))
+	cs := waitChanges(t, sub, 3)
+	for i, want := range []storage.Change{
+		{Kind: storage.ChangeMetadata, Account: a.ID, Mailbox: work.ID, Name: "/shared/comment"},
+		{Kind: storage.ChangeMetadata, Account: a.ID, Mailbox: work.ID, Name: "/private/comment"},
+		{Kind: storage.ChangeMetadata, Account: a.ID, Mailbox: 0, Name: "/shared/admin"},
+	} {
+		if c := cs[i]; c.Kind != want.Kind || c.Account != want.Account || c.Mailbox != want.Mailbox || c.Name != want.Name {
+			t.Errorf("change %d: %+v, want %+v", i, c, want)
+		}
+	}
 	if got, want := get(a.ID, work.ID, 0, "/shared/comment", "/private/comment"), "/shared/comment=changed/0"; got != want {
 		t.Errorf("after update: %q, want %q", got, want)
 	}
@@ -1337,6 +1350,9 @@ func testMetadata(t *testing.T, st storage.Store) {
 	wantErr(t, st.SetMetadata(ctx, a.ID, work.ID, many), storage.ErrOverQuota)
 	if got := get(a.ID, work.ID, 0, "/shared/a", "/shared/n0"); got != "" {
 		t.Errorf("failed SetMetadata left %q", got)
+	}
+	if cs := sub.Next(); len(cs) != 0 {
+		t.Errorf("failed SetMetadata published %+v", cs)
 	}
 	// Unknown mailbox.
 	wantErr(t, st.SetMetadata(ctx, a.ID, work.ID+1000, []storage.MetadataEntry{{Name: "/shared/x", Value: []byte("x")}}), storage.ErrNoMailbox)
