@@ -84,6 +84,7 @@ max_connections_per_ip = 10000
 
 [imap]
 max_connections_per_ip = $((ICONNS + 1000))
+# imap-conns logs every connection in as the same few accounts.
 max_connections_per_user_ip = $((ICONNS + 1000))
 
 # No DNS lookups for the benchmark's senders (a machine without a resolver

@@ -214,13 +214,16 @@ bash .ci/bench-rules.sh || echo "== rules benchmark: failures above" >&2 # BENCH
 # IMAP: .ci/bench-imap.sh (mix, big mailbox, IDLE latency, idle connections, Dovecot IMAP).
 bash .ci/bench-imap.sh || echo "== IMAP benchmark: failures above" >&2 # BENCH_IMAP=0 skips it
 
+# Sharing: .ci/bench-sharing.sh (the mix with shared folders vs without, LIST of 1,000 shared folders).
+bash .ci/bench-sharing.sh || echo "== sharing benchmark: failures above" >&2 # BENCH_SHARING=0 skips it
+
 # WebDAV files: .ci/bench-files.sh (rclone up and down, Floe beside x/net/webdav on a directory).
 bash .ci/bench-files.sh || echo "== files benchmark: failures above" >&2 # BENCH_FILES=0 skips it
 
 if [ "$RUN_GO" = "1" ]; then
 	echo "== Go benchmarks"
 	pkgs=()
-	for p in ./storage/sqlite ./storage/blob ./storage/mimeparse ./server/smtp ./server/delivery ./rules; do
+	for p in ./storage/sqlite ./storage/blob ./storage/mimeparse ./storage/view ./server/smtp ./server/delivery ./rules; do
 		[ -d "$p" ] && pkgs+=("$p")
 	done
 	go test -tags sqlite_fts5 -run XXX -bench . -benchtime "$BENCHTIME" "${pkgs[@]}"

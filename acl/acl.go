@@ -1,11 +1,13 @@
-// Package acl is Floe's rights model (RFC 4314 IMAP ACL): the rights letters,
-// sets of rights and the one access check every protocol asks (ARCHITECTURE
-// decision 5). It is pure: it imports only the standard library and works on
-// plain account IDs, so that storage and the protocols can both use it.
+// Package acl is Floe's rights model (RFC 4314 IMAP ACL): the rights
+// letters, identifiers (an address, a group address, a whole domain,
+// "anyone", "authenticated"), ACL entries with negative rights, their
+// evaluation, and IceWarp's named sets of rights (SPEC §7). It is pure: it
+// imports only the standard library, so that storage, storage/view and
+// every protocol can use it.
 //
-// Today only the owner of a mailbox has access (all rights); the sharing
-// issue extends Check with ACL entries and identifiers (anyone, groups,
-// negative rights).
+// Who may do what is decided in one place, storage/view (ARCHITECTURE
+// decision 5); this package only supplies the vocabulary and the
+// arithmetic: Evaluate turns an ACL and a Principal into Rights.
 package acl
 
 import (
@@ -43,7 +45,8 @@ var letters = [...]struct {
 	{CreateMailbox, 'k'}, {DeleteMailbox, 'x'}, {DeleteMessages, 't'}, {Expunge, 'e'}, {Administer, 'a'},
 }
 
-// All is every right.
+// All is every right: what an owner always has on its own folders
+// ("lrswipkxtea").
 const All Rights = Rights(Lookup | Read | Seen | Write | Insert | Post | CreateMailbox | DeleteMailbox | DeleteMessages | Expunge | Administer)
 
 // Of returns the set holding rs.
@@ -57,6 +60,9 @@ func Of(rs ...Right) Rights {
 
 // Has reports whether every right of need is in s.
 func (s Rights) Has(need Rights) bool { return s&need == need }
+
+// Any reports whether s holds at least one right of some.
+func (s Rights) Any(some Rights) bool { return s&some != 0 }
 
 // String returns the rights letters in RFC 4314 order ("lrswipkxtea" for All).
 func (s Rights) String() string {
@@ -97,21 +103,4 @@ next:
 		}
 	}
 	return r, nil
-}
-
-// Check reports whether user may act with the rights need on a mailbox (or
-// other object) owned by owner. Today the owner has every right and nobody
-// else has any; the sharing issue adds ACL entries here, so that every
-// protocol keeps calling this one function.
-func Check(owner, user int64, need Rights) bool {
-	return Effective(owner, user).Has(need)
-}
-
-// Effective returns the rights user has on an object owned by owner (IMAP
-// MYRIGHTS).
-func Effective(owner, user int64) Rights {
-	if owner != 0 && owner == user {
-		return All
-	}
-	return 0
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/floemail/floe/server/httpd"
 	"github.com/floemail/floe/storage"
+	"github.com/floemail/floe/storage/view"
 	"github.com/floemail/floe/webdav/files"
 )
 
@@ -22,7 +23,13 @@ func (s *Server) mountFiles(web *httpd.Mux, st storage.Store) {
 			if !ok {
 				return nil, false
 			}
-			return files.NewOwnerAccess(st, p.Account, p.Address), true
+			// One view per request: rights as they are now (storage/view).
+			v, err := view.New(r.Context(), st, p.Account, view.Options{Logger: s.log, Hostname: s.Config().Server.Hostname})
+			if err != nil {
+				s.log.Warn("webdav: cannot open the account's view", "account", p.Address, "err", err)
+				return nil, false
+			}
+			return files.NewViewAccess(v), true
 		},
 		Locks:      files.NewLocks(),
 		Logger:     s.log.With("component", "webdav"),

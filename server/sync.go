@@ -5,14 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/storage"
 )
 
-// SyncDirectory writes the domains, accounts and aliases declared in cfg to
-// dir, so that the config file and the database never disagree silently.
+// Directory is what SyncDirectory writes: the directory and its groups.
+type Directory interface {
+	storage.Directory
+	storage.Groups
+}
+
+// SyncDirectory writes the domains, accounts, aliases and groups declared
+// in cfg to dir, so that the config file and the database never disagree
+// silently.
 //
 // Ownership: entries declared in the config file are owned by it and stored
 // with Source = storage.SourceConfig; the CLI refuses to change them
@@ -21,7 +29,7 @@ import (
 // file then takes ownership and its values win.
 //
 // Entries with SourceConfig that are no longer in the file:
-//   - aliases are deleted;
+//   - aliases and groups are deleted;
 //   - accounts are NOT deleted (mail is never removed implicitly): they are
 //     disabled and handed to the database (SourceDB), with a warning in the
 //     log; the administrator removes them with "floe account del" or declares
@@ -30,17 +38,17 @@ import (
 //     handed to the database (SourceDB) and logged.
 //
 // Declared entries are created or updated: password hash, quotas, disabled
-// flag, alias target, domain catch-all. Each storage call is its own
+// flag, alias target, group members, domain catch-all. Each storage call is its own
 // transaction; on error, SyncDirectory goes on with the other entries and
 // returns every error joined, so a second run converges.
-func SyncDirectory(ctx context.Context, dir storage.Directory, cfg *config.Config, log *slog.Logger) error {
+func SyncDirectory(ctx context.Context, dir Directory, cfg *config.Config, log *slog.Logger) error {
 	return syncDirectory(ctx, dir, cfg, log, true)
 }
 
 // syncDirectory is SyncDirectory; without prune it only creates and updates
 // declared entries and leaves the config entries the file no longer declares
 // alone (see OpenStore).
-func syncDirectory(ctx context.Context, dir storage.Directory, cfg *config.Config, log *slog.Logger, prune bool) error {
+func syncDirectory(ctx context.Context, dir Directory, cfg *config.Config, log *slog.Logger, prune bool) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -136,6 +144,36 @@ func syncDirectory(ctx context.Context, dir storage.Directory, cfg *config.Confi
 		}
 	}
 
+	// Groups, now that the accounts exist.
+	wantGroups := make(map[string]bool)
+	for _, g := range cfg.Groups {
+		addr := strings.ToLower(strings.TrimSpace(g.Address))
+		wantGroups[addr] = true
+		members := make([]string, 0, len(g.Members))
+		for _, m := range g.Members {
+			members = append(members, strings.ToLower(strings.TrimSpace(m)))
+		}
+		slices.Sort(members)
+		members = slices.Compact(members)
+		cur, err := dir.Group(ctx, addr)
+		if err == nil && cur.Source == storage.SourceConfig && slices.Equal(cur.Members, members) {
+			continue
+		}
+		if err != nil && !isNotFound(err) {
+			fail(fmt.Errorf("group %s: %w", addr, err))
+			continue
+		}
+		if err == nil && cur.Source != storage.SourceConfig {
+			log.Info("config file takes over group", slog.String("group", addr))
+		}
+		if err := dir.PutGroup(ctx, storage.Group{Address: addr, Members: members, Source: storage.SourceConfig}); err != nil {
+			if errors.Is(err, storage.ErrNoAccount) {
+				err = fmt.Errorf("a member is not an account: %w", err)
+			}
+			fail(fmt.Errorf("group %s: %w", addr, err))
+		}
+	}
+
 	// Catch-alls, now that the accounts exist.
 	for name, d := range wantDomains {
 		cur, err := dir.Domain(ctx, name)
@@ -169,6 +207,20 @@ func syncDirectory(ctx context.Context, dir storage.Directory, cfg *config.Confi
 				fail(fmt.Errorf("removing alias %s: %w", a.Address, err))
 			} else {
 				log.Info("alias removed: no longer in the config file", slog.String("alias", a.Address))
+			}
+		}
+	}
+	if groups, err := dir.Groups(ctx); err != nil {
+		fail(fmt.Errorf("listing groups: %w", err))
+	} else {
+		for _, g := range groups {
+			if g.Source != storage.SourceConfig || wantGroups[g.Address] {
+				continue
+			}
+			if err := dir.DeleteGroup(ctx, g.Address); err != nil && !isNotFound(err) {
+				fail(fmt.Errorf("removing group %s: %w", g.Address, err))
+			} else {
+				log.Info("group removed: no longer in the config file", slog.String("group", g.Address))
 			}
 		}
 	}

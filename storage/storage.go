@@ -113,10 +113,13 @@ type Mailbox struct {
 	UIDValidity   uint32
 	UIDNext       UID
 	HighestModSeq ModSeq
-	Subscribed    bool
+	// Subscribed is the owner's subscription to the mailbox under its own
+	// name (see Sharing.Subscriptions for every viewer's).
+	Subscribed bool
 }
 
-// MailboxStatus is the counted state of a mailbox (IMAP STATUS, POP3 STAT).
+// MailboxStatus is the counted state of a mailbox (IMAP STATUS, POP3 STAT)
+// as one viewer sees it: Unseen counts that viewer's \Seen (see Viewer).
 type MailboxStatus struct {
 	Mailbox
 	Messages uint32
@@ -277,12 +280,25 @@ func (s UIDSet) Contains(uid UID) bool {
 	return false
 }
 
+// Viewer semantics of \Seen (ARCHITECTURE decision 5). Every call that
+// reads or writes flags names the account acting, the viewer; 0 means the
+// mailbox's owner. The owner's \Seen is stored with the message; every
+// other viewer (someone the mailbox is shared with, or anybody in a public
+// folder) has its own \Seen per message, which only it sees and changes.
+// The other flags and keywords are shared. A change of a viewer's own
+// \Seen takes a new ModSeq for the message like any flag change (so
+// CONDSTORE stays exact for that viewer; other viewers see a ModSeq move
+// without a flag change, which RFC 7162 allows) and is published as a
+// ChangeFlags with Viewer set.
+
 // Query selects messages of one mailbox.
 type Query struct {
 	UIDs UIDSet // empty: all
 	// ChangedSince, when not 0, returns only messages with ModSeq > ChangedSince.
 	ChangedSince ModSeq
 	Fields       Fields
+	// Viewer is the account whose \Seen Flags shows (0: the owner's).
+	Viewer AccountID
 }
 
 // FlagOp says how StoreFlags combines the given flags with the current ones.
@@ -302,7 +318,23 @@ type FlagUpdate struct {
 	// UnchangedSince, when not 0, skips messages whose ModSeq is greater
 	// (RFC 7162 UNCHANGEDSINCE); they are returned in Result.Modified.
 	UnchangedSince ModSeq
+	// Viewer is the account acting (0: the owner). A \Seen in Flags
+	// changes that viewer's \Seen; Updated shows its view.
+	Viewer AccountID
+	// Keep lists classes of flags the update leaves as they are whatever
+	// Op and Flags say (a viewer without the right to change them, RFC
+	// 4314 4: STORE changes the flags it may and ignores the others).
+	Keep FlagKeep
 }
+
+// FlagKeep is a set of classes of flags (FlagUpdate.Keep).
+type FlagKeep uint8
+
+const (
+	KeepSeen    FlagKeep = 1 << iota // \Seen (right "s")
+	KeepDeleted                      // \Deleted (right "t")
+	KeepOther                        // every other flag and keyword (right "w")
+)
 
 // FlagResult is what StoreFlags did.
 type FlagResult struct {
@@ -320,6 +352,9 @@ type Target struct {
 	InternalDate time.Time // zero: now
 	// IgnoreQuota skips the quota check (used for bounces to the admin).
 	IgnoreQuota bool
+	// Viewer is the account storing the message (0: the mailbox's owner).
+	// A \Seen in Flags is kept as that viewer's own \Seen.
+	Viewer AccountID
 	// File, when set, makes this copy also a file of its folder (a file
 	// folder, see Files): the write path sets it for a message that
 	// reaches a file folder with an attachment. A name already taken in
@@ -406,20 +441,29 @@ const (
 	ChangeMetadata
 )
 
-// Change is one committed change, published to the account's subscribers in
-// commit order after the transaction commits.
+// Change is one committed change, published to the account's subscribers
+// and to the mailbox's subscribers in commit order after the transaction
+// commits. Account is the mailbox's owner, except for
+// ChangeMailboxSubscribed, whose Account is the subscriber and Name the
+// name it subscribed to or unsubscribed from.
 type Change struct {
 	Kind    ChangeKind
 	Account AccountID
 	Mailbox MailboxID
 	UID     UID
 	ModSeq  ModSeq
-	Flags   []string // ChangeMessageAdded, ChangeFlags; ChangeExpunged: the last flags
-	Name    string   // mailbox events: the (new) name
-	OldName string   // ChangeMailboxRenamed
+	// Flags (ChangeMessageAdded, ChangeFlags; ChangeExpunged: the last
+	// flags) are as the owner sees them, or as Viewer sees them when
+	// Viewer is set.
+	Flags []string
+	// Viewer, on a ChangeFlags, says the change is that viewer's own \Seen
+	// (see Query.Viewer); such a change concerns nobody else.
+	Viewer  AccountID
+	Name    string // mailbox events: the (new) name
+	OldName string // ChangeMailboxRenamed
 }
 
-// Subscription receives the changes of one account.
+// Subscription receives changes (of one account, or of one mailbox).
 type Subscription interface {
 	// Ready is signalled (non-blocking, coalesced) when changes are waiting.
 	Ready() <-chan struct{}
@@ -461,22 +505,17 @@ type Mailboxes interface {
 	Mailboxes(ctx context.Context, acct AccountID) ([]Mailbox, error)
 	Mailbox(ctx context.Context, acct AccountID, name string) (Mailbox, error)
 	MailboxByID(ctx context.Context, id MailboxID) (Mailbox, error)
-	Status(ctx context.Context, id MailboxID) (MailboxStatus, error)
+	// Status counts the mailbox as viewer sees it (0: the owner).
+	Status(ctx context.Context, id MailboxID, viewer AccountID) (MailboxStatus, error)
 	CreateMailbox(ctx context.Context, acct AccountID, name, specialUse string) (Mailbox, error)
 	// DeleteMailbox removes the mailbox and its messages (INBOX: ErrInvalid).
 	DeleteMailbox(ctx context.Context, id MailboxID) error
 	// RenameMailbox renames the mailbox and its children. Renaming INBOX
 	// moves its messages to a new mailbox and leaves INBOX empty (RFC 9051).
 	RenameMailbox(ctx context.Context, id MailboxID, newName string) error
+	// SetSubscribed is SetSubscription for the mailbox's owner and its
+	// name.
 	SetSubscribed(ctx context.Context, id MailboxID, subscribed bool) error
-	// LostSubscriptions returns, sorted, the names an account subscribed
-	// whose mailbox was deleted: DELETE does not unsubscribe (RFC 9051
-	// 6.3.7), so LIST (SUBSCRIBED) still shows them (\NonExistent). A
-	// mailbox created again under such a name is subscribed.
-	LostSubscriptions(ctx context.Context, acct AccountID) ([]string, error)
-	// ForgetSubscription removes a lost subscription (UNSUBSCRIBE of a name
-	// without mailbox); a name that has none is not an error.
-	ForgetSubscription(ctx context.Context, acct AccountID, name string) error
 }
 
 // Messages reads and changes messages.
@@ -520,9 +559,12 @@ type Messages interface {
 	// Expunge removes the given messages (all of them when uids is empty is
 	// NOT allowed: pass the UIDs) and publishes ChangeExpunged for each.
 	Expunge(ctx context.Context, mbox MailboxID, uids []UID) ([]UID, error)
-	// Copy copies messages to dst (COPY); Move moves them (MOVE).
-	Copy(ctx context.Context, src MailboxID, uids UIDSet, dst MailboxID) (CopyResult, error)
-	Move(ctx context.Context, src MailboxID, uids UIDSet, dst MailboxID) (CopyResult, error)
+	// Copy copies messages to dst (COPY); Move moves them (MOVE). viewer
+	// is the account acting (0: src's owner): the copies carry the flags
+	// as it sees them in src, and its \Seen is its own in dst (see
+	// Query.Viewer). The copies count against dst's owner's quota.
+	Copy(ctx context.Context, src MailboxID, uids UIDSet, dst MailboxID, viewer AccountID) (CopyResult, error)
+	Move(ctx context.Context, src MailboxID, uids UIDSet, dst MailboxID, viewer AccountID) (CopyResult, error)
 	// Vanished returns UIDs expunged with a ModSeq greater than since
 	// (QRESYNC VANISHED).
 	Vanished(ctx context.Context, mbox MailboxID, since ModSeq, uids UIDSet) ([]UID, error)
@@ -581,12 +623,18 @@ type Store interface {
 	Messages
 	Metadata
 	Queue
+	Groups
+	Sharing
 	Rules
 	Quarantine
 	Files
 
-	// Subscribe returns a subscription to the changes of an account.
+	// Subscribe returns a subscription to the changes of an account's
+	// mailboxes (and its ChangeMailboxSubscribed).
 	Subscribe(acct AccountID) Subscription
+	// SubscribeMailbox returns a subscription to the changes of one
+	// mailbox, whoever owns it (a session that selects a shared folder).
+	SubscribeMailbox(mbox MailboxID) Subscription
 
 	Close() error
 }

@@ -12,6 +12,7 @@
 //	floe-bench fsync [-dir DIR] [-c 20] [-n 2000] [-size 5120] [-dirsync]
 //	floe-bench ports [-n 1]   print loopback ports that are free now (for scripts)
 //	floe-bench imap|imap-bigmailbox|imap-idle|imap-conns ...   IMAP load (see imap.go)
+//	floe-bench imap-share-setup|imap-list ...                 sharing load (see sharing.go)
 //
 // Every run prints one line, for example:
 //
@@ -42,7 +43,7 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `usage: floe-bench smtp|sink|fsync|ports|imap|imap-bigmailbox|imap-idle|imap-conns|davdir [flags]   (floe-bench MODE -h for flags)`
+const usage = `usage: floe-bench smtp|sink|fsync|ports|imap|imap-bigmailbox|imap-idle|imap-conns|imap-share-setup|imap-list|davdir [flags]   (floe-bench MODE -h for flags)`
 
 // run executes one floe-bench command line and returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -68,6 +69,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runIMAPIdle(ctx, args[1:], stdout, stderr)
 	case "imap-conns":
 		err = runIMAPConns(ctx, args[1:], stdout, stderr)
+	case "imap-share-setup":
+		err = runIMAPShareSetup(ctx, args[1:], stdout, stderr)
+	case "imap-list":
+		err = runIMAPList(ctx, args[1:], stdout, stderr)
 	case "davdir":
 		err = runDavDir(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":

@@ -106,9 +106,10 @@ type cmdCtx struct {
 	quota         string
 	quotaMessages int64
 	catchAll      string
-	repair        bool       // check --repair
-	dkim          dkimFlags  // dkim.go
-	rules         rulesFlags // rules.go
+	repair        bool         // check --repair
+	dkim          dkimFlags    // dkim.go
+	rules         rulesFlags   // rules.go
+	sharing       sharingFlags // group.go
 }
 
 var commands []*command
@@ -152,6 +153,7 @@ func init() {
 	commands = append(commands, queueCommands()...)      // queue.go
 	commands = append(commands, rulesCommands()...)      // rules.go
 	commands = append(commands, quarantineCommands()...) // quarantine.go
+	commands = append(commands, sharingCommands()...)    // group.go, share.go, sendas.go
 }
 
 func passwordFlag(fs *flag.FlagSet, c *cmdCtx) {
@@ -172,17 +174,20 @@ func (a *app) run(args []string) int {
 		a.topUsage(a.stdout)
 		return exitOK
 	}
-	// Find the command: one word, or a group and a word.
-	var cmd *command
-	rest := args[1:]
-	for _, c := range commands {
-		if c.name == args[0] {
-			cmd = c
-			break
+	// Find the command: the longest run of leading words naming one
+	// ("version", "account add", "group member add").
+	for n := min(len(args), maxCommandWords); n >= 1; n-- {
+		name := strings.Join(args[:n], " ")
+		for _, c := range commands {
+			if c.name == name {
+				return a.exec(c, args[n:])
+			}
 		}
 	}
-	if cmd == nil {
-		group := args[0]
+	// Else the longest run naming a group of commands gets the group's
+	// usage ("floe group", "floe group member").
+	for n := min(len(args), maxCommandWords-1); n >= 1; n-- {
+		group := strings.Join(args[:n], " ")
 		var members []*command
 		for _, c := range commands {
 			if strings.HasPrefix(c.name, group+" ") {
@@ -190,31 +195,26 @@ func (a *app) run(args []string) int {
 			}
 		}
 		if len(members) == 0 {
-			fmt.Fprintf(a.stderr, "floe: unknown command %q; run \"floe --help\" for the list\n", args[0])
-			return exitUsage
+			continue
 		}
-		if len(args) < 2 || isHelp(args[1]) {
+		if len(args) == n || isHelp(args[n]) {
 			w, code := a.stderr, exitUsage
-			if len(args) >= 2 {
+			if len(args) > n {
 				w, code = a.stdout, exitOK
 			}
 			groupUsage(w, group, members)
 			return code
 		}
-		for _, c := range members {
-			if c.name == group+" "+args[1] {
-				cmd = c
-			}
-		}
-		if cmd == nil {
-			fmt.Fprintf(a.stderr, "floe: unknown command \"%s %s\"\n", group, args[1])
-			groupUsage(a.stderr, group, members)
-			return exitUsage
-		}
-		rest = args[2:]
+		fmt.Fprintf(a.stderr, "floe: unknown command \"%s %s\"\n", group, args[n])
+		groupUsage(a.stderr, group, members)
+		return exitUsage
 	}
-	return a.exec(cmd, rest)
+	fmt.Fprintf(a.stderr, "floe: unknown command %q; run \"floe --help\" for the list\n", args[0])
+	return exitUsage
 }
+
+// maxCommandWords is the most words a command name has ("group member add").
+const maxCommandWords = 3
 
 // moveGlobalFlags moves a --config FILE (or --config=FILE, -config) given
 // before the command to after it, so that "floe --config F account list"

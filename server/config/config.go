@@ -43,6 +43,7 @@ type Config struct {
 	Domains  []Domain  `toml:"domain"`
 	Accounts []Account `toml:"account"`
 	Aliases  []Alias   `toml:"alias"`
+	Groups   []Group   `toml:"group"` // group.go
 }
 
 // Server is the [server] table.
@@ -330,6 +331,10 @@ func (c *Config) Clone() *Config {
 	n.Domains = slices.Clone(c.Domains)
 	n.Accounts = slices.Clone(c.Accounts)
 	n.Aliases = slices.Clone(c.Aliases)
+	n.Groups = slices.Clone(c.Groups)
+	for i := range n.Groups {
+		n.Groups[i].Members = slices.Clone(c.Groups[i].Members)
+	}
 	n.Auth.Admins = slices.Clone(c.Auth.Admins)
 	n.Outbound.RequireTLSDomains = slices.Clone(c.Outbound.RequireTLSDomains)
 	n.Rules = rules.CloneRules(c.Rules)

@@ -121,7 +121,8 @@ func TestCloneIsDeep(t *testing.T) {
 	handled := map[string]bool{"Domains": true, "Accounts": true, "Aliases": true, "Auth.Admins": true, "Outbound.RequireTLSDomains": true,
 		"Filtering.TrustedNetworks": true, "Filtering.SRSSecrets": true,
 		// rules.CloneRules, Forwarder.Clone and Responder.Clone copy these deeply.
-		"Rules": true, "Domains[].Rules": true, "Accounts[].Rules": true, "Accounts[].Forwarder": true, "Accounts[].Responder": true}
+		"Rules": true, "Domains[].Rules": true, "Accounts[].Rules": true, "Accounts[].Forwarder": true, "Accounts[].Responder": true,
+		"Groups": true, "Groups[].Members": true}
 	var walk func(prefix string, typ reflect.Type)
 	walk = func(prefix string, typ reflect.Type) {
 		for i := 0; i < typ.NumField(); i++ {

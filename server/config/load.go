@@ -24,8 +24,8 @@ const (
 
 // Load reads the TOML file at path over a copy of base (nil means
 // Production()), validates the result and returns it. Settings missing from
-// the file keep base's values; a [[domain]], [[account]] or [[alias]] list
-// present in the file replaces base's list of that kind.
+// the file keep base's values; a [[domain]], [[account]], [[alias]] or
+// [[group]] list present in the file replaces base's list of that kind.
 //
 // On any problem Load returns a nil Config and a *Errors holding every
 // problem found (syntax errors stop at the first one), each with the file,

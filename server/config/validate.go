@@ -421,7 +421,7 @@ func checkBcrypt(h string) error {
 	return nil
 }
 
-// validateDirectory checks [[domain]], [[account]] and [[alias]].
+// validateDirectory checks [[domain]], [[account]], [[alias]] and [[group]].
 func (c *Config) validateDirectory(v *validator) {
 	domains := map[string]string{} // name -> path of its entry
 	for i := range c.Domains {
@@ -490,6 +490,8 @@ func (c *Config) validateDirectory(v *validator) {
 			v.fail(path+".target", "%q is an alias of itself", a.Target)
 		}
 	}
+
+	c.validateGroups(v, domains, addresses) // group.go
 
 	for i := range c.Domains {
 		d := &c.Domains[i]

@@ -136,6 +136,9 @@ type Recipient struct {
 	AccountAddress string
 	// Mailbox is the destination mailbox name ("INBOX").
 	Mailbox string
+	// Group is the group address the recipient was reached through (""
+	// when addressed directly; groups.go).
+	Group string
 }
 
 // Message is one message to deliver: the blob, already stored durably
@@ -206,8 +209,9 @@ func SplitAddress(address string) (local, domain string, err error) {
 //  3. an alias with exactly this address (its target account);
 //  4. when the local part has a "+tag" or ":tag", the same two lookups
 //     without the tag (local+tag@domain -> local@domain);
-//  5. the domain's catch-all account;
-//  6. otherwise ErrUnknownUser.
+//  5. a group with this address: ErrIsGroup (ResolveAll expands it);
+//  6. the domain's catch-all account;
+//  7. otherwise ErrUnknownUser.
 //
 // Local parts are compared case-insensitively. A disabled account yields
 // ErrDisabled. Storage errors are returned wrapped.
@@ -227,6 +231,13 @@ func (d *Deliverer) Resolve(ctx context.Context, address string) (Recipient, err
 	}
 	r := Recipient{Address: local + "@" + domain, Mailbox: "INBOX"}
 	acct, err := d.lookupOwner(ctx, strings.ToLower(local), domain)
+	if errors.Is(err, ErrUnknownUser) {
+		if _, ok, gerr := d.group(ctx, strings.ToLower(local), domain); gerr != nil {
+			return Recipient{}, fmt.Errorf("resolve: %w", gerr)
+		} else if ok {
+			return Recipient{}, ErrIsGroup
+		}
+	}
 	if errors.Is(err, ErrUnknownUser) && dom.CatchAll != "" {
 		acct, err = d.store.Account(ctx, dom.CatchAll)
 		if errors.Is(err, storage.ErrNoAccount) {
@@ -283,20 +294,23 @@ func (d *Deliverer) exact(ctx context.Context, addr string) (storage.Account, er
 }
 
 // Owns reports whether account acct may use address as its envelope sender:
-// the account's own address, an alias whose target is the account, or
-// either with a "+tag" in the local part. A domain catch-all grants nothing.
+// the account's own address, an alias whose target is the account, an
+// address the administrator let it send as (floe account send-as; sharing
+// an account does not), or any of them with a "+tag" in the local part. A
+// domain catch-all grants nothing.
 func (d *Deliverer) Owns(ctx context.Context, acct storage.AccountID, address string) (bool, error) {
 	local, domain, err := SplitAddress(address)
 	if err != nil || domain[0] == '[' {
 		return false, nil
 	}
 	a, err := d.lookupOwner(ctx, strings.ToLower(local), domain)
-	if errors.Is(err, ErrUnknownUser) {
-		return false, nil
-	} else if err != nil {
+	if err == nil && a.ID == acct {
+		return true, nil
+	}
+	if err != nil && !errors.Is(err, ErrUnknownUser) {
 		return false, err
 	}
-	return a.ID == acct, nil
+	return d.sendAs(ctx, acct, local, domain)
 }
 
 // CheckQuota reports whether r's account can take one more message of size
@@ -351,14 +365,15 @@ func (d *Deliverer) Deliver(ctx context.Context, m *Message) ([]Result, error) {
 
 // DeliverLocal stores the spooled blob, a message from the envelope sender
 // from, in the mailbox of the local account that the address to resolves
-// to (Resolve, then Deliver): durable when it returns. local is false, with
-// a nil error and nothing stored, when to is not in a local domain. With
-// local true, err is Resolve's error (ErrUnknownUser, ErrDisabled, ...) or
-// the copy's (storage.ErrOverQuota, ...). It implements
+// to, or of every member of a group (ResolveAll, then Deliver): durable when
+// it returns. local is false, with a nil error and nothing stored, when to
+// is not in a local domain. With local true, err is ResolveAll's error
+// (ErrUnknownUser, ErrDisabled, ...) or, when no copy was stored, the
+// first copy's (storage.ErrOverQuota, ...). It implements
 // queue.LocalDeliverer: the outbound queue delivers DSNs to local senders
 // with it.
 func (d *Deliverer) DeliverLocal(ctx context.Context, from, to string, blob storage.BlobRef) (local bool, err error) {
-	r, err := d.Resolve(ctx, to)
+	rs, err := d.ResolveAll(ctx, to)
 	if errors.Is(err, ErrNotLocal) {
 		return false, nil
 	}
@@ -370,9 +385,14 @@ func (d *Deliverer) DeliverLocal(ctx context.Context, from, to string, blob stor
 	if err != nil {
 		return true, err
 	}
-	res, err := d.Deliver(ctx, &Message{Blob: blob, From: from, Recipients: []Recipient{r}})
+	res, err := d.Deliver(ctx, &Message{Blob: blob, From: from, Recipients: rs})
 	if err != nil {
 		return true, err
+	}
+	for _, r := range res {
+		if r.Err == nil {
+			return true, nil // stored for at least one member of a group
+		}
 	}
 	return true, res[0].Err
 }

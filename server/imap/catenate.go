@@ -166,7 +166,7 @@ func (c *catenator) next() error {
 	case "TEXT":
 		b := c.b
 		d.litCheck = func(n int64) error {
-			return s.appendQuotaCheck(b.mb)(b.bytes + c.total + n)
+			return s.appendQuotaCheck(b.mb.Mailbox)(b.bytes + c.total + n)
 		}
 		r, n, binary, err := d.Literal(c.limit - c.total)
 		if err != nil {
@@ -243,16 +243,18 @@ func (s *session) urlPart(raw string) (io.Reader, int64, func(), error) {
 		}
 		return nil, 0, nil, badURL(raw)
 	}
-	if u.uidValidity != 0 && u.uidValidity != mb.UIDValidity {
+	if u.uidValidity != 0 && u.uidValidity != mb.Mailbox.UIDValidity {
 		return nil, 0, nil, badURL(raw)
 	}
+	// Through the user's view: reading a message part needs "r" (RFC 4469
+	// 3, RFC 4314), in the user's own folders or those shared with it.
 	uid := storage.UID(u.uid)
-	msgs, err := s.store.Messages(s.ctx, mb.ID, storage.Query{
+	msgs, err := s.v.Messages(s.ctx, mb.ID(), storage.Query{
 		UIDs:   storage.UIDSet{{Start: uid, Stop: uid}},
 		Fields: storage.FieldStructure | storage.FieldHeader,
 	})
 	if err != nil {
-		if errors.Is(err, storage.ErrNoMailbox) {
+		if errors.Is(err, storage.ErrNoMailbox) || errors.Is(err, storage.ErrPermission) {
 			return nil, 0, nil, badURL(raw)
 		}
 		return nil, 0, nil, s.storageError(err)
@@ -261,7 +263,7 @@ func (s *session) urlPart(raw string) (io.Reader, int64, func(), error) {
 		return nil, 0, nil, badURL(raw)
 	}
 	m := &msgs[0]
-	blob, err := s.store.OpenBlob(s.ctx, m.Blob)
+	blob, err := s.v.OpenBlob(s.ctx, mb.ID(), m.Blob)
 	if err != nil {
 		return nil, 0, nil, s.storageError(err)
 	}

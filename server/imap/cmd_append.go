@@ -39,6 +39,9 @@ func cmdAppend(s *session, tag string, d *decoder) error {
 	// its continuation; a refused APPEND leaves the rest of its line to the
 	// command loop, which discards it.
 	mb, mbErr := s.mailbox(name)
+	if mbErr == nil {
+		mbErr = s.v.CanAppend(s.ctx, mb.ID()) // RFC 4314 4: "i"
+	}
 	b := &appendBatch{s: s, mb: mb, mbErr: mbErr}
 	defer b.discard()
 	for {

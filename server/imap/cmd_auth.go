@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/floemail/floe/server/auth"
+	"github.com/floemail/floe/storage/view"
 )
 
 func init() {
@@ -85,8 +86,22 @@ func (s *session) loggedIn(p *auth.Principal) {
 	s.user = p
 	s.state = stateAuth
 	s.log = s.log.With("user", p.Address)
-	s.sub = s.store.Subscribe(p.Account)
 	s.log.Info("logged in")
+}
+
+// openView makes the logged-in user's view of the store (storage/view);
+// every folder access goes through it. It fails when the account cannot be
+// read (a storage error, or the account removed meanwhile).
+func (s *session) openView(p *auth.Principal) error {
+	v, err := view.New(s.ctx, s.store, p.Account, view.Options{Logger: s.srv.log, Hostname: s.srv.config().Server.Hostname})
+	if err != nil {
+		if s.ctx.Err() == nil {
+			s.log.Error("cannot open the account's view", slog.Any("error", err))
+		}
+		return errNo("UNAVAILABLE", "account temporarily unavailable")
+	}
+	s.v = v
+	return nil
 }
 
 func (s *session) authFailure(err error) error {
@@ -136,6 +151,9 @@ func cmdLogin(s *session, tag string, d *decoder) error {
 	p, err := s.srv.opts.Auth.Login(s.ctx, auth.AddrOf(s.remote), "imap", user, pass)
 	if err != nil {
 		return s.authFailure(err)
+	}
+	if err := s.openView(p); err != nil {
+		return err
 	}
 	if err := s.admitLogin(p); err != nil {
 		return err
@@ -207,6 +225,9 @@ func cmdAuthenticate(s *session, tag string, d *decoder) error {
 		if resp, err = base64.StdEncoding.DecodeString(line); err != nil {
 			return errBad("invalid base64 in response")
 		}
+	}
+	if err := s.openView(sasl.Principal()); err != nil {
+		return err
 	}
 	if err := s.admitLogin(sasl.Principal()); err != nil {
 		return err

@@ -9,8 +9,9 @@ import (
 )
 
 // COPY, MOVE and their UID forms (RFC 9051 6.4.7, 6.4.8, 6.4.9; RFC 6851
-// MOVE; RFC 4315 COPYUID). The destination is resolved through s.mailbox,
-// the authorization point.
+// MOVE; RFC 4315 COPYUID). The destination is resolved through s.mailbox
+// and the copy made by the user's view (RFC 4314 4: "r" on the source, "i"
+// on the destination; MOVE also "t" and "e" on the source).
 
 func init() {
 	register("COPY", command{fn: cmdCopy(false, false), states: []state{stateSelected}, expungeOK: true})
@@ -56,14 +57,17 @@ func cmdCopy(uid, move bool) func(s *session, tag string, d *decoder) error {
 		if err != nil {
 			return s.storageError(err)
 		}
+		if err := s.v.CanAppend(s.ctx, dst.ID()); err != nil {
+			return s.storageError(err)
+		}
 		if len(uids) == 0 {
 			return nil
 		}
 		var res storage.CopyResult
 		if move {
-			res, err = s.store.Move(s.ctx, v.mbox.ID, uidRanges(uids), dst.ID)
+			res, err = s.v.Move(s.ctx, v.mbox.ID, uidRanges(uids), dst.ID())
 		} else {
-			res, err = s.store.Copy(s.ctx, v.mbox.ID, uidRanges(uids), dst.ID)
+			res, err = s.v.Copy(s.ctx, v.mbox.ID, uidRanges(uids), dst.ID())
 		}
 		if err != nil {
 			return s.storageError(err)

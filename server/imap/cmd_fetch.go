@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/floemail/floe/acl"
 	"github.com/floemail/floe/storage"
 )
 
@@ -450,7 +451,7 @@ func (s *session) fetch(tag string, a *fetchArgs, uid bool) error {
 	// RFC 7162 3.2.6: VANISHED (EARLIER) comes before the FETCH responses.
 	if a.vanished {
 		set, _ := a.set.(imap.UIDSet)
-		gone, err := s.store.Vanished(s.ctx, v.mbox.ID, storage.ModSeq(a.changedSince), fromIMAPUIDSet(set))
+		gone, err := s.v.Vanished(s.ctx, v.mbox.ID, storage.ModSeq(a.changedSince), fromIMAPUIDSet(set))
 		if err != nil {
 			return s.storageError(err)
 		}
@@ -463,7 +464,7 @@ func (s *session) fetch(tag string, a *fetchArgs, uid bool) error {
 	}
 
 	fields, needBlob, marksSeen := fetchNeeds(a.items)
-	msgs, err := s.store.Messages(s.ctx, v.mbox.ID, storage.Query{
+	msgs, err := s.v.Messages(s.ctx, v.mbox.ID, storage.Query{
 		UIDs: uidRanges(uids), ChangedSince: storage.ModSeq(a.changedSince), Fields: fields,
 	})
 	if err != nil {
@@ -471,9 +472,10 @@ func (s *session) fetch(tag string, a *fetchArgs, uid bool) error {
 	}
 
 	// Non-PEEK body items set \Seen (RFC 9051 6.4.5), in one StoreFlags
-	// call, before the responses so that they carry the new flags.
+	// call, before the responses so that they carry the new flags; only
+	// for a user that may keep its \Seen ("s", RFC 4314 4).
 	seenSet := map[storage.UID]bool{}
-	if marksSeen && !v.readOnly {
+	if marksSeen && !v.readOnly && v.rights.Has(acl.Of(acl.Seen)) {
 		var unseen []storage.UID
 		for i := range msgs {
 			if !hasFlag(msgs[i].Flags, storage.FlagSeen) {
@@ -483,7 +485,7 @@ func (s *session) fetch(tag string, a *fetchArgs, uid bool) error {
 			}
 		}
 		if len(unseen) > 0 {
-			res, err := s.store.StoreFlags(s.ctx, v.mbox.ID, storage.FlagUpdate{
+			res, err := s.v.StoreFlags(s.ctx, v.mbox.ID, storage.FlagUpdate{
 				UIDs: uidRanges(unseen), Op: storage.FlagsAdd, Flags: []string{storage.FlagSeen},
 			})
 			if err != nil {
@@ -664,7 +666,7 @@ var errBodyGone = errors.New("message body gone")
 func (s *session) fetchOne(seq uint32, m *storage.Message, items []fetchItem, needBlob, seenChanged, utf8 bool, buf *[]byte) (err error) {
 	var blob storage.Blob
 	if needBlob {
-		blob, err = s.store.OpenBlob(s.ctx, m.Blob)
+		blob, err = s.v.OpenBlob(s.ctx, s.sel.mbox.ID, m.Blob)
 		if errors.Is(err, storage.ErrNotFound) {
 			return errBodyGone
 		}

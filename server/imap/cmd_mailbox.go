@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/floemail/floe/storage"
+	"github.com/floemail/floe/storage/view"
 )
 
 // This file implements the mailbox commands: CREATE (with USE, RFC 6154),
@@ -19,8 +20,11 @@ import (
 // (RFC 9051 6.3.5); LIST then shows the name as \NonExistent (\Noselect for
 // IMAP4rev1 clients) with \HasChildren.
 //
-// Every command naming an existing mailbox resolves it through s.mailbox,
-// the authorization point.
+// Every command naming a mailbox goes through the user's view
+// (storage/view), the authorization point: names in the other users'
+// ("~owner@domain/...") and shared ("#public/...") namespaces are folders of
+// other accounts, with the rights of RFC 4314 4 ("k" to create in a tree,
+// "x" to delete or rename away, "l" to see at all).
 
 func init() {
 	authSel := []state{stateAuth, stateSelected}
@@ -99,49 +103,38 @@ func cmdCreate(s *session, tag string, d *decoder) error {
 		}
 		su = useAttrs[i]
 	}
-	acct := s.user.Account
 	if err := s.checkMailboxCount(); err != nil { // limits.go
 		return err
 	}
 	s.notifyOwn(storage.ChangeMailboxCreated, name, 0) // not echoed to NOTIFY
-	if _, err := s.store.CreateMailbox(s.ctx, acct, name, su); err != nil {
-		if errors.Is(err, storage.ErrInvalid) {
+	// The view creates the missing superiors too (RFC 9051 6.3.4: "the
+	// server SHOULD create any superior hierarchical names that are
+	// needed").
+	if _, err := s.v.Create(s.ctx, name, su); err != nil {
+		switch {
+		case errors.Is(err, storage.ErrInvalid):
 			return errNo("CANNOT", "invalid mailbox name")
+		case errors.Is(err, storage.ErrNoMailbox):
+			// A tree the user cannot see: as if it may not create there,
+			// whether or not the owner exists.
+			return errNo("NOPERM", "permission denied")
 		}
 		return s.storageError(err)
-	}
-	return s.createSuperiors(name)
-}
-
-// newNameAllowed refuses, with NO, a name CREATE or RENAME must not give a
-// mailbox: one the decoder flagged (problem), or one starting with "~" or
-// "#", reserved for other users' and shared namespaces (RFC 9051 5.1.2,
-// RFC 2342; the sharing work gives them meaning).
-func newNameAllowed(name, problem string) error {
-	if problem != "" {
-		return errNo("CANNOT", problem)
-	}
-	if strings.HasPrefix(name, "~") || strings.HasPrefix(name, "#") {
-		return errNo("CANNOT", `names starting with "~" or "#" are reserved for other namespaces`)
 	}
 	return nil
 }
 
-// createSuperiors creates the missing superior names of name (RFC 9051
-// 6.3.4: "the server SHOULD create any superior hierarchical names that are
-// needed"). One that appears meanwhile is fine.
-func (s *session) createSuperiors(name string) error {
-	for _, a := range ancestors(name) {
-		_, err := s.store.Mailbox(s.ctx, s.user.Account, a)
-		if !errors.Is(err, storage.ErrNoMailbox) {
-			if err != nil {
-				return s.storageError(err)
-			}
-			continue
-		}
-		if _, err := s.store.CreateMailbox(s.ctx, s.user.Account, a, ""); err != nil && !errors.Is(err, storage.ErrExists) {
-			return s.storageError(err)
-		}
+// newNameAllowed refuses, with NO, a name CREATE or RENAME must not give a
+// mailbox: one the decoder flagged (problem), or one starting with "#"
+// other than "#public/" (reserved for namespaces, RFC 9051 5.1.2, RFC
+// 2342). "~owner@domain/..." and "#public/..." name folders of other
+// accounts' trees, created there when the user may (the view checks "k").
+func newNameAllowed(name, problem string) error {
+	if problem != "" {
+		return errNo("CANNOT", problem)
+	}
+	if strings.HasPrefix(name, "#") && !(len(name) > len(view.PublicPrefix) && strings.EqualFold(name[:len(view.PublicPrefix)], view.PublicPrefix)) {
+		return errNo("CANNOT", `names starting with "#" are reserved for other namespaces`)
 	}
 	return nil
 }
@@ -160,11 +153,14 @@ func cmdDelete(s *session, tag string, d *decoder) error {
 	if err != nil {
 		return s.storageError(err)
 	}
-	s.notifyOwn(storage.ChangeMailboxDeleted, mb.Name, mb.ID)
-	if err := s.store.DeleteMailbox(s.ctx, mb.ID); err != nil {
+	s.notifyOwn(storage.ChangeMailboxDeleted, mb.Mailbox.Name, mb.ID())
+	if err := s.v.Delete(s.ctx, mb.ID()); err != nil {
+		if errors.Is(err, storage.ErrInvalid) {
+			return errNo("CANNOT", "INBOX cannot be deleted")
+		}
 		return s.storageError(err)
 	}
-	s.srv.recent.forget(keyOf(mb))
+	s.srv.recent.forget(keyOf(mb.Mailbox))
 	return nil
 }
 
@@ -194,20 +190,28 @@ func cmdRename(s *session, tag string, d *decoder) error {
 	if err != nil {
 		return s.storageError(err)
 	}
-	s.notifyOwn(storage.ChangeMailboxRenamed, mb.Name, mb.ID)
+	s.notifyOwn(storage.ChangeMailboxRenamed, mb.Mailbox.Name, mb.ID())
 	s.notifyOwn(storage.ChangeMailboxCreated, to, 0) // its superiors (and a new INBOX)
-	if err := s.store.RenameMailbox(s.ctx, mb.ID, to); err != nil {
-		if errors.Is(err, storage.ErrInvalid) {
+	// The view checks "x" on the mailbox and "k" where it goes, refuses a
+	// move into another account's tree (CANNOT, whether or not that tree
+	// exists) and creates the new name's missing superiors.
+	if _, err := s.v.Rename(s.ctx, mb.ID(), to); err != nil {
+		switch {
+		case errors.Is(err, storage.ErrInvalid):
 			return errNo("CANNOT", "cannot rename to that name")
+		case errors.Is(err, storage.ErrNoMailbox):
+			return errNo("NOPERM", "permission denied")
 		}
 		return s.storageError(err)
 	}
-	return s.createSuperiors(to)
+	return nil
 }
 
 // cmdSubscribe handles SUBSCRIBE and UNSUBSCRIBE (RFC 9051 6.3.7, 6.3.8).
-// Subscriptions are a property of existing mailboxes; UNSUBSCRIBE of a name
-// that does not exist succeeds (nothing is subscribed).
+// Subscriptions are the user's own list of names: SUBSCRIBE needs a mailbox
+// the user can see ("l"); UNSUBSCRIBE always succeeds (declining a shared
+// folder, dropping a name whose mailbox is gone). A subscription outlives
+// its mailbox (RFC 9051 6.3.7).
 func cmdSubscribe(on bool) func(s *session, tag string, d *decoder) error {
 	return func(s *session, tag string, d *decoder) error {
 		if err := d.SP(); err != nil {
@@ -221,18 +225,11 @@ func cmdSubscribe(on bool) func(s *session, tag string, d *decoder) error {
 			return err
 		}
 		s.notifyOwn(storage.ChangeMailboxSubscribed, name, 0) // not echoed to NOTIFY
-		mb, err := s.mailbox(name)
-		if err != nil {
-			if !on && errors.Is(err, storage.ErrNoMailbox) {
-				// A name subscribed before its mailbox was deleted.
-				return s.storageError(s.store.ForgetSubscription(s.ctx, s.user.Account, name))
-			}
-			return s.storageError(err)
+		if !on {
+			return s.storageError(s.v.Unsubscribe(s.ctx, canonicalMailbox(name)))
 		}
-		if mb.Subscribed == on {
-			return nil
-		}
-		return s.storageError(s.store.SetSubscribed(s.ctx, mb.ID, on))
+		_, err = s.v.Subscribe(s.ctx, canonicalMailbox(name))
+		return s.storageError(err)
 	}
 }
 
@@ -386,44 +383,48 @@ func rootOf(ref string) string {
 // name that does not exist.
 type listEntry struct {
 	name     string
-	mb       *storage.Mailbox // nil: does not exist
+	mb       *storage.Mailbox // nil: does not exist (for the user)
 	children bool             // some mailbox exists below it
-	subChild bool             // some subscribed mailbox exists below it
-	lostSub  bool             // subscribed, its mailbox deleted (RFC 9051 6.3.7)
+	subChild bool             // some subscribed name is below it
+	// subscribed: the user is subscribed to the name; subOnly: only a
+	// subscription (or a superior of one) names it, no mailbox or
+	// superior of one: LIST shows it only when selecting SUBSCRIBED.
+	subscribed, subOnly bool
+	specialUse          string // of the user's own mailboxes only
 }
 
-// listEntries returns the account's mailboxes and their missing superiors,
-// INBOX first, then sorted by name; with lost, also the subscribed names
-// whose mailbox was deleted (storage LostSubscriptions).
-func listEntries(mboxes []storage.Mailbox, lost ...string) []*listEntry {
+// listEntries returns the mailboxes the user sees (its own and those shared
+// with it, named as it names them), their missing superiors and, when subs
+// is not nil, the subscribed names that are not among folders, INBOX
+// first, then sorted by name.
+func listEntries(folders []view.Folder, subs []string) []*listEntry {
 	byName := map[string]*listEntry{}
-	get := func(n string) *listEntry {
+	get := func(n string, subOnly bool) *listEntry {
 		e := byName[n]
 		if e == nil {
-			e = &listEntry{name: n}
+			e = &listEntry{name: n, subOnly: subOnly}
 			byName[n] = e
+		} else if !subOnly {
+			e.subOnly = false
 		}
 		return e
 	}
-	for i := range mboxes {
-		m := &mboxes[i]
-		get(m.Name).mb = m
-		for _, a := range ancestors(m.Name) {
-			e := get(a)
-			e.children = true
-			if m.Subscribed {
-				e.subChild = true
-			}
+	for i := range folders {
+		f := &folders[i]
+		e := get(f.Name, false)
+		e.mb = &f.Mailbox
+		e.subscribed = f.Subscribed
+		if f.Own {
+			e.specialUse = f.Mailbox.SpecialUse
+		}
+		for _, a := range ancestors(f.Name) {
+			get(a, false).children = true
 		}
 	}
-	for _, n := range lost {
-		if e := get(n); e.mb == nil {
-			e.lostSub = true
-			for _, a := range ancestors(n) {
-				if e := byName[a]; e != nil {
-					e.subChild = true
-				}
-			}
+	for _, n := range subs {
+		get(n, true).subscribed = true
+		for _, a := range ancestors(n) {
+			get(a, true).subChild = true
 		}
 	}
 	out := make([]*listEntry, 0, len(byName))
@@ -443,19 +444,28 @@ func listEntries(mboxes []storage.Mailbox, lost ...string) []*listEntry {
 	return out
 }
 
+// userEntries lists what the user sees, for LIST and LSUB; with subs, the
+// subscribed names without a mailbox too (one more read, only for what
+// shows subscriptions).
+func (s *session) userEntries(subs bool) ([]*listEntry, error) {
+	folders, err := s.v.ListWith(s.ctx, view.ListOptions{NoSubscriptions: !subs})
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	if subs {
+		if names, err = s.v.Subscriptions(s.ctx); err != nil {
+			return nil, err
+		}
+	}
+	return listEntries(folders, names), nil
+}
+
 // list writes the LIST (or LSUB) responses for patterns.
 func (s *session) list(patterns []string, o *listOptions, verb string) error {
-	mboxes, err := s.store.Mailboxes(s.ctx, s.user.Account)
+	entries, err := s.userEntries(o.subscribed || o.retSubscribed)
 	if err != nil {
 		return s.storageError(err)
-	}
-	var lost []string
-	if o.subscribed {
-		// Subscribed names whose mailbox is gone are listed \NonExistent
-		// \Subscribed (RFC 5258 3.1, RFC 9051 6.3.7).
-		if lost, err = s.store.LostSubscriptions(s.ctx, s.user.Account); err != nil {
-			return s.storageError(err)
-		}
 	}
 	matches := func(n string) bool {
 		for _, p := range patterns {
@@ -471,41 +481,33 @@ func (s *session) list(patterns []string, o *listOptions, verb string) error {
 	var hiddenSubChild map[string]bool
 	if o.recursive && o.subscribed {
 		hiddenSubChild = map[string]bool{}
-		hide := func(name string) {
-			if !matches(name) {
-				for _, a := range ancestors(name) {
+		for _, le := range entries {
+			if le.subscribed && !matches(le.name) {
+				for _, a := range ancestors(le.name) {
 					hiddenSubChild[a] = true
 				}
 			}
 		}
-		for i := range mboxes {
-			if mboxes[i].Subscribed {
-				hide(mboxes[i].Name)
-			}
-		}
-		for _, n := range lost {
-			hide(n)
-		}
 	}
-	for _, le := range listEntries(mboxes, lost...) {
+	for _, le := range entries {
 		if !matches(le.name) {
+			continue
+		}
+		if le.subOnly && !o.subscribed {
 			continue
 		}
 		selected := true
 		switch {
 		case o.subscribed:
-			selected = le.mb != nil && le.mb.Subscribed || le.lostSub
+			selected = le.subscribed
 		case o.specialUse:
-			selected = le.mb != nil && le.mb.SpecialUse != ""
+			selected = le.specialUse != ""
 		}
 		// RFC 5258 3.5: with RECURSIVEMATCH, a name with a descendant
 		// meeting the selection criteria is returned with CHILDINFO.
 		childInfo := hiddenSubChild[le.name]
 		if !selected && !childInfo {
 			continue
-		}
-		if le.mb != nil && le.mb.Account != s.user.Account {
-			continue // defensive: never show another account's mailbox
 		}
 		attrs := s.listAttrs(le, o)
 		s.e.Untagged().Atom(verb).SP().Byte('(').Atom(strings.Join(attrs, " ")).Byte(')').SP().Atom(`"/"`).SP().Mailbox(le.name)
@@ -516,10 +518,10 @@ func (s *session) list(patterns []string, o *listOptions, verb string) error {
 		// RFC 5819: STATUS for the mailboxes LIST returns, never for
 		// \NonExistent or \Noselect ones.
 		if len(o.status) > 0 && le.mb != nil {
-			st, err := s.store.Status(s.ctx, le.mb.ID)
+			st, err := s.v.Status(s.ctx, le.mb.ID)
 			if err != nil {
-				if errors.Is(err, storage.ErrNoMailbox) {
-					continue // deleted meanwhile
+				if errors.Is(err, storage.ErrNoMailbox) || errors.Is(err, storage.ErrPermission) {
+					continue // deleted meanwhile, or visible ("l") but not readable ("r")
 				}
 				return s.storageError(err)
 			}
@@ -550,17 +552,16 @@ func (s *session) listAttrs(le *listEntry, o *listOptions) []string {
 	} else {
 		attrs = append(attrs, `\HasNoChildren`)
 	}
-	if le.lostSub && o.retSubscribed {
+	// RFC 5258 3.1: \Subscribed also on a subscribed name that does not
+	// exist (\NonExistent \Subscribed).
+	if o.retSubscribed && le.subscribed {
 		attrs = append(attrs, `\Subscribed`)
 	}
-	if le.mb != nil {
-		if o.retSubscribed && le.mb.Subscribed {
-			attrs = append(attrs, `\Subscribed`)
-		}
-		// RFC 6154 2: the server MAY always return special-use attributes.
-		if le.mb.SpecialUse != "" {
-			attrs = append(attrs, le.mb.SpecialUse)
-		}
+	// RFC 6154 2: the server MAY always return special-use attributes;
+	// another account's \Sent is not the user's, so only own mailboxes
+	// carry them.
+	if le.mb != nil && le.specialUse != "" {
+		attrs = append(attrs, le.specialUse)
 	}
 	return attrs
 }
@@ -589,26 +590,24 @@ func cmdLsub(s *session, tag string, d *decoder) error {
 		return errBad("mailbox pattern too long")
 	}
 	pattern := listName(ref, pat)
-	mboxes, err := s.store.Mailboxes(s.ctx, s.user.Account)
+	entries, err := s.userEntries(true)
 	if err != nil {
 		return s.storageError(err)
 	}
-	lost, err := s.store.LostSubscriptions(s.ctx, s.user.Account)
-	if err != nil {
-		return s.storageError(err)
-	}
-	for _, le := range listEntries(mboxes, lost...) {
+	for _, le := range entries {
 		if !matchPattern(pattern, le.name) {
 			continue
 		}
 		var attrs []string
 		switch {
-		case le.mb != nil && le.mb.Subscribed:
-			if le.mb.SpecialUse != "" {
-				attrs = append(attrs, le.mb.SpecialUse)
+		case le.subscribed:
+			// A subscribed name without a mailbox stays listed (RFC 3501
+			// 6.3.9), as \Noselect.
+			if le.mb == nil {
+				attrs = append(attrs, `\Noselect`)
+			} else if le.specialUse != "" {
+				attrs = append(attrs, le.specialUse)
 			}
-		case le.lostSub:
-			attrs = append(attrs, `\Noselect`) // subscribed, mailbox deleted
 		case le.subChild && strings.Contains(pattern, "%"):
 			attrs = append(attrs, `\Noselect`)
 		default:
@@ -691,7 +690,7 @@ func cmdStatus(s *session, tag string, d *decoder) error {
 	if err != nil {
 		return s.storageError(err)
 	}
-	st, err := s.store.Status(s.ctx, mb.ID)
+	st, err := s.v.Status(s.ctx, mb.ID())
 	if err != nil {
 		return s.storageError(err)
 	}
@@ -842,12 +841,12 @@ type namespace struct {
 }
 
 // namespaces returns the personal, other users' and shared namespaces of
-// the session (RFC 2342, RFC 9051 6.3.10). Today there is only the personal
-// namespace ""; the sharing issue adds ("~", '/') for other users and
-// ("#public/", '/') for shared folders here, and LIST then resolves those
-// prefixes through s.mailbox.
+// the session (RFC 2342, RFC 9051 6.3.10, SPEC §5): "" for the user's own
+// folders, "~" for other accounts' ("~jane@example.test/Calendar"),
+// "#public/" for the public folders of the user's domain. The view
+// (storage/view) resolves every name in them.
 func (s *session) namespaces() (personal, other, shared []namespace) {
-	return []namespace{{"", delimiter}}, nil, nil
+	return []namespace{{"", delimiter}}, []namespace{{view.OtherPrefix, delimiter}}, []namespace{{view.PublicPrefix, delimiter}}
 }
 
 // ancestors returns the superior names of a mailbox name, outermost first

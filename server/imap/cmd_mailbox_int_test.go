@@ -165,7 +165,8 @@ func TestListExtended(t *testing.T) {
 	c.ok("u3 UNSUBSCRIBE a/b/c")
 	c.want(`u4 LSUB "" *`, "OK", `* LSUB () "/" "INBOX"`)
 
-	c.want("n1 NAMESPACE", "OK", `* NAMESPACE (("" "/")) NIL NIL`)
+	// SPEC §5: personal "", other users "~", shared "#public/".
+	c.want("n1 NAMESPACE", "OK", `* NAMESPACE (("" "/")) (("~" "/")) (("#public/" "/"))`)
 }
 
 func TestStatus(t *testing.T) {
@@ -178,7 +179,7 @@ func TestStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := env.store.Status(ctx, mb.ID)
+	st, err := env.store.Status(ctx, mb.ID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +310,8 @@ func TestMailboxClient(t *testing.T) {
 		t.Error("DELETE INBOX succeeded")
 	}
 	ns, err := cl.Namespace().Wait()
-	if err != nil || len(ns.Personal) != 1 || ns.Personal[0].Prefix != "" || ns.Personal[0].Delim != '/' || ns.Other != nil || ns.Shared != nil {
+	if err != nil || len(ns.Personal) != 1 || ns.Personal[0].Prefix != "" || ns.Personal[0].Delim != '/' ||
+		len(ns.Other) != 1 || ns.Other[0].Prefix != "~" || len(ns.Shared) != 1 || ns.Shared[0].Prefix != "#public/" {
 		t.Errorf("namespace %+v %v", ns, err)
 	}
 }

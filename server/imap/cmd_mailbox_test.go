@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/floemail/floe/storage"
+	"github.com/floemail/floe/storage/view"
 )
 
 func TestMatchPattern(t *testing.T) {
@@ -111,14 +112,16 @@ func FuzzListPattern(f *testing.F) {
 }
 
 func TestListEntries(t *testing.T) {
-	mboxes := []storage.Mailbox{
-		{Name: "a/b/c", Subscribed: true},
-		{Name: "INBOX"},
-		{Name: "Sent", SpecialUse: `\Sent`},
-		{Name: "a"},
+	folders := []view.Folder{
+		{Name: "a/b/c", Own: true, Subscribed: true},
+		{Name: "INBOX", Own: true},
+		{Name: "Sent", Own: true, Mailbox: storage.Mailbox{SpecialUse: `\Sent`}},
+		{Name: "a", Own: true},
+		{Name: "~jane@example.test/Sent", Mailbox: storage.Mailbox{SpecialUse: `\Sent`}},
 	}
+	subs := []string{"a/b/c", "gone/x"}
 	var got []string
-	for _, e := range listEntries(mboxes) {
+	for _, e := range listEntries(folders, subs) {
 		s := e.name
 		if e.mb == nil {
 			s += "(missing)"
@@ -129,9 +132,19 @@ func TestListEntries(t *testing.T) {
 		if e.subChild {
 			s += "s"
 		}
+		if e.subscribed {
+			s += "S"
+		}
+		if e.subOnly {
+			s += "o"
+		}
+		if e.specialUse != "" {
+			s += e.specialUse
+		}
 		got = append(got, s)
 	}
-	want := []string{"INBOX", "Sent", "a+s", "a/b(missing)+s", "a/b/c"}
+	want := []string{"INBOX", `Sent\Sent`, "a+s", "a/b(missing)+s", "a/b/cS", "gone(missing)so", "gone/x(missing)So",
+		"~jane@example.test(missing)+", "~jane@example.test/Sent"}
 	if !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
 	}

@@ -35,7 +35,7 @@ func (s *session) metadataMailbox(name string) (storage.MailboxID, string, error
 	if err != nil {
 		return 0, "", s.storageError(err)
 	}
-	return mb.ID, mb.Name, nil
+	return mb.ID(), mb.Name, nil
 }
 
 // metadataError maps storage errors of the METADATA commands: malformed
@@ -129,7 +129,14 @@ func cmdGetMetadata(s *session, tag string, d *decoder) error {
 	if err != nil {
 		return err
 	}
-	found, err := s.store.GetMetadata(s.ctx, s.user.Account, mbox, entries, o.depth)
+	// Server entries are the user's own; a mailbox's go through the view
+	// (RFC 5464 4: "l" and "r").
+	var found []storage.MetadataEntry
+	if mbox == 0 {
+		found, err = s.store.GetMetadata(s.ctx, s.user.Account, 0, entries, o.depth)
+	} else {
+		found, err = s.v.GetMetadata(s.ctx, mbox, entries, o.depth)
+	}
 	if err != nil {
 		return s.metadataError(err)
 	}
@@ -312,5 +319,9 @@ func cmdSetMetadata(s *session, tag string, d *decoder) error {
 		return err
 	}
 	s.notifyOwn(storage.ChangeMetadata, "", mbox) // not echoed to NOTIFY
-	return s.metadataError(s.store.SetMetadata(s.ctx, s.user.Account, mbox, entries))
+	if mbox == 0 {
+		return s.metadataError(s.store.SetMetadata(s.ctx, s.user.Account, 0, entries))
+	}
+	// RFC 5464 4: "l" and "r", and "w" for /shared/ entries (the view).
+	return s.metadataError(s.v.SetMetadata(s.ctx, mbox, entries))
 }

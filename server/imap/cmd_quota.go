@@ -116,16 +116,19 @@ func cmdGetQuotaRoot(s *session, tag string, d *decoder) error {
 	if err != nil {
 		return s.storageError(err)
 	}
-	a, err := s.store.AccountByID(s.ctx, mb.Account)
+	// A folder counts against its owner's quota (the view says whose): the
+	// user's own root is "", another account's is named by its address
+	// (GETQUOTA on it is for administrators).
+	a, u, err := s.v.Quota(s.ctx, mb.ID())
 	if err != nil {
 		return s.storageError(err)
 	}
-	u, err := s.store.Usage(s.ctx, a.ID)
-	if err != nil {
-		return s.storageError(err)
+	root := ""
+	if !mb.Own {
+		root = a.Address
 	}
-	s.e.Untagged().Atom("QUOTAROOT ").Mailbox(mb.Name).Atom(` ""`).CRLF()
-	s.writeQuota("", &a, u)
+	s.e.Untagged().Atom("QUOTAROOT ").Mailbox(mb.Name).SP().String(root).CRLF()
+	s.writeQuota(root, &a, u)
 	return nil
 }
 

@@ -497,7 +497,7 @@ func cmdSearch(uid bool) func(s *session, tag string, d *decoder) error {
 		if err != nil {
 			return err
 		}
-		hits, err := runSearch(s.ctx, s.store, s.sel.mbox.ID, s.sel, &a.crit, s.searchRes, false, 0)
+		hits, err := runSearch(s.ctx, s.v, s.sel.mbox.ID, s.sel, &a.crit, s.searchRes, false, 0)
 		if err != nil {
 			if a.ret.save {
 				s.searchRes = nil

@@ -6,6 +6,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/floemail/floe/acl"
 	"github.com/floemail/floe/storage"
 )
 
@@ -36,6 +37,10 @@ func (s *session) deselect(announce bool) {
 	if s.sel == nil {
 		return
 	}
+	if s.watch != nil {
+		s.watch.Close()
+		s.watch = nil
+	}
 	s.sel = nil
 	s.state = stateAuth
 	if announce && (s.enabled.qresync || s.enabled.rev2) {
@@ -46,6 +51,10 @@ func (s *session) deselect(announce bool) {
 // RFC 9051 6.3.2 SELECT, 6.3.3 EXAMINE; RFC 7162 3.1.8 (CONDSTORE) and
 // 3.2.5 (QRESYNC) parameters.
 func (s *session) selectMailbox(tag string, d *decoder, readOnly bool) error {
+	verb := "SELECT"
+	if readOnly {
+		verb = "EXAMINE"
+	}
 	if err := d.SP(); err != nil {
 		return err
 	}
@@ -89,18 +98,29 @@ func (s *session) selectMailbox(tag string, d *decoder, readOnly bool) error {
 	if condstore {
 		s.enabled.condstore = true // RFC 7162 3.1: a CONDSTORE-enabling command
 	}
-	mb, err := s.mailbox(name)
+	f, err := s.mailbox(name)
 	if err != nil {
 		return s.storageError(err)
 	}
-	// Changes published before this point are reflected in what Messages
-	// returns; drop them so they are not reported twice.
-	s.applyChanges()
-	msgs, err := s.store.Messages(s.ctx, mb.ID, storage.Query{})
+	mb := f.Mailbox
+	// Watch first, then read: nothing committed in between is missed (a
+	// change repeating what the read returned is recognised as an echo).
+	w, err := s.v.Watch(s.ctx, mb.ID)
 	if err != nil {
 		return s.storageError(err)
+	}
+	msgs, err := s.v.Messages(s.ctx, mb.ID, storage.Query{})
+	if err != nil {
+		w.Close()
+		return s.storageError(err)
+	}
+	// RFC 4314 5.2: read-only unless the user may insert, expunge or
+	// change a shared flag ("s" changes only the user's own \Seen).
+	if !f.Rights.Any(acl.Of(acl.Insert, acl.Expunge, acl.Write, acl.DeleteMessages)) {
+		readOnly = true
 	}
 	v := newSelected(mb, readOnly, msgs)
+	v.name, v.own, v.rights = f.Name, f.Own, f.Rights
 	uidNext := mb.UIDNext
 	if v.maxUID >= uidNext {
 		uidNext = v.maxUID + 1
@@ -127,16 +147,17 @@ func (s *session) selectMailbox(tag string, d *decoder, readOnly bool) error {
 	if readOnly {
 		e.Untagged().Atom("OK [PERMANENTFLAGS ()] read-only mailbox").CRLF()
 	} else {
-		e.Untagged().Atom("OK [PERMANENTFLAGS ").Flags(append(fl, `\*`)).Atom("] flags permitted").CRLF()
+		e.Untagged().Atom("OK [PERMANENTFLAGS ").Flags(v.permanentFlags(fl)).Atom("] flags permitted").CRLF()
 	}
 	if s.enabled.condstore {
 		e.Untagged().Atom("OK [HIGHESTMODSEQ ").Number64(uint64(v.highestModSeq)).Atom("] highest").CRLF()
 	}
 	if s.enabled.rev2 {
 		// RFC 9051 6.3.2: the mailbox's LIST data.
-		e.Untagged().Atom(`LIST () "/" `).Mailbox(mb.Name).CRLF()
+		e.Untagged().Atom(`LIST () "/" `).Mailbox(f.Name).CRLF()
 	}
 	s.sel = v
+	s.watch = w
 	s.state = stateSelected
 	if qr != nil && qr.uidValidity == mb.UIDValidity {
 		if err := s.qresync(qr); err != nil {
@@ -144,9 +165,9 @@ func (s *session) selectMailbox(tag string, d *decoder, readOnly bool) error {
 		}
 	}
 	if readOnly {
-		s.tagged(tag, "OK", "READ-ONLY", "EXAMINE completed")
+		s.tagged(tag, "OK", "READ-ONLY", verb+" completed")
 	} else {
-		s.tagged(tag, "OK", "READ-WRITE", "SELECT completed")
+		s.tagged(tag, "OK", "READ-WRITE", verb+" completed")
 	}
 	return nil
 }
@@ -239,7 +260,7 @@ func toStorageUIDs(set imap.UIDSet) storage.UIDSet {
 func (s *session) qresync(qr *qresyncParams) error {
 	v := s.sel
 	known := toStorageUIDs(qr.knownUIDs)
-	gone, err := s.store.Vanished(s.ctx, v.mbox.ID, qr.modSeq, known)
+	gone, err := s.v.Vanished(s.ctx, v.mbox.ID, qr.modSeq, known)
 	if err != nil {
 		return s.storageError(err)
 	}
@@ -247,7 +268,7 @@ func (s *session) qresync(qr *qresyncParams) error {
 		slices.Sort(gone)
 		s.e.Untagged().Atom("VANISHED (EARLIER) ").Atom(imapUIDSet(gone).String()).CRLF()
 	}
-	changed, err := s.store.Messages(s.ctx, v.mbox.ID, storage.Query{ChangedSince: qr.modSeq, UIDs: known})
+	changed, err := s.v.Messages(s.ctx, v.mbox.ID, storage.Query{ChangedSince: qr.modSeq, UIDs: known})
 	if err != nil {
 		return s.storageError(err)
 	}
@@ -273,7 +294,7 @@ func (s *session) deletedIn(uids []storage.UID, all bool) ([]storage.UID, error)
 		}
 		q.UIDs = uidRanges(uids)
 	}
-	msgs, err := s.store.Messages(s.ctx, v.mbox.ID, q)
+	msgs, err := s.v.Messages(s.ctx, v.mbox.ID, q)
 	if err != nil {
 		return nil, err
 	}
@@ -287,18 +308,19 @@ func (s *session) deletedIn(uids []storage.UID, all bool) ([]storage.UID, error)
 }
 
 // RFC 9051 6.4.1: CLOSE expunges \Deleted messages silently unless the
-// mailbox is read-only.
+// mailbox is read-only or the user lacks "e" (RFC 4314 4: CLOSE then just
+// closes).
 func cmdClose(s *session, tag string, d *decoder) error {
 	if err := d.CRLF(); err != nil {
 		return err
 	}
-	if !s.sel.readOnly {
+	if !s.sel.readOnly && s.sel.rights.Has(acl.Of(acl.Expunge)) {
 		del, err := s.deletedIn(nil, true)
 		if err != nil {
 			return s.storageError(err)
 		}
 		if len(del) > 0 {
-			if _, err := s.store.Expunge(s.ctx, s.sel.mbox.ID, del); err != nil {
+			if _, err := s.v.Expunge(s.ctx, s.sel.mbox.ID, del); err != nil {
 				return s.storageError(err)
 			}
 		}
@@ -353,7 +375,7 @@ func (s *session) expunge(tag string, uids []storage.UID, all bool) error {
 		return s.storageError(err)
 	}
 	if len(del) > 0 {
-		gone, err := s.store.Expunge(s.ctx, v.mbox.ID, del)
+		gone, err := s.v.Expunge(s.ctx, v.mbox.ID, del)
 		if err != nil {
 			return s.storageError(err)
 		}
@@ -361,9 +383,9 @@ func (s *session) expunge(tag string, uids []storage.UID, all bool) error {
 	}
 	if s.enabled.condstore {
 		// RFC 7162 3.2.10 / 3.1.8: HIGHESTMODSEQ in the tagged OK.
-		mb, err := s.store.MailboxByID(s.ctx, v.mbox.ID)
+		f, err := s.v.Folder(s.ctx, v.mbox.ID)
 		if err == nil {
-			hm := max(mb.HighestModSeq, v.highestModSeq)
+			hm := max(f.Mailbox.HighestModSeq, v.highestModSeq)
 			s.tagged(tag, "OK", "HIGHESTMODSEQ "+uitoa(uint64(hm)), "EXPUNGE completed")
 		}
 	}

@@ -272,7 +272,7 @@ func cmdSort(uid bool) func(s *session, tag string, d *decoder) error {
 		if err != nil {
 			return err
 		}
-		hits, err := runSearch(s.ctx, s.store, s.sel.mbox.ID, s.sel, &a.crit, s.searchRes, true, sortFields(keys))
+		hits, err := runSearch(s.ctx, s.v, s.sel.mbox.ID, s.sel, &a.crit, s.searchRes, true, sortFields(keys))
 		if err != nil {
 			return s.storageError(err)
 		}
@@ -332,7 +332,7 @@ func cmdThread(uid bool) func(s *session, tag string, d *decoder) error {
 		if searchUsesModSeq(&a.crit) {
 			s.enableCondstore()
 		}
-		hits, err := runSearch(s.ctx, s.store, s.sel.mbox.ID, s.sel, &a.crit, s.searchRes,
+		hits, err := runSearch(s.ctx, s.v, s.sel.mbox.ID, s.sel, &a.crit, s.searchRes,
 			true, storage.FieldEnvelope|storage.FieldThreading)
 		if err != nil {
 			return s.storageError(err)

@@ -193,7 +193,10 @@ func (s *session) storeFlags(tag string, a *storeArgs, uid bool) error {
 		// RFC 7162 3.1.3: UNCHANGEDSINCE 0 fails for every message.
 		res.Modified = uids
 	default:
-		res, err = s.store.StoreFlags(s.ctx, v.mbox.ID, storage.FlagUpdate{
+		// The view changes only the flags the user may change (RFC 4314
+		// 4: "s" \Seen, "t" \Deleted, "w" the others) and answers NOPERM
+		// when it may change none of those named.
+		res, err = s.v.StoreFlags(s.ctx, v.mbox.ID, storage.FlagUpdate{
 			UIDs: uidRanges(uids), Op: a.op, Flags: a.flags,
 			UnchangedSince: storage.ModSeq(a.unchangedSince),
 		})
@@ -219,7 +222,7 @@ func (s *session) storeFlags(tag string, a *storeArgs, uid bool) error {
 				rest = append(rest, u)
 			}
 		}
-		same, err := s.store.Messages(s.ctx, v.mbox.ID, storage.Query{UIDs: uidRanges(rest)})
+		same, err := s.v.Messages(s.ctx, v.mbox.ID, storage.Query{UIDs: uidRanges(rest)})
 		if err != nil {
 			return s.storageError(err)
 		}

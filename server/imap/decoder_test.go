@@ -352,6 +352,8 @@ func FuzzSession(f *testing.F) {
 		"a1 LOGIN alice@example.test password\r\na2 SELECT INBOX\r\n" +
 			"a3 UID SORT RETURN (MIN MAX COUNT PARTIAL 1:10 UPDATE) (REVERSE SUBJECT) UTF-8 ALL\r\n" +
 			"a4 SEARCH RETURN (UPDATE CONTEXT ALL) UNSEEN\r\na5 STORE 1:* +FLAGS (\\Seen)\r\na6 CANCELUPDATE \"a3\" \"a4\"\r\n",
+		"a1 LOGIN alice@example.test password\r\na2 SETACL INBOX bob lrs\r\na3 GETACL INBOX\r\na4 LISTRIGHTS INBOX -bob\r\n" +
+			"a5 MYRIGHTS \"~bob@example.test\"\r\na6 DELETEACL INBOX bob\r\na7 SELECT \"~x@example.test/INBOX\"\r\n",
 	} {
 		f.Add(s)
 	}

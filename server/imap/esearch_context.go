@@ -502,7 +502,7 @@ func (s *session) matchUIDs(c *imap.SearchCriteria, uids []storage.UID) (map[sto
 	}
 	ftsKeys(c, m.text)
 	for k := range m.text {
-		hits, err := s.store.SearchText(s.ctx, v.mbox.ID, k.field, k.value)
+		hits, err := s.v.SearchText(s.ctx, v.mbox.ID, k.field, k.value)
 		if err != nil {
 			return nil, s.storageError(err)
 		}
@@ -510,7 +510,7 @@ func (s *session) matchUIDs(c *imap.SearchCriteria, uids []storage.UID) (map[sto
 		m.text[k] = hits
 	}
 	fields, _ := searchNeeds(c)
-	msgs, err := s.store.Messages(s.ctx, v.mbox.ID, storage.Query{UIDs: uidRanges(uids), Fields: fields})
+	msgs, err := s.v.Messages(s.ctx, v.mbox.ID, storage.Query{UIDs: uidRanges(uids), Fields: fields})
 	if err != nil {
 		return nil, s.storageError(err)
 	}
@@ -531,7 +531,7 @@ func (s *session) matchUIDs(c *imap.SearchCriteria, uids []storage.UID) (map[sto
 // does.
 func (s *session) sortUIDs(uids []storage.UID, keys []sortKey) ([]storage.UID, error) {
 	v := s.sel
-	msgs, err := s.store.Messages(s.ctx, v.mbox.ID, storage.Query{UIDs: uidRanges(uids), Fields: sortFields(keys)})
+	msgs, err := s.v.Messages(s.ctx, v.mbox.ID, storage.Query{UIDs: uidRanges(uids), Fields: sortFields(keys)})
 	if err != nil {
 		return nil, s.storageError(err)
 	}

@@ -7,13 +7,14 @@ import (
 
 	"github.com/floemail/floe/storage"
 	"github.com/floemail/floe/storage/ingest"
+	"github.com/floemail/floe/storage/view"
 )
 
 // MULTIAPPEND (RFC 3502): one APPEND command may carry several messages.
 // The server "MUST NOT append any of the messages unless all of them can be
 // appended" (RFC 3502 6.3.11): each message is spooled into its own blob as
 // it arrives, and when the line is complete all of them are committed by
-// one ingest.DeliverAll, a single storage transaction; a refusal of any
+// one view.AppendAll (ingest.DeliverAll), a single storage transaction; a refusal of any
 // (over quota, mailbox gone, a bad message) leaves none stored and every
 // spooled blob is discarded. The tagged OK carries APPENDUID with the UIDs
 // of all the messages in order (RFC 4315 3).
@@ -38,7 +39,7 @@ const (
 // appendBatch collects the messages of one APPEND command.
 type appendBatch struct {
 	s     *session
-	mb    storage.Mailbox
+	mb    view.Folder
 	mbErr error // the destination cannot be used (answered at the first message)
 
 	items  []appendItem
@@ -75,7 +76,7 @@ func (b *appendBatch) litCheck(n int64) error {
 	if err := b.admitSize(n); err != nil {
 		return err
 	}
-	return b.s.appendQuotaCheck(b.mb)(b.bytes + n)
+	return b.s.appendQuotaCheck(b.mb.Mailbox)(b.bytes + n)
 }
 
 // admitSize checks a message of n bytes against the command's parse
@@ -118,31 +119,31 @@ func (b *appendBatch) commit(tag string) error {
 	if b.parsed > maxAppendParsed && len(b.items) > 1 {
 		return errNo("LIMIT", "too much data in one APPEND: send the messages in several commands")
 	}
-	target := func(it appendItem) storage.Target {
-		return storage.Target{Account: s.user.Account, Mailbox: b.mb.ID, Flags: it.flags, InternalDate: it.date}
-	}
-	b.done = true // ingest discards what it does not store
+	b.done = true // the view and ingest discard what they do not store
 	var uids []storage.UID
 	if len(b.items) == 1 {
-		res, err := ingest.Append(s.ctx, s.store, b.items[0].ref, target(b.items[0]))
+		// Through the user's view: flags the user may not set are dropped
+		// (RFC 4314 4), the message counts against the folder owner's quota.
+		it := b.items[0]
+		res, err := s.v.Append(s.ctx, b.mb.ID(), it.ref, it.flags, it.date)
 		if err != nil {
 			return b.commitError(err)
 		}
 		uids = []storage.UID{res.UID}
 	} else {
-		batch := make([]ingest.Item, len(b.items))
+		msgs := make([]view.AppendMessage, len(b.items))
 		for i, it := range b.items {
-			batch[i] = ingest.Item{Ref: it.ref, Targets: []storage.Target{target(it)}}
+			msgs[i] = view.AppendMessage{Ref: it.ref, Flags: it.flags, Date: it.date}
 		}
-		res, err := ingest.DeliverAll(s.ctx, s.store, batch)
+		res, err := s.v.AppendAll(s.ctx, b.mb.ID(), msgs)
 		if err != nil {
 			return b.commitError(err)
 		}
 		for _, r := range res {
-			uids = append(uids, r[0].UID)
+			uids = append(uids, r.UID)
 		}
 	}
-	s.tagged(tag, "OK", "APPENDUID "+strconv.FormatUint(uint64(b.mb.UIDValidity), 10)+" "+
+	s.tagged(tag, "OK", "APPENDUID "+strconv.FormatUint(uint64(b.mb.Mailbox.UIDValidity), 10)+" "+
 		imapUIDSet(uids).String(), "APPEND completed")
 	return nil
 }

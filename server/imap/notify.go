@@ -48,12 +48,16 @@ package imap
 // UIDVALIDITY for MessageNew, MESSAGES for MessageExpunge, UIDVALIDITY
 // and HIGHESTMODSEQ for FlagChange.
 //
-// Sources of events: the account's change stream (storage.Subscribe),
-// the one every session already reads. With sharing, the changes of
-// shared mailboxes come from other streams (one per watched mailbox);
-// notifyChanges takes changes from any stream and notifySources lists the
-// channels the wait between commands selects on, so such streams join
-// without changing the rest.
+// Mailboxes are the folders the user's view lists (storage/view): its own
+// and those shared with it ("~owner/..." and "#public/..." names). PERSONAL
+// and INBOXES are the own ones; SUBSCRIBED, SUBTREE and MAILBOXES take any.
+// Sources of events, opened by NOTIFY SET and closed when it is replaced:
+// the account's change stream (storage.Subscribe) for its own folders,
+// and one view.Watch (the viewer's stream of one folder, with its own
+// \Seen) per shared folder some group asks message or metadata events of,
+// at most maxNotifyWatches (beyond, NO [NOTIFICATIONOVERFLOW]). A shared
+// folder the user can no longer read stops being watched at the next
+// NOTIFY SET (RFC 5465 5.9 asks for more: ACL changes are not followed).
 //
 // Overflow (5.8): a batch that would need more than srv.notifyLimit
 // responses for other mailboxes is replaced by "* OK
@@ -68,6 +72,7 @@ import (
 	"strings"
 
 	"github.com/floemail/floe/storage"
+	"github.com/floemail/floe/storage/view"
 )
 
 // notifyEvent is a set of RFC 5465 events.
@@ -110,6 +115,8 @@ const (
 	// defaultNotifyLimit bounds the responses one batch of changes may
 	// need for mailboxes other than the selected one (NOTIFICATIONOVERFLOW).
 	defaultNotifyLimit = 1000
+	// maxNotifyWatches bounds the shared folders one session watches.
+	maxNotifyWatches = 100
 )
 
 // filterKind is a filter-mailboxes other than the selected ones.
@@ -142,10 +149,11 @@ type notifySpec struct {
 // active reports whether any event is asked for.
 func (n *notifySpec) active() bool { return n.selected != 0 || len(n.groups) > 0 }
 
-// notifyBox is what notification needs of one of the account's mailboxes.
+// notifyBox is what notification needs of one of the user's folders.
 type notifyBox struct {
-	name       string
+	name       string // as the user sees it
 	subscribed bool
+	own        bool // in the personal namespace
 }
 
 // statusNeed is the set of STATUS items a mailbox's changes need.
@@ -171,6 +179,14 @@ type notifyState struct {
 	spec  notifySpec
 	boxes map[storage.MailboxID]*notifyBox
 
+	// Sources (nil when no group asks for events): the account's stream
+	// and the watches of shared folders; ready is signalled when one has
+	// changes (forward), stop ends that.
+	acctSub storage.Subscription
+	watches []*view.Watch
+	ready   chan struct{}
+	stop    chan struct{}
+
 	// Pending notifications for mailboxes other than the selected one.
 	status      map[storage.MailboxID]statusNeed
 	statusOrder []storage.MailboxID
@@ -182,6 +198,30 @@ type notifyState struct {
 
 // notifying reports whether NOTIFY asks for events now.
 func (s *session) notifying() bool { return s.notify != nil && s.notify.spec.active() }
+
+// close ends n's change streams. It is idempotent.
+func (n *notifyState) close() {
+	if n == nil {
+		return
+	}
+	if n.stop != nil {
+		close(n.stop)
+		n.stop = nil
+	}
+	if n.acctSub != nil {
+		n.acctSub.Close()
+		n.acctSub = nil
+	}
+	for _, w := range n.watches {
+		w.Close()
+	}
+	n.watches = nil
+}
+
+// endNotify ends NOTIFY (the session ends, or NOTIFY is replaced).
+func (s *session) endNotify() {
+	s.notify.close()
+}
 
 func init() {
 	register("NOTIFY", command{fn: cmdNotify, states: authStates, expungeOK: true})
@@ -213,8 +253,13 @@ func cmdNotify(s *session, tag string, d *decoder) error {
 	n := &notifyState{spec: *spec, status: map[storage.MailboxID]statusNeed{}}
 	if spec.active() {
 		if err := s.loadNotifyBoxes(n); err != nil {
+			n.close()
 			return err
 		}
+	}
+	s.endNotify()
+	if n.acctSub != nil {
+		n.forward(s.log)
 	}
 	s.notify = n
 	if spec.status {
@@ -451,26 +496,48 @@ func parseNotifyEvents(d *decoder, selected bool) (notifyEvent, []fetchItem, boo
 	return events, fetch, false, nil
 }
 
-// loadNotifyBoxes reads the account's mailboxes into n.
+// loadNotifyBoxes reads the user's folders into n and opens the change
+// streams the groups need: the account's, and a watch per shared folder
+// with events asked for.
 func (s *session) loadNotifyBoxes(n *notifyState) error {
-	mboxes, err := s.store.Mailboxes(s.ctx, s.user.Account)
+	folders, err := s.v.List(s.ctx)
 	if err != nil {
 		return s.storageError(err)
 	}
-	n.boxes = make(map[storage.MailboxID]*notifyBox, len(mboxes))
-	for _, m := range mboxes {
-		n.boxes[m.ID] = &notifyBox{name: m.Name, subscribed: m.Subscribed}
+	n.boxes = make(map[storage.MailboxID]*notifyBox, len(folders))
+	for _, f := range folders {
+		n.boxes[f.ID()] = &notifyBox{name: f.Name, subscribed: f.Subscribed, own: f.Own}
+	}
+	if len(n.spec.groups) == 0 {
+		return nil
+	}
+	n.acctSub = s.store.Subscribe(s.user.Account)
+	for _, f := range folders {
+		if f.Own || n.eventsFor(n.boxes[f.ID()])&(evMessage|evMailboxMetadataChange|evMailboxName) == 0 {
+			continue
+		}
+		if len(n.watches) >= maxNotifyWatches {
+			return errNo("NOTIFICATIONOVERFLOW", "too many shared folders to watch")
+		}
+		w, err := s.v.Watch(s.ctx, f.ID())
+		if err != nil {
+			if errors.Is(err, storage.ErrPermission) || errors.Is(err, storage.ErrNoMailbox) {
+				continue // no "r": nothing to tell (RFC 5465 5: "l" and "r")
+			}
+			return s.storageError(err)
+		}
+		n.watches = append(n.watches, w)
 	}
 	return nil
 }
 
-// eventsFor returns the events asked for the mailbox name (not the
-// selected one's message events): the events of the matching groups, up
-// to a matching group with NONE.
-func (n *notifyState) eventsFor(name string, subscribed bool) notifyEvent {
+// eventsFor returns the events asked for a folder (not the selected
+// one's message events): the events of the matching groups, up to a
+// matching group with NONE.
+func (n *notifyState) eventsFor(b *notifyBox) notifyEvent {
 	var out notifyEvent
 	for _, g := range n.spec.groups {
-		if !g.matches(name, subscribed) {
+		if !g.matches(b) {
 			continue
 		}
 		if g.none {
@@ -481,12 +548,13 @@ func (n *notifyState) eventsFor(name string, subscribed bool) notifyEvent {
 	return out
 }
 
-func (g *notifyGroup) matches(name string, subscribed bool) bool {
+func (g *notifyGroup) matches(b *notifyBox) bool {
+	name := b.name
 	switch g.kind {
 	case filterPersonal:
-		return true
+		return b.own
 	case filterSubscribed:
-		return subscribed
+		return b.subscribed
 	case filterSubtree:
 		for _, n := range g.names {
 			if name == n || strings.HasPrefix(name, n+"/") {
@@ -523,7 +591,7 @@ func (s *session) notifyInitialStatus() error {
 			continue
 		}
 		b := n.boxes[id]
-		ev := n.eventsFor(b.name, b.subscribed)
+		ev := n.eventsFor(b)
 		var need statusNeed
 		if ev&evMessageNew != 0 {
 			need |= needMessages | needUIDNext | needUIDValidity
@@ -547,7 +615,11 @@ func (s *session) notifyInitialStatus() error {
 // writeNotifyStatus writes "* STATUS name (...)" with the needed items, in
 // a fixed order. A mailbox deleted meanwhile is skipped.
 func (s *session) writeNotifyStatus(id storage.MailboxID, need statusNeed) error {
-	st, err := s.store.Status(s.ctx, id)
+	b := s.notify.boxes[id]
+	if b == nil {
+		return nil
+	}
+	st, err := s.v.Status(s.ctx, id) // the user's \Seen in a shared folder
 	if err != nil {
 		if storageGone(err) {
 			return nil
@@ -555,7 +627,7 @@ func (s *session) writeNotifyStatus(id storage.MailboxID, need statusNeed) error
 		return s.storageError(err)
 	}
 	e := s.e
-	e.Untagged().Atom("STATUS ").Mailbox(st.Name).Atom(" (")
+	e.Untagged().Atom("STATUS ").Mailbox(b.name).Atom(" (")
 	sep := ""
 	item := func(name string) *encoder {
 		e.Atom(sep).Atom(name).SP()
@@ -583,7 +655,8 @@ func (s *session) writeNotifyStatus(id storage.MailboxID, need statusNeed) error
 
 // storageGone reports a mailbox that no longer exists.
 func storageGone(err error) bool {
-	return err != nil && (errors.Is(err, storage.ErrNoMailbox) || errors.Is(err, storage.ErrNotFound))
+	return err != nil && (errors.Is(err, storage.ErrNoMailbox) || errors.Is(err, storage.ErrNotFound) ||
+		errors.Is(err, storage.ErrPermission))
 }
 
 // notifyOwn records a change this session is making (CREATE, DELETE,
@@ -642,7 +715,7 @@ func (s *session) notifyChanges(changes []storage.Change) {
 			if b == nil {
 				continue
 			}
-			ev := n.eventsFor(b.name, b.subscribed)
+			ev := n.eventsFor(b)
 			var need statusNeed
 			switch {
 			case c.Kind == storage.ChangeMessageAdded && ev&evMessageNew != 0:
@@ -669,19 +742,37 @@ func (s *session) notifyChanges(changes []storage.Change) {
 			}
 			n.status[c.Mailbox] |= need
 		case storage.ChangeMailboxCreated:
-			n.boxes[c.Mailbox] = &notifyBox{name: c.Name}
+			if c.Account != s.user.Account {
+				continue // another account's new folder: not visible by that alone
+			}
+			n.boxes[c.Mailbox] = &notifyBox{name: c.Name, own: true}
 			if c.Name == "INBOX" {
 				continue // RFC 5465 5.4: the INBOX a RENAME INBOX leaves is no event
 			}
 			n.queueEvent(c, evMailboxName)
 		case storage.ChangeMailboxDeleted:
+			b := n.boxes[c.Mailbox]
+			if b == nil {
+				continue
+			}
+			c.Name = b.name
+			n.queueEvent(c, evMailboxName)
 			delete(n.boxes, c.Mailbox)
 			delete(n.status, c.Mailbox)
-			n.queueEvent(c, evMailboxName)
 		case storage.ChangeMailboxRenamed:
-			if b := n.boxes[c.Mailbox]; b != nil {
-				b.name = c.Name
+			b := n.boxes[c.Mailbox]
+			if b == nil {
+				continue
 			}
+			if !b.own {
+				// Names in another account's tree: as the user sees them.
+				if f, err := s.v.Folder(s.ctx, c.Mailbox); err == nil {
+					c.OldName, c.Name = b.name, f.Name
+				} else {
+					continue
+				}
+			}
+			b.name = c.Name
 			// RFC 5465 5.4: no events for the children a RENAME takes along.
 			if slices.ContainsFunc(n.events, func(p storage.Change) bool {
 				return p.Kind == storage.ChangeMailboxRenamed && strings.HasPrefix(c.OldName, p.OldName+"/")
@@ -690,9 +781,13 @@ func (s *session) notifyChanges(changes []storage.Change) {
 			}
 			n.queueEvent(c, evMailboxName)
 		case storage.ChangeMailboxSubscribed:
-			if b := n.boxes[c.Mailbox]; b != nil {
-				if mb, err := s.store.MailboxByID(s.ctx, c.Mailbox); err == nil {
-					b.subscribed = mb.Subscribed
+			if c.Account != s.user.Account {
+				continue
+			}
+			subs, err := s.v.Subscriptions(s.ctx)
+			if err == nil {
+				for _, b := range n.boxes {
+					_, b.subscribed = slices.BinarySearch(subs, b.name)
 				}
 			}
 			n.queueEvent(c, evSubscriptionChange)
@@ -720,19 +815,21 @@ func (n *notifyState) queueEvent(c storage.Change, ev notifyEvent) {
 		if b == nil {
 			return
 		}
-		if n.eventsFor(b.name, b.subscribed)&ev == 0 || n.isOwn(c) {
+		if n.eventsFor(b)&ev == 0 || n.isOwn(c) {
 			return
 		}
 		n.events = append(n.events, c)
 		return
 	}
-	sub := false
+	box := &notifyBox{name: name, own: !strings.HasPrefix(name, "~") && !strings.HasPrefix(name, "#")}
 	for _, b := range n.boxes {
 		if b.name == name {
-			sub = b.subscribed
+			box = b
 		}
 	}
-	if n.eventsFor(name, sub)&ev == 0 && (c.OldName == "" || n.eventsFor(c.OldName, sub)&ev == 0) {
+	old := *box
+	old.name = c.OldName
+	if n.eventsFor(box)&ev == 0 && (c.OldName == "" || n.eventsFor(&old)&ev == 0) {
 		return
 	}
 	if n.isOwn(c) {
@@ -749,11 +846,15 @@ func (s *session) flushNotify() error {
 	if n == nil {
 		return nil
 	}
+	if err := s.notifyPull(); err != nil {
+		return err
+	}
 	n.own = n.own[:0]
 	if n.overflow {
 		// RFC 5465 5.8: tell the client and behave as after NOTIFY NONE.
 		s.e.Untagged().Atom("OK [NOTIFICATIONOVERFLOW] too many changes; NOTIFY is off").CRLF()
 		s.log.Info("NOTIFY overflow", slog.Int("limit", s.srv.notifyLimit))
+		s.endNotify()
 		s.notify = &notifyState{}
 		return s.e.Err()
 	}
@@ -781,16 +882,12 @@ func (s *session) writeNotifyEvents(events []storage.Change) error {
 		if entries != nil {
 			return nil
 		}
-		mboxes, err := s.store.Mailboxes(s.ctx, s.user.Account)
-		if err != nil {
-			return s.storageError(err)
-		}
-		lost, err := s.store.LostSubscriptions(s.ctx, s.user.Account)
+		all, err := s.userEntries(true)
 		if err != nil {
 			return s.storageError(err)
 		}
 		entries = map[string]*listEntry{}
-		for _, le := range listEntries(mboxes, lost...) {
+		for _, le := range all {
 			entries[le.name] = le
 		}
 		return nil
@@ -888,14 +985,64 @@ func (s *session) pushUpdates(inIdle bool) error {
 	return err
 }
 
-// notifySources are the channels that signal changes NOTIFY may report:
-// the account's change stream (and, with sharing, those of the watched
-// mailboxes of other accounts).
-func (s *session) notifySources() []<-chan struct{} {
-	if s.sub == nil {
+// notifyPull takes the waiting changes of NOTIFY's streams into the
+// pending notifications.
+func (s *session) notifyPull() error {
+	n := s.notify
+	if n == nil {
 		return nil
 	}
-	return []<-chan struct{}{s.sub.Ready()}
+	if n.acctSub != nil {
+		s.notifyChanges(n.acctSub.Next())
+	}
+	for _, w := range n.watches {
+		cs, err := w.Next(s.ctx)
+		if err != nil {
+			return s.storageError(err)
+		}
+		s.notifyChanges(cs)
+	}
+	return nil
+}
+
+// forward starts the goroutine that signals n.ready (coalesced) whenever
+// one of NOTIFY's streams has changes, until close. One channel for the
+// session's waits (between commands, IDLE), however many streams.
+func (n *notifyState) forward(log *slog.Logger) {
+	n.ready = make(chan struct{}, 1)
+	n.stop = make(chan struct{})
+	cases := []reflect.SelectCase{{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(n.stop)}}
+	if n.acctSub != nil {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(n.acctSub.Ready())})
+	}
+	for _, w := range n.watches {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(w.Ready())})
+	}
+	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				log.Error("panic in NOTIFY forwarder", slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+			}
+		}()
+		for {
+			if i, _, _ := reflect.Select(cases); i == 0 {
+				return
+			}
+			select {
+			case n.ready <- struct{}{}:
+			default:
+			}
+		}
+	}()
+}
+
+// notifyReady is signalled when NOTIFY's streams have changes (nil
+// without NOTIFY streams: never).
+func (s *session) notifyReady() <-chan struct{} {
+	if s.notify == nil {
+		return nil
+	}
+	return s.notify.ready
 }
 
 // awaitNotifying waits for the next command while NOTIFY is on, sending
@@ -917,17 +1064,19 @@ func (s *session) awaitNotifying() bool {
 		}()
 		_, p.err = s.r.Peek(1)
 	}()
-	cases := []reflect.SelectCase{{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(got)}}
-	for _, ch := range s.notifySources() {
-		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
-	}
 	for {
-		i, v, _ := reflect.Select(cases)
-		if i == 0 {
-			if p := v.Interface().(peeked); p.err != nil {
+		var selected <-chan struct{}
+		if s.watch != nil {
+			selected = s.watch.Ready()
+		}
+		select {
+		case p := <-got:
+			if p.err != nil {
 				s.d.ioErr = p.err // the command loop ends the session
 			}
 			return true
+		case <-selected:
+		case <-s.notifyReady():
 		}
 		ferr := s.pushUpdates(false)
 		if err := s.e.Flush(); err != nil || ferr != nil {

@@ -105,7 +105,7 @@ func (s *session) recentCount(ctx context.Context, st *storage.MailboxStatus) (u
 	if first >= st.UIDNext {
 		return 0, nil
 	}
-	msgs, err := s.store.Messages(ctx, st.ID, storage.Query{UIDs: storage.UIDSet{{Start: first, Stop: st.UIDNext - 1}}})
+	msgs, err := s.v.Messages(ctx, st.ID, storage.Query{UIDs: storage.UIDSet{{Start: first, Stop: st.UIDNext - 1}}})
 	if err != nil {
 		return 0, err
 	}

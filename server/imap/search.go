@@ -190,7 +190,14 @@ func topUIDRanges(c *imap.SearchCriteria, maxUID storage.UID) storage.UIDSet {
 // in sequence order. load asks for the messages' metadata plus the extra
 // fields (SORT, THREAD); without load, when the criteria need no metadata,
 // only UID and sequence number are filled.
-func runSearch(ctx context.Context, st storage.Messages, mbox storage.MailboxID, view searchView,
+// messageSource is what a search reads: the user's view of the store
+// (storage/view: the user's \Seen, and the rights checked).
+type messageSource interface {
+	Messages(ctx context.Context, mbox storage.MailboxID, q storage.Query) ([]storage.Message, error)
+	SearchText(ctx context.Context, mbox storage.MailboxID, field, query string) ([]storage.UID, error)
+}
+
+func runSearch(ctx context.Context, st messageSource, mbox storage.MailboxID, view searchView,
 	c *imap.SearchCriteria, searchRes []storage.UID, load bool, extra storage.Fields) ([]searchHit, error) {
 	n := view.Count()
 	if n == 0 {

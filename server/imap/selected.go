@@ -2,12 +2,14 @@ package imap
 
 import (
 	"errors"
+	"log/slog"
 	"slices"
 	"sort"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/floemail/floe/acl"
 	"github.com/floemail/floe/storage"
 )
 
@@ -18,6 +20,13 @@ import (
 type selected struct {
 	mbox     storage.Mailbox
 	readOnly bool
+	// name is the mailbox's name for the user ("~jane@example.test/Box"
+	// for someone else's); own is true for the user's own mailbox; rights
+	// are the user's rights on it, refreshed at every command
+	// (rightsStillHeld).
+	name   string
+	own    bool
+	rights acl.Rights
 
 	uids   []storage.UID
 	modseq []storage.ModSeq // per message: the last change the client knows of
@@ -140,8 +149,36 @@ func (s *session) writeFlags() {
 	e := s.e
 	e.Untagged().Atom("FLAGS ").Flags(fl).CRLF()
 	if !v.readOnly {
-		e.Untagged().Atom("OK [PERMANENTFLAGS ").Flags(append(fl, `\*`)).Atom("] flags").CRLF()
+		e.Untagged().Atom("OK [PERMANENTFLAGS ").Flags(v.permanentFlags(fl)).Atom("] flags").CRLF()
 	}
+}
+
+// permanentFlags returns the flags of fl the user may change for good
+// (RFC 4314 4: "s" for \Seen, "t" for \Deleted, "w" for the others and
+// new keywords, \*).
+func (v *selected) permanentFlags(fl []string) []string {
+	if v.rights == acl.All {
+		return append(fl, `\*`)
+	}
+	out := make([]string, 0, len(fl)+1)
+	for _, f := range fl {
+		switch {
+		case strings.EqualFold(f, storage.FlagSeen):
+			if v.rights.Has(acl.Of(acl.Seen)) {
+				out = append(out, f)
+			}
+		case strings.EqualFold(f, storage.FlagDeleted):
+			if v.rights.Has(acl.Of(acl.DeleteMessages)) {
+				out = append(out, f)
+			}
+		case v.rights.Has(acl.Of(acl.Write)):
+			out = append(out, f)
+		}
+	}
+	if v.rights.Has(acl.Of(acl.Write)) {
+		out = append(out, `\*`)
+	}
+	return out
 }
 
 // Count is the number of messages in the view (the last EXISTS).
@@ -316,15 +353,25 @@ func (s *session) noteExpunged(uids []storage.UID) {
 	}
 }
 
-// applyChanges takes the waiting changes of the account into the view.
+// applyChanges takes the waiting changes of the selected mailbox into the
+// view (the watch gives them with the flags as the user sees them). A
+// change stream that fails (a storage error while reading back the user's
+// \Seen) ends the session like a deleted mailbox: the client resynchronises
+// on reconnection.
 func (s *session) applyChanges() {
-	if s.sub == nil {
+	if s.watch == nil {
 		return
 	}
-	changes := s.sub.Next()
-	s.notifyChanges(changes) // NOTIFY: other mailboxes (notify.go)
+	changes, err := s.watch.Next(s.ctx)
 	v := s.sel
 	if v == nil {
+		return
+	}
+	if err != nil {
+		if s.ctx.Err() == nil {
+			s.log.Error("reading the selected mailbox's changes failed", slog.Any("error", err))
+		}
+		v.deleted = true
 		return
 	}
 	for _, c := range changes {

@@ -19,6 +19,7 @@ import (
 	"github.com/floemail/floe/server/auth"
 	"github.com/floemail/floe/server/imap/deflate"
 	"github.com/floemail/floe/storage"
+	"github.com/floemail/floe/storage/view"
 )
 
 // state is a session state, RFC 9051 3.
@@ -78,7 +79,11 @@ type session struct {
 	cancel context.CancelFunc
 	store  storage.Store
 	user   *auth.Principal // nil before login
-	state  state
+	// v is the user's view of the store (storage/view), from login on:
+	// every folder the user names is found, and every right checked,
+	// there (ARCHITECTURE decision 5).
+	v     *view.View
+	state state
 
 	r *bufio.Reader
 	d *decoder
@@ -88,7 +93,9 @@ type session struct {
 	enabled   struct{ utf8, condstore, qresync, rev2 bool }
 	sel       *selected
 	searchRes []storage.UID // SEARCHRES saved result ($, RFC 5182)
-	sub       storage.Subscription
+	// watch streams the changes of the selected mailbox, whoever makes
+	// them (the owner, others sharing it); nil when nothing is selected.
+	watch *view.Watch
 
 	// COMPRESS=DEFLATE (compress.go): the compressing writer, nil until
 	// the command succeeded.
@@ -182,9 +189,10 @@ func (s *session) serve() {
 			s.log.Error("panic in IMAP session", slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
 		}
 		s.cancel()
-		if s.sub != nil {
-			s.sub.Close()
+		if s.watch != nil {
+			s.watch.Close()
 		}
+		s.endNotify()
 		s.e.Flush()
 		if s.zw != nil {
 			s.zw.Release()
@@ -281,6 +289,9 @@ func (s *session) command() bool {
 	}
 	if !allowed {
 		return s.answer(tag, name, c, errBad(name+" not allowed now"))
+	}
+	if s.v != nil && !s.rightsStillHeld() {
+		return false
 	}
 	err = c.fn(s, tag, d)
 	if d.ioErr != nil {
@@ -403,26 +414,42 @@ func (s *session) writeTagged(tag, kind, code, text string) {
 	s.e.Atom(text).CRLF()
 }
 
-// mailbox resolves a mailbox name of the user's namespace and checks access.
-// It is THE authorization point: every command that names a mailbox goes
-// through it. Today only the owner may access a mailbox; the sharing issue
-// extends this to ACLs (RFC 4314). Errors are storage sentinels
-// (storage.ErrNoMailbox); pass them to s.storageError.
-func (s *session) mailbox(name string) (storage.Mailbox, error) {
-	if s.user == nil {
-		return storage.Mailbox{}, storage.ErrPermission
+// mailbox resolves a mailbox name as the user names it (its own folders,
+// "~owner@domain/Path", "#public/Path") through the user's view, the one
+// authorization point (storage/view). A folder the user has no "l" right
+// on is storage.ErrNoMailbox, exactly as one that does not exist. Errors
+// are storage sentinels; pass them to s.storageError.
+func (s *session) mailbox(name string) (view.Folder, error) {
+	if s.v == nil {
+		return view.Folder{}, storage.ErrPermission
 	}
-	mb, err := s.store.Mailbox(s.ctx, s.user.Account, canonicalMailbox(name))
-	if err != nil {
-		return storage.Mailbox{}, err
+	return s.v.Lookup(s.ctx, canonicalMailbox(name))
+}
+
+// rightsStillHeld starts a command of an authenticated session: the view
+// is told that rights may have changed since the last command (by anyone,
+// in any process), and a selected folder of someone else on which the user
+// lost "r" ends the session with an untagged BYE: RFC 4314 has no way to
+// take a selected mailbox away, and a client that reconnects sees its
+// folder list as it now is (as for a selected mailbox another session
+// deletes). It reports whether the session goes on.
+func (s *session) rightsStillHeld() bool {
+	s.v.Refresh()
+	if s.sel == nil || s.sel.own {
+		return true
 	}
-	// The one authorization check every mailbox access passes through
-	// (ARCHITECTURE.md decision 5). Without the lookup right a mailbox
-	// does not exist for the user: it never learns of it.
-	if !acl.Check(int64(mb.Account), int64(s.user.Account), acl.Of(acl.Lookup)) {
-		return storage.Mailbox{}, storage.ErrNoMailbox
+	r, err := s.v.Rights(s.ctx, s.sel.mbox.ID)
+	switch {
+	case err == nil && r.Has(acl.Of(acl.Read)):
+		s.sel.rights = r
+		return true
+	case err != nil && !errors.Is(err, storage.ErrNoMailbox) && !errors.Is(err, storage.ErrPermission):
+		s.log.Warn("checking the rights on the selected mailbox failed", slog.Any("error", err))
+		return true
 	}
-	return mb, nil
+	s.log.Info("access to the selected mailbox was revoked", slog.String("mailbox", s.sel.name))
+	s.bye("access to the selected mailbox was revoked, please reconnect")
+	return false
 }
 
 // appendLimit is the APPENDLIMIT (RFC 7889): the largest message accepted.
@@ -464,6 +491,7 @@ func (s *session) capabilities() []string {
 		"ESEARCH", "SEARCHRES", "CONDSTORE", "QRESYNC",
 		"APPENDLIMIT="+strconv.FormatInt(s.appendLimit(), 10),
 		"BINARY", "UTF8=ACCEPT", "METADATA", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE", "QUOTASET",
+		"ACL", "RIGHTS=texk",
 		"SORT", "SORT=DISPLAY", "ESORT", "CONTEXT=SEARCH", "CONTEXT=SORT", "THREAD=REFERENCES", "THREAD=ORDEREDSUBJECT")
 	return caps
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/floemail/floe/server/auth"
 	"github.com/floemail/floe/server/connsrv"
 	"github.com/floemail/floe/storage"
+	"github.com/floemail/floe/storage/view"
 )
 
 // Session states, RFC 1939 section 3. The UPDATE state is the body of QUIT.
@@ -68,10 +69,13 @@ type session struct {
 	user      string // name given by USER, waiting for PASS
 	principal *auth.Principal
 	locked    bool // holds the maildrop lock of principal.Account
-	inbox     storage.Mailbox
-	msgs      []msg
-	errors    int
-	tooMany   bool
+	// v is the user's view of the store (storage/view): POP3 reads and
+	// changes only the user's own INBOX, through it.
+	v       *view.View
+	inbox   storage.Mailbox
+	msgs    []msg
+	errors  int
+	tooMany bool
 }
 
 func (s *Server) newSession(c net.Conn, implicitTLS bool) *session {
@@ -626,13 +630,20 @@ func (sess *session) login(p *auth.Principal, method string) {
 	sess.replyf("+OK maildrop has %d messages (%d octets)", n, size)
 }
 
+// snapshot opens the user's view and reads its own INBOX (never a shared
+// folder: POP3 has one maildrop, the user's).
 func (sess *session) snapshot(acct storage.AccountID) (storage.Mailbox, []msg, error) {
-	st := sess.srv.opts.Store
-	inbox, err := st.Mailbox(sess.ctx, acct, "INBOX")
+	v, err := view.New(sess.ctx, sess.srv.opts.Store, acct, view.Options{})
 	if err != nil {
 		return storage.Mailbox{}, nil, err
 	}
-	list, err := st.Messages(sess.ctx, inbox.ID, storage.Query{})
+	sess.v = v
+	f, err := v.LookupPath(sess.ctx, "", "INBOX")
+	if err != nil {
+		return storage.Mailbox{}, nil, err
+	}
+	inbox := f.Mailbox
+	list, err := v.Messages(sess.ctx, inbox.ID, storage.Query{})
 	if err != nil {
 		return storage.Mailbox{}, nil, err
 	}
@@ -820,8 +831,7 @@ func (sess *session) cmdTop(cmd command) error {
 // open checks that a message of the snapshot still exists (another session
 // may have expunged it) and opens its blob; on failure it has answered.
 func (sess *session) open(m *msg) storage.Blob {
-	st := sess.srv.opts.Store
-	cur, err := st.Messages(sess.ctx, sess.inbox.ID, storage.Query{UIDs: storage.UIDSet{{Start: m.uid, Stop: m.uid}}})
+	cur, err := sess.v.Messages(sess.ctx, sess.inbox.ID, storage.Query{UIDs: storage.UIDSet{{Start: m.uid, Stop: m.uid}}})
 	if err != nil {
 		sess.log.Error("reading message", "uid", m.uid, "err", err)
 		sess.reply("-ERR [SYS/TEMP] cannot read the message, try later")
@@ -831,7 +841,7 @@ func (sess *session) open(m *msg) storage.Blob {
 		sess.reply("-ERR message was removed by another session")
 		return nil
 	}
-	blob, err := st.OpenBlob(sess.ctx, cur[0].Blob)
+	blob, err := sess.v.OpenBlob(sess.ctx, sess.inbox.ID, cur[0].Blob)
 	if err != nil {
 		sess.log.Error("opening message blob", "uid", m.uid, "blob", cur[0].Blob, "err", err)
 		if errors.Is(err, storage.ErrNotFound) {
@@ -867,7 +877,6 @@ func (sess *session) cmdQuit(cmd command) error {
 		sess.reply("+OK bye")
 		return errQuit
 	}
-	st := sess.srv.opts.Store
 	var del, seen []storage.UID
 	for _, m := range sess.msgs {
 		switch {
@@ -879,14 +888,14 @@ func (sess *session) cmdQuit(cmd command) error {
 	}
 	ok := true
 	if len(del) > 0 {
-		if _, err := st.Expunge(sess.ctx, sess.inbox.ID, del); err != nil {
+		if _, err := sess.v.Expunge(sess.ctx, sess.inbox.ID, del); err != nil {
 			sess.log.Error("expunge at QUIT failed", "err", err)
 			ok = false
 		}
 	}
 	if len(seen) > 0 {
 		u := storage.FlagUpdate{UIDs: uidSet(seen), Op: storage.FlagsAdd, Flags: []string{storage.FlagSeen}}
-		if _, err := st.StoreFlags(sess.ctx, sess.inbox.ID, u); err != nil {
+		if _, err := sess.v.StoreFlags(sess.ctx, sess.inbox.ID, u); err != nil {
 			sess.log.Warn("setting \\Seen at QUIT failed", "err", err)
 		}
 	}

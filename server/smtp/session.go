@@ -254,7 +254,7 @@ func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 		s.log.Info("relay attempt refused", "to", to)
 		return s.fail(errRelayDenied)
 	}
-	r, err := s.srv.opts.Delivery.Resolve(s.ctx, to)
+	rs, err := s.srv.opts.Delivery.ResolveAll(s.ctx, to)
 	if err != nil && !errors.Is(err, delivery.ErrNotLocal) && srs.IsSRS(to) {
 		// A bounce to an address our forwarder rewrote (SRS): it goes to
 		// the original sender, local or remote.
@@ -283,19 +283,38 @@ func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 		return errInternal
 	}
 	// Quota at RCPT time, so that a full mailbox refuses only its own
-	// recipient (RFC 5321 4.5.3.1.10, RFC 3463 X.2.2).
-	switch err := s.srv.opts.Delivery.CheckQuota(s.ctx, r, s.size); {
-	case err == nil:
-	case errors.Is(err, delivery.ErrTooBigForQuota):
-		return errTooBigForQuota
-	case errors.Is(err, storage.ErrOverQuota):
-		return errMailboxFull
-	default:
-		s.log.Error("quota check failed", "err", err)
-		return errInternal
+	// recipient (RFC 5321 4.5.3.1.10, RFC 3463 X.2.2). A group's member
+	// whose mailbox is full is left out (logged); the group's RCPT fails
+	// only when no member can take the message (server/delivery/groups.go).
+	var quotaErr error
+	accepted := 0
+	for _, r := range rs {
+		err := s.srv.opts.Delivery.CheckQuota(s.ctx, r, s.size)
+		switch {
+		case err == nil:
+			s.rcpts = append(s.rcpts, r)
+			accepted++
+			continue
+		case errors.Is(err, delivery.ErrTooBigForQuota), errors.Is(err, storage.ErrOverQuota):
+		default:
+			s.log.Error("quota check failed", "err", err)
+			return errInternal
+		}
+		if quotaErr == nil {
+			quotaErr = err
+		}
+		if r.Group != "" {
+			s.log.Warn("group member over quota: left out of this message", "group", r.Group, "member", r.AccountAddress)
+		}
 	}
-	s.rcpts = append(s.rcpts, r)
-	return nil
+	switch {
+	case accepted > 0:
+		return nil
+	case errors.Is(quotaErr, delivery.ErrTooBigForQuota):
+		return errTooBigForQuota
+	default:
+		return errMailboxFull
+	}
 }
 
 // Data implements gosmtp.Session (RFC 5321 4.1.1.4; BDAT, RFC 3030).

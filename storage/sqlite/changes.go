@@ -6,15 +6,19 @@ import (
 	"github.com/floemail/floe/storage"
 )
 
-// hub fans committed changes out to the subscriptions of their account.
-// publish never blocks on a subscriber: each subscription has an unbounded
-// queue and a coalesced Ready channel of capacity 1.
+// hub fans committed changes out to the subscriptions of their account and
+// of their mailbox. publish never blocks on a subscriber: each subscription
+// has an unbounded queue and a coalesced Ready channel of capacity 1.
 type hub struct {
-	mu   sync.Mutex
-	subs map[storage.AccountID]map[*subscription]struct{}
+	mu     sync.Mutex
+	subs   map[storage.AccountID]map[*subscription]struct{}
+	mboxes map[storage.MailboxID]map[*subscription]struct{}
 }
 
-func (h *hub) init() { h.subs = make(map[storage.AccountID]map[*subscription]struct{}) }
+func (h *hub) init() {
+	h.subs = make(map[storage.AccountID]map[*subscription]struct{})
+	h.mboxes = make(map[storage.MailboxID]map[*subscription]struct{})
+}
 
 // Subscribe returns a subscription to the committed changes of acct.
 func (s *Store) Subscribe(acct storage.AccountID) storage.Subscription {
@@ -30,9 +34,24 @@ func (s *Store) Subscribe(acct storage.AccountID) storage.Subscription {
 	return sub
 }
 
+// SubscribeMailbox returns a subscription to the committed changes of one
+// mailbox, whatever account owns it.
+func (s *Store) SubscribeMailbox(mbox storage.MailboxID) storage.Subscription {
+	sub := &subscription{h: &s.hub, mbox: mbox, byMailbox: true, ready: make(chan struct{}, 1)}
+	s.hub.mu.Lock()
+	m := s.hub.mboxes[mbox]
+	if m == nil {
+		m = make(map[*subscription]struct{})
+		s.hub.mboxes[mbox] = m
+	}
+	m[sub] = struct{}{}
+	s.hub.mu.Unlock()
+	return sub
+}
+
 // publish delivers changes (in commit order) to the subscriptions of their
-// accounts. It is called by the writer only, after commit, so the order of
-// calls is the commit order.
+// accounts and mailboxes. It is called by the writer only, after commit, so
+// the order of calls is the commit order.
 func (h *hub) publish(changes []storage.Change) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -47,12 +66,30 @@ func (h *hub) publish(changes []storage.Change) {
 		}
 		i = j
 	}
+	if len(h.mboxes) == 0 {
+		return
+	}
+	for i := 0; i < len(changes); {
+		mbox := changes[i].Mailbox
+		j := i + 1
+		for j < len(changes) && changes[j].Mailbox == mbox {
+			j++
+		}
+		if mbox != 0 && changes[i].Kind != storage.ChangeMailboxSubscribed {
+			for sub := range h.mboxes[mbox] {
+				sub.push(changes[i:j])
+			}
+		}
+		i = j
+	}
 }
 
 type subscription struct {
-	h     *hub
-	acct  storage.AccountID
-	ready chan struct{}
+	h         *hub
+	acct      storage.AccountID
+	mbox      storage.MailboxID
+	byMailbox bool
+	ready     chan struct{}
 
 	mu     sync.Mutex
 	queue  []storage.Change
@@ -91,7 +128,14 @@ func (s *subscription) Next() []storage.Change {
 // Close removes the subscription from the hub. It is idempotent.
 func (s *subscription) Close() {
 	s.h.mu.Lock()
-	if m := s.h.subs[s.acct]; m != nil {
+	if s.byMailbox {
+		if m := s.h.mboxes[s.mbox]; m != nil {
+			delete(m, s)
+			if len(m) == 0 {
+				delete(s.h.mboxes, s.mbox)
+			}
+		}
+	} else if m := s.h.subs[s.acct]; m != nil {
 		delete(m, s)
 		if len(m) == 0 {
 			delete(s.h.subs, s.acct)

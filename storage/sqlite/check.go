@@ -250,6 +250,15 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 	if err := rows.Err(); err != nil {
 		return nil, dbErr("check", err)
 	}
+	// Private \Seen of messages that are gone (expunge removes them).
+	var strays int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM seen s
+		WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.mailbox = s.mailbox AND m.uid = s.uid)`).Scan(&strays); err != nil {
+		return nil, dbErr("check", err)
+	}
+	if strays > 0 {
+		add("%d private \\Seen rows name messages that do not exist", strays)
+	}
 	if err := tx.Rollback(); err != nil {
 		return nil, dbErr("check", err)
 	}

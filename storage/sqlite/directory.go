@@ -111,7 +111,8 @@ func (s *Store) PutDomain(ctx context.Context, d storage.Domain) error {
 }
 
 // DeleteDomain deletes a domain without accounts (ErrNotEmpty otherwise).
-// Aliases in the domain are deleted with it.
+// Aliases and groups in the domain are deleted with it, and so is its
+// public-folder owner when it has no folders (ErrNotEmpty otherwise).
 func (s *Store) DeleteDomain(ctx context.Context, name string) error {
 	name, err := normDomain(name)
 	if err != nil {
@@ -119,11 +120,23 @@ func (s *Store) DeleteDomain(ctx context.Context, name string) error {
 	}
 	return s.write(ctx, "delete domain", func(w *wtx) error {
 		var n int
-		if err := w.queryRow("SELECT count(*) FROM accounts WHERE domain = ?", name).Scan(&n); err != nil {
+		if err := w.queryRow("SELECT count(*) FROM accounts WHERE domain = ? AND kind = ''", name).Scan(&n); err != nil {
 			return dbErr("delete domain", err)
 		}
 		if n > 0 {
 			return fmt.Errorf("domain %s has %d accounts: %w", name, n, storage.ErrNotEmpty)
+		}
+		if err := w.queryRow("SELECT count(*) FROM mailboxes m JOIN accounts a ON a.id = m.account WHERE a.domain = ?", name).Scan(&n); err != nil {
+			return dbErr("delete domain", err)
+		}
+		if n > 0 {
+			return fmt.Errorf("domain %s has %d public folders: %w", name, n, storage.ErrNotEmpty)
+		}
+		if _, err := w.exec("DELETE FROM accounts WHERE domain = ? AND kind = ?", name, accountKindPublic); err != nil {
+			return dbErr("delete domain", err)
+		}
+		if _, err := w.exec("DELETE FROM mailgroups WHERE domain = ?", name); err != nil {
+			return dbErr("delete domain", err)
 		}
 		res, err := w.exec("DELETE FROM domains WHERE name = ?", name)
 		if err != nil {
@@ -156,9 +169,10 @@ func scanAccount(sc interface{ Scan(...any) error }) (storage.Account, error) {
 	return a, err
 }
 
-// Accounts returns every account, ordered by address.
+// Accounts returns every account, ordered by address (not the public-folder
+// owners).
 func (s *Store) Accounts(ctx context.Context) ([]storage.Account, error) {
-	rows, err := s.rdb.QueryContext(ctx, "SELECT "+accountCols+" FROM accounts ORDER BY address")
+	rows, err := s.rdb.QueryContext(ctx, "SELECT "+accountCols+" FROM accounts WHERE kind = '' ORDER BY address")
 	if err != nil {
 		return nil, dbErr("accounts", err)
 	}
@@ -181,7 +195,7 @@ func (s *Store) Account(ctx context.Context, address string) (storage.Account, e
 	if err != nil {
 		return storage.Account{}, fmt.Errorf("account %q: %w", address, storage.ErrNoAccount)
 	}
-	a, err := scanAccount(s.rdb.QueryRowContext(ctx, "SELECT "+accountCols+" FROM accounts WHERE address = ?", addr))
+	a, err := scanAccount(s.rdb.QueryRowContext(ctx, "SELECT "+accountCols+" FROM accounts WHERE address = ? AND kind = ''", addr))
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, fmt.Errorf("account %s: %w", addr, storage.ErrNoAccount)
 	}
@@ -199,7 +213,7 @@ func (s *Store) AccountByID(ctx context.Context, id storage.AccountID) (storage.
 
 // CreateAccount creates the account with its default mailboxes (subscribed,
 // with their SPECIAL-USE). The domain must exist (ErrNoDomain); the address
-// must not be an account or an alias already (ErrExists).
+// must not be an account, an alias or a group already (ErrExists).
 func (s *Store) CreateAccount(ctx context.Context, a storage.Account) (storage.Account, error) {
 	addr, domain, err := normAddress(a.Address)
 	if err != nil {
@@ -224,11 +238,12 @@ func (s *Store) CreateAccount(ctx context.Context, a storage.Account) (storage.A
 		if n == 0 {
 			return fmt.Errorf("domain %s: %w", domain, storage.ErrNoDomain)
 		}
-		if err := w.queryRow("SELECT count(*) FROM aliases WHERE address = ?", addr).Scan(&n); err != nil {
+		if err := w.queryRow("SELECT (SELECT count(*) FROM aliases WHERE address = ?) + (SELECT count(*) FROM mailgroups WHERE address = ?)",
+			addr, addr).Scan(&n); err != nil {
 			return dbErr("create account", err)
 		}
 		if n > 0 {
-			return fmt.Errorf("%s is an alias: %w", addr, storage.ErrExists)
+			return fmt.Errorf("%s is an alias or a group: %w", addr, storage.ErrExists)
 		}
 		res, err := w.exec(`INSERT INTO accounts(address, domain, password_hash, quota_bytes, quota_messages, disabled, source, created)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -282,8 +297,12 @@ func (s *Store) UpdateAccount(ctx context.Context, a storage.Account) error {
 }
 
 // DeleteAccount removes the account with its mailboxes, messages and the
-// aliases pointing to it. Blob files left unreferenced are deleted after the
-// commit. It publishes ChangeMailboxDeleted for each mailbox.
+// aliases pointing to it; a trigger removes its ACLs, the ACL entries and
+// group memberships naming it, its subscriptions, its \Seen in others'
+// mailboxes and its send-as grants, so that an account created later with
+// the same address inherits nothing. Blob files left unreferenced are
+// deleted after the commit. It publishes ChangeMailboxDeleted for each
+// mailbox.
 func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 	addr, _, err := normAddress(address)
 	if err != nil {
@@ -291,7 +310,7 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 	}
 	return s.write(ctx, "delete account", func(w *wtx) error {
 		var id storage.AccountID
-		err := w.queryRow("SELECT id FROM accounts WHERE address = ?", addr).Scan(&id)
+		err := w.queryRow("SELECT id FROM accounts WHERE address = ? AND kind = ''", addr).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("account %s: %w", addr, storage.ErrNoAccount)
 		}
@@ -318,9 +337,6 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 			}
 		}
 		if _, err := w.exec("DELETE FROM aliases WHERE target = ?", addr); err != nil {
-			return dbErr("delete account", err)
-		}
-		if _, err := w.exec("DELETE FROM lost_subscriptions WHERE account = ?", id); err != nil {
 			return dbErr("delete account", err)
 		}
 		if err := w.deleteAccountRules(id); err != nil {
@@ -368,7 +384,7 @@ func (s *Store) Alias(ctx context.Context, address string) (storage.Alias, error
 
 // PutAlias inserts or updates an alias. Its domain must exist (ErrNoDomain),
 // its target must be an account (ErrNoAccount), and its address must not be
-// an account (ErrExists).
+// an account or a group (ErrExists).
 func (s *Store) PutAlias(ctx context.Context, a storage.Alias) error {
 	addr, domain, err := normAddress(a.Address)
 	if err != nil {
@@ -390,17 +406,18 @@ func (s *Store) PutAlias(ctx context.Context, a storage.Alias) error {
 		if n == 0 {
 			return fmt.Errorf("domain %s: %w", domain, storage.ErrNoDomain)
 		}
-		if err := w.queryRow("SELECT count(*) FROM accounts WHERE address = ?", target).Scan(&n); err != nil {
+		if err := w.queryRow("SELECT count(*) FROM accounts WHERE address = ? AND kind = ''", target).Scan(&n); err != nil {
 			return dbErr("put alias", err)
 		}
 		if n == 0 {
 			return fmt.Errorf("alias target %s: %w", target, storage.ErrNoAccount)
 		}
-		if err := w.queryRow("SELECT count(*) FROM accounts WHERE address = ?", addr).Scan(&n); err != nil {
+		if err := w.queryRow("SELECT (SELECT count(*) FROM accounts WHERE address = ?) + (SELECT count(*) FROM mailgroups WHERE address = ?)",
+			addr, addr).Scan(&n); err != nil {
 			return dbErr("put alias", err)
 		}
 		if n > 0 {
-			return fmt.Errorf("%s is an account: %w", addr, storage.ErrExists)
+			return fmt.Errorf("%s is an account or a group: %w", addr, storage.ErrExists)
 		}
 		_, err := w.exec(`INSERT INTO aliases(address, target, source) VALUES (?, ?, ?)
 			ON CONFLICT(address) DO UPDATE SET target = excluded.target, source = excluded.source`,

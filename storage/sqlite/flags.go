@@ -120,6 +120,26 @@ func (fs flagSet) apply(op storage.FlagOp, upd flagSet) flagSet {
 	return out
 }
 
+// keep returns fs with the classes of flags in k taken from old
+// (storage.FlagUpdate.Keep).
+func (fs flagSet) keep(old flagSet, k storage.FlagKeep) flagSet {
+	if k == 0 {
+		return fs
+	}
+	take := func(bits int64) { fs.bits = fs.bits&^bits | old.bits&bits }
+	if k&storage.KeepSeen != 0 {
+		take(bitSeen)
+	}
+	if k&storage.KeepDeleted != 0 {
+		take(bitDeleted)
+	}
+	if k&storage.KeepOther != 0 {
+		take(bitAnswered | bitFlagged | bitDraft)
+		fs.keywords = append([]string(nil), old.keywords...)
+	}
+	return fs
+}
+
 func (fs *flagSet) sortKeywords() {
 	sort.Slice(fs.keywords, func(i, j int) bool {
 		return strings.ToLower(fs.keywords[i]) < strings.ToLower(fs.keywords[j])

@@ -59,7 +59,10 @@ func normSpecialUse(su string) (string, error) {
 	return "", fmt.Errorf("special-use %q: %w", su, storage.ErrInvalid)
 }
 
-const mailboxCols = "id, account, name, special_use, uidvalidity, uidnext, highest_modseq, subscribed"
+// mailboxCols are the columns scanMailbox reads, from "FROM mailboxes"
+// (no alias): Subscribed is the owner's subscription to the name.
+const mailboxCols = "id, account, name, special_use, uidvalidity, uidnext, highest_modseq, " +
+	"EXISTS (SELECT 1 FROM subscriptions s WHERE s.account = mailboxes.account AND s.name = mailboxes.name)"
 
 func scanMailbox(sc interface{ Scan(...any) error }) (storage.Mailbox, error) {
 	var m storage.Mailbox
@@ -122,8 +125,9 @@ func (s *Store) MailboxByID(ctx context.Context, id storage.MailboxID) (storage.
 	return m, dbErr("mailbox", err)
 }
 
-// Status returns the mailbox with its counts (ErrNoMailbox).
-func (s *Store) Status(ctx context.Context, id storage.MailboxID) (storage.MailboxStatus, error) {
+// Status returns the mailbox with its counts as viewer sees them (0: the
+// owner; ErrNoMailbox).
+func (s *Store) Status(ctx context.Context, id storage.MailboxID, viewer storage.AccountID) (storage.MailboxStatus, error) {
 	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return storage.MailboxStatus{}, dbErr("status", err)
@@ -139,6 +143,14 @@ func (s *Store) Status(ctx context.Context, id storage.MailboxID) (storage.Mailb
 	st := storage.MailboxStatus{Mailbox: m}
 	err = tx.QueryRow(`SELECT count(*), coalesce(sum(sysflags & ? = 0), 0), coalesce(sum(sysflags & ? != 0), 0), coalesce(sum(size), 0)
 		FROM messages WHERE mailbox = ?`, bitSeen, bitDeleted, id).Scan(&st.Messages, &st.Unseen, &st.Deleted, &st.Size)
+	if err != nil || !privateSeen(m.Account, viewer) {
+		return st, dbErr("status", err)
+	}
+	// Seen rows are removed with their messages, so counting them counts
+	// the viewer's seen messages.
+	var seen uint32
+	err = tx.QueryRow("SELECT count(*) FROM seen WHERE mailbox = ? AND account = ?", id, viewer).Scan(&seen)
+	st.Unseen = st.Messages - min(seen, st.Messages)
 	return st, dbErr("status", err)
 }
 
@@ -199,21 +211,22 @@ func (w *wtx) createMailbox(acct storage.AccountID, name, specialUse string, sub
 	if err != nil {
 		return storage.Mailbox{}, err
 	}
-	// A subscription that outlived an earlier mailbox of this name applies
-	// to the new one (RFC 9051 6.3.7).
-	res, err := w.exec("DELETE FROM lost_subscriptions WHERE account = ? AND name = ?", acct, name)
-	if err != nil {
-		return storage.Mailbox{}, dbErr("create mailbox", err)
-	}
-	if n, _ := res.RowsAffected(); n > 0 {
-		subscribed = true
-	}
-	m := storage.Mailbox{Account: acct, Name: name, SpecialUse: specialUse, UIDValidity: uv, UIDNext: 1, HighestModSeq: 1, Subscribed: subscribed}
-	res, err = w.exec(`INSERT INTO mailboxes(account, name, special_use, uidvalidity, uidnext, highest_modseq, subscribed)
-		VALUES (?, ?, ?, ?, 1, 1, ?)`, acct, name, specialUse, uv, boolInt(subscribed))
+	m := storage.Mailbox{Account: acct, Name: name, SpecialUse: specialUse, UIDValidity: uv, UIDNext: 1, HighestModSeq: 1}
+	res, err := w.exec(`INSERT INTO mailboxes(account, name, special_use, uidvalidity, uidnext, highest_modseq)
+		VALUES (?, ?, ?, ?, 1, 1)`, acct, name, specialUse, uv)
 	if err != nil {
 		return m, dbErr("create mailbox", err)
 	}
+	if subscribed {
+		if _, err := w.exec("INSERT INTO subscriptions(account, name) VALUES (?, ?) ON CONFLICT DO NOTHING", acct, name); err != nil {
+			return m, dbErr("create mailbox", err)
+		}
+	}
+	var sub int
+	if err := w.queryRow("SELECT count(*) FROM subscriptions WHERE account = ? AND name = ?", acct, name).Scan(&sub); err != nil {
+		return m, dbErr("create mailbox", err)
+	}
+	m.Subscribed = sub > 0
 	id, err := res.LastInsertId()
 	if err != nil {
 		return m, dbErr("create mailbox", err)
@@ -233,8 +246,9 @@ func (w *wtx) getMailbox(id storage.MailboxID) (storage.Mailbox, error) {
 }
 
 // DeleteMailbox removes the mailbox and its messages, decrementing usage;
-// INBOX cannot be deleted (ErrInvalid). Children are not affected. It
-// publishes ChangeMailboxDeleted.
+// INBOX cannot be deleted (ErrInvalid). Children are not affected, nor are
+// subscriptions (RFC 9051 6.3.7: a subscription outlives its mailbox); its
+// ACL and the viewers' \Seen go with it. It publishes ChangeMailboxDeleted.
 func (s *Store) DeleteMailbox(ctx context.Context, id storage.MailboxID) error {
 	return s.write(ctx, "delete mailbox", func(w *wtx) error {
 		m, err := w.getMailbox(id)
@@ -266,12 +280,8 @@ func (w *wtx) deleteMailbox(id storage.MailboxID) error {
 	if _, err := w.exec("DELETE FROM mailboxes WHERE id = ?", id); err != nil {
 		return dbErr("delete mailbox", err)
 	}
-	if m.Subscribed {
-		// RFC 9051 6.3.7: DELETE does not unsubscribe the name.
-		if _, err := w.exec("INSERT OR IGNORE INTO lost_subscriptions(account, name) VALUES (?, ?)", m.Account, m.Name); err != nil {
-			return dbErr("delete mailbox", err)
-		}
-	}
+	// RFC 9051 6.3.7: DELETE does not unsubscribe the name (subscriptions
+	// are their own table).
 	w.publish(storage.Change{Kind: storage.ChangeMailboxDeleted, Account: m.Account, Mailbox: id, Name: m.Name})
 	return nil
 }
@@ -282,6 +292,8 @@ func (w *wtx) deleteMailbox(id storage.MailboxID) error {
 // leaves INBOX empty; INBOX's children are not renamed (RFC 9051 6.3.6).
 // It publishes ChangeMailboxRenamed for each renamed mailbox; for INBOX,
 // ChangeMailboxCreated and ChangeExpunged for each message that left it.
+// The owner's subscriptions to the old names move to the new ones; own
+// ACLs stay with their mailboxes.
 func (s *Store) RenameMailbox(ctx context.Context, id storage.MailboxID, newName string) error {
 	nn, err := normMailboxName(newName)
 	if err != nil {
@@ -344,6 +356,17 @@ func (s *Store) RenameMailbox(ctx context.Context, id storage.MailboxID, newName
 			}
 			w.publish(storage.Change{Kind: storage.ChangeMailboxRenamed, Account: m.Account, Mailbox: r.id, Name: r.new, OldName: r.old})
 		}
+		for _, r := range list {
+			res, err := w.exec("DELETE FROM subscriptions WHERE account = ? AND name = ?", m.Account, r.old)
+			if err != nil {
+				return dbErr("rename mailbox", err)
+			}
+			if k, _ := res.RowsAffected(); k > 0 {
+				if _, err := w.exec("INSERT INTO subscriptions(account, name) VALUES (?, ?) ON CONFLICT DO NOTHING", m.Account, r.new); err != nil {
+					return dbErr("rename mailbox", err)
+				}
+			}
+		}
 		return nil
 	})
 }
@@ -370,6 +393,9 @@ func (w *wtx) renameInbox(inbox storage.Mailbox, newName string) error {
 	if _, err := w.exec("UPDATE messages SET mailbox = ? WHERE mailbox = ?", nm.ID, inbox.ID); err != nil {
 		return dbErr("rename inbox", err)
 	}
+	if _, err := w.exec("UPDATE seen SET mailbox = ? WHERE mailbox = ?", nm.ID, inbox.ID); err != nil {
+		return dbErr("rename inbox", err)
+	}
 	if _, err := w.exec("UPDATE files SET mailbox = ? WHERE mailbox = ?", nm.ID, inbox.ID); err != nil {
 		return dbErr("rename inbox", err)
 	}
@@ -382,18 +408,15 @@ func (w *wtx) renameInbox(inbox storage.Mailbox, newName string) error {
 	return nil
 }
 
-// SetSubscribed sets the subscribed flag (LSUB/LIST SUBSCRIBED) and
-// publishes ChangeMailboxSubscribed.
+// SetSubscribed subscribes the mailbox's owner to its name (or
+// unsubscribes it) and publishes ChangeMailboxSubscribed when that changed
+// something.
 func (s *Store) SetSubscribed(ctx context.Context, id storage.MailboxID, subscribed bool) error {
 	return s.write(ctx, "subscribe", func(w *wtx) error {
 		m, err := w.getMailbox(id)
 		if err != nil {
 			return err
 		}
-		if _, err := w.exec("UPDATE mailboxes SET subscribed = ? WHERE id = ?", boolInt(subscribed), id); err != nil {
-			return dbErr("subscribe", err)
-		}
-		w.publish(storage.Change{Kind: storage.ChangeMailboxSubscribed, Account: m.Account, Mailbox: id, Name: m.Name})
-		return nil
+		return w.setSubscription(m.Account, m.Name, subscribed)
 	})
 }

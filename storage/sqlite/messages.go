@@ -538,9 +538,20 @@ func (w *wtx) deliver(d *delivery, di int, now time.Time, strict bool) ([]storag
 		if date.IsZero() {
 			date = now
 		}
-		uid, modseq, err := w.insertMessage(&m, d.flags[i], date.Unix(), zoneOffset(date), d.ref.Size, blobID)
+		// A viewer's \Seen in a mailbox it does not own is its own (sharing).
+		fs, seen := d.flags[i], false
+		if privateSeen(m.Account, t.Viewer) {
+			seen = fs.bits&bitSeen != 0
+			fs.bits &^= bitSeen
+		}
+		uid, modseq, err := w.insertMessage(&m, fs, date.Unix(), zoneOffset(date), d.ref.Size, blobID)
 		if err != nil {
 			return nil, err
+		}
+		if seen {
+			if err := w.setSeen(m.ID, uid, t.Viewer, true); err != nil {
+				return nil, err
+			}
 		}
 		res[i].UID, res[i].ModSeq = uid, modseq
 		if t.File != nil {
@@ -548,7 +559,7 @@ func (w *wtx) deliver(d *delivery, di int, now time.Time, strict bool) ([]storag
 				return nil, err
 			}
 		}
-		w.publish(storage.Change{Kind: storage.ChangeMessageAdded, Account: m.Account, Mailbox: m.ID, UID: uid, ModSeq: modseq, Flags: d.flags[i].list()})
+		w.publish(storage.Change{Kind: storage.ChangeMessageAdded, Account: m.Account, Mailbox: m.ID, UID: uid, ModSeq: modseq, Flags: fs.list()})
 	}
 	return res, nil
 }
@@ -639,17 +650,25 @@ func (s *Store) DeliverAll(ctx context.Context, ds []storage.Delivery) ([][]stor
 }
 
 // Messages returns the messages of mbox matching q, in UID order
-// (ErrNoMailbox). JSON columns are decoded only for the requested Fields.
+// (ErrNoMailbox), with \Seen as q.Viewer sees it. JSON columns are decoded
+// only for the requested Fields.
 func (s *Store) Messages(ctx context.Context, mbox storage.MailboxID, q storage.Query) ([]storage.Message, error) {
 	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, dbErr("messages", err)
 	}
 	defer tx.Rollback()
-	if err := mailboxExists(tx, mbox); err != nil {
+	owner, err := mailboxOwner(tx, mbox)
+	if err != nil {
 		return nil, err
 	}
-	cols := "m.uid, m.modseq, m.sysflags, m.keywords, m.internal_date, m.internal_tz, m.size, b.hash"
+	flagsCol := "m.sysflags"
+	var colArgs []any
+	if privateSeen(owner, q.Viewer) {
+		flagsCol = "((m.sysflags & ~1) | EXISTS (SELECT 1 FROM seen s WHERE s.mailbox = m.mailbox AND s.uid = m.uid AND s.account = ?))"
+		colArgs = append(colArgs, q.Viewer)
+	}
+	cols := "m.uid, m.modseq, " + flagsCol + ", m.keywords, m.internal_date, m.internal_tz, m.size, b.hash"
 	if q.Fields&storage.FieldEnvelope != 0 {
 		cols += ", b.envelope"
 	}
@@ -669,7 +688,7 @@ func (s *Store) Messages(ctx context.Context, mbox storage.MailboxID, q storage.
 		args = append(args, q.ChangedSince)
 	}
 	rows, err := tx.QueryContext(ctx, "SELECT "+cols+" FROM messages m JOIN blobs b ON b.id = m.blob WHERE m.mailbox = ?"+cond+" ORDER BY m.uid",
-		append([]any{mbox}, args...)...)
+		append(append(colArgs, mbox), args...)...)
 	if err != nil {
 		return nil, dbErr("messages", err)
 	}
@@ -747,21 +766,64 @@ func (s *Store) Messages(ctx context.Context, mbox storage.MailboxID, q storage.
 }
 
 func mailboxExists(tx *sql.Tx, mbox storage.MailboxID) error {
-	var n int
-	if err := tx.QueryRow("SELECT count(*) FROM mailboxes WHERE id = ?", mbox).Scan(&n); err != nil {
-		return dbErr("mailbox", err)
-	}
-	if n == 0 {
-		return fmt.Errorf("mailbox %d: %w", mbox, storage.ErrNoMailbox)
-	}
-	return nil
+	_, err := mailboxOwner(tx, mbox)
+	return err
 }
 
-// StoreFlags changes the flags of the messages in u.UIDs; all changed
-// messages get the same new modseq (one higher than the mailbox's highest).
-// Messages whose flags would not change are left alone (no modseq bump);
-// messages failing UnchangedSince are reported in Modified. It publishes
-// ChangeFlags per changed message.
+// mailboxOwner returns the account of mbox (ErrNoMailbox).
+func mailboxOwner(tx *sql.Tx, mbox storage.MailboxID) (storage.AccountID, error) {
+	var owner storage.AccountID
+	err := tx.QueryRow("SELECT account FROM mailboxes WHERE id = ?", mbox).Scan(&owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("mailbox %d: %w", mbox, storage.ErrNoMailbox)
+	}
+	return owner, dbErr("mailbox", err)
+}
+
+// privateSeen reports whether viewer's \Seen in a mailbox of owner is kept
+// apart from the message row (storage.Query.Viewer).
+func privateSeen(owner, viewer storage.AccountID) bool { return viewer != 0 && viewer != owner }
+
+// viewerSeen returns which of msgs viewer has seen (its private \Seen).
+func (w *wtx) viewerSeen(mbox storage.MailboxID, viewer storage.AccountID, msgs []msgRow) (map[storage.UID]bool, error) {
+	out := make(map[storage.UID]bool)
+	if len(msgs) == 0 {
+		return out, nil
+	}
+	rows, err := w.tx.Query("SELECT uid FROM seen WHERE mailbox = ? AND account = ? AND uid BETWEEN ? AND ?",
+		mbox, viewer, msgs[0].uid, msgs[len(msgs)-1].uid)
+	if err != nil {
+		return nil, dbErr("seen", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var u storage.UID
+		if err := rows.Scan(&u); err != nil {
+			return nil, dbErr("seen", err)
+		}
+		out[u] = true
+	}
+	return out, dbErr("seen", rows.Err())
+}
+
+// setSeen sets or clears viewer's private \Seen of one message.
+func (w *wtx) setSeen(mbox storage.MailboxID, uid storage.UID, viewer storage.AccountID, on bool) error {
+	var err error
+	if on {
+		_, err = w.exec("INSERT INTO seen(mailbox, uid, account) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", mbox, uid, viewer)
+	} else {
+		_, err = w.exec("DELETE FROM seen WHERE mailbox = ? AND uid = ? AND account = ?", mbox, uid, viewer)
+	}
+	return dbErr("seen", err)
+}
+
+// StoreFlags changes the flags of the messages in u.UIDs as u.Viewer sees
+// them; all changed messages get the same new modseq (one higher than the
+// mailbox's highest). Messages whose flags would not change for the viewer
+// are left alone (no modseq bump); messages failing UnchangedSince are
+// reported in Modified. It publishes ChangeFlags per changed message: with
+// Viewer 0 and the owner's flags when shared flags changed, with Viewer set
+// and its flags when a viewer's private \Seen changed (both when both did).
 func (s *Store) StoreFlags(ctx context.Context, mbox storage.MailboxID, u storage.FlagUpdate) (storage.FlagResult, error) {
 	upd, err := parseFlags(u.Flags)
 	if err != nil {
@@ -783,25 +845,56 @@ func (s *Store) StoreFlags(ctx context.Context, mbox storage.MailboxID, u storag
 		if err != nil {
 			return err
 		}
+		private := privateSeen(m.Account, u.Viewer)
+		var seen map[storage.UID]bool
+		if private {
+			if seen, err = w.viewerSeen(mbox, u.Viewer, msgs); err != nil {
+				return err
+			}
+		}
 		modseq := m.HighestModSeq + 1
 		for _, msg := range msgs {
 			if u.UnchangedSince != 0 && msg.modseq > u.UnchangedSince {
 				res.Modified = append(res.Modified, msg.uid)
 				continue
 			}
-			nf := msg.flags.apply(u.Op, upd)
-			old := msg.flags
-			old.sortKeywords()
-			if nf.equal(old) {
+			row := msg.flags
+			row.sortKeywords()
+			view := row
+			if private {
+				view.bits &^= bitSeen
+				if seen[msg.uid] {
+					view.bits |= bitSeen
+				}
+			}
+			nview := view.apply(u.Op, upd).keep(view, u.Keep)
+			if nview.equal(view) {
 				continue
 			}
-			if _, err := w.exec("UPDATE messages SET sysflags = ?, keywords = ?, modseq = ? WHERE id = ?", nf.bits, nf.keywordsColumn(), modseq, msg.id); err != nil {
+			nrow, seenChanged := nview, false
+			if private {
+				nrow.bits = nview.bits&^bitSeen | row.bits&bitSeen
+				if now := nview.bits&bitSeen != 0; now != seen[msg.uid] {
+					seenChanged = true
+					if err := w.setSeen(mbox, msg.uid, u.Viewer, now); err != nil {
+						return err
+					}
+				}
+			}
+			// The modseq moves even when only a private \Seen changed, so
+			// that CONDSTORE reports the change to that viewer.
+			if _, err := w.exec("UPDATE messages SET sysflags = ?, keywords = ?, modseq = ? WHERE id = ?", nrow.bits, nrow.keywordsColumn(), modseq, msg.id); err != nil {
 				return dbErr("store flags", err)
 			}
-			list := nf.list()
+			list := nview.list()
 			res.Updated = append(res.Updated, storage.Message{Mailbox: mbox, UID: msg.uid, ModSeq: modseq, Flags: list,
 				InternalDate: unixTime(msg.date, msg.tz), Size: msg.size})
-			w.publish(storage.Change{Kind: storage.ChangeFlags, Account: m.Account, Mailbox: mbox, UID: msg.uid, ModSeq: modseq, Flags: list})
+			if !nrow.equal(row) {
+				w.publish(storage.Change{Kind: storage.ChangeFlags, Account: m.Account, Mailbox: mbox, UID: msg.uid, ModSeq: modseq, Flags: nrow.list()})
+			}
+			if seenChanged {
+				w.publish(storage.Change{Kind: storage.ChangeFlags, Account: m.Account, Mailbox: mbox, UID: msg.uid, ModSeq: modseq, Flags: list, Viewer: u.Viewer})
+			}
 		}
 		if len(res.Updated) > 0 {
 			if _, err := w.exec("UPDATE mailboxes SET highest_modseq = ? WHERE id = ?", modseq, mbox); err != nil {
@@ -826,6 +919,9 @@ func (w *wtx) expungeRows(m storage.Mailbox, msgs []msgRow) error {
 	for _, msg := range msgs {
 		if _, err := w.exec("INSERT INTO expunged(mailbox, uid, modseq) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET modseq = excluded.modseq",
 			m.ID, msg.uid, modseq); err != nil {
+			return dbErr("expunge", err)
+		}
+		if _, err := w.exec("DELETE FROM seen WHERE mailbox = ? AND uid = ?", m.ID, msg.uid); err != nil {
 			return dbErr("expunge", err)
 		}
 		w.publish(storage.Change{Kind: storage.ChangeExpunged, Account: m.Account, Mailbox: m.ID, UID: msg.uid, ModSeq: modseq, Flags: msg.flags.list()})
@@ -882,21 +978,22 @@ func (s *Store) Expunge(ctx context.Context, mbox storage.MailboxID, uids []stor
 	return out, err
 }
 
-// Copy copies messages to dst, preserving flags and internal date; new UIDs
-// are allocated in dst in source UID order. It checks dst's account quota
-// for the whole copy (ErrOverQuota) and publishes ChangeMessageAdded for
-// each copy.
-func (s *Store) Copy(ctx context.Context, src storage.MailboxID, uids storage.UIDSet, dst storage.MailboxID) (storage.CopyResult, error) {
-	return s.copyMove(ctx, src, uids, dst, false)
+// Copy copies messages to dst, preserving flags (as viewer sees them in
+// src; viewer's \Seen is its own in dst) and internal date; new UIDs are
+// allocated in dst in source UID order. It checks dst's account quota for
+// the whole copy (ErrOverQuota) and publishes ChangeMessageAdded for each
+// copy.
+func (s *Store) Copy(ctx context.Context, src storage.MailboxID, uids storage.UIDSet, dst storage.MailboxID, viewer storage.AccountID) (storage.CopyResult, error) {
+	return s.copyMove(ctx, src, uids, dst, viewer, false)
 }
 
 // Move moves messages to dst (RFC 6851): as Copy, then the source messages
 // are expunged (ChangeExpunged) in the same transaction.
-func (s *Store) Move(ctx context.Context, src storage.MailboxID, uids storage.UIDSet, dst storage.MailboxID) (storage.CopyResult, error) {
-	return s.copyMove(ctx, src, uids, dst, true)
+func (s *Store) Move(ctx context.Context, src storage.MailboxID, uids storage.UIDSet, dst storage.MailboxID, viewer storage.AccountID) (storage.CopyResult, error) {
+	return s.copyMove(ctx, src, uids, dst, viewer, true)
 }
 
-func (s *Store) copyMove(ctx context.Context, src storage.MailboxID, uids storage.UIDSet, dst storage.MailboxID, move bool) (storage.CopyResult, error) {
+func (s *Store) copyMove(ctx context.Context, src storage.MailboxID, uids storage.UIDSet, dst storage.MailboxID, viewer storage.AccountID, move bool) (storage.CopyResult, error) {
 	name := "copy"
 	if move {
 		name = "move"
@@ -917,6 +1014,19 @@ func (s *Store) copyMove(ctx context.Context, src storage.MailboxID, uids storag
 		if err != nil || len(msgs) == 0 {
 			return err
 		}
+		if privateSeen(sm.Account, viewer) {
+			seen, err := w.viewerSeen(src, viewer, msgs)
+			if err != nil {
+				return err
+			}
+			for i := range msgs {
+				msgs[i].flags.bits &^= bitSeen
+				if seen[msgs[i].uid] {
+					msgs[i].flags.bits |= bitSeen
+				}
+			}
+		}
+		dstPrivate := privateSeen(dm.Account, viewer)
 		if !move || sm.Account != dm.Account {
 			var total int64
 			for _, msg := range msgs {
@@ -930,16 +1040,26 @@ func (s *Store) copyMove(ctx context.Context, src storage.MailboxID, uids storag
 			if _, err := w.exec("UPDATE blobs SET refs = refs + 1 WHERE id = ?", msg.blob); err != nil {
 				return dbErr(name, err)
 			}
-			uid, modseq, err := w.insertMessage(&dm, msg.flags, msg.date, msg.tz, msg.size, msg.blob)
+			fs, seen := msg.flags, false
+			if dstPrivate {
+				seen = fs.bits&bitSeen != 0
+				fs.bits &^= bitSeen
+			}
+			uid, modseq, err := w.insertMessage(&dm, fs, msg.date, msg.tz, msg.size, msg.blob)
 			if err != nil {
 				return err
+			}
+			if seen {
+				if err := w.setSeen(dst, uid, viewer, true); err != nil {
+					return err
+				}
 			}
 			if err := w.copyFileRow(msg.id, dm, uid); err != nil {
 				return err
 			}
 			res.Source = append(res.Source, msg.uid)
 			res.Dest = append(res.Dest, uid)
-			w.publish(storage.Change{Kind: storage.ChangeMessageAdded, Account: dm.Account, Mailbox: dst, UID: uid, ModSeq: modseq, Flags: msg.flags.list()})
+			w.publish(storage.Change{Kind: storage.ChangeMessageAdded, Account: dm.Account, Mailbox: dst, UID: uid, ModSeq: modseq, Flags: fs.list()})
 		}
 		if move {
 			// Re-read: when src == dst, insertMessage changed its counters.

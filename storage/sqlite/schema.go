@@ -26,6 +26,7 @@ var migrations = []migration{
 	{5, "subscriptions that outlive their mailbox", migrateLostSubscriptions},
 	{6, "files: composites, files, folder properties", migrateFiles},
 	{7, "rules, responder state, quarantine", migrateRules},
+	{8, "sharing: ACLs, groups, public folders, subscriptions, per-viewer \\Seen, send-as", migrateSharing},
 }
 
 const schemaV1 = `
@@ -203,8 +204,27 @@ func (s *Store) migrate(ctx context.Context, haveFTS5 bool) error {
 	if cur > migrations[len(migrations)-1].version {
 		return fmt.Errorf("sqlite: database schema version %d is newer than this floe (%d)", cur, migrations[len(migrations)-1].version)
 	}
+	// Every migration not recorded is applied, in order (normally those
+	// above cur; also one whose row is missing below it).
+	applied := map[int]bool{}
+	rows, err := tx.Query("SELECT version FROM migrations")
+	if err != nil {
+		return dbErr("migrate", err)
+	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return dbErr("migrate", err)
+		}
+		applied[v] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return dbErr("migrate", err)
+	}
 	for _, m := range migrations {
-		if m.version <= cur {
+		if applied[m.version] {
 			continue
 		}
 		if err := m.apply(tx, haveFTS5); err != nil {

@@ -1,17 +1,12 @@
 package sqlite
 
-import (
-	"context"
-	"database/sql"
+import "database/sql"
 
-	"github.com/floemail/floe/storage"
-)
-
-// Subscriptions live in the mailboxes' subscribed column while the mailbox
-// exists; a subscribed mailbox that is deleted leaves its name in
-// lost_subscriptions (RFC 9051 6.3.7: the server must not remove a name from
-// the subscription list because its mailbox is gone), until UNSUBSCRIBE or a
-// new mailbox of that name takes it back.
+// Schema version 5 (before sharing): a subscribed mailbox that was
+// deleted left its name in lost_subscriptions (RFC 9051 6.3.7), the live
+// subscriptions being a column of mailboxes. Schema version 8 (sharing.go)
+// moved both into the subscriptions table, one list of names per viewer,
+// and dropped this table.
 const schemaLostSubscriptions = `
 CREATE TABLE lost_subscriptions (
 	account INTEGER NOT NULL REFERENCES accounts(id),
@@ -23,42 +18,4 @@ CREATE TABLE lost_subscriptions (
 func migrateLostSubscriptions(tx *sql.Tx, _ bool) error {
 	_, err := tx.Exec(schemaLostSubscriptions)
 	return err
-}
-
-// LostSubscriptions returns the subscribed names of acct without mailbox,
-// sorted (storage.Mailboxes).
-func (s *Store) LostSubscriptions(ctx context.Context, acct storage.AccountID) ([]string, error) {
-	rows, err := s.rdb.QueryContext(ctx, "SELECT name FROM lost_subscriptions WHERE account = ? ORDER BY name", acct)
-	if err != nil {
-		return nil, dbErr("subscriptions", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, dbErr("subscriptions", err)
-		}
-		out = append(out, n)
-	}
-	return out, dbErr("subscriptions", rows.Err())
-}
-
-// ForgetSubscription removes the lost subscription name of acct, if any
-// (storage.Mailboxes). It publishes ChangeMailboxSubscribed when one went.
-func (s *Store) ForgetSubscription(ctx context.Context, acct storage.AccountID, name string) error {
-	n, err := normMailboxName(name)
-	if err != nil {
-		return nil // no such name can have been subscribed
-	}
-	return s.write(ctx, "unsubscribe", func(w *wtx) error {
-		res, err := w.exec("DELETE FROM lost_subscriptions WHERE account = ? AND name = ?", acct, n)
-		if err != nil {
-			return dbErr("unsubscribe", err)
-		}
-		if k, _ := res.RowsAffected(); k > 0 {
-			w.publish(storage.Change{Kind: storage.ChangeMailboxSubscribed, Account: acct, Name: n})
-		}
-		return nil
-	})
 }

@@ -189,7 +189,7 @@ func testFilesDelivered(t *testing.T, st storage.Store) {
 	}
 	// IMAP COPY carries the file along.
 	other := must(st.CreateMailbox(ctx, a.ID, "Files/other", ""))(t)
-	must(st.Copy(ctx, mb.ID, storage.UIDSet{{Start: uids[0], Stop: uids[0]}}, other.ID))(t)
+	must(st.Copy(ctx, mb.ID, storage.UIDSet{{Start: uids[0], Stop: uids[0]}}, other.ID, 0))(t)
 	if fs := must(st.Files(ctx, other.ID))(t); len(fs) != 1 || fs[0].Name != "a.txt" {
 		t.Fatalf("copied files %+v", fs)
 	}

@@ -107,6 +107,14 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Metadata", testMetadata},
 		{"Queue", testQueue},
 		{"DiscardBlob", testDiscardBlob},
+		{"ACL", testACL},
+		{"SharedMailboxes", testSharedMailboxes},
+		{"Groups", testGroups},
+		{"PublicAccount", testPublicAccount},
+		{"Subscriptions", testSubscriptions},
+		{"PrivateSeen", testPrivateSeen},
+		{"SendAs", testSendAs},
+		{"MailboxChanges", testMailboxChanges},
 		{"Orphans", testOrphans},
 		{"Files", testFiles},
 		{"FilesDelivered", testFilesDelivered},
@@ -434,7 +442,7 @@ func testMailboxes(t *testing.T, st storage.Store) {
 	// Status and delete with messages.
 	deliver(t, st, a.ID, "Work", "one", "body one", storage.FlagSeen)
 	deliver(t, st, a.ID, "Work", "two", "body two", storage.FlagDeleted)
-	ws := must(st.Status(ctx, work.ID))(t)
+	ws := must(st.Status(ctx, work.ID, 0))(t)
 	if ws.Messages != 2 || ws.Unseen != 1 || ws.Deleted != 1 || ws.Size <= 0 || ws.UIDNext != 3 {
 		t.Fatalf("status %+v", ws)
 	}
@@ -445,7 +453,7 @@ func testMailboxes(t *testing.T, st storage.Store) {
 	noErr(t, st.DeleteMailbox(ctx, work.ID))
 	_, err = st.MailboxByID(ctx, work.ID)
 	wantErr(t, err, storage.ErrNoMailbox)
-	_, err = st.Status(ctx, work.ID)
+	_, err = st.Status(ctx, work.ID, 0)
 	wantErr(t, err, storage.ErrNoMailbox)
 	wantErr(t, st.DeleteMailbox(ctx, work.ID), storage.ErrNoMailbox)
 	u2 := must(st.Usage(ctx, a.ID))(t)
@@ -549,11 +557,11 @@ func testModSeq(t *testing.T, st storage.Store) {
 	}
 	hms = bump("store", inbox.ID, hms)
 	ahms := arch.HighestModSeq
-	must(st.Copy(ctx, inbox.ID, storage.UIDSet{{Start: d1.UID, Stop: d1.UID}}, arch.ID))(t)
+	must(st.Copy(ctx, inbox.ID, storage.UIDSet{{Start: d1.UID, Stop: d1.UID}}, arch.ID, 0))(t)
 	ahms = bump("copy dst", arch.ID, ahms)
 	must(st.Expunge(ctx, inbox.ID, []storage.UID{d2.UID}))(t)
 	hms = bump("expunge", inbox.ID, hms)
-	must(st.Move(ctx, inbox.ID, storage.UIDSet{{Start: d1.UID, Stop: d1.UID}}, arch.ID))(t)
+	must(st.Move(ctx, inbox.ID, storage.UIDSet{{Start: d1.UID, Stop: d1.UID}}, arch.ID, 0))(t)
 	bump("move src", inbox.ID, hms)
 	bump("move dst", arch.ID, ahms)
 	msgs := must(st.Messages(ctx, arch.ID, storage.Query{}))(t)
@@ -851,7 +859,7 @@ func testQuota(t *testing.T, st storage.Store) {
 	noErr(t, ds[0].Err)
 	// Copy checks the destination quota.
 	bInbox := mailbox(t, st, b.ID, "INBOX")
-	_, err := st.Copy(ctx, bInbox.ID, nil, mailbox(t, st, b.ID, "Archive").ID)
+	_, err := st.Copy(ctx, bInbox.ID, nil, mailbox(t, st, b.ID, "Archive").ID, 0)
 	wantErr(t, err, storage.ErrOverQuota)
 	// Freeing space makes room again.
 	must(st.Expunge(ctx, bInbox.ID, listUIDs(t, st, bInbox.ID)))(t)
@@ -905,7 +913,7 @@ func testCopyMove(t *testing.T, st storage.Store) {
 	src := must(st.Messages(ctx, inbox.ID, storage.Query{}))(t)
 	u0 := must(st.Usage(ctx, a.ID))(t)
 
-	res := must(st.Copy(ctx, inbox.ID, storage.UIDSet{{Start: 1, Stop: 1}, {Start: 3, Stop: 3}}, arch.ID))(t)
+	res := must(st.Copy(ctx, inbox.ID, storage.UIDSet{{Start: 1, Stop: 1}, {Start: 3, Stop: 3}}, arch.ID, 0))(t)
 	if res.UIDValidity != arch.UIDValidity || !slices.Equal(res.Source, []storage.UID{1, 3}) || !slices.Equal(res.Dest, []storage.UID{2, 3}) {
 		t.Fatalf("copy result %+v", res)
 	}
@@ -922,7 +930,7 @@ func testCopyMove(t *testing.T, st storage.Store) {
 	}
 
 	ms := mailbox(t, st, a.ID, "INBOX").HighestModSeq
-	res = must(st.Move(ctx, inbox.ID, storage.UIDSet{{Start: 2, Stop: 0}}, trash.ID))(t)
+	res = must(st.Move(ctx, inbox.ID, storage.UIDSet{{Start: 2, Stop: 0}}, trash.ID, 0))(t)
 	if !slices.Equal(res.Source, []storage.UID{2, 3}) || !slices.Equal(res.Dest, []storage.UID{1, 2}) || res.UIDValidity != trash.UIDValidity {
 		t.Fatalf("move result %+v", res)
 	}
@@ -936,15 +944,15 @@ func testCopyMove(t *testing.T, st storage.Store) {
 		t.Fatalf("usage after move %+v, want %+v", u, u1)
 	}
 	// Nothing to copy: empty result, no error.
-	res = must(st.Copy(ctx, inbox.ID, storage.UIDSet{{Start: 50, Stop: 60}}, arch.ID))(t)
+	res = must(st.Copy(ctx, inbox.ID, storage.UIDSet{{Start: 50, Stop: 60}}, arch.ID, 0))(t)
 	if len(res.Source) != 0 {
 		t.Fatalf("empty copy %+v", res)
 	}
-	_, err := st.Copy(ctx, inbox.ID, nil, arch.ID+1000)
+	_, err := st.Copy(ctx, inbox.ID, nil, arch.ID+1000, 0)
 	wantErr(t, err, storage.ErrNoMailbox)
 	// Move across accounts transfers usage.
 	b := newAccount(t, st, "bob")
-	must(st.Move(ctx, inbox.ID, nil, mailbox(t, st, b.ID, "INBOX").ID))(t)
+	must(st.Move(ctx, inbox.ID, nil, mailbox(t, st, b.ID, "INBOX").ID, 0))(t)
 	if ub := must(st.Usage(ctx, b.ID))(t); ub.Messages != 1 || ub.Bytes != src[0].Size {
 		t.Fatalf("bob usage %+v", ub)
 	}
@@ -1053,7 +1061,7 @@ func testSearchText(t *testing.T, st storage.Store) {
 	eqUIDs(t, "archive", must(st.SearchText(ctx, arch.ID, "", "zebras"))(t), 1)
 	must(st.Expunge(ctx, inbox.ID, []storage.UID{d3.UID}))(t)
 	eqUIDs(t, "after expunge", must(st.SearchText(ctx, inbox.ID, "", "zebras"))(t))
-	must(st.Copy(ctx, arch.ID, nil, inbox.ID))(t)
+	must(st.Copy(ctx, arch.ID, nil, inbox.ID, 0))(t)
 	if got := must(st.SearchText(ctx, inbox.ID, "", "zebras"))(t); len(got) != 1 {
 		t.Fatalf("copied message not found: %v", got)
 	}
@@ -1454,8 +1462,8 @@ func testOrphans(t *testing.T, st storage.Store) {
 
 // testLostSubscriptions: deleting a subscribed mailbox keeps the name
 // subscribed (RFC 9051 6.3.7); a mailbox created again under it is
-// subscribed; ForgetSubscription drops the name; deleting the account drops
-// them all.
+// subscribed; unsubscribing drops the name; deleting the account drops
+// what is left.
 func testLostSubscriptions(t *testing.T, st storage.Store) {
 	ctx := ctxT(t)
 	a := newAccount(t, st, "sub")
@@ -1472,32 +1480,33 @@ func testLostSubscriptions(t *testing.T, st storage.Store) {
 			t.Fatal(err)
 		}
 	}
-	if got := must(st.LostSubscriptions(ctx, a.ID))(t); len(got) != 1 || got[0] != "Gone" {
-		t.Fatalf("lost subscriptions %q, want [Gone]", got)
+	subs := must(st.Subscriptions(ctx, a.ID))(t)
+	if !slices.Contains(subs, "Gone") || slices.Contains(subs, "Plain") || !slices.Contains(subs, "Keep") {
+		t.Fatalf("subscriptions %q, want Gone and Keep, not Plain", subs)
 	}
 	again := must(st.CreateMailbox(ctx, a.ID, "Gone", ""))(t)
 	if !again.Subscribed || !must(st.Mailbox(ctx, a.ID, "Gone"))(t).Subscribed {
 		t.Fatal("mailbox created again under a subscribed name is not subscribed")
 	}
-	if got := must(st.LostSubscriptions(ctx, a.ID))(t); len(got) != 0 {
-		t.Fatalf("lost subscriptions after re-create %q", got)
-	}
 	if err := st.DeleteMailbox(ctx, again.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.ForgetSubscription(ctx, a.ID, "Gone"); err != nil {
+	if err := st.SetSubscription(ctx, a.ID, "Gone", false); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.ForgetSubscription(ctx, a.ID, "Never"); err != nil {
+	if err := st.SetSubscription(ctx, a.ID, "Never", false); err != nil {
 		t.Fatal(err)
 	}
-	if got := must(st.LostSubscriptions(ctx, a.ID))(t); len(got) != 0 {
-		t.Fatalf("lost subscriptions after forget %q", got)
+	if slices.Contains(must(st.Subscriptions(ctx, a.ID))(t), "Gone") {
+		t.Fatal("unsubscribed name still subscribed")
 	}
 	if err := st.DeleteMailbox(ctx, keep.ID); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.DeleteAccount(ctx, a.Address); err != nil {
 		t.Fatalf("delete account with a lost subscription: %v", err)
+	}
+	if got := must(st.Subscriptions(ctx, a.ID))(t); len(got) != 0 {
+		t.Fatalf("subscriptions of a deleted account: %q", got)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/floemail/floe/acl"
 	"github.com/floemail/floe/storage"
+	"github.com/floemail/floe/storage/view"
 )
 
 // Access is the one place where the file handler asks who may do what:
@@ -18,9 +19,9 @@ import (
 // answered 404 exactly like a folder that does not exist); a missing
 // right beyond that is a 403.
 //
-// OwnerAccess is the implementation until storage/view (the sharing
-// branch) lands; then a view's LookupPath answers these questions, and
-// this interface is the one place to switch.
+// ViewAccess answers through the principal's storage/view, the one
+// authorization path (shared folders included); the server uses it.
+// OwnerAccess, owner-only, remains for tests.
 type Access interface {
 	// Folder returns owner's folder at path ("Files/sub") and the
 	// principal's rights on it (storage.ErrNoMailbox when it does not
@@ -40,7 +41,7 @@ type Folder struct {
 }
 
 // OwnerAccess grants an account every right on its own folders and
-// nothing on anyone else's (acl.Effective): the rule before sharing.
+// nothing on anyone else's: the rule before sharing.
 type OwnerAccess struct {
 	Store     storage.Store
 	Account   storage.AccountID
@@ -69,7 +70,10 @@ func (a *OwnerAccess) owner(ctx context.Context, owner string) (storage.Account,
 		}
 		a.ownerByID[owner] = acct
 	}
-	rights := acl.Effective(int64(acct.ID), int64(a.Account))
+	var rights acl.Rights
+	if acct.ID == a.Account {
+		rights = acl.All
+	}
 	if !rights.Has(acl.Of(acl.Lookup)) {
 		return acct, 0, fmt.Errorf("owner %q: %w", owner, storage.ErrNoMailbox)
 	}
@@ -97,6 +101,45 @@ func (a *OwnerAccess) Folders(ctx context.Context, owner string) ([]Folder, erro
 	out := make([]Folder, len(mbs))
 	for i, mb := range mbs {
 		out[i] = Folder{Mailbox: mb, Rights: rights}
+	}
+	return out, nil
+}
+
+// ViewAccess is the Access of a principal's view (storage/view): folders
+// of other accounts and the domain's public folders ("@domain") with the
+// rights their ACLs give, the no-leak rule included.
+type ViewAccess struct{ V *view.View }
+
+// NewViewAccess returns the Access of v.
+func NewViewAccess(v *view.View) *ViewAccess { return &ViewAccess{V: v} }
+
+func (a *ViewAccess) Principal() string { return a.V.Account().Address }
+
+func (a *ViewAccess) Folder(ctx context.Context, owner, path string) (storage.Mailbox, acl.Rights, error) {
+	f, err := a.V.LookupPath(ctx, owner, path)
+	if err != nil {
+		return storage.Mailbox{}, 0, err
+	}
+	return f.Mailbox, f.Rights, nil
+}
+
+func (a *ViewAccess) Folders(ctx context.Context, owner string) ([]Folder, error) {
+	owner = strings.ToLower(owner)
+	if owner == "" {
+		owner = a.Principal()
+	}
+	fs, err := a.V.ListWith(ctx, view.ListOptions{NoSubscriptions: true})
+	if err != nil {
+		return nil, err
+	}
+	var out []Folder
+	for _, f := range fs {
+		if f.Owner == owner {
+			out = append(out, Folder{Mailbox: f.Mailbox, Rights: f.Rights})
+		}
+	}
+	if len(out) == 0 && owner != a.Principal() {
+		return nil, fmt.Errorf("owner %q: %w", owner, storage.ErrNoMailbox)
 	}
 	return out, nil
 }
