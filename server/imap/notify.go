@@ -792,6 +792,9 @@ func (s *session) notifyChanges(changes []storage.Change) {
 			}
 			n.queueEvent(c, evSubscriptionChange)
 		case storage.ChangeMetadata:
+			if c.Account != s.user.Account && strings.HasPrefix(c.Name, "/private/") {
+				continue // in someone else's folder a private entry may be anybody's
+			}
 			if c.Mailbox == 0 {
 				if n.anyEvent(evServerMetadataChange) && !n.isOwn(c) {
 					n.events = append(n.events, c)
