@@ -36,7 +36,7 @@ func (s *Server) mountFiles(web *httpd.Mux, st storage.Store) {
 		MaxXMLBody: cfg.MaxXMLBody.Int64(),
 	})
 	maxFile := func() int64 { return s.Config().Files.MaxFileSize.Int64() }
-	web.HandleAuth("/webdav/", h, httpd.MaxBodyFunc(maxFile))
+	web.HandleAuth("/webdav/", s.metrics.HTTP("dav", h), httpd.MaxBodyFunc(maxFile))
 	web.Handle("OPTIONS /webdav/", http.HandlerFunc(files.Options200))
 	web.Handle("OPTIONS /{$}", http.HandlerFunc(files.Options200))
 }

@@ -223,6 +223,9 @@ type Parsed struct {
 	// Text is the decoded text of the text/* parts (HTML stripped to text),
 	// capped at MaxIndexedText bytes, for the full-text index.
 	Text string
+	// Item is the groupware index of an item message (storage/item), nil
+	// for mail. It is stored with the content, in the same transaction.
+	Item *ItemIndex
 }
 
 // Limits on what is kept from a parsed message.
@@ -352,6 +355,18 @@ type Target struct {
 	InternalDate time.Time // zero: now
 	// IgnoreQuota skips the quota check (used for bounces to the admin).
 	IgnoreQuota bool
+
+	// For an item (Parsed.Item set), written over DAV:
+	// ItemName is the resource name the client chose ("" keeps the item's
+	// current name or gives the default). Replace is the IMAP UID of the
+	// message the new one replaces (0: none); it is expunged in the same
+	// transaction, and the target fails with ErrNoMessage when it is no
+	// longer the item's current message (a concurrent change: HTTP 412).
+	// With ItemName or Replace set, the target fails with ErrExists when
+	// another resource of the folder holds the item's UID or the name
+	// (CalDAV/CardDAV no-uid-conflict).
+	ItemName string
+	Replace  UID
 	// Viewer is the account storing the message (0: the mailbox's owner).
 	// A \Seen in Flags is kept as that viewer's own \Seen.
 	Viewer AccountID
@@ -623,11 +638,13 @@ type Store interface {
 	Messages
 	Metadata
 	Queue
+	Items
 	Groups
 	Sharing
 	Rules
 	Quarantine
 	Files
+	Clients
 
 	// Subscribe returns a subscription to the changes of an account's
 	// mailboxes (and its ChangeMailboxSubscribed).

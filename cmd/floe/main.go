@@ -110,6 +110,7 @@ type cmdCtx struct {
 	dkim          dkimFlags    // dkim.go
 	rules         rulesFlags   // rules.go
 	sharing       sharingFlags // group.go
+	license       licenseFlags // license.go
 }
 
 var commands []*command
@@ -154,6 +155,7 @@ func init() {
 	commands = append(commands, rulesCommands()...)      // rules.go
 	commands = append(commands, quarantineCommands()...) // quarantine.go
 	commands = append(commands, sharingCommands()...)    // group.go, share.go, sendas.go
+	commands = append(commands, licenseCommands()...)    // license.go
 }
 
 func passwordFlag(fs *flag.FlagSet, c *cmdCtx) {

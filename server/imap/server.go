@@ -3,6 +3,7 @@ package imap
 import (
 	"context"
 	"crypto/tls"
+	"github.com/floemail/floe/server/metrics"
 	"log/slog"
 	"net"
 	"sync"
@@ -48,6 +49,8 @@ type Options struct {
 	// TLS enables STARTTLS on plain listeners. nil: no STARTTLS.
 	TLS    *tls.Config
 	Logger *slog.Logger
+	// Metrics, when set, times every command (nil: no metrics).
+	Metrics *metrics.Protocol
 	// BaseContext is the parent of every session's context (and so of its
 	// storage calls); the server cancels it when it stops. nil: Background.
 	BaseContext context.Context

@@ -293,7 +293,11 @@ func (s *session) command() bool {
 	if s.v != nil && !s.rightsStillHeld() {
 		return false
 	}
+	start := time.Now()
 	err = c.fn(s, tag, d)
+	if name != "IDLE" { // IDLE lasts as long as the client wants
+		s.srv.opts.Metrics.Command(name, time.Since(start))
+	}
 	if d.ioErr != nil {
 		s.ended(d.ioErr)
 		return false

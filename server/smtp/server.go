@@ -31,6 +31,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/floemail/floe/server/metrics"
 	"log/slog"
 	"net"
 	"runtime/debug"
@@ -104,6 +105,9 @@ type Options struct {
 	// cannot be served.
 	TLS    *tls.Config
 	Logger *slog.Logger
+	// Metrics, when set, counts accepted messages and times MAIL, RCPT
+	// and DATA (nil: no metrics).
+	Metrics *metrics.Metrics
 	// BaseContext is the parent of every session's context (and so of its
 	// storage calls); the server cancels it when it stops. nil: Background.
 	BaseContext context.Context

@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/floemail/floe/storage"
+	"github.com/floemail/floe/storage/item"
 	"github.com/floemail/floe/storage/mimeparse"
 )
 
@@ -158,6 +159,13 @@ func prepare(ctx context.Context, st storage.Store, ref storage.BlobRef, targets
 	parsed, err := mimeparse.Parse(blob, blob.Size())
 	if err != nil {
 		return nil, nil, fmt.Errorf("deliver: parse: %w", err)
+	}
+	// The groupware item index (storage/item), for an item message (a
+	// Kolab X-Kolab-Type message or a bare text/calendar or text/vcard
+	// one) wherever it goes: IMAP APPEND and DAV PUT index alike. An
+	// invalid payload leaves the message as mail.
+	if parsed.Item, err = item.Index(parsed, blob); err != nil {
+		return nil, nil, fmt.Errorf("deliver: item index: %w", err)
 	}
 	contents, err := fileTargets(ctx, st, blob, parsed, targets)
 	if err != nil {
@@ -289,7 +297,8 @@ func DeliverParsed(ctx context.Context, st storage.Store, ref storage.BlobRef, p
 // per-target extraction (file folders) reads the blob, and only when the
 // message has an attachment.
 func prepareParsed(ctx context.Context, st storage.Store, ref storage.BlobRef, parsed *storage.Parsed, targets []storage.Target) ([]storage.BlobID, error) {
-	if !parsed.HasAttachment {
+	needItem := parsed.Item == nil && item.PayloadPart(parsed) != nil
+	if !parsed.HasAttachment && !needItem {
 		return nil, nil
 	}
 	blob, err := st.OpenBlob(ctx, ref.ID)
@@ -297,6 +306,14 @@ func prepareParsed(ctx context.Context, st storage.Store, ref storage.BlobRef, p
 		return nil, fmt.Errorf("deliver: open blob: %w", err)
 	}
 	defer blob.Close()
+	if needItem { // a parse from mimeparse alone: add the item index
+		if parsed.Item, err = item.Index(parsed, blob); err != nil {
+			return nil, fmt.Errorf("deliver: item index: %w", err)
+		}
+	}
+	if !parsed.HasAttachment {
+		return nil, nil
+	}
 	contents, err := fileTargets(ctx, st, blob, parsed, targets)
 	if err != nil {
 		return contents, fmt.Errorf("deliver: %w", err)

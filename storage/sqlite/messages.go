@@ -321,6 +321,10 @@ func (w *wtx) ensureBlob(ref storage.BlobRef, pr *parsedRow) (int64, error) {
 	var id int64
 	err := w.queryRow("UPDATE blobs SET refs = refs + 1 WHERE hash = ? RETURNING id", string(ref.ID)).Scan(&id)
 	if err == nil {
+		if pr.p.Item != nil {
+			// The content may have been stored before without its index.
+			return id, w.insertItem(id, pr.p.Item)
+		}
 		return id, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
@@ -362,6 +366,11 @@ func (w *wtx) ensureBlob(ref storage.BlobRef, pr *parsedRow) (int64, error) {
 		id, env.Subject, addrText(append(append([]storage.Address(nil), env.From...), env.Sender...)), addrText(env.To), addrText(env.Cc), addrText(env.Bcc),
 		string(p.Header), text); err != nil {
 		return 0, dbErr("index text", err)
+	}
+	if p.Item != nil {
+		if err := w.insertItem(id, p.Item); err != nil {
+			return 0, err
+		}
 	}
 	w.o.created = append(w.o.created, ref.ID)
 	return id, nil
@@ -516,6 +525,22 @@ func (w *wtx) deliver(d *delivery, di int, now time.Time, strict bool) ([]storag
 			continue
 		}
 		res[i].Mailbox = m.ID
+		// A DAV write of an item (items.go): check the replaced message
+		// and the UID and name before changing anything.
+		p := d.pr.p
+		var replaced []msgRow
+		davWrite := p.Item != nil && (t.ItemName != "" || t.Replace != 0)
+		if davWrite {
+			if replaced, err = w.checkItemTarget(m, t, p.Item); err != nil {
+				if !errors.Is(err, storage.ErrNoMessage) && !errors.Is(err, storage.ErrExists) {
+					return nil, err
+				}
+				if err := refuse(i, err); err != nil {
+					return nil, err
+				}
+				continue
+			}
+		}
 		if !t.IgnoreQuota {
 			if err := w.quotaCheck(m.Account, d.ref.Size, 1); err != nil {
 				if !errors.Is(err, storage.ErrOverQuota) {
@@ -534,6 +559,14 @@ func (w *wtx) deliver(d *delivery, di int, now time.Time, strict bool) ([]storag
 		} else if _, err := w.exec("UPDATE blobs SET refs = refs + 1 WHERE id = ?", blobID); err != nil {
 			return nil, dbErr("blob ref", err)
 		}
+		if len(replaced) > 0 {
+			if err := w.expungeRows(m, replaced); err != nil {
+				return nil, err
+			}
+			if m, err = w.getMailbox(m.ID); err != nil {
+				return nil, err
+			}
+		}
 		date := t.InternalDate
 		if date.IsZero() {
 			date = now
@@ -547,6 +580,11 @@ func (w *wtx) deliver(d *delivery, di int, now time.Time, strict bool) ([]storag
 		uid, modseq, err := w.insertMessage(&m, fs, date.Unix(), zoneOffset(date), d.ref.Size, blobID)
 		if err != nil {
 			return nil, err
+		}
+		if davWrite && t.ItemName != "" {
+			if err := w.setItemName(m.ID, p.Item.UID, t.ItemName); err != nil {
+				return nil, err
+			}
 		}
 		if seen {
 			if err := w.setSeen(m.ID, uid, t.Viewer, true); err != nil {

@@ -107,6 +107,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Metadata", testMetadata},
 		{"Queue", testQueue},
 		{"DiscardBlob", testDiscardBlob},
+		{"Items", testItems},
 		{"ACL", testACL},
 		{"SharedMailboxes", testSharedMailboxes},
 		{"Groups", testGroups},
@@ -120,6 +121,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"FilesDelivered", testFilesDelivered},
 		{"Rules", testRules},
 		{"Quarantine", testQuarantine},
+		{"Activations", testActivations},
+		{"AppPasswords", testAppPasswords},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
