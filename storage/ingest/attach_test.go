@@ -268,3 +268,39 @@ func TestAttachmentFile(t *testing.T) {
 		}
 	}
 }
+
+// TestInlineAttachmentsDeliverAll: IMAP MULTIAPPEND's path (DeliverAll)
+// moves inline attachments too, per message.
+func TestInlineAttachmentsDeliverAll(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := attachCtx(t)
+	cal := f.calendar(t)
+	var items []Item
+	for _, uid := range []string{"all-1", "all-2"} {
+		msg := "From: alice@example.test\r\nSubject: " + uid + "\r\nContent-Type: text/calendar\r\n\r\n" + string(eventWith(uid, []byte(uid+" data")))
+		ref, err := Spool(ctx, f.st, strings.NewReader(msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		items = append(items, Item{Ref: ref, Targets: []storage.Target{{Account: f.alice.ID, Mailbox: cal.ID}}})
+	}
+	out, err := DeliverAll(ctx, f.st, items)
+	if err != nil || len(out) != 2 {
+		t.Fatalf("DeliverAll: %v %v", out, err)
+	}
+	msgs, _ := f.st.Messages(ctx, cal.ID, storage.Query{})
+	if len(msgs) != 2 {
+		t.Fatalf("%d messages", len(msgs))
+	}
+	for _, m := range msgs {
+		p := storedPayload(t, f.st, m.Blob)
+		if _, atts := item.Attachments(p); item.HasInlineAttachment(p) || len(atts) != 1 || atts[0].ManagedID() == "" {
+			t.Fatalf("stored:\n%s", p)
+		}
+	}
+	folder, _ := AttachmentFolder(ctx, f.st, cal)
+	if files, _ := f.st.Files(ctx, folder.ID); len(files) != 2 {
+		t.Fatalf("files %v", names(files))
+	}
+}

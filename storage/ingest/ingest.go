@@ -220,7 +220,9 @@ type Item struct {
 // references it); a target's refusal is a *storage.DeliveryError wrapping
 // the reason (storage.ErrOverQuota, storage.ErrNoMailbox, ...).
 func DeliverAll(ctx context.Context, st storage.Store, items []Item) ([][]storage.Delivered, error) {
-	var contents []storage.BlobID // file contents prepare extracted (Target.File)
+	items = append([]Item(nil), items...) // a rewritten item gets its new blob
+	var contents []storage.BlobID         // file contents prepare extracted (Target.File)
+	var attached []storage.File           // files made from inline item attachments
 	discardAll := func() {
 		for _, it := range items {
 			discard(ctx, st, it.Ref.ID)
@@ -228,17 +230,23 @@ func DeliverAll(ctx context.Context, st storage.Store, items []Item) ([][]storag
 		for _, c := range contents {
 			discard(ctx, st, c)
 		}
+		removeFiles(ctx, st, attached)
 	}
 	ds := make([]storage.Delivery, len(items))
 	for i, it := range items {
 		targets := append([]storage.Target(nil), it.Targets...) // prepare sets Target.File
 		parsed, cs, err := prepare(ctx, st, it.Ref, targets)
 		contents = append(contents, cs...)
+		if err == nil {
+			var files []storage.File
+			items[i].Ref, parsed, files, err = moveInlineAttachments(ctx, st, it.Ref, parsed, targets)
+			attached = append(attached, files...)
+		}
 		if err != nil {
 			discardAll()
 			return nil, err
 		}
-		ds[i] = storage.Delivery{Ref: it.Ref, Parsed: parsed, Targets: targets}
+		ds[i] = storage.Delivery{Ref: items[i].Ref, Parsed: parsed, Targets: targets}
 	}
 	out, err := st.DeliverAll(ctx, ds)
 	if err != nil {
