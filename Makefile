@@ -37,6 +37,9 @@ test: deps vet test-go
 deps:
 	bash .ci/deps.sh
 	$(GO) mod download
+	# playwright-core for the settings page test (server/interop/browser),
+	# from its committed lock file; it drives Debian's chromium.
+	npm ci --prefix server/interop/browser --no-audit --no-fund
 
 vet:
 	$(GO) vet -tags $(TAGS) ./...

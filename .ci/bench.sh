@@ -242,3 +242,4 @@ if grep -q -E 'level=(ERROR|WARN)' "$work/floe.log"; then
 	grep -E 'level=(ERROR|WARN)' "$work/floe.log" | head -20
 fi
 [ "${BENCH_QUEUE:-1}" = "0" ] || bash .ci/bench-queue.sh # cwd is the repository root (cd above)
+bash .ci/bench-groupware.sh || echo "== groupware benchmark: failures above" >&2 # BENCH_GROUPWARE=0 skips it

@@ -29,10 +29,18 @@ fetchmail               command -v fetchmail
 mutt                    command -v mutt
 isync                   command -v mbsync
 python3-dkim            python3 -c 'import dkim' || /usr/bin/python3 -c 'import dkim'
+vdirsyncer              command -v vdirsyncer
+khal                    command -v khal
+khard                   command -v khard
+python3-caldav          python3 -c 'import caldav' || /usr/bin/python3 -c 'import caldav'
 litmus                  command -v litmus
 rclone                  command -v rclone
 cadaver                 command -v cadaver
 rspamd                  command -v rspamd
+python3-exchangelib     /usr/bin/python3 -c 'import exchangelib'
+chromium                command -v chromium
+nodejs                  command -v node
+npm                     command -v npm
 EOF
 )
 

@@ -1,6 +1,29 @@
 package server
 
-import "github.com/floemail/floe/server/httpd"
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/floemail/floe/rules"
+	"github.com/floemail/floe/server/auth"
+	"github.com/floemail/floe/server/clientsvc"
+	"github.com/floemail/floe/server/discover"
+	"github.com/floemail/floe/server/httpd"
+	"github.com/floemail/floe/server/metrics"
+	"github.com/floemail/floe/server/settings"
+	"github.com/floemail/floe/storage"
+)
+
+// httpDeps are the components the HTTP handlers are built from.
+type httpDeps struct {
+	store   storage.Store
+	auth    *auth.Authenticator
+	metrics *metrics.Metrics
+}
 
 // mountHTTP mounts the handlers of other packages on the HTTP muxes: web
 // serves the http and https listeners, client the clientsvc listener. Both
@@ -10,6 +33,84 @@ import "github.com/floemail/floe/server/httpd"
 //
 // This is the one place where the HTTP endpoints are wired: each package
 // (webdav/, server/discover, server/clientsvc, ...) adds its lines here.
-func (s *Server) mountHTTP(web, client *httpd.Mux) {
-	_, _ = web, client
+//
+// web, "/" (everything no more specific pattern takes): SmartDiscover
+// (server/discover; its Autodiscover paths match in any letter case, which
+// ServeMux patterns cannot express, hence the dispatch by discover.Owns),
+// else the user settings API under /api/ and the settings page
+// (server/settings). client: the client services (server/clientsvc).
+// The settings and client services authenticate by themselves (the
+// settings accept a session cookie besides Basic, and never app
+// passwords), with the same Authenticator.
+func (s *Server) mountHTTP(web, client *httpd.Mux, d httpDeps) error {
+	cfg := s.Config()
+	key, err := clientsvc.LoadOrCreateKey(clientsvc.KeyFile(cfg))
+	if err != nil {
+		return fmt.Errorf("client services: license signing key: %w (set [clientsvc] signing_key_file, or make data_dir writable)", err)
+	}
+	licenses := clientsvc.NewService(d.store, s.Config, key)
+	cert := func() *tls.Certificate { return s.certs.cert.Load() }
+	ports := s.boundPorts
+
+	disc := d.metrics.HTTP("discover", discover.New(discover.Options{
+		Config: s.Config, Auth: d.auth, Certificate: cert, Ports: ports, Logger: s.log.With("component", "discover"),
+	}))
+	set := settings.New(settings.Options{
+		Config: s.Config, Store: d.store, Auth: d.auth, Clients: licenses, Certificate: cert, Ports: ports,
+		Rules: d.store, ValidateRules: validateUserRules, Sharing: d.store,
+		Logger: s.log.With("component", "settings"),
+	})
+	api, page := d.metrics.HTTP("api", set), d.metrics.HTTP("web", set)
+	web.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case discover.Owns(r.URL.Path):
+			disc.ServeHTTP(w, r)
+		case strings.HasPrefix(r.URL.Path, "/api/"):
+			api.ServeHTTP(w, r)
+		default:
+			page.ServeHTTP(w, r)
+		}
+	}))
+
+	client.Handle("/api/", d.metrics.HTTP("clientsvc", clientsvc.NewHandler(clientsvc.Options{
+		Service: licenses, Store: d.store, Auth: d.auth, Logger: s.log.With("component", "clientsvc"),
+	})))
+	return nil
 }
+
+// validateUserRules checks a rule document a user sends through the
+// settings API with the rules layer, without list files or text files
+// (which would let a user read files of the server), and returns it
+// normalised.
+func validateUserRules(doc []byte) ([]byte, error) {
+	st, src, err := rules.ParseJSON("your rules", doc)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := rules.Compile(st, src, rules.Options{AllowFiles: false}); err != nil {
+		return nil, err
+	}
+	return rules.MarshalJSON(st)
+}
+
+// healthCheck is the admin listener's /healthz: the store answers a read.
+func healthCheck(ctx context.Context, st storage.Store) error {
+	if _, err := st.Domains(ctx); err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	return nil
+}
+
+// boundPorts returns the port each open listener is bound to, by name.
+func (s *Server) boundPorts() map[string]int {
+	m := map[string]int{}
+	for name, a := range s.Addrs() {
+		if ta, ok := a.(*net.TCPAddr); ok {
+			m[name] = ta.Port
+		}
+	}
+	return m
+}
+
+// Metrics returns the server's metrics (exported on the admin listener).
+func (s *Server) Metrics() *metrics.Metrics { return s.metrics }

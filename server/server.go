@@ -5,7 +5,7 @@
 // gracefully in two phases.
 //
 // Listener names (keys of Addrs): "smtp", "submissions", "submission",
-// "pop3", "pop3s", "imap", "imaps", "http", "https", "clientsvc". Each is
+// "pop3", "pop3s", "imap", "imaps", "http", "https", "clientsvc", "admin". Each is
 // one entry of the services table (services.go).
 package server
 
@@ -14,9 +14,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/floemail/floe/server/metrics"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -33,9 +35,11 @@ import (
 	"github.com/floemail/floe/server/mailauth"
 	"github.com/floemail/floe/server/pop3"
 	"github.com/floemail/floe/server/queue"
+	"github.com/floemail/floe/server/smartattach"
 	"github.com/floemail/floe/server/smtp"
 	"github.com/floemail/floe/storage"
 	"github.com/floemail/floe/storage/backends"
+	"github.com/floemail/floe/storage/ingest"
 )
 
 // Options are the process-level settings of a Server.
@@ -53,6 +57,9 @@ type Options struct {
 	// server's own (see mountHTTP): web serves the http and https
 	// listeners, client the clientsvc listener. For tests and embedders.
 	MountHTTP func(web, client *httpd.Mux)
+	// Now is the clock of SmartAttach links (their expiry when made and
+	// when served); nil: time.Now. For tests.
+	Now func() time.Time
 }
 
 // Server is one running Floe instance. Create it with New, then Start,
@@ -63,8 +70,12 @@ type Server struct {
 	level  *slog.LevelVar // nil when the logger came from Options
 	stdout io.Writer
 	mount  func(web, client *httpd.Mux)
+	now    func() time.Time // Options.Now
 	reg    *registry
 	certs  certStore
+	// metrics is created with the Server: the admin listener exports it
+	// and the components count into it.
+	metrics *metrics.Metrics
 
 	reloadMu sync.Mutex // serialises Reload (and Reload against Start/Shutdown)
 
@@ -107,8 +118,13 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if cfg.Server.DataDir == "" {
 		return nil, errors.New("server: [server] data_dir is empty; set it to the directory for the database and certificates")
 	}
-	s := &Server{stdout: opts.Stdout, mount: opts.MountHTTP, reg: newRegistry(), log: opts.Logger}
-	s.base, s.cancelBase = context.WithCancel(context.Background())
+	s := &Server{stdout: opts.Stdout, mount: opts.MountHTTP, now: opts.Now, reg: newRegistry(), log: opts.Logger, metrics: metrics.New()}
+	// Every write under the base context moves inline attachments of
+	// calendar items into files whose URLs are under the public WebDAV URL
+	// (storage/ingest, SmartAttach for items).
+	itemAttach := ingest.WithItemAttachments(context.Background(), ingest.ItemAttachments{
+		WebDAVURL: func() string { return s.Config().WebDAVURL() }})
+	s.base, s.cancelBase = context.WithCancel(itemAttach)
 	if s.log == nil {
 		s.level = new(slog.LevelVar)
 		w := opts.LogOutput
@@ -179,6 +195,12 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err := SyncDirectory(ctx, store, cfg, s.log.With("component", "directory")); err != nil {
 		return fmt.Errorf("synchronising the directory with the config file: %w", err)
 	}
+	if err := ensureGroupwareFolders(ctx, store, s.log.With("component", "groupware")); err != nil {
+		return fmt.Errorf("creating groupware folders: %w", err)
+	}
+	if err := syncGAL(ctx, store, s.log.With("component", "groupware")); err != nil {
+		return fmt.Errorf("updating the Global Address Books: %w", err)
+	}
 	cert, err := loadCertificate(cfg, s.log.With("component", "tls"))
 	if err != nil {
 		return err
@@ -187,6 +209,13 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	tlsCfg := s.certs.tlsConfig()
 
 	authn := auth.New(store, cfg.Auth, s.log.With("component", "auth"))
+	m := s.metrics
+	authn.SetObserver(m.Login)
+	m.Register(metrics.Sources{
+		Connections: s.reg.counts,
+		Store:       store,
+		DataDir:     cfg.Server.DataDir,
+	})
 	// Delivery and the outbound queue use each other through interfaces
 	// declared at the consumer (delivery.OutboundSubmitter,
 	// queue.LocalDeliverer); the link is closed below, once both exist.
@@ -196,7 +225,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("SRS key: %w", err)
 	}
 	deliverer := delivery.New(delivery.Options{Store: store, Config: s.Config, Logger: s.log.With("component", "delivery"),
-		Outbound: submit, SRS: rewriter, LookupPTR: ptrLookup(s.Config)})
+		Outbound: submit, SRS: rewriter, LookupPTR: ptrLookup(s.Config), Metrics: m})
 	checker := mailauth.New(mailauth.Options{Config: s.Config, Logger: s.log.With("component", "mailauth")})
 	// DKIM keys (floe dkim gen) sign outbound mail. Without usable keys the
 	// queue sends unsigned; a nil *dkim.Keys must not become a non-nil
@@ -210,21 +239,31 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	outq := queue.New(queue.Options{Store: store, Config: s.Config, Logger: s.log.With("component", "queue"),
 		Local: deliverer, Signer: signer, BaseContext: s.base})
 	submit.q = outq
+	m.RegisterQueue(func() metrics.QueueStats {
+		st := outq.Stats()
+		return metrics.QueueStats{Queued: st.Queued, Delivered: st.Delivered, Deferred: st.Deferred, Bounced: st.Bounced}
+	})
 	comp := &components{
 		smtp: smtp.New(smtp.Options{Config: s.Config, Store: store, Auth: authn, Delivery: deliverer,
-			Checker: checker, Queue: outq, TLS: tlsCfg, Logger: s.log.With("component", "smtp"), BaseContext: s.base}),
+			Checker: checker, Queue: outq, TLS: tlsCfg, Logger: s.log.With("component", "smtp"), BaseContext: s.base, Metrics: m,
+			SmartAttach: smartattach.New(smartattach.Options{Store: store, Config: s.Config, Now: s.now,
+				Logger: s.log.With("component", "smartattach")})}),
 		pop3: pop3.New(pop3.Options{Config: s.Config, Store: store, Auth: authn, TLS: tlsCfg,
-			Logger: s.log.With("component", "pop3"), BaseContext: s.base}),
+			Logger: s.log.With("component", "pop3"), BaseContext: s.base, Metrics: m.Protocol("pop3")}),
 		imap: imap.New(imap.Options{Config: s.Config, Store: store, Auth: authn, TLS: tlsCfg,
-			Logger: s.log.With("component", "imap"), BaseContext: s.base}),
+			Logger: s.log.With("component", "imap"), BaseContext: s.base, Metrics: m.Protocol("imap")}),
 		web:    httpd.NewMux(httpd.MuxOptions{Config: s.Config, Auth: authn, Logger: s.log.With("component", "http")}),
 		client: httpd.NewMux(httpd.MuxOptions{Config: s.Config, Auth: authn, Logger: s.log.With("component", "clientsvc")}),
 	}
-	comp.http = func(name string, mux *httpd.Mux, redirect bool) Service {
+	comp.admin = m.AdminHandler(func(ctx context.Context) error { return healthCheck(ctx, store) })
+	comp.http = func(name string, mux http.Handler, redirect bool) Service {
 		return httpd.New(httpd.Options{Name: name, Handler: mux, Config: s.Config, RedirectToHTTPS: redirect,
 			Logger: s.log.With("component", "http"), BaseContext: func() context.Context { return s.base }})
 	}
-	s.mountHTTP(comp.web, comp.client)
+	if err := s.mountHTTP(comp.web, comp.client, httpDeps{store: store, auth: authn, metrics: m}); err != nil {
+		return err
+	}
+	s.mountGroupware(comp.web, store, cfg)
 	s.mountFiles(comp.web, store)
 	if s.mount != nil {
 		s.mount(comp.web, comp.client)
@@ -252,7 +291,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.state = stateRunning
 	s.mu.Unlock()
 
-	outq.Start(s.base) // outbound queue (server/queue)
+	outq.Start(s.base)          // outbound queue (server/queue)
+	go s.galLoop(s.base, store) // Global Address Books (server/groupware.go)
 
 	for _, bl := range opened {
 		s.serve(bl)
@@ -284,6 +324,7 @@ func (s *Server) listen(sp listenerSpec, addr string, tlsCfg *tls.Config) (*boun
 	if err != nil {
 		return nil, err
 	}
+	tcp = s.metrics.CountListener(tcp, sp.name)
 	max := func() int { return sp.maxPerIP(s.Config()) }
 	ll := newLimitListener(tcp, sp.name, max, sp.refusal, s.reg, s.log.With("listener", sp.name))
 	bl := &boundListener{spec: sp, addr: addr, limit: ll, l: ll}

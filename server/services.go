@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net"
+	"net/http"
 	"strconv"
 
 	"github.com/floemail/floe/server/config"
@@ -31,9 +32,10 @@ type components struct {
 	smtp   *smtp.Server
 	pop3   *pop3.Server
 	imap   *imap.Server
-	http   func(name string, handler *httpd.Mux, redirect bool) Service
-	web    *httpd.Mux // http and https
-	client *httpd.Mux // clientsvc
+	http   func(name string, handler http.Handler, redirect bool) Service
+	web    *httpd.Mux   // http and https
+	client *httpd.Mux   // clientsvc
+	admin  http.Handler // admin: /metrics and /healthz (server/metrics)
 }
 
 // listenerSpec is one entry of the services table: a listener of the
@@ -90,6 +92,9 @@ var specs = []listenerSpec{
 	{name: "clientsvc", addr: func(c *config.Config) string { return c.Listeners.ClientSvc }, describe: "client services (HTTPS)",
 		implicitTLS: true, alpn: []string{"h2", "http/1.1"}, maxPerIP: httpMax, group: "clientsvc",
 		service: func(c *components) Service { return c.http("clientsvc", c.client, false) }},
+	{name: "admin", addr: func(c *config.Config) string { return c.Listeners.Admin }, describe: "admin (/metrics, /healthz; plain HTTP)",
+		refusal: httpRefusal, maxPerIP: httpMax, group: "admin",
+		service: func(c *components) Service { return c.http("admin", c.admin, false) }},
 }
 
 func smtpMax(c *config.Config) int { return c.SMTP.MaxConnectionsPerIP }

@@ -112,12 +112,18 @@ func syncDirectory(ctx context.Context, dir Directory, cfg *config.Config, log *
 				log.Info("account updated from config", slog.String("account", addr))
 			}
 		case isNotFound(err):
-			if _, err := dir.CreateAccount(ctx, want); err != nil {
+			if created, err := dir.CreateAccount(ctx, want); err != nil {
 				if errors.Is(err, storage.ErrNoDomain) {
 					err = fmt.Errorf("its domain is not declared; add a [[domain]] entry: %w", err)
 				}
 				fail(fmt.Errorf("account %s: %w", addr, err))
 			} else {
+				// The groupware folders, at once (also on reload).
+				if items, ok := dir.(storage.Items); ok {
+					if _, err := items.EnsureGroupwareMailboxes(ctx, created.ID); err != nil {
+						fail(fmt.Errorf("account %s: groupware folders: %w", addr, err))
+					}
+				}
 				log.Info("account added from config", slog.String("account", addr))
 			}
 		default:

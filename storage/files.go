@@ -3,6 +3,8 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
+	"path"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -44,6 +46,11 @@ const (
 	FolderTypeFile         = "file"
 	// DefaultFilesFolder is every account's default file folder.
 	DefaultFilesFolder = "Files"
+	// AttachmentsOfEntry, on a file folder holding the attachments of
+	// groupware items (storage/ingest, SmartAttach for items), is the
+	// decimal MailboxID of the item folder whose items they belong to:
+	// whoever may read that folder may read these files (webdav/files).
+	AttachmentsOfEntry = "/shared/vendor/floe/attachments-of"
 )
 
 // Limits on file names and properties.
@@ -250,4 +257,74 @@ func IsFileFolder(ctx context.Context, st FolderStore, mb Mailbox) (bool, error)
 		}
 		id = parent.ID
 	}
+}
+
+// FolderMaker is what EnsureFileFolder needs of a store.
+type FolderMaker interface {
+	FolderStore
+	CreateMailbox(ctx context.Context, acct AccountID, name, specialUse string) (Mailbox, error)
+	SetMetadata(ctx context.Context, acct AccountID, mbox MailboxID, entries []MetadataEntry) error
+}
+
+// EnsureFileFolder returns acct's file folder name ("Files" or
+// "Files/Attachments"), creating it and its missing parents: each new
+// folder is typed file, and the account's default Files folder also
+// file.default (Kolab). An existing folder on the path that is not a file
+// folder (nor below one) gives ErrNoMailbox: it is left alone. Concurrent
+// callers are safe (a folder another one created is used).
+func EnsureFileFolder(ctx context.Context, st FolderMaker, acct AccountID, name string) (Mailbox, error) {
+	var mb Mailbox
+	path := ""
+	for seg := range strings.SplitSeq(name, "/") {
+		if path != "" {
+			path += "/"
+		}
+		path += seg
+		m, err := st.Mailbox(ctx, acct, path)
+		if errors.Is(err, ErrNoMailbox) {
+			m, err = st.CreateMailbox(ctx, acct, path, "")
+			if err == nil {
+				entries := []MetadataEntry{{Name: FolderTypeEntry, Value: []byte(FolderTypeFile)}}
+				if path == DefaultFilesFolder {
+					entries = append(entries, MetadataEntry{Name: FolderTypePrivateEntry, Value: []byte(FolderTypeFile + ".default")})
+				}
+				if err := st.SetMetadata(ctx, acct, m.ID, entries); err != nil {
+					return Mailbox{}, err
+				}
+			} else if errors.Is(err, ErrExists) {
+				m, err = st.Mailbox(ctx, acct, path)
+			}
+		}
+		if err != nil {
+			return Mailbox{}, err
+		}
+		mb = m
+	}
+	ok, err := IsFileFolder(ctx, st, mb)
+	if err != nil {
+		return Mailbox{}, err
+	}
+	if !ok {
+		return Mailbox{}, fmt.Errorf("%q is no file folder: %w", mb.Name, ErrNoMailbox)
+	}
+	return mb, nil
+}
+
+// SuffixedFileName returns name for i <= 1, else name with " (i)" before
+// its extension ("report (2).pdf"; an extension of more than 16 bytes is
+// taken as part of the name), kept within MaxFileName bytes: the choice
+// of a free name when name is taken.
+func SuffixedFileName(name string, i int) string {
+	if i <= 1 {
+		return name
+	}
+	ext := path.Ext(name)
+	if len(ext) > 16 || ext == name {
+		ext = ""
+	}
+	cand := fmt.Sprintf("%s (%d)%s", strings.TrimSuffix(name, ext), i, ext)
+	if len(cand) > MaxFileName {
+		cand = fmt.Sprintf("file (%d)%s", i, ext)
+	}
+	return cand
 }

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -223,6 +224,9 @@ type Parsed struct {
 	// Text is the decoded text of the text/* parts (HTML stripped to text),
 	// capped at MaxIndexedText bytes, for the full-text index.
 	Text string
+	// Item is the groupware index of an item message (storage/item), nil
+	// for mail. It is stored with the content, in the same transaction.
+	Item *ItemIndex
 }
 
 // Limits on what is kept from a parsed message.
@@ -352,6 +356,18 @@ type Target struct {
 	InternalDate time.Time // zero: now
 	// IgnoreQuota skips the quota check (used for bounces to the admin).
 	IgnoreQuota bool
+
+	// For an item (Parsed.Item set), written over DAV:
+	// ItemName is the resource name the client chose ("" keeps the item's
+	// current name or gives the default). Replace is the IMAP UID of the
+	// message the new one replaces (0: none); it is expunged in the same
+	// transaction, and the target fails with ErrNoMessage when it is no
+	// longer the item's current message (a concurrent change: HTTP 412).
+	// With ItemName or Replace set, the target fails with ErrExists when
+	// another resource of the folder holds the item's UID or the name
+	// (CalDAV/CardDAV no-uid-conflict).
+	ItemName string
+	Replace  UID
 	// Viewer is the account storing the message (0: the mailbox's owner).
 	// A \Seen in Flags is kept as that viewer's own \Seen.
 	Viewer AccountID
@@ -378,6 +394,29 @@ type Delivered struct {
 	ModSeq  ModSeq
 	Err     error // ErrOverQuota, ErrNoMailbox, ... for this target only
 }
+
+// Delivery is one message of Store.DeliverAll: a blob stored with PutBlob,
+// its parse, and where it goes.
+type Delivery struct {
+	Ref     BlobRef
+	Parsed  *Parsed
+	Targets []Target
+}
+
+// DeliveryError is DeliverAll's error when one target refused the
+// message: Delivery and Target index the failing one, Err is its reason
+// (ErrOverQuota, ErrNoMailbox, ErrInvalid flags, ...), which errors.Is sees
+// through.
+type DeliveryError struct {
+	Delivery, Target int
+	Err              error
+}
+
+func (e *DeliveryError) Error() string {
+	return "delivery " + strconv.Itoa(e.Delivery) + " target " + strconv.Itoa(e.Target) + ": " + e.Err.Error()
+}
+
+func (e *DeliveryError) Unwrap() error { return e.Err }
 
 // BlobRef identifies a durably stored blob.
 type BlobRef struct {
@@ -412,6 +451,10 @@ const (
 	ChangeMailboxDeleted
 	ChangeMailboxRenamed
 	ChangeMailboxSubscribed
+	// ChangeMetadata: a METADATA entry (RFC 5464) of Mailbox (0: a server
+	// entry) was set or deleted; Name is the entry name ("/shared/comment").
+	// A "/private/..." entry concerns only the account that set it.
+	ChangeMetadata
 )
 
 // Change is one committed change, published to the account's subscribers
@@ -527,6 +570,17 @@ type Messages interface {
 	// outcome is in Delivered.Err. The returned error is for the whole call.
 	// It publishes ChangeMessageAdded for each stored copy.
 	Deliver(ctx context.Context, ref BlobRef, p *Parsed, targets []Target) ([]Delivered, error)
+	// DeliverAll stores several messages, each already stored as a blob
+	// and parsed, with their targets in one transaction, all or nothing
+	// (IMAP MULTIAPPEND, RFC 3502): when any target of any delivery
+	// fails, nothing is stored and the error names the first failure
+	// (a *DeliveryError wrapping ErrOverQuota, ErrNoMailbox, ...). On
+	// success the result has one entry per delivery, each with one
+	// Delivered per target, in order, all with a nil Err; the commit is
+	// durable when DeliverAll returns, and ChangeMessageAdded is
+	// published for every copy, in order. It shares the group commit
+	// with concurrent deliveries like Deliver.
+	DeliverAll(ctx context.Context, ds []Delivery) ([][]Delivered, error)
 
 	// Messages returns the messages of a mailbox matching q, in UID order.
 	Messages(ctx context.Context, mbox MailboxID, q Query) ([]Message, error)
@@ -582,6 +636,8 @@ type Metadata interface {
 	// a private entry and a shared entry never share a name.
 	GetMetadata(ctx context.Context, acct AccountID, mbox MailboxID, prefixes []string, depth int) ([]MetadataEntry, error)
 	// SetMetadata sets the entries in one transaction; a nil Value deletes.
+	// It publishes ChangeMetadata for each entry, to the account whose
+	// entries they are.
 	// Owner in entries is ignored: private entries are stored for acct.
 	// Names must start with "/private/" or "/shared/" (ErrInvalid); values
 	// are limited by MaxMetadataValue and the number of entries by
@@ -597,11 +653,14 @@ type Store interface {
 	Messages
 	Metadata
 	Queue
+	Items
 	Groups
 	Sharing
 	Rules
 	Quarantine
 	Files
+	Clients
+	Links
 
 	// Subscribe returns a subscription to the changes of an account's
 	// mailboxes (and its ChangeMailboxSubscribed).

@@ -54,6 +54,10 @@ func (a *app) accountAdd(c *cmdCtx) error {
 		if err != nil {
 			return storeErr(cfg, addr, err)
 		}
+		// The groupware folders (Calendar, Contacts, ...; docs/groupware.md).
+		if _, err := st.EnsureGroupwareMailboxes(ctx, acct.ID); err != nil {
+			return storeErr(cfg, addr, err)
+		}
 		fmt.Fprintf(a.stdout, "added account %s (quota %s, %s)\n", acct.Address, quotaString(acct.QuotaBytes), messagesQuota(acct.QuotaMessages))
 		return nil
 	})

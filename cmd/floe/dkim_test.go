@@ -52,7 +52,8 @@ func TestDKIMCommands(t *testing.T) {
 }
 
 func TestDNSCommand(t *testing.T) {
-	file, _ := writeConfig(t, map[string]string{"smtp": "192.0.2.25:25"}, "")
+	file, _ := writeConfig(t, map[string]string{"smtp": "192.0.2.25:25", "submissions": ":465", "submission": ":587",
+		"imaps": ":993", "imap": ":143", "pop3s": ":995", "pop3": ":110", "https": ":443"}, "")
 	r := floe(t, "", "dns", "example.com", "--config", file)
 	r.expect(t, 0, "example.com. IN MX 10 mail.example.com.")
 	for _, want := range []string{
@@ -65,6 +66,11 @@ func TestDNSCommand(t *testing.T) {
 		"_imap._tcp.example.com. IN SRV 10 1 143 mail.example.com.",
 		"_pop3s._tcp.example.com. IN SRV 0 1 995 mail.example.com.",
 		"_pop3._tcp.example.com. IN SRV 10 1 110 mail.example.com.",
+		"_caldavs._tcp.example.com. IN SRV 0 1 443 mail.example.com.",
+		"_carddavs._tcp.example.com. IN SRV 0 1 443 mail.example.com.",
+		`_caldavs._tcp.example.com. IN TXT "path=/.well-known/caldav"`,
+		`_carddavs._tcp.example.com. IN TXT "path=/.well-known/carddav"`,
+		"_autodiscover._tcp.example.com. IN SRV 0 1 443 mail.example.com.",
 		"autoconfig.example.com. IN CNAME mail.example.com.",
 		"autodiscover.example.com. IN CNAME mail.example.com.",
 	} {
@@ -81,7 +87,24 @@ func TestDNSCommand(t *testing.T) {
 	}
 	// A private listener address is not put into SPF.
 	file2, _ := writeConfig(t, map[string]string{"smtp": "10.0.0.1:25"}, "")
-	floe(t, "", "dns", "example.com", "--config", file2).expect(t, 0, `"v=spf1 mx -all"`)
+	r = floe(t, "", "dns", "example.com", "--config", file2)
+	r.expect(t, 0, `"v=spf1 mx -all"`)
+	// Disabled listeners are published as "not offered" (RFC 6186 3.4);
+	// a non-standard port is published as configured.
+	file3, _ := writeConfig(t, map[string]string{"imaps": "127.0.0.1:1993"}, "[discover]\nhostname = \"imap.example.com\"\n")
+	r = floe(t, "", "dns", "example.com", "--config", file3)
+	for _, want := range []string{
+		"_imaps._tcp.example.com. IN SRV 0 1 1993 imap.example.com.",
+		"_pop3._tcp.example.com. IN SRV 0 0 0 .",
+		"example.com. IN MX 10 mail.example.com.",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("floe dns lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, "_caldavs") {
+		t.Errorf("CalDAV SRV without an https listener:\n%s", r.stdout)
+	}
 }
 
 // TestDKIMAndDNSWarnForeignDomain: dkim gen and dns warn (and go on) for a

@@ -36,7 +36,15 @@ var (
 type Principal struct {
 	Account storage.AccountID
 	Address string
+	// AppPassword is the ID of the app password used to log in, 0 when
+	// the account's own password was used.
+	AppPassword int64
 }
+
+// ProtocolSettings is the protocol label of logins to the user's settings
+// (API and web page): app passwords are refused there, so that a password
+// given to one client cannot change the account.
+const ProtocolSettings = "settings"
 
 // Authenticator verifies logins against the directory. It is safe for
 // concurrent use.
@@ -69,6 +77,19 @@ type Authenticator struct {
 	pool    *hashPool
 	cache   *verifyCache
 	sleep   func(context.Context, time.Duration)
+	// observe, when set, is told the outcome of every Login ("ok",
+	// "failed", "rate_limited"), for metrics.
+	observe func(protocol, result string)
+}
+
+// SetObserver sets a function told the protocol and outcome ("ok",
+// "failed" or "rate_limited") of every Login. Call it before use.
+func (a *Authenticator) SetObserver(fn func(protocol, result string)) { a.observe = fn }
+
+func (a *Authenticator) observed(protocol, result string) {
+	if a.observe != nil {
+		a.observe(protocol, result)
+	}
 }
 
 // New returns an Authenticator using dir and the [auth] settings cfg.
@@ -122,6 +143,7 @@ func (a *Authenticator) Login(ctx context.Context, remote netip.Addr, protocol, 
 	username = strings.ToLower(strings.TrimSpace(username))
 	log := a.log.With("protocol", protocol, "remote", remote.String(), "user", sanitize(username))
 	if username == "" || len(username) > 320 || len(password) > 1024 {
+		a.observed(protocol, "failed")
 		return nil, a.failed(ctx, cfg, log, bySrc, nil, nil, src, "", "malformed credentials")
 	}
 	acct, lookupErr := a.lookup(ctx, cfg, username)
@@ -139,14 +161,16 @@ func (a *Authenticator) Login(ctx context.Context, remote netip.Addr, protocol, 
 	switch {
 	case bySrc.blocked(src):
 		log.Warn("login refused: too many failures from this source", "source", src)
+		a.observed(protocol, "rate_limited")
 		a.sleep(ctx, cfg.FailureDelay.D())
 		return nil, ErrRateLimited
 	case byAccSr.blocked(accSrc), byAcc.blocked(key) && byAccSr.count(accSrc) > 0:
 		log.Warn("login refused: too many failures for this account from this source", "source", src)
+		a.observed(protocol, "rate_limited")
 		a.sleep(ctx, cfg.FailureDelay.D())
 		return nil, ErrRateLimited
 	}
-	p, reason, err := a.check(ctx, pool, acct, lookupErr, password)
+	p, reason, err := a.check(ctx, pool, acct, lookupErr, protocol, password)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -159,8 +183,10 @@ func (a *Authenticator) Login(ctx context.Context, remote netip.Addr, protocol, 
 		return nil, err
 	}
 	if p != nil {
+		a.observed(protocol, "ok")
 		return p, nil
 	}
+	a.observed(protocol, "failed")
 	return nil, a.failed(ctx, cfg, log, bySrc, byAccSr, byAcc, src, key, reason)
 }
 
@@ -184,7 +210,7 @@ func (a *Authenticator) failed(ctx context.Context, cfg config.Auth, log *slog.L
 // lookup's result) and returns the principal, or nil and a reason for the
 // log. Hashing runs in pool; err is ErrBusy (or the context's error) when
 // no slot could be had.
-func (a *Authenticator) check(ctx context.Context, pool *hashPool, acct storage.Account, lookupErr error, password string) (*Principal, string, error) {
+func (a *Authenticator) check(ctx context.Context, pool *hashPool, acct storage.Account, lookupErr error, protocol, password string) (*Principal, string, error) {
 	if lookupErr != nil {
 		// Spend comparable time so the answer does not reveal whether
 		// the account exists.
@@ -205,6 +231,11 @@ func (a *Authenticator) check(ctx context.Context, pool *hashPool, acct storage.
 		return nil, "stored hash unusable", nil
 	}
 	if !ok {
+		if protocol != ProtocolSettings {
+			if id := a.appPassword(ctx, acct.ID, password); id != 0 {
+				return &Principal{Account: acct.ID, Address: acct.Address, AppPassword: id}, "", nil
+			}
+		}
 		return nil, "wrong password", nil
 	}
 	return &Principal{Account: acct.ID, Address: acct.Address}, "", nil

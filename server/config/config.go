@@ -29,9 +29,12 @@ type Config struct {
 	Checks    Checks    `toml:"checks"`
 	Log       Log       `toml:"log"`
 	Outbound  Outbound  `toml:"outbound"`
+	Discover  Discover  `toml:"discover"`
+	ClientSvc ClientSvc `toml:"clientsvc"`
 	HTTP      HTTP      `toml:"http"`
 	Storage   Storage   `toml:"storage"`
 	Limits    Limits    `toml:"limits"`
+	Groupware Groupware `toml:"groupware"`
 	Files     Files     `toml:"files"`
 	Filtering Filtering `toml:"filtering"`
 	Spam      Spam      `toml:"spam"`
@@ -81,6 +84,9 @@ type Listeners struct {
 	HTTP        string `toml:"http"`        // 80
 	HTTPS       string `toml:"https"`       // 443
 	ClientSvc   string `toml:"clientsvc"`   // 5229
+	// Admin serves /metrics and /healthz (plain HTTP); keep it on loopback
+	// or a private network, never on a public address.
+	Admin string `toml:"admin"`
 }
 
 // Auth is the [auth] table.
@@ -256,12 +262,14 @@ func defaults() *Config {
 		},
 		Log:       Log{Level: "info", Format: "text"},
 		Outbound:  defaultOutbound(),
+		ClientSvc: defaultClientSvc(),
 		HTTP:      defaultHTTP(),
 		Storage:   defaultStorage(),
 		Limits:    defaultLimits(),
 		Files:     defaultFiles(),
 		Filtering: defaultFiltering(),
 		Spam:      defaultSpam(),
+		Groupware: defaultGroupware(),
 		Checks: Checks{
 			DMARCRejectAction: "junk",
 			SPFFailAction:     "mark",
@@ -291,6 +299,7 @@ func Development() *Config {
 		HTTP:        "127.0.0.1:8080",
 		HTTPS:       "127.0.0.1:8443",
 		ClientSvc:   "127.0.0.1:15229",
+		Admin:       "127.0.0.1:19090",
 	}
 	c.Domains = []Domain{{Name: "example.test"}}
 	return c
@@ -318,6 +327,7 @@ func Production() *Config {
 		HTTP:        ":80",
 		HTTPS:       ":443",
 		ClientSvc:   ":5229",
+		Admin:       "127.0.0.1:9090",
 	}
 	return c
 }
@@ -337,6 +347,7 @@ func (c *Config) Clone() *Config {
 	}
 	n.Auth.Admins = slices.Clone(c.Auth.Admins)
 	n.Outbound.RequireTLSDomains = slices.Clone(c.Outbound.RequireTLSDomains)
+	n.ClientSvc = c.ClientSvc.clone()
 	n.Rules = rules.CloneRules(c.Rules)
 	for i := range n.Domains {
 		n.Domains[i].Rules = rules.CloneRules(c.Domains[i].Rules)

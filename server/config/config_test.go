@@ -21,7 +21,7 @@ func TestDevelopment(t *testing.T) {
 		SMTP: "127.0.0.1:2525", Submissions: "127.0.0.1:4465", Submission: "127.0.0.1:2587",
 		POP3: "127.0.0.1:1110", POP3S: "127.0.0.1:1995", IMAP: "127.0.0.1:1143",
 		IMAPS: "127.0.0.1:1993", HTTP: "127.0.0.1:8080", HTTPS: "127.0.0.1:8443",
-		ClientSvc: "127.0.0.1:15229",
+		ClientSvc: "127.0.0.1:15229", Admin: "127.0.0.1:19090",
 	}
 	if c.Listeners != want {
 		t.Errorf("listeners = %+v, want %+v", c.Listeners, want)
@@ -43,6 +43,7 @@ func TestProduction(t *testing.T) {
 	want := Listeners{
 		SMTP: ":25", Submissions: ":465", Submission: ":587", POP3: ":110", POP3S: ":995",
 		IMAP: ":143", IMAPS: ":993", HTTP: ":80", HTTPS: ":443", ClientSvc: ":5229",
+		Admin: "127.0.0.1:9090",
 	}
 	if c.Listeners != want {
 		t.Errorf("listeners = %+v, want %+v", c.Listeners, want)
@@ -119,6 +120,7 @@ func TestValidateNoFile(t *testing.T) {
 // and handled in Clone.
 func TestCloneIsDeep(t *testing.T) {
 	handled := map[string]bool{"Domains": true, "Accounts": true, "Aliases": true, "Auth.Admins": true, "Outbound.RequireTLSDomains": true,
+		"ClientSvc.Provisioning.Forced": true, "ClientSvc.Domains": true, "ClientSvc.Domains[].Provisioning.Forced": true,
 		"Filtering.TrustedNetworks": true, "Filtering.SRSSecrets": true,
 		// rules.CloneRules, Forwarder.Clone and Responder.Clone copy these deeply.
 		"Rules": true, "Domains[].Rules": true, "Accounts[].Rules": true, "Accounts[].Forwarder": true, "Accounts[].Responder": true,

@@ -46,7 +46,7 @@ func TestLoadGood(t *testing.T) {
 			SMTP: "192.0.2.1:25", Submissions: "[2001:db8::1]:465",
 			Submission: "mail.example.org:587", POP3: "", POP3S: ":995",
 			IMAP: "127.0.0.1:143", IMAPS: "0.0.0.0:993", HTTP: ":8081",
-			HTTPS: ":8444", ClientSvc: ":5230",
+			HTTPS: ":8444", ClientSvc: ":5230", Admin: "[::1]:9191",
 		},
 		Auth: Auth{
 			LocalPartLogin: true, MaxFailuresPerIP: 5, MaxFailuresPerAccount: 3,
@@ -70,14 +70,30 @@ func TestLoadGood(t *testing.T) {
 		},
 		Checks: Checks{Enabled: true, DMARCRejectAction: "junk", SPFFailAction: "mark",
 			Timeout: Duration(20 * time.Second), LogRDNS: true},
-		Log:       Log{Level: "debug", Format: "json"},
-		Outbound:  defaultOutbound(),
+		Log:      Log{Level: "debug", Format: "json"},
+		Outbound: defaultOutbound(),
+		Discover: Discover{Hostname: "imap.example.org", RequireAuth: true, Organization: "Example Org",
+			WebDAVURL: "https://files.example.org/webdav/", CalDAVURL: "https://dav.example.org/caldav/",
+			CardDAVURL: "https://dav.example.org/carddav/", ActiveSyncURL: "https://eas.example.org/Microsoft-Server-ActiveSync"},
+		ClientSvc: ClientSvc{
+			SigningKeyFile: "/srv/floe/license.pem", LicenseDays: 30, DefaultSeats: 2,
+			Update: ClientUpdate{Version: "1.2.3", URL: "https://downloads.example.org/floe-sync-1.2.3.msi",
+				SHA256: strings.Repeat("a", 64), Notes: "bug fixes"},
+			Provisioning: Provisioning{
+				PrioritySyncInterval: Duration(time.Minute), StandardSyncInterval: Duration(30 * time.Minute),
+				FolderSyncInterval: Duration(time.Hour), ConflictResolution: "server", FullSyncThreshold: 1024,
+				DownloadMode: "custom", DownloadThreshold: 5 * MiB, Forced: []string{"folder_sync_interval"},
+			},
+			Domains: []ClientSvcDomain{{Name: "example.org", Seats: 10,
+				Provisioning: Provisioning{ConflictResolution: "client", Forced: []string{"conflict_resolution"}}}},
+		},
 		HTTP:      defaultHTTP(),
 		Files:     defaultFiles(),
 		Storage:   defaultStorage(),
 		Limits:    defaultLimits(),
 		Filtering: defaultFiltering(),
 		Spam:      defaultSpam(),
+		Groupware: defaultGroupware(),
 		Domains: []Domain{
 			{Name: "example.org", CatchAll: "postmaster@example.org"},
 			{Name: "example.net"},
@@ -311,6 +327,20 @@ func TestLoadErrors(t *testing.T) {
 			`floe.toml:5: http.max_header_size: 100 bytes: use 4KiB to 1MiB`,
 			`floe.toml:6: http.max_body_size: must be positive`,
 			`floe.toml:7: http.max_connections_per_ip: must be a positive number, not 0`}},
+
+		// [files] SmartAttach.
+		{"smartattach limits", false, "[files]\nsmartattach_min_size = 10\nsmartattach_link_lifetime = \"30s\"\nsmartattach_base_url = \"ftp://mail.example.org\"\n", []string{
+			`floe.toml:2: files.smartattach_min_size: 10 bytes: use at least 1KiB`,
+			`floe.toml:3: files.smartattach_link_lifetime: 30s: use 1m to 87840h (ten years)`,
+			`floe.toml:4: files.smartattach_base_url: "ftp://mail.example.org": write an absolute http or https URL, e.g. "https://mail.example.org"`}},
+		{"smartattach base url path", false, "[files]\nsmartattach_base_url = \"https://mail.example.org/dav\"\n", []string{
+			`floe.toml:2: files.smartattach_base_url: "https://mail.example.org/dav": only scheme, host and port; links add /webdav/link/...`}},
+		{"smartattach without web listener", false, "[listeners]\nhttp = \"\"\nhttps = \"\"\n[files]\nsmartattach_mail = true\n", []string{
+			`floe.toml:5: files.smartattach_mail: links need an https or http listener, discover.webdav_url or files.smartattach_base_url`}},
+		{"item attachments", false, "[files]\nmax_file_size = \"1MiB\"\nmax_item_attachment_size = \"2MiB\"\nmax_item_attachments = 0\n", []string{
+			`floe.toml:3: files.max_item_attachment_size: 2097152 bytes: use 1KiB to files.max_file_size`,
+			`floe.toml:4: files.max_item_attachments: 0: use 1 to 1000`}},
+		{"smartattach with base url", false, "[listeners]\nhttp = \"\"\nhttps = \"\"\n[files]\nsmartattach_mail = true\nsmartattach_base_url = \"https://mail.example.org/\"\n", nil},
 
 		// Aliases.
 		{"alias is account", false, dom + "[[account]]\naddress = \"bob@example.org\"\npassword_hash = '" + h + "'\n[[alias]]\naddress = \"bob@example.org\"\ntarget = \"x@example.net\"\n", []string{

@@ -107,10 +107,15 @@ func (c *Config) validate(errs *Errors, pos positions) {
 	// [outbound]
 	c.validateOutbound(v)
 
+	// [discover], [clientsvc]
+	c.validateDiscover(v)
+	c.validateClientSvc(v)
 	// [http]
 	c.validateHTTP(v)
 	// [limits] and the password settings of [auth]
 	c.validateLimits(v)
+	// [groupware]
+	c.validateGroupware(v)
 	// [files]
 	c.validateFiles(v)
 
@@ -197,7 +202,7 @@ func (c *Config) validateListeners(v *validator) {
 	}{
 		{"smtp", l.SMTP}, {"submissions", l.Submissions}, {"submission", l.Submission},
 		{"pop3", l.POP3}, {"pop3s", l.POP3S}, {"imap", l.IMAP}, {"imaps", l.IMAPS},
-		{"http", l.HTTP}, {"https", l.HTTPS}, {"clientsvc", l.ClientSvc},
+		{"http", l.HTTP}, {"https", l.HTTPS}, {"clientsvc", l.ClientSvc}, {"admin", l.Admin},
 	}
 	var ok []listener
 	for _, a := range all {

@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/floemail/floe/server/metrics"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -80,6 +81,8 @@ type Options struct {
 	// Outbound takes messages for remote recipients (forwarder,
 	// responder); nil when the server has no outbound queue.
 	Outbound OutboundSubmitter
+	// Metrics, when set, counts delivered messages.
+	Metrics *metrics.Metrics
 	// SRS rewrites the envelope sender of forwarded mail; nil forwards
 	// with the original sender (SPF may then fail at the destination).
 	SRS *srs.SRS
@@ -106,6 +109,7 @@ type Deliverer struct {
 	lookupPTR func(ctx context.Context, addr string) ([]string, error)
 	now       func() time.Time
 	rules     ruleSource
+	metrics   *metrics.Metrics
 }
 
 // New returns a Deliverer.
@@ -123,7 +127,7 @@ func New(o Options) *Deliverer {
 		groups = storeGroups{mo}
 	}
 	return &Deliverer{store: o.Store, cfg: o.Config, log: log, outbound: o.Outbound,
-		srs: o.SRS, groups: groups, lookupPTR: o.LookupPTR, now: now}
+		srs: o.SRS, groups: groups, lookupPTR: o.LookupPTR, now: now, metrics: o.Metrics}
 }
 
 // Recipient is a resolved local recipient.

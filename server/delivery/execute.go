@@ -140,6 +140,12 @@ func (d *Deliverer) Execute(ctx context.Context, p *Plan, notify bool) ([]Result
 				results[i].Err = delivered[j].Err
 			}
 		}
+		for _, dv := range delivered {
+			if dv.Err == nil {
+				d.metrics.Delivered() // once per message, whatever the copies
+				break
+			}
+		}
 	}
 	// Recipients whose rules change the message.
 	for i, rp := range p.Recipients {

@@ -31,6 +31,7 @@ package pop3
 import (
 	"context"
 	"crypto/tls"
+	"github.com/floemail/floe/server/metrics"
 	"log/slog"
 	"net"
 	"sync"
@@ -64,6 +65,8 @@ type Options struct {
 	// listeners' certificates (those are wrapped by the caller). nil: no STLS.
 	TLS    *tls.Config
 	Logger *slog.Logger
+	// Metrics, when set, times every command (nil: no metrics).
+	Metrics *metrics.Protocol
 	// BaseContext is the parent of every session's context (and so of its
 	// storage calls); the server cancels it when it stops. nil: Background.
 	BaseContext context.Context

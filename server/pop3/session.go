@@ -316,6 +316,9 @@ func (sess *session) fail(text string) {
 // dispatch runs one command. It returns nil to continue, or an error that
 // ends the loop (errQuit, errHangup, read errors of AUTH).
 func (sess *session) dispatch(cmd command) error {
+	defer func(start time.Time) {
+		sess.srv.opts.Metrics.Command(cmd.verb, time.Since(start))
+	}(time.Now())
 	switch cmd.verb {
 	case "CAPA":
 		return sess.cmdCapa(cmd)

@@ -284,21 +284,11 @@ func (q *Queue) Retry(id int64) error {
 	return nil
 }
 
-// statsInterval is how often the runner logs the counters (when they
-// changed): the queue's metrics until the admin listener exports them.
-const statsInterval = 5 * time.Minute
-
 // runner is the queue's main loop.
 func (q *Queue) runner() {
 	defer q.wg.Done()
-	var logged Stats
-	lastLog := q.now()
 	for {
 		q.runOnce()
-		if st := q.Stats(); st != logged && q.now().Sub(lastLog) >= statsInterval {
-			q.log.Info("outbound queue", "queued", st.Queued, "delivered", st.Delivered, "deferred", st.Deferred, "bounced", st.Bounced)
-			logged, lastLog = st, q.now()
-		}
 		poll := q.cfg().Outbound.PollInterval.D()
 		if poll <= 0 {
 			poll = 5 * time.Second

@@ -31,6 +31,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/floemail/floe/server/metrics"
 	"log/slog"
 	"net"
 	"runtime/debug"
@@ -99,11 +100,17 @@ type Options struct {
 	// Queue takes the remote recipients of authenticated submissions; nil
 	// refuses them (550 5.7.1).
 	Queue *queue.Queue
+	// SmartAttach rewrites submitted messages (large attachments become
+	// download links, smartattach.go); nil: never.
+	SmartAttach SmartAttacher
 	// TLS is used for STARTTLS (MX, Submission) and for implicit TLS
 	// (Submissions). Without it STARTTLS is not offered and Submissions
 	// cannot be served.
 	TLS    *tls.Config
 	Logger *slog.Logger
+	// Metrics, when set, counts accepted messages and times MAIL, RCPT
+	// and DATA (nil: no metrics).
+	Metrics *metrics.Metrics
 	// BaseContext is the parent of every session's context (and so of its
 	// storage calls); the server cancels it when it stops. nil: Background.
 	BaseContext context.Context

@@ -202,7 +202,22 @@ func (a *saslServer) Next(response []byte) ([]byte, bool, error) {
 }
 
 // Mail implements gosmtp.Session (RFC 5321 4.1.1.2).
+// observe times one SMTP command for the metrics.
+func (s *session) observe(cmd string, start time.Time) {
+	s.srv.opts.Metrics.Protocol("smtp").Command(cmd, time.Since(start))
+}
+
+// countReceived counts an accepted message for the metrics.
+func (s *session) countReceived() {
+	if s.b.mode == MX {
+		s.srv.opts.Metrics.Received("mx")
+	} else {
+		s.srv.opts.Metrics.Received("submission")
+	}
+}
+
 func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
+	defer s.observe("MAIL", time.Now())
 	if err := s.endingReply(); err != nil {
 		return err
 	}
@@ -244,6 +259,7 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 // Rcpt implements gosmtp.Session (RFC 5321 4.1.1.3). go-smtp has already
 // enforced the recipient limit (452 4.5.3).
 func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
+	defer s.observe("RCPT", time.Now())
 	if err := s.endingReply(); err != nil {
 		return err
 	}
@@ -336,6 +352,7 @@ func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 // stored copies only (a rare race, never a silent loss of a copy that was
 // acknowledged as stored).
 func (s *session) Data(r io.Reader) error {
+	defer s.observe("DATA", time.Now())
 	tc := s.b.tc
 	if !tc.beginData() {
 		if err := s.endingReply(); err != nil {
@@ -394,6 +411,11 @@ func (s *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	// Submission: large attachments become links (smartattach.go), once,
+	// before the local copies and the queued copy are made.
+	if ref, err = s.smartAttach(ref); err != nil {
+		return err
+	}
 
 	// Plan every local recipient's outcome (rules, forwarder, responder)
 	// before anything is queued or answered, so that a rule's reject is
@@ -436,6 +458,7 @@ func (s *session) Data(r io.Reader) error {
 		}
 		if plan == nil {
 			s.log.Info("message accepted", "id", id, "from", s.from, "remote_rcpts", len(s.remoteRcpts), "size", ref.Size, "blob", ref.ID)
+			s.countReceived()
 			return nil
 		}
 	}
@@ -474,6 +497,7 @@ func (s *session) Data(r io.Reader) error {
 		}
 	}
 	s.log.Info("message accepted", "id", id, "from", s.from, "rcpts", len(s.rcpts), "size", ref.Size, "blob", ref.ID)
+	s.countReceived()
 	return nil
 }
 

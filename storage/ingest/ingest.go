@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/floemail/floe/storage"
+	"github.com/floemail/floe/storage/item"
 	"github.com/floemail/floe/storage/mimeparse"
 )
 
@@ -93,11 +94,23 @@ func Deliver(ctx context.Context, st storage.Store, ref storage.BlobRef, targets
 // deliver is Deliver, with the parse when the caller has it (nil: read and
 // parse here).
 func deliver(ctx context.Context, st storage.Store, ref storage.BlobRef, parsed *storage.Parsed, targets []storage.Target) ([]storage.Delivered, error) {
+	d, _, err := deliverRef(ctx, st, ref, parsed, targets)
+	return d, err
+}
+
+// deliverRef is deliver returning the blob it stored: ref, or the message
+// that replaced it when the inline attachments of a calendar item became
+// files (moveInlineAttachments, attach.go).
+func deliverRef(ctx context.Context, st storage.Store, ref storage.BlobRef, parsed *storage.Parsed, targets []storage.Target) ([]storage.Delivered, storage.BlobRef, error) {
 	targets = append([]storage.Target(nil), targets...) // prepare sets Target.File
 	var contents []storage.BlobID
 	var err error
+	var attached []storage.File // files made from inline item attachments
 	if parsed == nil {
 		parsed, contents, err = prepare(ctx, st, ref, targets)
+		if err == nil {
+			ref, parsed, attached, err = moveInlineAttachments(ctx, st, ref, parsed, targets)
+		}
 	} else {
 		contents, err = prepareParsed(ctx, st, ref, parsed, targets)
 	}
@@ -105,17 +118,18 @@ func deliver(ctx context.Context, st storage.Store, ref storage.BlobRef, parsed 
 		for _, c := range contents {
 			discard(ctx, st, c)
 		}
+		removeFiles(ctx, st, attached)
 	}
 	if err != nil {
 		discard(ctx, st, ref.ID)
 		dropContents()
-		return nil, err
+		return nil, ref, err
 	}
 	delivered, err := st.Deliver(ctx, ref, parsed, targets)
 	if err != nil {
 		discard(ctx, st, ref.ID)
 		dropContents()
-		return nil, fmt.Errorf("deliver: %w", err)
+		return nil, ref, fmt.Errorf("deliver: %w", err)
 	}
 	defer func() {
 		// A file content no stored copy took (its target failed) goes;
@@ -129,15 +143,16 @@ func deliver(ctx context.Context, st storage.Store, ref storage.BlobRef, parsed 
 	if len(delivered) != len(targets) {
 		// A backend fault: it may have stored some copies, so the blob is
 		// kept (an unreferenced one is collected as an orphan later).
-		return nil, fmt.Errorf("deliver: storage returned %d outcomes for %d targets", len(delivered), len(targets))
+		return nil, ref, fmt.Errorf("deliver: storage returned %d outcomes for %d targets", len(delivered), len(targets))
 	}
 	for _, d := range delivered {
 		if d.Err == nil {
-			return delivered, nil
+			return delivered, ref, nil
 		}
 	}
 	discard(ctx, st, ref.ID)
-	return delivered, nil
+	removeFiles(ctx, st, attached)
+	return delivered, ref, nil
 }
 
 // prepare computes, from one read of the blob, everything the commit
@@ -158,6 +173,13 @@ func prepare(ctx context.Context, st storage.Store, ref storage.BlobRef, targets
 	parsed, err := mimeparse.Parse(blob, blob.Size())
 	if err != nil {
 		return nil, nil, fmt.Errorf("deliver: parse: %w", err)
+	}
+	// The groupware item index (storage/item), for an item message (a
+	// Kolab X-Kolab-Type message or a bare text/calendar or text/vcard
+	// one) wherever it goes: IMAP APPEND and DAV PUT index alike. An
+	// invalid payload leaves the message as mail.
+	if parsed.Item, err = item.Index(parsed, blob); err != nil {
+		return nil, nil, fmt.Errorf("deliver: item index: %w", err)
 	}
 	contents, err := fileTargets(ctx, st, blob, parsed, targets)
 	if err != nil {
@@ -182,17 +204,84 @@ func Append(ctx context.Context, st storage.Store, ref storage.BlobRef, t storag
 	return res[0], res[0].Err
 }
 
+// Item is one message of DeliverAll: a spooled blob and its targets.
+type Item struct {
+	Ref     storage.BlobRef
+	Targets []storage.Target
+}
+
+// DeliverAll stores several spooled messages in one storage.Store.DeliverAll
+// call: one transaction, all or nothing (IMAP MULTIAPPEND, RFC 3502). Each
+// blob is opened and parsed once, in order, before the commit; the parses
+// are held until the commit, so the caller bounds how many messages (and
+// bytes) it passes. On success the result has, per item, one Delivered
+// per target, all stored, durable and published. On any error nothing was
+// stored and every item's blob is discarded (unless something else
+// references it); a target's refusal is a *storage.DeliveryError wrapping
+// the reason (storage.ErrOverQuota, storage.ErrNoMailbox, ...).
+func DeliverAll(ctx context.Context, st storage.Store, items []Item) ([][]storage.Delivered, error) {
+	items = append([]Item(nil), items...) // a rewritten item gets its new blob
+	var contents []storage.BlobID         // file contents prepare extracted (Target.File)
+	var attached []storage.File           // files made from inline item attachments
+	discardAll := func() {
+		for _, it := range items {
+			discard(ctx, st, it.Ref.ID)
+		}
+		for _, c := range contents {
+			discard(ctx, st, c)
+		}
+		removeFiles(ctx, st, attached)
+	}
+	ds := make([]storage.Delivery, len(items))
+	for i, it := range items {
+		targets := append([]storage.Target(nil), it.Targets...) // prepare sets Target.File
+		parsed, cs, err := prepare(ctx, st, it.Ref, targets)
+		contents = append(contents, cs...)
+		if err == nil {
+			var files []storage.File
+			items[i].Ref, parsed, files, err = moveInlineAttachments(ctx, st, it.Ref, parsed, targets)
+			attached = append(attached, files...)
+		}
+		if err != nil {
+			discardAll()
+			return nil, err
+		}
+		ds[i] = storage.Delivery{Ref: items[i].Ref, Parsed: parsed, Targets: targets}
+	}
+	out, err := st.DeliverAll(ctx, ds)
+	if err != nil {
+		discardAll()
+		return nil, fmt.Errorf("deliver all: %w", err)
+	}
+	if len(out) != len(items) {
+		// A backend fault: something may be stored; keep the blobs (an
+		// unreferenced one is collected as an orphan later).
+		return nil, fmt.Errorf("deliver all: storage returned %d outcomes for %d messages", len(out), len(items))
+	}
+	return out, nil
+}
+
 // Put spools r and appends it to the mailbox of t: Spool, then Append. For
 // callers that have the whole message at hand (DAV PUT, rule actions); a
 // protocol that must check the spooled message before storing it (IMAP
 // APPEND's literal) calls Spool and Append itself.
+//
+// The reference returned is the blob stored: another than the one spooled
+// from r when the write path rewrote the message (the inline attachments
+// of a calendar item moved into files, attach.go).
 func Put(ctx context.Context, st storage.Store, r io.Reader, t storage.Target) (storage.BlobRef, storage.Delivered, error) {
 	ref, err := Spool(ctx, st, r)
 	if err != nil {
 		return storage.BlobRef{}, storage.Delivered{}, err
 	}
-	d, err := Append(ctx, st, ref, t)
-	return ref, d, err
+	res, ref, err := deliverRef(ctx, st, ref, nil, []storage.Target{t})
+	if err != nil {
+		return ref, storage.Delivered{}, err
+	}
+	if len(res) != 1 {
+		return ref, storage.Delivered{}, fmt.Errorf("put: %d outcomes for one target", len(res))
+	}
+	return ref, res[0], res[0].Err
 }
 
 // Discard removes a spooled blob that will not be delivered (a message
@@ -240,7 +329,8 @@ func DeliverParsed(ctx context.Context, st storage.Store, ref storage.BlobRef, p
 // per-target extraction (file folders) reads the blob, and only when the
 // message has an attachment.
 func prepareParsed(ctx context.Context, st storage.Store, ref storage.BlobRef, parsed *storage.Parsed, targets []storage.Target) ([]storage.BlobID, error) {
-	if !parsed.HasAttachment {
+	needItem := parsed.Item == nil && item.PayloadPart(parsed) != nil
+	if !parsed.HasAttachment && !needItem {
 		return nil, nil
 	}
 	blob, err := st.OpenBlob(ctx, ref.ID)
@@ -248,6 +338,14 @@ func prepareParsed(ctx context.Context, st storage.Store, ref storage.BlobRef, p
 		return nil, fmt.Errorf("deliver: open blob: %w", err)
 	}
 	defer blob.Close()
+	if needItem { // a parse from mimeparse alone: add the item index
+		if parsed.Item, err = item.Index(parsed, blob); err != nil {
+			return nil, fmt.Errorf("deliver: item index: %w", err)
+		}
+	}
+	if !parsed.HasAttachment {
+		return nil, nil
+	}
 	contents, err := fileTargets(ctx, st, blob, parsed, targets)
 	if err != nil {
 		return contents, fmt.Errorf("deliver: %w", err)

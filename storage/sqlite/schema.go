@@ -27,6 +27,9 @@ var migrations = []migration{
 	{6, "files: composites, files, folder properties", migrateFiles},
 	{7, "rules, responder state, quarantine", migrateRules},
 	{8, "sharing: ACLs, groups, public folders, subscriptions, per-viewer \\Seen, send-as", migrateSharing},
+	{9, "client activations and app passwords", migrateClients},
+	{10, "groupware items", migrateItems},
+	{11, "download links (SmartAttach)", migrateLinks},
 }
 
 const schemaV1 = `

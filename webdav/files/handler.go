@@ -462,24 +462,15 @@ func (h *Handler) createFolder(ctx context.Context, a Access, owner, name string
 
 // ensureFiles creates owner's default Files folder, typed file (Kolab:
 // "file" shared, "file.default" private), when it is missing: accounts
-// made before file folders existed get it on first use.
+// made before file folders existed get it on first use. A Files folder
+// that exists but is no file folder is left alone (ErrNoMailbox).
 func (h *Handler) ensureFiles(ctx context.Context, owner string) error {
 	acct, err := h.o.Store.Account(ctx, owner)
 	if err != nil {
 		return err
 	}
-	mb, err := h.o.Store.CreateMailbox(ctx, acct.ID, storage.DefaultFilesFolder, "")
-	if errors.Is(err, storage.ErrExists) {
-		// It exists but is no file folder: leave it alone.
-		return storage.ErrNoMailbox
-	}
-	if err != nil {
-		return err
-	}
-	return h.o.Store.SetMetadata(ctx, acct.ID, mb.ID, []storage.MetadataEntry{
-		{Name: storage.FolderTypeEntry, Value: []byte(storage.FolderTypeFile)},
-		{Name: storage.FolderTypePrivateEntry, Value: []byte(storage.FolderTypeFile + ".default")},
-	})
+	_, err = storage.EnsureFileFolder(ctx, h.o.Store, acct.ID, storage.DefaultFilesFolder)
+	return err
 }
 
 func cutLast(name string) (string, string, bool) {

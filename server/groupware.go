@@ -1,0 +1,182 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/floemail/floe/acl"
+	"github.com/floemail/floe/server/config"
+	"github.com/floemail/floe/server/httpd"
+	"github.com/floemail/floe/storage"
+	"github.com/floemail/floe/storage/view"
+	"github.com/floemail/floe/webdav/dav"
+	"github.com/floemail/floe/webdav/gal"
+)
+
+// ensureGroupwareFolders gives every account the typed folders of
+// storage.GroupwareMailboxes it lacks (accounts from before groupware, or
+// added by the config file). Accounts added later get theirs on their
+// first DAV request.
+func ensureGroupwareFolders(ctx context.Context, store storage.Store, log *slog.Logger) error {
+	accts, err := store.Accounts(ctx)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, a := range accts {
+		created, err := store.EnsureGroupwareMailboxes(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		if len(created) > 0 {
+			n++
+			log.Info("created groupware folders", "account", a.Address, "folders", created)
+		}
+	}
+	if n > 0 {
+		log.Info("groupware folders added", "accounts", n)
+	}
+	return nil
+}
+
+// mountGroupware mounts CalDAV and CardDAV (webdav/dav) under /dav/ behind
+// HTTP Basic authentication, the RFC 6764 well-known URLs, and free/busy
+// at /freebusy/ (anonymous or authenticated as [groupware]
+// freebusy_access says). The [groupware] settings apply at start.
+func (s *Server) mountGroupware(web *httpd.Mux, store storage.Store, cfg *config.Config) {
+	g := cfg.Groupware
+	authn := func(r *http.Request) (storage.Account, bool) {
+		p, ok := httpd.PrincipalFrom(r.Context())
+		if !ok {
+			return storage.Account{}, false
+		}
+		a, err := store.AccountByID(r.Context(), p.Account)
+		return a, err == nil && !a.Disabled
+	}
+	h := dav.New(dav.Config{
+		Store:        store,
+		Authenticate: authn,
+		// One view per request: rights as they are now (storage/view).
+		Access: func(r *http.Request, acct storage.Account) dav.Access {
+			v, err := view.New(r.Context(), store, acct.ID, view.Options{Logger: s.log, Hostname: cfg.Server.Hostname})
+			if err != nil {
+				s.log.Warn("dav: cannot open the account's view", "account", acct.Address, "err", err)
+				return nil
+			}
+			return dav.NewViewAccess(v)
+		},
+		MaxResourceSize: int64(g.MaxResourceSize),
+		// CalDAV managed attachments (RFC 8607): files under /webdav/.
+		WebDAVURL:         func() string { return s.Config().WebDAVURL() },
+		MaxAttachmentSize: cfg.Files.MaxItemAttachmentSize.Int64(),
+		MaxAttachments:    cfg.Files.MaxItemAttachments,
+		FreeBusy: dav.FreeBusyConfig{Access: g.FreeBusyAccess,
+			Past: time.Duration(g.FreeBusyPast), Future: time.Duration(g.FreeBusyFuture)},
+		Log: s.log.With("component", "dav"),
+	})
+	// A PUT carries at most one resource; a REPORT body at most the XML
+	// limit (1 MiB).
+	body := max(int64(g.MaxResourceSize), 1<<20) + 64<<10
+	// A managed attachment (RFC 8607 POST) may be larger.
+	body = max(body, cfg.Files.MaxItemAttachmentSize.Int64()+64<<10)
+	web.HandleAuth("/dav/", h, httpd.MaxBody(body))
+	web.HandleAuth("PROPFIND /{$}", h, httpd.MaxBody(1<<20))
+	// OPTIONS / is answered by the WebDAV files handler (server/files.go).
+	web.Handle("/.well-known/caldav", h, httpd.MaxBody(64<<10))
+	web.Handle("/.well-known/carddav", h, httpd.MaxBody(64<<10))
+	fb := h.FreeBusy()
+	if g.FreeBusyAccess == dav.FreeBusyAnyone {
+		web.Handle("/freebusy/", fb, httpd.MaxBody(0))
+		web.Handle("/freebusy", fb, httpd.MaxBody(0))
+	} else {
+		web.HandleAuth("/freebusy/", fb, httpd.MaxBody(0))
+		web.HandleAuth("/freebusy", fb, httpd.MaxBody(0))
+	}
+}
+
+// GALFolder is the name of each domain's Global Address Book among its
+// public folders (#public/Global Address Book).
+const GALFolder = "Global Address Book"
+
+// galInterval is how often the Global Address Books follow the directory
+// (accounts and groups added by the CLI or the config file).
+const galInterval = 5 * time.Minute
+
+// syncGAL keeps each domain's #public/Global Address Book in step with
+// its enabled accounts and its groups (webdav/gal): the public folder is
+// created on first use, typed contact, readable (lrs) by every account of
+// the domain and by nobody else.
+func syncGAL(ctx context.Context, store storage.Store, log *slog.Logger) error {
+	domains, err := store.Domains(ctx)
+	if err != nil {
+		return err
+	}
+	groups, err := store.Groups(ctx)
+	if err != nil {
+		return err
+	}
+	read, _ := acl.Parse("lrs")
+	for _, d := range domains {
+		pub, err := store.PublicAccount(ctx, d.Name, true)
+		if err != nil {
+			return err
+		}
+		mb, err := store.Mailbox(ctx, pub.ID, GALFolder)
+		if errors.Is(err, storage.ErrNoMailbox) {
+			if mb, err = store.CreateMailbox(ctx, pub.ID, GALFolder, ""); err != nil {
+				return err
+			}
+			if err := store.SetMetadata(ctx, pub.ID, mb.ID, []storage.MetadataEntry{{Name: storage.FolderTypeEntry, Value: []byte(storage.FolderTypeContact)}}); err != nil {
+				return err
+			}
+			if _, _, err := store.SetACL(ctx, pub.ID, mb.ID, []acl.Entry{{Identifier: acl.Identifier("@" + d.Name), Rights: read}}); err != nil {
+				return err
+			}
+			log.Info("created the Global Address Book", "domain", d.Name)
+		} else if err != nil {
+			return err
+		}
+		entries, err := gal.AccountEntries(ctx, store, d.Name)
+		if err != nil {
+			return err
+		}
+		for _, g := range groups {
+			if strings.HasSuffix(g.Address, "@"+d.Name) {
+				entries = append(entries, gal.Entry{Address: g.Address, Group: true, Members: g.Members})
+			}
+		}
+		res, err := gal.Sync(ctx, store, pub, mb.ID, entries)
+		if err != nil {
+			return err
+		}
+		if res != (gal.Result{}) {
+			log.Info("Global Address Book updated", "domain", d.Name, "added", res.Added, "changed", res.Changed, "removed", res.Removed)
+		}
+	}
+	return nil
+}
+
+// galLoop runs syncGAL every galInterval until ctx ends.
+func (s *Server) galLoop(ctx context.Context, store storage.Store) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("panic in the Global Address Book loop", "panic", v)
+		}
+	}()
+	t := time.NewTicker(galInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := syncGAL(ctx, store, s.log.With("component", "groupware")); err != nil && ctx.Err() == nil {
+				s.log.Warn("Global Address Book not updated", "err", err)
+			}
+		}
+	}
+}
