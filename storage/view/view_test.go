@@ -673,3 +673,59 @@ func TestQuotaOfSharedFolder(t *testing.T) {
 		t.Fatalf("quota account: %+v %v", a, err)
 	}
 }
+
+// TestMemberAdded: joining a group gives the member what is shared with
+// the group, so it is informed as for a grant: one mail per ACL naming
+// the group (a folder's own, an account root's), with the folders it can
+// now see subscribed; a folder shared with the group negatively, or with
+// nothing to see, sends nothing.
+func TestMemberAdded(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	jane, mike, john := e.account("jane@example.test"), e.account("mike@example.test"), e.account("john@example.test")
+	cal := e.mailbox(jane, "Calendar")
+	e.mailbox(jane, "Calendar/2026")
+	hidden := e.mailbox(jane, "Hidden")
+	if err := e.st.PutGroup(ctx, storage.Group{Address: "team@example.test"}); err != nil {
+		t.Fatal(err)
+	}
+	e.grant(jane, cal.ID, "team@example.test", "lrs")
+	e.grant(jane, hidden.ID, "team@example.test", "r") // no "l": nothing to see
+	e.grant(mike, storage.RootMailbox, "team@example.test", "lr")
+	if err := e.st.AddGroupMember(ctx, "team@example.test", john.Address); err != nil {
+		t.Fatal(err)
+	}
+	if err := view.NewAdmin(e.st, view.Options{}).MemberAdded(ctx, "team@example.test", john.Address); err != nil {
+		t.Fatal(err)
+	}
+	var shares []string
+	for _, m := range inboxMail(t, e, john) {
+		h := string(m.Header)
+		i := strings.Index(h, view.HeaderShare+": ")
+		if i < 0 {
+			t.Fatalf("mail without %s:\n%s", view.HeaderShare, h)
+		}
+		line, _, _ := strings.Cut(h[i+len(view.HeaderShare)+2:], "\r\n")
+		shares = append(shares, line)
+	}
+	slices.Sort(shares)
+	want := []string{
+		`owner=jane@example.test; scope=folder; folder="Calendar"; rights=lrs; name="~jane@example.test/Calendar"`,
+		`owner=mike@example.test; scope=account; folder=""; rights=lr; name="~mike@example.test"`,
+	}
+	if !slices.Equal(shares, want) {
+		t.Errorf("information mails:\n%q\nwant\n%q", shares, want)
+	}
+	subs, err := e.st.Subscriptions(ctx, john.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"~jane@example.test/Calendar", "~jane@example.test/Calendar/2026", "~mike@example.test/INBOX"} {
+		if !slices.Contains(subs, n) {
+			t.Errorf("%s not subscribed: %q", n, subs)
+		}
+	}
+	if slices.Contains(subs, "~jane@example.test/Hidden") {
+		t.Errorf("a folder john cannot see subscribed: %q", subs)
+	}
+}
