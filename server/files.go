@@ -38,8 +38,14 @@ func (s *Server) mountFiles(web *httpd.Mux, st storage.Store) {
 		MaxXMLBody: cfg.MaxXMLBody.Int64(),
 	})
 	maxFile := func() int64 { return s.Config().Files.MaxFileSize.Int64() }
-	web.HandleAuth("/webdav/", s.metrics.HTTP("dav", h), httpd.MaxBodyFunc(maxFile))
+	dav := s.metrics.HTTP("dav", h)
+	web.HandleAuth("/webdav/", dav, httpd.MaxBodyFunc(maxFile))
+	// "/webdav" itself too, not redirected to "/webdav/": the Windows
+	// Mini-Redirector asks PROPFIND of the share name ("\\host\webdav")
+	// without the slash and does not follow redirects.
+	web.HandleAuth("/webdav", dav, httpd.MaxBodyFunc(maxFile))
 	web.Handle("OPTIONS /webdav/", http.HandlerFunc(files.Options200))
+	web.Handle("OPTIONS /webdav", http.HandlerFunc(files.Options200))
 	web.Handle("OPTIONS /{$}", http.HandlerFunc(files.Options200))
 
 	// SmartAttach download links (server/smartattach makes them): no

@@ -104,8 +104,11 @@ func eventICS(uid, extra string) []byte {
 // server: the capability and properties, attachment-add (201,
 // Cal-Managed-ID, the ATTACH property in the item, the file over WebDAV),
 // attachment-update (new managed ID and file, the old file gone),
-// attachment-remove; the limits (413 max-attachment-size, 403
-// max-attachments-per-resource), an unknown managed ID; reading an
+// attachment-remove; the limits (403 max-attachment-size, 403
+// max-attachments-per-resource), an unknown managed ID (403
+// valid-managed-id-parameter), an unknown instance (403
+// valid-rid-parameter): RFC 8607 3.8 preconditions, answered 403 as
+// Apple's server does and CalDAVTester expects; reading an
 // attachment follows the calendar's ACL (404 without rights, 200 with
 // read, POST refused without write); inline attachments of a PUT and of an
 // IMAP APPEND become files; DELETE of the item removes its files.
@@ -151,7 +154,8 @@ func TestManagedAttachments(t *testing.T) {
 			"Content-Disposition", `attachment; filename="`+name+`"`, "Prefer", "return=representation")
 	}
 	r := add(alice, pdf, "agenda.pdf")
-	if r.code != 201 || r.hdr.Get("Cal-Managed-ID") == "" || r.hdr.Get("ETag") == "" || r.hdr.Get("Content-Location") != ev {
+	if r.code != 201 || r.hdr.Get("Cal-Managed-ID") == "" || r.hdr.Get("ETag") == "" || r.hdr.Get("Content-Location") != ev ||
+		r.hdr.Get("Location") != "https://mail.example.test/webdav/alice@example.test/Files/Calendar%20Attachments/Calendar/agenda.pdf" {
 		t.Fatalf("attachment-add: %d %v\n%s", r.code, r.hdr, r.body)
 	}
 	atts := attachLines(r.body)
@@ -203,9 +207,9 @@ func TestManagedAttachments(t *testing.T) {
 	}
 	bob.expect(403, "PUT", url1, []byte("overwrite"))
 
-	// Limits: too large (413), too many (403).
+	// Limits: too large, too many (403 with the precondition).
 	big := add(alice, make([]byte, 300*1024), "big.bin")
-	if big.code != 413 || !strings.Contains(string(big.body), "max-attachment-size") {
+	if big.code != 403 || !strings.Contains(string(big.body), "max-attachment-size") {
 		t.Fatalf("too large: %d %s", big.code, big.body)
 	}
 	second := add(alice, []byte("second file"), "notes.txt")
@@ -221,7 +225,7 @@ func TestManagedAttachments(t *testing.T) {
 	id1 := atts[0][0]
 	up := alice.do("POST", ev+"?action=attachment-update&managed-id="+id1, []byte("version 2"), "Content-Type", "text/plain",
 		"Content-Disposition", "attachment;filename=agenda-v2.txt")
-	if up.code != 204 || up.hdr.Get("Cal-Managed-ID") == "" || up.hdr.Get("Cal-Managed-ID") == id1 {
+	if up.code != 204 || up.hdr.Get("Cal-Managed-ID") == "" || up.hdr.Get("Cal-Managed-ID") == id1 || !strings.HasSuffix(up.hdr.Get("Location"), "/agenda-v2.txt") {
 		t.Fatalf("attachment-update: %d %v %s", up.code, up.hdr, up.body)
 	}
 	atts = attachLines(alice.expect(200, "GET", ev, nil).body)
@@ -232,9 +236,14 @@ func TestManagedAttachments(t *testing.T) {
 	if f := alice.expect(200, "GET", alice.local(atts[0][4]), nil); string(f.body) != "version 2" {
 		t.Fatalf("updated file %q", f.body)
 	}
-	// Unknown managed ID, unknown action, no such item.
-	if r := alice.do("POST", ev+"?action=attachment-update&managed-id=nope", []byte("x")); r.code != 400 || !strings.Contains(string(r.body), "valid-managed-id") {
-		t.Fatalf("unknown managed-id: %d %s", r.code, r.body)
+	// Unknown managed ID, unknown instance, unknown action, no such item.
+	for _, q := range []string{"action=attachment-update&managed-id=nope", "action=attachment-remove&managed-id=nope", "action=attachment-remove"} {
+		if r := alice.do("POST", ev+"?"+q, []byte("x")); r.code != 403 || !strings.Contains(string(r.body), "<C:valid-managed-id-parameter") {
+			t.Fatalf("%s: %d %s", q, r.code, r.body)
+		}
+	}
+	if r := alice.do("POST", ev+"?action=attachment-add&rid=20300101T000000Z", []byte("x")); r.code != 403 || !strings.Contains(string(r.body), "<C:valid-rid-parameter") {
+		t.Fatalf("unknown rid: %d %s", r.code, r.body)
 	}
 	alice.expect(400, "POST", ev+"?action=attachment-frobnicate", nil)
 	alice.expect(404, "POST", cal+"missing.ics?action=attachment-add", []byte("x"))

@@ -109,6 +109,39 @@ type FileWrite struct {
 	SetProps bool
 	// NoReplace fails with ErrExists when a file of that name exists.
 	NoReplace bool
+	// IfMatch and IfNoneMatch are the conditions of an HTTP conditional
+	// write (RFC 9110 13.1.1, 13.1.2), checked inside the write's
+	// transaction so that racing writers cannot both pass a check made
+	// before it: IfMatch lists ETags of which the file of that name must
+	// have one ("*": a file of that name must exist); IfNoneMatch lists
+	// ETags it must have none of ("*": no file of that name may exist).
+	// ErrPrecondition when they do not hold. Nil: no condition.
+	IfMatch, IfNoneMatch []string
+}
+
+// ErrPrecondition is returned by a write whose condition on the current
+// state (FileWrite.IfMatch, IfNoneMatch) does not hold.
+var ErrPrecondition = errors.New("precondition failed")
+
+// CheckConditions evaluates w.IfMatch and w.IfNoneMatch against the file
+// of that name, whose ETag is etag ("" when there is none): nil, or
+// ErrPrecondition. Backends call it inside the write's transaction.
+func (w FileWrite) CheckConditions(etag string) error {
+	has := func(list []string) bool {
+		for _, e := range list {
+			if e == "*" && etag != "" || e != "" && e == etag {
+				return true
+			}
+		}
+		return false
+	}
+	if w.IfMatch != nil && !has(w.IfMatch) {
+		return fmt.Errorf("file does not match If-Match: %w", ErrPrecondition)
+	}
+	if w.IfNoneMatch != nil && has(w.IfNoneMatch) {
+		return fmt.Errorf("file matches If-None-Match: %w", ErrPrecondition)
+	}
+	return nil
 }
 
 // Files manages the files of file folders. Folders are mailboxes (see

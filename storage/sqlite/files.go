@@ -235,6 +235,13 @@ func (s *Store) PutFile(ctx context.Context, fw storage.FileWrite) (storage.File
 		if old != nil && fw.NoReplace {
 			return fmt.Errorf("file %q: %w", name, storage.ErrExists)
 		}
+		etag := ""
+		if old != nil {
+			etag = storage.FileETag(old.Content)
+		}
+		if err := fw.CheckConditions(etag); err != nil {
+			return fmt.Errorf("file %q: %w", name, err)
+		}
 		// The content must be stored (as after PutBlob).
 		if size, err := w.s.blobs.Stat(fw.Content.ID); err != nil || size != fw.Content.Size {
 			return fmt.Errorf("put file: content %s is not stored: %w", fw.Content.ID, storage.ErrInvalid)

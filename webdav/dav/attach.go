@@ -25,13 +25,17 @@ import (
 // and the file is read over WebDAV at that URL with the calendar's read
 // right (webdav/files). Requests:
 //
-//	POST <item>?action=attachment-add[&rid=...]        201, Cal-Managed-ID
-//	POST <item>?action=attachment-update&managed-id=X  200 or 204, Cal-Managed-ID
+//	POST <item>?action=attachment-add[&rid=...]        201, Cal-Managed-ID, Location
+//	POST <item>?action=attachment-update&managed-id=X  200 or 204, Cal-Managed-ID, Location
 //	POST <item>?action=attachment-remove&managed-id=X  200 or 204
 //
 // with the attachment as the body (Content-Type, Content-Disposition
 // filename). With Prefer: return=representation the answer carries the
-// changed calendar object; the ETag header is the object's new ETag.
+// changed calendar object; the ETag header is the object's new ETag, and
+// Location the attachment's URL (as Apple's server, the reference
+// implementation, answers). A failed precondition of RFC 8607 3.8 is a
+// 403 with the DAV:error naming it (RFC 4918 16: 403 or 409; Apple's
+// server and CalDAVTester use 403).
 
 // RFC 8607 names.
 const (
@@ -149,14 +153,14 @@ func (h *Handler) post(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		}
 	}
 	if len(targets) == 0 {
-		return errPre(http.StatusBadRequest, davxml.NSCalDAV, preValidRID, "no instance of the item has this recurrence ID")
+		return errPre(http.StatusForbidden, davxml.NSCalDAV, preValidRID, "no instance of the item has this recurrence ID")
 	}
 	base := h.c.WebDAVURL()
 	managedID := q.Get("managed-id")
 	edit := item.AttachmentEdit{Replace: map[int]string{}, Add: map[int][]string{}}
 	var oldURLs []string // files to remove once the item is stored
 	var added *storage.File
-	var newID string
+	var newID, newURL string
 	if action != "attachment-add" {
 		found := false
 		for i, a := range atts {
@@ -170,7 +174,7 @@ func (h *Handler) post(ctx context.Context, w http.ResponseWriter, r *http.Reque
 			oldURLs = append(oldURLs, a.Value)
 		}
 		if !found {
-			return errPre(http.StatusBadRequest, davxml.NSCalDAV, preValidManagedID, "the item has no attachment with this managed-id")
+			return errPre(http.StatusForbidden, davxml.NSCalDAV, preValidManagedID, "the item has no attachment with this managed-id")
 		}
 	}
 	if action != "attachment-remove" {
@@ -188,7 +192,7 @@ func (h *Handler) post(ctx context.Context, w http.ResponseWriter, r *http.Reque
 			}
 		}
 		if r.ContentLength > h.c.MaxAttachmentSize {
-			return errPre(http.StatusRequestEntityTooLarge, davxml.NSCalDAV, preMaxAttachmentSize, "the attachment is larger than "+strconv.FormatInt(h.c.MaxAttachmentSize, 10)+" bytes")
+			return errPre(http.StatusForbidden, davxml.NSCalDAV, preMaxAttachmentSize, "the attachment is larger than "+strconv.FormatInt(h.c.MaxAttachmentSize, 10)+" bytes")
 		}
 		name := "attachment"
 		if _, params, err := mime.ParseMediaType(r.Header.Get("Content-Disposition")); err == nil && params["filename"] != "" {
@@ -198,7 +202,7 @@ func (h *Handler) post(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		file, _, m, err := ingest.PutAttachment(ctx, h.c.Store, base, f.mb, name, ctype, &limitReader{r: r.Body, n: h.c.MaxAttachmentSize})
 		if err != nil {
 			if errors.Is(err, errTooLarge) {
-				return errPre(http.StatusRequestEntityTooLarge, davxml.NSCalDAV, preMaxAttachmentSize, "the attachment is larger than "+strconv.FormatInt(h.c.MaxAttachmentSize, 10)+" bytes")
+				return errPre(http.StatusForbidden, davxml.NSCalDAV, preMaxAttachmentSize, "the attachment is larger than "+strconv.FormatInt(h.c.MaxAttachmentSize, 10)+" bytes")
 			}
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
@@ -206,7 +210,7 @@ func (h *Handler) post(ctx context.Context, w http.ResponseWriter, r *http.Reque
 			}
 			return err
 		}
-		added, newID = &file, m.ManagedID
+		added, newID, newURL = &file, m.ManagedID, m.URL
 		line := m.Line()
 		if action == "attachment-add" {
 			for c := range targets {
@@ -255,6 +259,7 @@ func (h *Handler) post(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	hd := w.Header()
 	if newID != "" {
 		hd.Set(headerManagedID, newID)
+		hd.Set("Location", newURL)
 	}
 	hd.Set("ETag", etag(&storage.Item{Blob: ref.ID}))
 	status := http.StatusNoContent
