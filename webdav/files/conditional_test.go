@@ -2,6 +2,8 @@ package files
 
 import (
 	"net/http/httptest"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -47,7 +49,10 @@ func TestConditionalPutRace(t *testing.T) {
 	f := newFixture(t)
 	want(t, f.do(t, "alice", "PUT", aliceFiles+"first.txt", "x"), 201, "PUT (makes Files)")
 	const n = 12
-	race := func(hdr ...string) map[int]int {
+	// Each writer's bytes differ from every other's and from what the
+	// file holds (ETags follow the content: rewriting the same bytes keeps
+	// the ETag, and a second writer of them would rightly pass If-Match).
+	race := func(first rune, hdr ...string) map[int]int {
 		codes := map[int]int{}
 		var mu sync.Mutex
 		var wg sync.WaitGroup
@@ -57,7 +62,7 @@ func TestConditionalPutRace(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				w := f.do(t, "alice", "PUT", aliceFiles+"race.bin", strings.Repeat(string(rune('a'+i)), 100000), hdr...)
+				w := f.do(t, "alice", "PUT", aliceFiles+"race.bin", strings.Repeat(string(first+rune(i)), 100000), hdr...)
 				mu.Lock()
 				codes[w.Code]++
 				mu.Unlock()
@@ -67,11 +72,11 @@ func TestConditionalPutRace(t *testing.T) {
 		wg.Wait()
 		return codes
 	}
-	if c := race("If-None-Match", "*"); c[201] != 1 || c[412] != n-1 {
+	if c := race('a', "If-None-Match", "*"); c[201] != 1 || c[412] != n-1 {
 		t.Fatalf("If-None-Match * race: %v, want one 201 and %d 412", c, n-1)
 	}
 	etag := f.do(t, "alice", "HEAD", aliceFiles+"race.bin", "").Header().Get("ETag")
-	if c := race("If-Match", etag); c[204] != 1 || c[412] != n-1 {
+	if c := race('A', "If-Match", etag); c[204] != 1 || c[412] != n-1 {
 		t.Fatalf("If-Match race: %v, want one 204 and %d 412", c, n-1)
 	}
 }
@@ -135,3 +140,53 @@ func sameAnswer(t *testing.T, what string, a, b *httptest.ResponseRecorder) {
 		}
 	}
 }
+
+// TestLiveProps: DAV:creationdate of files (the Windows Mini-Redirector
+// asks it) and the RFC 4331 quota of collections (Finder, Windows and
+// davfs2 show free space from it), both protected from PROPPATCH.
+func TestLiveProps(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	a := f.alice
+	a.QuotaBytes = 1 << 20
+	if err := f.st.UpdateAccount(t.Context(), a); err != nil {
+		t.Fatal(err)
+	}
+	want(t, f.do(t, "alice", "PUT", aliceFiles+"q.txt", strings.Repeat("q", 3000)), 201, "PUT")
+	pf := `<D:propfind xmlns:D="DAV:"><D:prop><D:creationdate/><D:quota-used-bytes/><D:quota-available-bytes/></D:prop></D:propfind>`
+	w := f.do(t, "alice", "PROPFIND", aliceFiles, pf, "Depth", "1")
+	want(t, w, 207, "PROPFIND")
+	body := w.Body.String()
+	u, err := f.st.Usage(t.Context(), a.ID)
+	if err != nil || u.Bytes < 3000 {
+		t.Fatalf("usage %+v %v", u, err)
+	}
+	for _, s := range []string{
+		"<D:quota-used-bytes>" + itoa(u.Bytes) + "</D:quota-used-bytes>",
+		"<D:quota-available-bytes>" + itoa(1<<20-u.Bytes) + "</D:quota-available-bytes>",
+		"<D:creationdate>20",
+	} {
+		if !strings.Contains(body, s) {
+			t.Fatalf("PROPFIND lacks %q:\n%s", s, body)
+		}
+	}
+	pp := `<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><D:quota-used-bytes>1</D:quota-used-bytes><x xmlns="urn:x">1</x></D:prop></D:set></D:propertyupdate>`
+	w = f.do(t, "alice", "PROPPATCH", aliceFiles+"q.txt", pp)
+	if w.Code != 207 || !strings.Contains(w.Body.String(), "403 Forbidden") || !strings.Contains(w.Body.String(), "424 Failed Dependency") {
+		t.Fatalf("PROPPATCH of a protected property: %d\n%s", w.Code, w.Body.String())
+	}
+	if w := f.do(t, "alice", "PROPFIND", aliceFiles+"q.txt", "", "Depth", "0"); strings.Contains(w.Body.String(), `xmlns="urn:x"`) {
+		t.Fatalf("a failed PROPPATCH stored a property:\n%s", w.Body.String())
+	}
+	// A grantee with "l r" only sees no quota; with "i" it does.
+	f.rights["Files"] = acl.Of(acl.Lookup, acl.Read)
+	if w := f.do(t, "bob", "PROPFIND", aliceFiles, pf, "Depth", "0"); regexp.MustCompile(`<D:quota-used-bytes>\d`).MatchString(w.Body.String()) {
+		t.Fatalf("quota shown to a reader:\n%s", w.Body.String())
+	}
+	f.rights["Files"] = acl.Of(acl.Lookup, acl.Read, acl.Insert)
+	if w := f.do(t, "bob", "PROPFIND", aliceFiles, pf, "Depth", "0"); !regexp.MustCompile(`<D:quota-available-bytes>\d`).MatchString(w.Body.String()) {
+		t.Fatalf("quota not shown to a grantee who may add files:\n%s", w.Body.String())
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
