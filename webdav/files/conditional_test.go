@@ -190,3 +190,30 @@ func TestLiveProps(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestActiveContent: a file a grantee stored as HTML (or SVG) does not run
+// in the server's origin when a reader opens it in a browser: sandboxed,
+// never sniffed. PDF keeps the browser's viewer (no sandbox).
+func TestActiveContent(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	want(t, f.do(t, "alice", "MKCOL", aliceFiles+"shared", ""), 201, "MKCOL")
+	f.rights["Files/shared"] = acl.Of(acl.Lookup, acl.Read, acl.Insert)
+	want(t, f.do(t, "bob", "PUT", aliceFiles+"shared/x.html", "<script>fetch('/api/v1/')</script>", "Content-Type", "text/html"), 201, "PUT html")
+	want(t, f.do(t, "bob", "PUT", aliceFiles+"shared/x.svg", "<svg xmlns='http://www.w3.org/2000/svg'><script>1</script></svg>"), 201, "PUT svg")
+	want(t, f.do(t, "bob", "PUT", aliceFiles+"shared/x.pdf", "%PDF-1.4"), 201, "PUT pdf")
+	for _, n := range []string{"x.html", "x.svg"} {
+		for _, m := range []string{"GET", "HEAD"} {
+			w := f.do(t, "alice", m, aliceFiles+"shared/"+n, "")
+			want(t, w, 200, m+" "+n)
+			if csp := w.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "sandbox") || !strings.Contains(csp, "default-src 'none'") ||
+				w.Header().Get("X-Content-Type-Options") != "nosniff" {
+				t.Fatalf("%s %s: CSP %q, nosniff %q", m, n, csp, w.Header().Get("X-Content-Type-Options"))
+			}
+		}
+	}
+	w := f.do(t, "alice", "GET", aliceFiles+"shared/x.pdf", "")
+	if w.Header().Get("Content-Security-Policy") != "" || w.Header().Get("X-Content-Type-Options") != "nosniff" || w.Header().Get("Content-Type") != "application/pdf" {
+		t.Fatalf("pdf headers %v", w.Header())
+	}
+}
