@@ -51,7 +51,7 @@ imaps = ""
 http = "127.0.0.1:${p[0]}"
 https = ""
 clientsvc = ""
-admin = ""             # 127.0.0.1:9090 may be taken on a shared machine
+admin = ""
 
 [checks]
 enabled = false

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -47,20 +48,24 @@ func (d *Deliverer) Execute(ctx context.Context, p *Plan, notify bool) ([]Result
 		rejected []Recipient
 		rejText  string
 	)
-	ensured := map[key]bool{}
+	ensured := map[key]string{} // a rule's folder -> the folder that takes the message
 	addTarget := func(acct storage.AccountID, mbox string, flags []string) (int, error) {
+		if name, ok := ensured[key{acct, mbox}]; ok {
+			mbox = name
+		} else {
+			name, err := d.ensureMailbox(ctx, acct, mbox)
+			if err != nil {
+				return -1, err
+			}
+			ensured[key{acct, mbox}] = name
+			mbox = name
+		}
 		k := key{acct, mbox}
 		if j, ok := index[k]; ok {
 			if len(flags) > 0 {
 				targets[j].Flags = mergeFlags(targets[j].Flags, flags)
 			}
 			return j, nil
-		}
-		if !ensured[k] {
-			if err := d.ensureMailbox(ctx, acct, mbox); err != nil {
-				return -1, err
-			}
-			ensured[k] = true
 		}
 		index[k] = len(targets)
 		targets = append(targets, storage.Target{Account: acct, MailboxName: mbox, Flags: flags})
@@ -209,28 +214,62 @@ func (d *Deliverer) folders(ctx context.Context, r Recipient, p *rules.Plan) (st
 	return mbox, copies
 }
 
-// ensureMailbox creates a missing folder of a rule's move or copy.
-func (d *Deliverer) ensureMailbox(ctx context.Context, acct storage.AccountID, name string) error {
+// ensureMailbox returns the folder of the account that takes a message a
+// rule moves or copies to name, creating name (with its parents) when it
+// is missing. The message goes to INBOX instead, with a warning in the
+// log, when name is not one of the account's own folders (rules.
+// ForeignFolder: "~owner@domain/..." or "#public/...", as a folder
+// extension such as john+~jane@example.org can make it; IMAP reserves
+// these prefixes, and a folder of that name in the recipient's tree would
+// shadow the real one) or when creating it would take the account past
+// [limits] max_mailboxes_per_account (a %%Extension%% rule must not let
+// senders create folders without bound).
+func (d *Deliverer) ensureMailbox(ctx context.Context, acct storage.AccountID, name string) (string, error) {
 	if strings.EqualFold(name, "INBOX") {
-		return nil
+		return "INBOX", nil
+	}
+	if rules.ForeignFolder(name) {
+		d.log.Warn("rule folder is not one of the account's own folders; filed into INBOX", "account", acct, "folder", name)
+		return "INBOX", nil
 	}
 	_, err := d.store.Mailbox(ctx, acct, name)
+	if err == nil {
+		return name, nil
+	}
 	if !errors.Is(err, storage.ErrNoMailbox) {
-		return err
+		return "", err
+	}
+	parts := strings.Split(name, "/")
+	if limit := d.maxMailboxes(); limit > 0 {
+		boxes, err := d.store.Mailboxes(ctx, acct)
+		if err != nil {
+			return "", err
+		}
+		if len(boxes)+len(parts) > limit {
+			d.log.Warn("rule folder not created: too many folders; filed into INBOX", "account", acct, "folder", name, "limit", limit)
+			return "INBOX", nil
+		}
 	}
 	// Parents first, as IMAP CREATE makes them (RFC 9051 6.3.4).
-	parts := strings.Split(name, "/")
 	for i := range parts {
 		n := strings.Join(parts[:i+1], "/")
 		if _, err := d.store.Mailbox(ctx, acct, n); err == nil {
 			continue
 		}
 		if _, err := d.store.CreateMailbox(ctx, acct, n, ""); err != nil && !errors.Is(err, storage.ErrExists) {
-			return fmt.Errorf("create folder %q: %w", n, err)
+			return "", fmt.Errorf("create folder %q: %w", n, err)
 		}
 		d.log.Info("folder created by a rule", "account", acct, "folder", n)
 	}
-	return nil
+	return name, nil
+}
+
+// maxMailboxes is [limits] max_mailboxes_per_account (0: no limit).
+func (d *Deliverer) maxMailboxes() int {
+	if d.cfg == nil {
+		return 0
+	}
+	return d.cfg().Limits.MaxMailboxesPerAccount
 }
 
 // junkMailbox names the account's junk mailbox (RFC 6154 \Junk; the one
@@ -314,12 +353,21 @@ func (d *Deliverer) storeRewritten(ctx context.Context, p *Plan, rp RecipientPla
 	for _, c := range copies {
 		targets = append(targets, storage.Target{Account: r.Account, MailboxName: c, Flags: plan.Flags})
 	}
+	var final []storage.Target
 	for _, t := range targets {
-		if err := d.ensureMailbox(ctx, r.Account, t.MailboxName); err != nil {
+		name, err := d.ensureMailbox(ctx, r.Account, t.MailboxName)
+		if err != nil {
 			ingest.Discard(ctx, d.store, ref.ID)
 			return err
 		}
+		t.MailboxName = name
+		if i := slices.IndexFunc(final, func(f storage.Target) bool { return f.MailboxName == name }); i >= 0 {
+			final[i].Flags = mergeFlags(final[i].Flags, t.Flags)
+			continue
+		}
+		final = append(final, t)
 	}
+	targets = final
 	res, err := ingest.Deliver(ctx, d.store, ref, targets)
 	if err != nil {
 		return err
