@@ -482,6 +482,26 @@ func (f *fsys) quota(ctx context.Context, n *node) (used, avail int64, limited, 
 	return q.used, q.avail, q.limited, q.ok
 }
 
+// mayFit reports whether a file of size bytes written at n (a file or a
+// free name in a folder) may fit the folder owner's quota: false only
+// when it certainly does not (the file's message is larger than the file;
+// the replaced file's message is taken at its largest). The write itself
+// decides exactly.
+func (f *fsys) mayFit(ctx context.Context, n *node, size int64) bool {
+	if n.mb.ID == 0 {
+		return true
+	}
+	_, avail, limited, ok := f.quota(ctx, &node{kind: kDir, mb: n.mb})
+	if !ok || !limited {
+		return true
+	}
+	freed := int64(0)
+	if n.kind == kFile {
+		freed = 2*n.file.Size + 64<<10
+	}
+	return size <= avail+freed
+}
+
 // quotaInfo is what quota found.
 type quotaInfo struct {
 	used, avail int64

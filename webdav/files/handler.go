@@ -620,6 +620,12 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request, fs *fsys, n *node)
 		w.WriteHeader(st)
 		return
 	}
+	if r.ContentLength > 0 && !fs.mayFit(r.Context(), n, r.ContentLength) {
+		// Certainly past the quota: refused before the body is read (a
+		// client sending Expect: 100-continue sends none of it).
+		h.storageError(w, storage.ErrOverQuota)
+		return
+	}
 	f, created, err := ingest.PutFile(r.Context(), h.o.Store, storage.FileWrite{Mailbox: n.mb.ID, Name: n.name,
 		ContentType: typeByName(n.name, r.Header.Get("Content-Type")),
 		IfMatch:     etagList(r.Header.Get("If-Match")), IfNoneMatch: etagList(r.Header.Get("If-None-Match"))}, r.Body)
