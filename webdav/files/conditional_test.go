@@ -1,6 +1,7 @@
 package files
 
 import (
+	"io"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -137,4 +138,41 @@ func sameAnswer(t *testing.T, what string, a, b *httptest.ResponseRecorder) {
 			t.Fatalf("%s: header %s differs: %q / %q", what, k, a.Header().Get(k), b.Header().Get(k))
 		}
 	}
+}
+
+// TestQuotaEarly: a PUT whose announced length cannot fit the quota is
+// refused (507) before its body is read; one that may fit is decided by
+// the write as before.
+func TestQuotaEarly(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	a := f.alice
+	a.QuotaBytes = 100000
+	if err := f.st.UpdateAccount(t.Context(), a); err != nil {
+		t.Fatal(err)
+	}
+	want(t, f.do(t, "alice", "PUT", aliceFiles+"small.txt", "x"), 201, "PUT small")
+	body := &countingReader{r: strings.NewReader(strings.Repeat("b", 200000))}
+	r := httptest.NewRequest("PUT", aliceFiles+"big.bin", body)
+	r.ContentLength = 200000
+	r.Header.Set("X-User", "alice")
+	w := httptest.NewRecorder()
+	f.h.ServeHTTP(w, r)
+	want(t, w, 507, "PUT past the quota")
+	if body.n != 0 {
+		t.Fatalf("the body was read (%d bytes) before refusing", body.n)
+	}
+	want(t, f.do(t, "alice", "PUT", aliceFiles+"mid.bin", strings.Repeat("m", 90000)), 507, "PUT that fits as content but not as message")
+	want(t, f.do(t, "alice", "PUT", aliceFiles+"ok.bin", strings.Repeat("o", 50000)), 201, "PUT that fits")
+}
+
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
 }

@@ -26,6 +26,7 @@ import (
 	"html"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -244,6 +245,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	if target.kind == kFile && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		contentSecurity(w.Header(), target.file.ContentType)
+	}
 	dav := &webdav.Handler{
 		Prefix:     strings.TrimSuffix(h.o.Prefix, "/") + "/" + rawOwner,
 		FileSystem: fsys,
@@ -446,6 +450,21 @@ func (s *statusFixer) Flush() {
 	}
 }
 
+// contentSecurity sets the headers that keep a file opened in a browser
+// from acting in the server's origin: anyone with "i" on a shared folder
+// can store HTML or SVG there, and a script in it would run with the
+// reader's cookies and cached credentials for the settings API, CalDAV and
+// these folders (stored XSS). The file is never sniffed as another type,
+// and, but for PDF (which browsers show in their own viewer, and refuse to
+// show in a sandbox), it is rendered in a sandbox: no scripts, an opaque
+// origin. WebDAV clients ignore both.
+func contentSecurity(h http.Header, contentType string) {
+	h.Set("X-Content-Type-Options", "nosniff")
+	if mt, _, _ := mime.ParseMediaType(contentType); mt != "application/pdf" {
+		h.Set("Content-Security-Policy", "default-src 'none'; img-src 'self' data:; media-src 'self'; style-src 'unsafe-inline'; sandbox")
+	}
+}
+
 // writeError answers status with a DAV:error body naming a precondition
 // (RFC 4918 16).
 func writeError(w http.ResponseWriter, status int, cond string) {
@@ -599,6 +618,12 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request, fs *fsys, n *node)
 	}
 	if st := checkConditional(r, n); st != 0 {
 		w.WriteHeader(st)
+		return
+	}
+	if r.ContentLength > 0 && !fs.mayFit(r.Context(), n, r.ContentLength) {
+		// Certainly past the quota: refused before the body is read (a
+		// client sending Expect: 100-continue sends none of it).
+		h.storageError(w, storage.ErrOverQuota)
 		return
 	}
 	f, created, err := ingest.PutFile(r.Context(), h.o.Store, storage.FileWrite{Mailbox: n.mb.ID, Name: n.name,
