@@ -547,6 +547,15 @@ func checkFolder(f string) error {
 		return fmt.Errorf("invalid folder name")
 	case strings.HasPrefix(f, "/") || strings.HasSuffix(f, "/") || strings.Contains(f, "//"):
 		return fmt.Errorf(`invalid folder name (levels are separated by single "/")`)
+	case strings.Contains(f, "%%"):
+		// Variables: the expanded name is made safe when the rule runs
+		// (FolderName).
+	case strings.HasPrefix(f, "#") || strings.HasPrefix(f, "~"):
+		return fmt.Errorf(`invalid folder name (names starting with "#" or "~" are other namespaces)`)
+	case strings.Contains(f, "%"):
+		return fmt.Errorf(`invalid folder name ("%%" is an IMAP wildcard)`)
+	case FolderName(f) != f:
+		return fmt.Errorf(`invalid folder name (no "." or ".." levels, no spaces around "/", at most %d levels of %d bytes)`, MaxFolderLevels, maxFolderLevel)
 	}
 	return nil
 }
