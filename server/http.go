@@ -96,7 +96,7 @@ func userRulesValidator(owns func(ctx context.Context, acct storage.AccountID, a
 		if err != nil {
 			return nil, err
 		}
-		if _, err := rules.Compile(st, src, rules.Options{AllowFiles: false}); err != nil {
+		if _, err := rules.Compile(st, src, rules.Options{AllowFiles: false, AccountDocument: true}); err != nil {
 			return nil, err
 		}
 		var problems []*rules.Error
@@ -122,9 +122,6 @@ func userRulesValidator(owns func(ctx context.Context, acct storage.AccountID, a
 		}
 		for i, r := range st.Rules {
 			path := "rules[" + strconv.Itoa(i) + "]"
-			if r.Scope != "" {
-				bad(path+".scope", "scope belongs to the server's configuration file; your rules apply to your mail only")
-			}
 			for j, a := range r.Actions {
 				if a.Do == rules.DoSend {
 					if err := from(path+".actions["+strconv.Itoa(j)+"].from", a.From); err != nil {

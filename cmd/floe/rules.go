@@ -257,7 +257,7 @@ func (a *app) rulesAdd(c *cmdCtx) error {
 	if len(add.Rules) == 0 || add.Forwarder != nil || add.Responder != nil {
 		return usagef("the document must hold [[rules]] tables only (use \"floe rules import\" for a forwarder or responder)")
 	}
-	if _, err := rules.Compile(add, src, rules.Options{AllowFiles: true}); err != nil {
+	if _, err := rules.Compile(add, src, rules.Options{AllowFiles: true, AccountDocument: true}); err != nil {
 		return a.printRuleErrors(err)
 	}
 	return a.accountRules(c, func(ctx context.Context, cfg *config.Config, st storage.Store, acct storage.Account) error {
@@ -355,7 +355,7 @@ func (a *app) rulesImport(c *cmdCtx) error {
 	if err != nil {
 		return a.printRuleErrors(err)
 	}
-	if _, err := rules.Compile(s, src, rules.Options{AllowFiles: true}); err != nil {
+	if _, err := rules.Compile(s, src, rules.Options{AllowFiles: true, AccountDocument: true}); err != nil {
 		return a.printRuleErrors(err)
 	}
 	return a.accountRules(c, func(ctx context.Context, cfg *config.Config, st storage.Store, acct storage.Account) error {

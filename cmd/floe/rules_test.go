@@ -63,6 +63,9 @@ actions = [{ do = "add_header", header = "X-Seen", value = "yes" }]
 			t.Errorf("test output lacks %q:\n%s", want, r.stdout)
 		}
 	}
+	// "scope" means nothing in an account's document: refused.
+	floe(t, "[[rules]]\nscope = \"example.com\"\nconditions = [{ if = \"all\" }]\nactions = [{ do = \"stop\" }]\n",
+		c("rules", "add", "alice@example.com")...).expectErr(t, 1, "<stdin>:2: rules[0].scope: scope belongs to [[rules]] in the config file")
 	// An rdns condition sees the name given with --rdns.
 	floe(t, "[[rules]]\ntitle = \"dynamic\"\nconditions = [{ if = \"rdns\", ends_with = \".dyn.example\" }]\nactions = [{ do = \"spam\" }]\n",
 		c("rules", "add", "alice@example.com")...).expect(t, 0, "Added 1 rule(s)")
