@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/floemail/floe/server/config"
@@ -125,5 +126,24 @@ actions = [{ do = "copy", folder = "Copies/%%Extension%%" }, { do = "add_header"
 	}
 	if len(all) > cfg.Limits.MaxMailboxesPerAccount {
 		t.Errorf("%d folders, limit %d", len(all), cfg.Limits.MaxMailboxesPerAccount)
+	}
+}
+
+// TestForwardToSelf: a forwarder or forward rule naming the account's own
+// addresses (itself, an alias, a +tag) stores the message once, with or
+// without keep_copy, instead of once per hop up to the loop limit.
+func TestForwardToSelf(t *testing.T) {
+	f := newFixture(t)
+	for i, doc := range []string{
+		"[forwarder]\nto = [\"alice+x@example.test\", \"info@example.test\"]\nkeep_copy = true\n",
+		"[forwarder]\nto = [\"Alice@example.test\"]\n",
+		"[[rules]]\nconditions = [{ if = \"all\" }]\nactions = [{ do = \"forward\", to = \"postmaster@example.test\" }]\n",
+	} {
+		f.setRules(t, "alice@example.test", doc)
+		before := f.count(t, "alice@example.test", "INBOX")
+		f.deliverTo(t, testMessage+strings.Repeat("x", i), "alice@example.test")
+		if n := f.count(t, "alice@example.test", "INBOX") - before; n != 1 {
+			t.Errorf("%s: %d copies stored, want 1", doc, n)
+		}
 	}
 }

@@ -165,9 +165,32 @@ func (d *Deliverer) PlanParsed(ctx context.Context, m *Message, parsed *storage.
 			cx.AccountAddresses = d.accountAddresses(ctx, r.AccountAddress)
 		}
 		plan := rules.Evaluate(ctx, st, p.view, cx)
+		if len(plan.Forward) > 0 {
+			d.dropSelfForwards(ctx, r, plan)
+		}
 		p.Recipients = append(p.Recipients, RecipientPlan{Recipient: r, Rules: plan, Context: cx})
 	}
 	return p
+}
+
+// dropSelfForwards removes the forward targets that are the recipient's own
+// account (its address, an alias of it, either with a "+tag"): the message
+// is there already, and forwarding it to itself would store it again at
+// every hop until the loop limit. A forwarder left without a target keeps
+// the message in the mailbox.
+func (d *Deliverer) dropSelfForwards(ctx context.Context, r Recipient, p *rules.Plan) {
+	kept := make([]string, 0, len(p.Forward))
+	for _, to := range p.Forward {
+		if t, err := d.Resolve(ctx, to); err == nil && t.Account == r.Account {
+			p.Notes = append(p.Notes, "forward to "+to+" skipped: it is this account's own address")
+			continue
+		}
+		kept = append(kept, to)
+	}
+	p.Forward = kept
+	if len(kept) == 0 {
+		p.NoLocalCopy = false
+	}
 }
 
 func uses(st []rules.Stage, kind string) bool {
