@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/floemail/floe/rules"
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/server/metrics"
 	"github.com/floemail/floe/storage"
@@ -145,5 +146,20 @@ func TestForwardToSelf(t *testing.T) {
 		if n := f.count(t, "alice@example.test", "INBOX") - before; n != 1 {
 			t.Errorf("%s: %d copies stored, want 1", doc, n)
 		}
+	}
+}
+
+// TestForwardTargetsOnePerAccount: targets reaching the same local account
+// (+tags, an alias) forward one copy, so that a cycle between two
+// accounts with many such targets cannot multiply a message at every hop.
+func TestForwardTargetsOnePerAccount(t *testing.T) {
+	f := newFixture(t)
+	f.setRules(t, "alice@example.test", "[forwarder]\nto = [\"bob+1@example.test\", \"bob+2@example.test\", \"bob+3@example.test\"]\nkeep_copy = true\n")
+	f.setRules(t, "bob@example.test", "[forwarder]\nto = [\"alice+1@example.test\", \"info@example.test\", \"postmaster@example.test\"]\nkeep_copy = true\n")
+	f.deliverTo(t, testMessage, "alice@example.test")
+	// alice, bob, alice, bob, alice: the loop limit ends the cycle.
+	a, b := f.count(t, "alice@example.test", "INBOX"), f.count(t, "bob@example.test", "INBOX")
+	if a+b > rules.MaxHops+1 {
+		t.Errorf("alice has %d copies, bob %d", a, b)
 	}
 }
