@@ -554,17 +554,29 @@ func checkFolder(f string) error {
 		return fmt.Errorf("invalid folder name")
 	case strings.HasPrefix(f, "/") || strings.HasSuffix(f, "/") || strings.Contains(f, "//"):
 		return fmt.Errorf(`invalid folder name (levels are separated by single "/")`)
+	case ForeignFolder(f):
+		return fmt.Errorf("%q: names starting with ~ or # are other accounts' and public folders (~owner@domain/..., #public/...); a rule files into the account's own folders", f)
 	case strings.Contains(f, "%%"):
 		// Variables: the expanded name is made safe when the rule runs
-		// (FolderName).
-	case strings.HasPrefix(f, "#") || strings.HasPrefix(f, "~"):
-		return fmt.Errorf(`invalid folder name (names starting with "#" or "~" are other namespaces)`)
+		// (FolderName; a ~ or # first level then files into INBOX).
 	case strings.Contains(f, "%"):
 		return fmt.Errorf(`invalid folder name ("%%" is an IMAP wildcard)`)
 	case FolderName(f) != f:
 		return fmt.Errorf(`invalid folder name (no "." or ".." levels, no spaces around "/", at most %d levels of %d bytes)`, MaxFolderLevels, maxFolderLevel)
 	}
 	return nil
+}
+
+// ForeignFolder reports whether a folder name (after variables are
+// expanded) names no folder of the recipient's own tree: a name starting
+// with "~" (another account's folders, "~owner@domain/Path") or "#" (the
+// shared namespace, "#public/Path"). IMAP reserves both prefixes (CREATE
+// refuses them), so a rule must not file into, or create, such a folder in
+// the recipient's tree, where it would shadow the real one; delivery files
+// the message into INBOX instead.
+func ForeignFolder(name string) bool {
+	name = strings.TrimSpace(name)
+	return strings.HasPrefix(name, "~") || strings.HasPrefix(name, "#")
 }
 
 var systemFlags = map[string]bool{`\seen`: true, `\answered`: true, `\flagged`: true, `\draft`: true, `\deleted`: true}

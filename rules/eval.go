@@ -309,9 +309,10 @@ func folderName(f string) string {
 // message cannot make its delivery fail or hide it: surrounding spaces,
 // empty, "." and ".." levels are dropped (so are levels beyond
 // MaxFolderLevels), the IMAP wildcards "*" and "%", control characters and
-// invalid UTF-8 become "_", a first level starting with "#" or "~" (the
-// public and other users' namespaces of IMAP) gets a "_" in front, and a
-// level is cut at 200 bytes. The result is "" (INBOX) when nothing is left.
+// invalid UTF-8 become "_", and a level is cut at 200 bytes. The result is
+// "" (INBOX) when nothing is left. A name whose first level starts with "#"
+// or "~" (IMAP's public and other users' namespaces) stays so:
+// ForeignFolder tells delivery to file into INBOX instead.
 func FolderName(f string) string {
 	f = strings.ToValidUTF8(f, "_")
 	var levels []string
@@ -329,9 +330,6 @@ func FolderName(f string) string {
 			}
 			return r
 		}, l)
-		if len(levels) == 0 && (l[0] == '#' || l[0] == '~') {
-			l = "_" + l
-		}
 		if len(l) > maxFolderLevel {
 			l = l[:maxFolderLevel]
 			for !utf8.ValidString(l) {

@@ -20,8 +20,8 @@ func TestFolderName(t *testing.T) {
 		{"a//b", "a/b"},
 		{"/lead/", "lead"},
 		{"x*y%z", "x_y_z"},
-		{"#public/Spam", "_#public/Spam"},
-		{"~bob/INBOX", "_~bob/INBOX"},
+		{"#public/Spam", "#public/Spam"}, // ForeignFolder: delivery files into INBOX
+		{"~bob/INBOX", "~bob/INBOX"},
 		{"a/#b", "a/#b"},
 		{"tab\there", "tab_here"},
 		{"bad\xffutf8", "bad_utf8"},
@@ -46,7 +46,7 @@ func TestFolderFromMessage(t *testing.T) {
 		move, copy         string
 	}{
 		{"%%Extension%%", "john+../../x@example.org", "a@b.example", "x", ""},
-		{"%%Extension%%", "john+#public@example.org", "a@b.example", "_#public", ""},
+		{"%%Extension%%", "john+#public@example.org", "a@b.example", "#public", ""}, // INBOX at delivery
 		{"%%Extension%%", "john+..@example.org", "a@b.example", "", ""},
 		{"%%Extension%%", "john+a//b@example.org", "a@b.example", "a/b", ""},
 		{"Senders/%%From_Name%%", "john@example.org", `"*** SALE ***" <shop@b.example>`, "Senders/___ SALE ___", "Senders/___ SALE ___"},
@@ -103,8 +103,8 @@ actions = [{ do = "move", folder = "` + f + `" }]
 }
 
 // FuzzFolderName: whatever the sender's text, the name is a valid mailbox
-// name of the account's own namespace, and cleaning it again changes
-// nothing.
+// name (ForeignFolder then tells whether it is the account's own), and
+// cleaning it again changes nothing.
 func FuzzFolderName(f *testing.F) {
 	for _, s := range []string{"Navy Project", "../../x", "#public/a", "a//b/", "x*y%z", "\xff\x00", "~bob", " / . /a"} {
 		f.Add(s)
@@ -115,7 +115,7 @@ func FuzzFolderName(f *testing.F) {
 			return
 		}
 		if !utf8.ValidString(n) || strings.ContainsAny(n, "*%\x00\r\n") || strings.Contains(n, "//") ||
-			strings.HasPrefix(n, "/") || strings.HasSuffix(n, "/") || n[0] == '#' || n[0] == '~' {
+			strings.HasPrefix(n, "/") || strings.HasSuffix(n, "/") {
 			t.Fatalf("FolderName(%q) = %q", s, n)
 		}
 		levels := strings.Split(n, "/")

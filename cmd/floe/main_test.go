@@ -515,7 +515,7 @@ func TestSelfCommand(t *testing.T) {
 
 // TestServeStopsOnSIGINT: Ctrl-C (SIGINT) stops the server cleanly, with
 // exit code 0 and "shutdown complete" in the log (so make run reports no
-// error; the Makefile's trap does the rest).
+// error: TestMakeRunStopsCleanly).
 func TestServeStopsOnSIGINT(t *testing.T) {
 	cfgFile, _ := writeConfig(t, map[string]string{"smtp": freePort(t)}, "")
 	sigs := make(chan chan<- os.Signal, 1)

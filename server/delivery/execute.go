@@ -214,14 +214,19 @@ func (d *Deliverer) folders(ctx context.Context, r Recipient, p *rules.Plan) (st
 	return mbox, copies
 }
 
-// ensureMailbox makes sure the folder a plan files into exists, creating a
-// missing folder of a rule's move or copy with its parents, and returns the
-// folder to file into: name, or INBOX when the folder cannot be created
-// (a name the store refuses, or the account would have more than [limits]
-// max_mailboxes_per_account folders, the limit IMAP CREATE applies). A
-// folder name, which variables may fill with the sender's text, never
-// makes a message wait or bounce, and senders cannot make an account's
-// folders grow without bound. Errors are the store's.
+// ensureMailbox returns the folder of the account that takes a message a
+// rule moves or copies to name, creating name (with its parents) when it
+// is missing. The message goes to INBOX instead, with a warning in the
+// log, when name is not one of the account's own folders (rules.
+// ForeignFolder: "~owner@domain/..." or "#public/...", as a folder
+// extension such as john+~jane@example.org can make it; IMAP reserves
+// these prefixes, and a folder of that name in the recipient's tree would
+// shadow the real one), when the store refuses the name, or when creating
+// it would take the account past [limits] max_mailboxes_per_account (the
+// limit IMAP CREATE applies: a %%Extension%% rule must not let senders
+// create folders without bound). A folder name, which variables may fill
+// with the sender's text, never makes a message wait or bounce. Errors
+// are the store's.
 func (d *Deliverer) ensureMailbox(ctx context.Context, acct storage.AccountID, name string) (string, error) {
 	if strings.EqualFold(name, "INBOX") {
 		return "INBOX", nil
@@ -229,6 +234,9 @@ func (d *Deliverer) ensureMailbox(ctx context.Context, acct storage.AccountID, n
 	inbox := func(why string) (string, error) {
 		d.log.Warn("folder of a rule not created; filed into INBOX", "account", acct, "folder", name, "reason", why)
 		return "INBOX", nil
+	}
+	if rules.ForeignFolder(name) {
+		return inbox("not one of the account's own folders (~owner or #public)")
 	}
 	_, err := d.store.Mailbox(ctx, acct, name)
 	switch {
@@ -255,7 +263,7 @@ func (d *Deliverer) ensureMailbox(ctx context.Context, acct storage.AccountID, n
 		}
 		missing = append(missing, n)
 	}
-	if limit := d.cfg().Limits.MaxMailboxesPerAccount; limit > 0 {
+	if limit := d.maxMailboxes(); limit > 0 {
 		boxes, err := d.store.Mailboxes(ctx, acct)
 		if err != nil {
 			return "", err
@@ -274,6 +282,14 @@ func (d *Deliverer) ensureMailbox(ctx context.Context, acct storage.AccountID, n
 		d.log.Info("folder created by a rule", "account", acct, "folder", n)
 	}
 	return name, nil
+}
+
+// maxMailboxes is [limits] max_mailboxes_per_account (0: no limit).
+func (d *Deliverer) maxMailboxes() int {
+	if d.cfg == nil {
+		return 0
+	}
+	return d.cfg().Limits.MaxMailboxesPerAccount
 }
 
 // junkMailbox names the account's junk mailbox (RFC 6154 \Junk; the one
@@ -357,7 +373,7 @@ func (d *Deliverer) storeRewritten(ctx context.Context, p *Plan, rp RecipientPla
 	for _, c := range copies {
 		targets = append(targets, storage.Target{Account: r.Account, MailboxName: c, Flags: plan.Flags})
 	}
-	used := targets[:0]
+	var final []storage.Target
 	for _, t := range targets {
 		name, err := d.ensureMailbox(ctx, r.Account, t.MailboxName)
 		if err != nil {
@@ -365,11 +381,13 @@ func (d *Deliverer) storeRewritten(ctx context.Context, p *Plan, rp RecipientPla
 			return err
 		}
 		t.MailboxName = name
-		if !slices.ContainsFunc(used, func(u storage.Target) bool { return u.MailboxName == name }) {
-			used = append(used, t) // a copy that fell back to INBOX beside the main one
+		if i := slices.IndexFunc(final, func(f storage.Target) bool { return f.MailboxName == name }); i >= 0 {
+			final[i].Flags = mergeFlags(final[i].Flags, t.Flags)
+			continue
 		}
+		final = append(final, t)
 	}
-	targets = used
+	targets = final
 	if len(targets) == 0 { // only copies, all into the folder the message skips
 		ingest.Discard(ctx, d.store, ref.ID)
 		return nil

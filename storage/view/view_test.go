@@ -524,6 +524,42 @@ func TestCreateRenameInOthersTree(t *testing.T) {
 	wantErr(t, "create existing", err, storage.ErrExists)
 }
 
+// TestCreateOverHiddenFolder: John has "k" on Jane's Projects; its
+// subfolder Hidden has an ACL of its own without him. CREATE (or RENAME)
+// to that name must not confirm that it exists: it gets the answer of a
+// viewer without "k" (ErrPermission), never ErrExists.
+func TestCreateOverHiddenFolder(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	jane, john := e.account("jane@example.test"), e.account("john@example.test")
+	proj := e.mailbox(jane, "Projects")
+	hidden := e.mailbox(jane, "Projects/Hidden")
+	e.grant(jane, proj.ID, "john@example.test", "lrkx")
+	e.grant(jane, hidden.ID, "bob@example.test", "lr") // Hidden's own ACL (a copy of Projects')...
+	e.grant(jane, hidden.ID, "john@example.test", "")  // ...without John
+	hv := e.view(john)
+	if _, err := hv.Lookup(ctx, "~jane@example.test/Projects/Hidden"); !errors.Is(err, storage.ErrNoMailbox) {
+		t.Fatalf("Hidden is visible to John: %v", err)
+	}
+	_, err := hv.Create(ctx, "~jane@example.test/Projects/Hidden", "")
+	wantErr(t, "create over a hidden folder", err, storage.ErrPermission)
+	if errors.Is(err, storage.ErrExists) {
+		t.Fatal("create over a hidden folder says it exists")
+	}
+	mine, err := hv.Create(ctx, "~jane@example.test/Projects/Mine", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = hv.Rename(ctx, mine.ID(), "~jane@example.test/Projects/Hidden")
+	wantErr(t, "rename onto a hidden folder", err, storage.ErrPermission)
+	if errors.Is(err, storage.ErrExists) {
+		t.Fatal("rename onto a hidden folder says it exists")
+	}
+	// Jane, who sees it, is told it exists.
+	_, err = e.view(jane).Create(ctx, "Projects/Hidden", "")
+	wantErr(t, "owner creates existing", err, storage.ErrExists)
+}
+
 func TestWatchSharedFolder(t *testing.T) {
 	e := newEnv(t)
 	ctx := t.Context()

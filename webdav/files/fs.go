@@ -188,6 +188,29 @@ func (f *fsys) resolve(ctx context.Context, name string) (*node, error) {
 	return n, nil
 }
 
+// ancestorVisible reports whether the nearest folder above name's parent
+// that exists for the principal is one it may list: the owner's root
+// when the principal sees any of the owner's folders (its own root
+// always), else a file folder with "l". It decides 409 (a missing
+// intermediate folder, RFC 4918 9.3.1) against 404 without telling a
+// folder the principal may not list from one that does not exist.
+func (f *fsys) ancestorVisible(ctx context.Context, name string) bool {
+	_, segs, err := cleanPath(name)
+	if err != nil || len(segs) == 0 {
+		return false
+	}
+	for k := len(segs) - 2; k >= 1; k-- {
+		if _, _, err := f.folder(ctx, segs[:k]); err == nil {
+			return true
+		}
+	}
+	if f.owner == f.access.Principal() {
+		return true
+	}
+	fs, err := f.access.Folders(ctx, f.owner)
+	return err == nil && len(fs) > 0
+}
+
 // atRoot reports whether a kNone node is a name directly under the owner's
 // root (no parent folder: only MKCOL may create it).
 func (n *node) atRoot() bool { return n.kind == kNone && n.mb.ID == 0 }
