@@ -260,7 +260,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return httpd.New(httpd.Options{Name: name, Handler: mux, Config: s.Config, RedirectToHTTPS: redirect,
 			Logger: s.log.With("component", "http"), BaseContext: func() context.Context { return s.base }})
 	}
-	if err := s.mountHTTP(comp.web, comp.client, httpDeps{store: store, auth: authn, metrics: m}); err != nil {
+	if err := s.mountHTTP(comp.web, comp.client, httpDeps{store: store, auth: authn, metrics: m, owns: deliverer.Owns}); err != nil {
 		return err
 	}
 	s.mountGroupware(comp.web, store, cfg)

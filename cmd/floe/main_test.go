@@ -59,6 +59,9 @@ func writeConfig(t *testing.T, listeners map[string]string, extra string) (file,
 	dataDir = filepath.Join(dir, "data")
 	var b strings.Builder
 	fmt.Fprintf(&b, "[server]\nhostname = \"mail.example.com\"\ndata_dir = %q\nshutdown_timeout = \"20s\"\n\n[listeners]\n", dataDir)
+	// Every listener, admin included: an omitted one would take its
+	// production default (admin 127.0.0.1:9090), which another server on
+	// the machine may hold.
 	for _, n := range []string{"smtp", "submissions", "submission", "pop3", "pop3s", "imap", "imaps", "http", "https", "clientsvc", "admin"} {
 		fmt.Fprintf(&b, "%s = %q\n", n, listeners[n])
 	}

@@ -48,19 +48,17 @@ func (d *Deliverer) Execute(ctx context.Context, p *Plan, notify bool) ([]Result
 		rejected []Recipient
 		rejText  string
 	)
-	ensured := map[key]string{} // a rule's folder -> the folder that takes the message
+	ensured := map[key]string{} // folder named by the plan -> folder used
 	addTarget := func(acct storage.AccountID, mbox string, flags []string) (int, error) {
-		if name, ok := ensured[key{acct, mbox}]; ok {
-			mbox = name
-		} else {
-			name, err := d.ensureMailbox(ctx, acct, mbox)
-			if err != nil {
+		use, ok := ensured[key{acct, mbox}]
+		if !ok {
+			var err error
+			if use, err = d.ensureMailbox(ctx, acct, mbox); err != nil {
 				return -1, err
 			}
-			ensured[key{acct, mbox}] = name
-			mbox = name
+			ensured[key{acct, mbox}] = use
 		}
-		k := key{acct, mbox}
+		k := key{acct, use}
 		if j, ok := index[k]; ok {
 			if len(flags) > 0 {
 				targets[j].Flags = mergeFlags(targets[j].Flags, flags)
@@ -68,7 +66,7 @@ func (d *Deliverer) Execute(ctx context.Context, p *Plan, notify bool) ([]Result
 			return j, nil
 		}
 		index[k] = len(targets)
-		targets = append(targets, storage.Target{Account: acct, MailboxName: mbox, Flags: flags})
+		targets = append(targets, storage.Target{Account: acct, MailboxName: use, Flags: flags})
 		return len(targets) - 1, nil
 	}
 	for i, rp := range p.Recipients {
@@ -130,6 +128,7 @@ func (d *Deliverer) Execute(ctx context.Context, p *Plan, notify bool) ([]Result
 
 	// The received message, for every recipient that takes it as is: one
 	// transaction, from the plan's parse.
+	stored := false
 	if len(targets) > 0 {
 		delivered, err := ingest.DeliverParsed(ctx, d.store, m.Blob, p.Parsed, targets)
 		if err != nil {
@@ -141,17 +140,18 @@ func (d *Deliverer) Execute(ctx context.Context, p *Plan, notify bool) ([]Result
 			}
 		}
 		for _, dv := range delivered {
-			if dv.Err == nil {
-				d.metrics.Delivered() // once per message, whatever the copies
-				break
-			}
+			stored = stored || dv.Err == nil
 		}
 	}
 	// Recipients whose rules change the message.
 	for i, rp := range p.Recipients {
 		if rp.Rules.Disposition == rules.Deliver && rewrites(rp.Rules) && (!rp.Rules.NoLocalCopy || len(rp.Rules.Copies) > 0) {
 			results[i].Err = d.storeRewritten(ctx, p, rp)
+			stored = stored || results[i].Err == nil
 		}
+	}
+	if stored {
+		d.metrics.Delivered() // once per message, whatever the copies and rewrites
 	}
 
 	// What goes out: forwards, messages to send, replies.
@@ -221,42 +221,62 @@ func (d *Deliverer) folders(ctx context.Context, r Recipient, p *rules.Plan) (st
 // ForeignFolder: "~owner@domain/..." or "#public/...", as a folder
 // extension such as john+~jane@example.org can make it; IMAP reserves
 // these prefixes, and a folder of that name in the recipient's tree would
-// shadow the real one) or when creating it would take the account past
-// [limits] max_mailboxes_per_account (a %%Extension%% rule must not let
-// senders create folders without bound).
+// shadow the real one), when the store refuses the name, or when creating
+// it would take the account past [limits] max_mailboxes_per_account (the
+// limit IMAP CREATE applies: a %%Extension%% rule must not let senders
+// create folders without bound). A folder name, which variables may fill
+// with the sender's text, never makes a message wait or bounce. Errors
+// are the store's.
 func (d *Deliverer) ensureMailbox(ctx context.Context, acct storage.AccountID, name string) (string, error) {
 	if strings.EqualFold(name, "INBOX") {
 		return "INBOX", nil
 	}
-	if rules.ForeignFolder(name) {
-		d.log.Warn("rule folder is not one of the account's own folders; filed into INBOX", "account", acct, "folder", name)
+	inbox := func(why string) (string, error) {
+		d.log.Warn("folder of a rule not created; filed into INBOX", "account", acct, "folder", name, "reason", why)
 		return "INBOX", nil
 	}
-	_, err := d.store.Mailbox(ctx, acct, name)
-	if err == nil {
-		return name, nil
+	if rules.ForeignFolder(name) {
+		return inbox("not one of the account's own folders (~owner or #public)")
 	}
-	if !errors.Is(err, storage.ErrNoMailbox) {
+	_, err := d.store.Mailbox(ctx, acct, name)
+	switch {
+	case err == nil:
+		return name, nil
+	case errors.Is(err, storage.ErrInvalid):
+		return inbox("invalid folder name")
+	case !errors.Is(err, storage.ErrNoMailbox):
 		return "", err
 	}
+	// Parents first, as IMAP CREATE makes them (RFC 9051 6.3.4).
+	var missing []string
 	parts := strings.Split(name, "/")
+	for i := range parts {
+		n := strings.Join(parts[:i+1], "/")
+		_, err := d.store.Mailbox(ctx, acct, n)
+		switch {
+		case err == nil:
+			continue
+		case errors.Is(err, storage.ErrInvalid):
+			return inbox("invalid folder name")
+		case !errors.Is(err, storage.ErrNoMailbox):
+			return "", err
+		}
+		missing = append(missing, n)
+	}
 	if limit := d.maxMailboxes(); limit > 0 {
 		boxes, err := d.store.Mailboxes(ctx, acct)
 		if err != nil {
 			return "", err
 		}
-		if len(boxes)+len(parts) > limit {
-			d.log.Warn("rule folder not created: too many folders; filed into INBOX", "account", acct, "folder", name, "limit", limit)
-			return "INBOX", nil
+		if len(boxes)+len(missing) > limit {
+			return inbox("the account has the most folders allowed ([limits] max_mailboxes_per_account)")
 		}
 	}
-	// Parents first, as IMAP CREATE makes them (RFC 9051 6.3.4).
-	for i := range parts {
-		n := strings.Join(parts[:i+1], "/")
-		if _, err := d.store.Mailbox(ctx, acct, n); err == nil {
-			continue
-		}
+	for _, n := range missing {
 		if _, err := d.store.CreateMailbox(ctx, acct, n, ""); err != nil && !errors.Is(err, storage.ErrExists) {
+			if errors.Is(err, storage.ErrInvalid) {
+				return inbox("invalid folder name")
+			}
 			return "", fmt.Errorf("create folder %q: %w", n, err)
 		}
 		d.log.Info("folder created by a rule", "account", acct, "folder", n)
@@ -368,6 +388,10 @@ func (d *Deliverer) storeRewritten(ctx context.Context, p *Plan, rp RecipientPla
 		final = append(final, t)
 	}
 	targets = final
+	if len(targets) == 0 { // only copies, all into the folder the message skips
+		ingest.Discard(ctx, d.store, ref.ID)
+		return nil
+	}
 	res, err := ingest.Deliver(ctx, d.store, ref, targets)
 	if err != nil {
 		return err

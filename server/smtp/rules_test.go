@@ -195,6 +195,38 @@ actions = [{ do = "move", folder = "%%Extension%%" }]`)
 	}
 }
 
+// TestRuleFolderFromSenderText: variables put the sender's text (the
+// recipient address's extension, the From name) into folder names; what
+// the store cannot take, or what would reach another namespace, still
+// gives "250" and a folder of the account's own (never a 451 that makes
+// the sender retry for days, never a folder IMAP cannot show).
+func TestRuleFolderFromSenderText(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	e.setRules("alice@example.test", `[[rules]]
+conditions = [{ if = "recipient", contains = "+" }]
+actions = [{ do = "move", folder = "%%Extension%%" }]
+[[rules]]
+conditions = [{ if = "subject", contains = "sale" }]
+actions = [{ do = "move", folder = "Senders/%%From_Name%%" }]`)
+	c := e.dial(MX)
+	for _, tc := range []struct{ rcpt, from, subject, folder string }{
+		{"alice+a//b@example.test", "x@remote.test", "ext", "a/b"},
+		{"alice+x*y@example.test", "x@remote.test", "ext", "x_y"},
+		{"alice+#public@example.test", "x@remote.test", "ext", "INBOX"},
+		{"alice+../../up@example.test", "x@remote.test", "ext", "up"},
+		{"alice@example.test", `"*** SALE ***" <shop@remote.test>`, "sale", "Senders/___ SALE ___"},
+	} {
+		msg := "From: " + tc.from + "\r\nTo: alice@example.test\r\nSubject: " + tc.subject + "\r\n\r\nx\r\n"
+		if err := send(c, "x@remote.test", []string{tc.rcpt}, msg); err != nil {
+			t.Fatalf("%s from %s: %v", tc.rcpt, tc.from, err)
+		}
+		if n := len(e.folder("alice@example.test", tc.folder)); n != 1 {
+			t.Errorf("%s from %s: folder %q has %d messages, want 1", tc.rcpt, tc.from, tc.folder, n)
+		}
+	}
+}
+
 func TestRuleQuarantineDeleteSpam(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
