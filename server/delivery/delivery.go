@@ -98,7 +98,9 @@ type Options struct {
 }
 
 // Deliverer resolves recipients and delivers messages locally. It is safe
-// for concurrent use and keeps no state between calls.
+// for concurrent use. Between calls it keeps only caches that never change
+// an outcome: compiled rules (rulesource.go) and the folders rules filed
+// into (folders.go).
 type Deliverer struct {
 	store     storage.Store
 	cfg       func() *config.Config
@@ -109,6 +111,7 @@ type Deliverer struct {
 	lookupPTR func(ctx context.Context, addr string) ([]string, error)
 	now       func() time.Time
 	rules     ruleSource
+	known     folderCache // folders rules filed into (folders.go)
 	metrics   *metrics.Metrics
 }
 

@@ -49,12 +49,21 @@ func (d *Deliverer) Execute(ctx context.Context, p *Plan, notify bool) ([]Result
 		rejText  string
 	)
 	ensured := map[key]string{} // folder named by the plan -> folder used
+	cached := map[key]bool{}    // folders used as d.known remembers them, unread
 	addTarget := func(acct storage.AccountID, mbox string, flags []string) (int, error) {
 		use, ok := ensured[key{acct, mbox}]
 		if !ok {
-			var err error
-			if use, err = d.ensureMailbox(ctx, acct, mbox); err != nil {
-				return -1, err
+			if d.known.has(acct, mbox) {
+				use = mbox
+				cached[key{acct, mbox}] = true
+			} else {
+				var err error
+				if use, err = d.ensureMailbox(ctx, acct, mbox); err != nil {
+					return -1, err
+				}
+				if use == mbox {
+					d.known.add(acct, mbox)
+				}
 			}
 			ensured[key{acct, mbox}] = use
 		}
@@ -130,9 +139,17 @@ func (d *Deliverer) Execute(ctx context.Context, p *Plan, notify bool) ([]Result
 	// transaction, from the plan's parse.
 	stored := false
 	if len(targets) > 0 {
-		delivered, err := ingest.DeliverParsed(ctx, d.store, m.Blob, p.Parsed, targets)
+		deliver := ingest.DeliverParsed
+		if len(cached) > 0 {
+			// refile may store the message again.
+			deliver = ingest.DeliverParsedKeep
+		}
+		delivered, err := deliver(ctx, d.store, m.Blob, p.Parsed, targets)
 		if err != nil {
 			return nil, err
+		}
+		if len(cached) > 0 {
+			d.refile(ctx, p, targets, delivered, func(t storage.Target) bool { return cached[key{t.Account, t.MailboxName}] })
 		}
 		for i, j := range main {
 			if j >= 0 {
@@ -168,6 +185,61 @@ func (d *Deliverer) Execute(ctx context.Context, p *Plan, notify bool) ([]Result
 		d.sendRejectDSN(ctx, p, rejected, rejText)
 	}
 	return results, nil
+}
+
+// refile stores again the copies whose folder Execute took from
+// d.known and that the store refused with storage.ErrNoMailbox (the
+// folder was deleted or renamed since it was remembered): the folder is
+// found or created again (ensureMailbox: INBOX when it cannot be) and those
+// copies stored in a second transaction; delivered is updated in place. A
+// copy whose folder is now one that another target of the message already
+// took shares that target's outcome. The blob was delivered with
+// ingest.DeliverParsedKeep: when in the end no copy was stored it is
+// discarded here.
+func (d *Deliverer) refile(ctx context.Context, p *Plan, targets []storage.Target, delivered []storage.Delivered, fromCache func(storage.Target) bool) {
+	var again []storage.Target
+	var at []int // index in targets of again[i]
+	for j, dv := range delivered {
+		t := targets[j]
+		if dv.Err == nil || !errors.Is(dv.Err, storage.ErrNoMailbox) || !fromCache(t) {
+			continue
+		}
+		d.known.drop(t.Account, t.MailboxName)
+		use, err := d.ensureMailbox(ctx, t.Account, t.MailboxName)
+		if err != nil {
+			delivered[j].Err = err
+			continue
+		}
+		if use == t.MailboxName {
+			d.known.add(t.Account, use)
+		}
+		t.MailboxName = use
+		if k := slices.IndexFunc(targets, func(o storage.Target) bool {
+			return o.Account == t.Account && o.MailboxName == use
+		}); k >= 0 && k != j && delivered[k].Err == nil {
+			delivered[j] = delivered[k]
+			continue
+		}
+		again = append(again, t)
+		at = append(at, j)
+	}
+	if len(again) > 0 {
+		res, err := ingest.DeliverParsed(ctx, d.store, p.Message.Blob, p.Parsed, again)
+		for i, j := range at {
+			switch {
+			case err != nil:
+				delivered[j].Err = err
+			case i < len(res):
+				delivered[j] = res[i]
+			}
+		}
+	}
+	for _, dv := range delivered {
+		if dv.Err == nil {
+			return
+		}
+	}
+	ingest.Discard(ctx, d.store, p.Message.Blob.ID)
 }
 
 // matched names the rules that matched, for logs.

@@ -163,3 +163,67 @@ func TestForwardTargetsOnePerAccount(t *testing.T) {
 		t.Errorf("alice has %d copies, bob %d", a, b)
 	}
 }
+
+// TestRuleFolderDeletedOrRenamed: a rule's folder that the Deliverer
+// remembers (folders.go) and that was then deleted or renamed is created
+// again for the very next message, which lands there, alone or beside
+// another recipient's copy in the same transaction; the copy into a
+// folder deleted while the account is at its folder limit goes to INBOX.
+func TestRuleFolderDeletedOrRenamed(t *testing.T) {
+	f := newFixture(t)
+	cfg := config.Development()
+	f.d = New(Options{Store: f.store, Config: func() *config.Config { return cfg }})
+	ctx := context.Background()
+	f.setRules(t, "bob@example.test", `[[rules]]
+conditions = [{ if = "all" }]
+actions = [{ do = "move", folder = "Bench" }]`)
+	box := func(name string) storage.Mailbox {
+		t.Helper()
+		mb, err := f.store.Mailbox(ctx, f.ids["bob@example.test"], name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return mb
+	}
+	f.deliverTo(t, testMessage+"1", "bob@example.test") // creates Bench
+	f.deliverTo(t, testMessage+"2", "bob@example.test") // remembered
+	if n := f.count(t, "bob@example.test", "Bench"); n != 2 {
+		t.Fatalf("Bench has %d messages, want 2", n)
+	}
+
+	// Deleted: the only copy of the message is stored on the second try.
+	if err := f.store.DeleteMailbox(ctx, box("Bench").ID); err != nil {
+		t.Fatal(err)
+	}
+	f.deliverTo(t, testMessage+"3", "bob@example.test")
+	if n := f.count(t, "bob@example.test", "Bench"); n != 1 {
+		t.Fatalf("after delete: Bench has %d messages, want 1", n)
+	}
+
+	// Renamed, with another recipient's copy stored in the first try.
+	if err := f.store.RenameMailbox(ctx, box("Bench").ID, "Old"); err != nil {
+		t.Fatal(err)
+	}
+	f.deliverTo(t, testMessage+"4", "alice@example.test", "bob@example.test")
+	if a, b, old := f.count(t, "alice@example.test", "INBOX"), f.count(t, "bob@example.test", "Bench"), f.count(t, "bob@example.test", "Old"); a != 1 || b != 1 || old != 1 {
+		t.Fatalf("after rename: alice INBOX %d, bob Bench %d, Old %d; want 1, 1, 1", a, b, old)
+	}
+
+	// Deleted while the account is at its folder limit: INBOX.
+	boxes, err := f.store.Mailboxes(ctx, f.ids["bob@example.test"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Limits.MaxMailboxesPerAccount = len(boxes) - 1
+	if err := f.store.DeleteMailbox(ctx, box("Bench").ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.CreateMailbox(ctx, f.ids["bob@example.test"], "Other", ""); err != nil {
+		t.Fatal(err)
+	}
+	inbox := f.count(t, "bob@example.test", "INBOX")
+	f.deliverTo(t, testMessage+"5", "bob@example.test")
+	if n, in := f.count(t, "bob@example.test", "Bench"), f.count(t, "bob@example.test", "INBOX"); n != -1 || in != inbox+1 {
+		t.Fatalf("at the limit: Bench %d (want none), INBOX %d (want %d)", n, in, inbox+1)
+	}
+}

@@ -94,14 +94,17 @@ func Deliver(ctx context.Context, st storage.Store, ref storage.BlobRef, targets
 // deliver is Deliver, with the parse when the caller has it (nil: read and
 // parse here).
 func deliver(ctx context.Context, st storage.Store, ref storage.BlobRef, parsed *storage.Parsed, targets []storage.Target) ([]storage.Delivered, error) {
-	d, _, err := deliverRef(ctx, st, ref, parsed, targets)
+	d, _, err := deliverRef(ctx, st, ref, parsed, targets, false)
 	return d, err
 }
 
 // deliverRef is deliver returning the blob it stored: ref, or the message
 // that replaced it when the inline attachments of a calendar item became
 // files (moveInlineAttachments, attach.go).
-func deliverRef(ctx context.Context, st storage.Store, ref storage.BlobRef, parsed *storage.Parsed, targets []storage.Target) ([]storage.Delivered, storage.BlobRef, error) {
+//
+// With keep, a blob that no target took (every Delivered.Err set) is left
+// in place for the caller, which delivers it again or discards it.
+func deliverRef(ctx context.Context, st storage.Store, ref storage.BlobRef, parsed *storage.Parsed, targets []storage.Target, keep bool) ([]storage.Delivered, storage.BlobRef, error) {
 	targets = append([]storage.Target(nil), targets...) // prepare sets Target.File
 	var contents []storage.BlobID
 	var err error
@@ -150,8 +153,11 @@ func deliverRef(ctx context.Context, st storage.Store, ref storage.BlobRef, pars
 			return delivered, ref, nil
 		}
 	}
-	discard(ctx, st, ref.ID)
 	removeFiles(ctx, st, attached)
+	if keep {
+		return delivered, ref, nil
+	}
+	discard(ctx, st, ref.ID)
 	return delivered, ref, nil
 }
 
@@ -274,7 +280,7 @@ func Put(ctx context.Context, st storage.Store, r io.Reader, t storage.Target) (
 	if err != nil {
 		return storage.BlobRef{}, storage.Delivered{}, err
 	}
-	res, ref, err := deliverRef(ctx, st, ref, nil, []storage.Target{t})
+	res, ref, err := deliverRef(ctx, st, ref, nil, []storage.Target{t}, false)
 	if err != nil {
 		return ref, storage.Delivered{}, err
 	}
@@ -323,6 +329,19 @@ func DeliverParsed(ctx context.Context, st storage.Store, ref storage.BlobRef, p
 		return nil, nil
 	}
 	return deliver(ctx, st, ref, p, targets)
+}
+
+// DeliverParsedKeep is DeliverParsed for a caller that may deliver the
+// blob again: when no target takes the message (every Delivered.Err is
+// set) the blob is kept, and the caller delivers it again (DeliverParsed)
+// or discards it (Discard). When the whole call fails the blob is
+// discarded, as DeliverParsed does.
+func DeliverParsedKeep(ctx context.Context, st storage.Store, ref storage.BlobRef, p *storage.Parsed, targets []storage.Target) ([]storage.Delivered, error) {
+	if len(targets) == 0 {
+		return nil, nil
+	}
+	d, _, err := deliverRef(ctx, st, ref, p, targets, true)
+	return d, err
 }
 
 // prepareParsed is prepare for a message already parsed: only the

@@ -338,3 +338,53 @@ func TestDeliverAll(t *testing.T) {
 		t.Fatal("blobs of a refused DeliverAll left behind")
 	}
 }
+
+// TestDeliverParsedKeep: when no target takes the message, DeliverParsedKeep
+// leaves the blob for the caller, which can deliver it again; DeliverParsed
+// removes it.
+func TestDeliverParsedKeep(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := t.Context()
+	ref, err := Spool(ctx, f.st, strings.NewReader(message("kept")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := Parse(ctx, f.st, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := []storage.Target{{Account: f.alice.ID, MailboxName: "Missing"}}
+	res, err := DeliverParsedKeep(ctx, f.st, ref, parsed, missing)
+	if err != nil || len(res) != 1 || !errors.Is(res[0].Err, storage.ErrNoMailbox) {
+		t.Fatalf("DeliverParsedKeep to a missing mailbox = %+v, %v", res, err)
+	}
+	if !blobExists(t, f.st, ref.ID) {
+		t.Fatal("DeliverParsedKeep removed the blob")
+	}
+	if _, err := f.st.CreateMailbox(ctx, f.alice.ID, "Missing", ""); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := DeliverParsed(ctx, f.st, ref, parsed, missing); err != nil || res[0].Err != nil {
+		t.Fatalf("second delivery = %+v, %v", res, err)
+	}
+	if n := len(f.messages(t, f.alice.ID, "Missing")); n != 1 {
+		t.Fatalf("%d messages in Missing, want 1", n)
+	}
+
+	ref, err = Spool(ctx, f.st, strings.NewReader(message("not kept")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, err = Parse(ctx, f.st, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := []storage.Target{{Account: f.alice.ID, MailboxName: "Gone"}}
+	if res, err := DeliverParsed(ctx, f.st, ref, parsed, gone); err != nil || !errors.Is(res[0].Err, storage.ErrNoMailbox) {
+		t.Fatalf("DeliverParsed to a missing mailbox = %+v, %v", res, err)
+	}
+	if blobExists(t, f.st, ref.ID) {
+		t.Fatal("DeliverParsed left the blob of a message no target took")
+	}
+}
