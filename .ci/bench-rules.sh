@@ -9,13 +9,21 @@
 #            names that do not match, one regular expression on the Subject
 #            that does not match, and one rule that matches every message
 #            and moves it into a folder.
-# The runs alternate (plain, rules, plain, rules, ...) so that both see the
-# same machine state; it prints every run, the medians and rules/plain (the
-# goal is at least 0.9).
+# Both kinds get the same messages (floe-bench's: same size, same subjects,
+# numbered from 0 in each run). First one unmeasured warm-up run of each
+# (N/4 messages: the rule folders are created, the compiled rules and the
+# page cache are warm). Then RUNS rounds, each a pair of neighbouring runs
+# in alternating order (plain then rules, rules then plain, ...): the store
+# grows with every run, which makes later runs slower, and on a shared
+# machine the load drifts; within a pair both kinds see the same state, and
+# alternating the order cancels the growth between them. It prints every
+# run, the medians, and rules/plain as the ratio of the medians and as the
+# median of the rounds' ratios (the goal is at least 0.9).
 #
 # Environment: BENCH_RULES (0 skips), BENCH_RULES_N (messages per run, 2000),
-# BENCH_RULES_C (connections, 20), BENCH_RULES_RUNS (3), BENCH_SIZE (5120),
-# BENCH_FLOE_BIN and BENCH_FLOE_BENCH_BIN (prebuilt binaries; default: build).
+# BENCH_RULES_C (connections, 20), BENCH_RULES_RUNS (rounds, 5), BENCH_SIZE
+# (5120), BENCH_FLOE_BIN and BENCH_FLOE_BENCH_BIN (prebuilt binaries;
+# default: build).
 set -euo pipefail
 
 if [ "${BENCH_RULES:-1}" = "0" ]; then
@@ -27,7 +35,7 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 N=${BENCH_RULES_N:-2000}
 C=${BENCH_RULES_C:-20}
-RUNS=${BENCH_RULES_RUNS:-3}
+RUNS=${BENCH_RULES_RUNS:-5}
 SIZE=${BENCH_SIZE:-5120}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/floe-bench-rules.XXXXXX")
@@ -107,38 +115,69 @@ for i in 1 2 3 4; do
 	plain="$plain${plain:+,}plain$i@example.test"
 	ruled="$ruled${ruled:+,}rules$i@example.test"
 done
-echo "== rules benchmark: $(grep -c '^\[\[rules\]\]' "$work/rules.toml") rules per account, n=$N c=$C size=$SIZE, $RUNS runs each"
+echo "== rules benchmark: $(grep -c '^\[\[rules\]\]' "$work/rules.toml") rules per account, n=$N c=$C size=$SIZE, $RUNS rounds (alternating order) after a warm-up"
 
 "$floe" serve --config "$work/floe.toml" >"$work/floe.log" 2>&1 &
 pid=$!
 addr="127.0.0.1:${ports[0]}"
 wait_port "$addr"
 
-median_rate() {
-	sed -E 's/.*\/s=([0-9.]+).*/\1/' | sort -g | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }'
+median() {
+	sort -g | awk '{ l[NR] = $0 } END { if (NR % 2) print l[(NR + 1) / 2]; else printf "%.3f\n", (l[NR / 2] + l[NR / 2 + 1]) / 2 }'
 }
-out_plain="" out_rules=""
-for _ in $(seq 1 "$RUNS"); do
-	line=$("$fb" smtp -label plain -addr "$addr" -to "$plain" -c "$C" -n "$N" -size "$SIZE")
-	echo "   $line"
-	out_plain+="$line"$'\n'
-	line=$("$fb" smtp -label rules50 -addr "$addr" -to "$ruled" -c "$C" -n "$N" -size "$SIZE")
-	echo "   $line"
-	out_rules+="$line"$'\n'
+rate() {
+	sed -E 's/.*\/s=([0-9.]+).*/\1/'
+}
+# cpu_ticks: the CPU time floe serve used so far (user + system, in clock
+# ticks; /proc/PID/stat fields 14 and 15).
+cpu_ticks() {
+	awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat"
+}
+hz=$(getconf CLK_TCK)
+run() { # run KIND N: one run of floe-bench smtp; prints its line and the server's CPU time per message
+	local to=$plain label=plain t0 line
+	if [ "$1" = rules ]; then
+		to=$ruled label=rules50
+	fi
+	t0=$(cpu_ticks)
+	line=$("$fb" smtp -label "$label" -addr "$addr" -to "$to" -c "$C" -n "$2" -size "$SIZE")
+	awk -v l="$line" -v t="$(($(cpu_ticks) - t0))" -v hz="$hz" -v n="$2" 'BEGIN { printf "%s  server_cpu/msg=%.0fus\n", l, t / hz / n * 1e6 }'
+}
+cpu() {
+	sed -E 's/.*server_cpu\/msg=([0-9.]+)us.*/\1/'
+}
+echo "   warm-up (not counted): $(run plain $((N / 4)) | rate) plain, $(run rules $((N / 4)) | rate) rules50 msgs/s"
+rates_plain="" rates_rules="" pairs="" cpu_plain="" cpu_rules=""
+for i in $(seq 1 "$RUNS"); do
+	order="plain rules"
+	if [ $((i % 2)) = 0 ]; then
+		order="rules plain"
+	fi
+	for kind in $order; do
+		line=$(run "$kind" "$N")
+		echo "   $line"
+		r=$(printf '%s\n' "$line" | rate)
+		if [ "$kind" = plain ]; then
+			p=$r
+			rates_plain+="$r"$'\n'
+			cpu_plain+="$(printf '%s\n' "$line" | cpu)"$'\n'
+		else
+			q=$r
+			rates_rules+="$r"$'\n'
+			cpu_rules+="$(printf '%s\n' "$line" | cpu)"$'\n'
+		fi
+	done
+	pairs+=$(awk -v p="$p" -v r="$q" 'BEGIN { printf "%.3f", r / p }')$'\n'
 done
-mp=$(printf '%s' "$out_plain" | median_rate)
-mr=$(printf '%s' "$out_rules" | median_rate)
-# The ratio of each pair of neighbouring runs, and their median: on a
-# machine shared with other work the rates drift between runs, and
-# neighbouring runs drift least.
-pairs=$(paste <(printf '%s' "$out_plain" | sed -E 's/.*\/s=([0-9.]+).*/\1/') <(printf '%s' "$out_rules" | sed -E 's/.*\/s=([0-9.]+).*/\1/') |
-	awk '{ printf "%.3f\n", $2 / $1 }')
-mpair=$(printf '%s\n' "$pairs" | sort -g | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }')
-awk -v p="$mp" -v r="$mr" -v q="$mpair" -v all="$(echo $pairs)" 'BEGIN {
+mp=$(printf '%s' "$rates_plain" | median)
+mr=$(printf '%s' "$rates_rules" | median)
+mpair=$(printf '%s' "$pairs" | median)
+awk -v p="$mp" -v r="$mr" -v q="$mpair" -v all="$(echo $pairs)" \
+	-v cp="$(printf '%s' "$cpu_plain" | median)" -v cr="$(printf '%s' "$cpu_rules" | median)" 'BEGIN {
 	printf "median plain=%.1f msgs/s rules50=%.1f msgs/s\n", p, r
-	printf "ratio  rules50/plain=%.3f (of the medians), %.3f (median of the pairs: %s) (goal >= 0.9)\n", r / p, q, all }'
+	printf "ratio  rules50/plain=%.3f (of the medians), %.3f (median of the rounds: %s) (goal >= 0.9)\n", r / p, q, all
+	printf "server CPU per message (median): plain=%.0fus rules50=%.0fus (rules50/plain=%.3f)\n", cp, cr, cr / cp }'
 
-# Every message to a ruled account went into its Bench folder.
 kill -TERM "$pid"
 wait "$pid" || { echo "floe serve did not exit cleanly" >&2; tail -20 "$work/floe.log" >&2; exit 1; }
 pid=""
