@@ -149,6 +149,7 @@ imaps = ""
 http = "127.0.0.1:$2"
 https = ""
 clientsvc = ""
+admin = ""
 
 [checks]
 enabled = false

@@ -53,6 +53,7 @@ func TestLoadGood(t *testing.T) {
 			FailureWindow: Duration(time.Hour), FailureDelay: 0,
 			MinPasswordLength: DefaultMinPasswordLength, HashMemory: DefaultHashMemory,
 			HashTime: DefaultHashTime, HashThreads: DefaultHashThreads, HashQueue: DefaultHashQueue,
+			CacheTTL: Duration(DefaultAuthCacheTTL), CacheSize: DefaultAuthCacheSize,
 		},
 		SMTP: SMTP{
 			MaxMessageSize: 25 * MB, MaxRecipients: 200, MaxMessagesPerConnection: 10,

@@ -114,6 +114,7 @@ func (c *Config) validate(errs *Errors, pos positions) {
 	c.validateHTTP(v)
 	// [limits] and the password settings of [auth]
 	c.validateLimits(v)
+	c.validateAuthCache(v)
 	// [groupware]
 	c.validateGroupware(v)
 	// [files]
