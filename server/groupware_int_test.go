@@ -14,6 +14,7 @@ import (
 	wcaldav "github.com/emersion/go-webdav/caldav"
 
 	"github.com/floemail/floe/acl"
+	"github.com/floemail/floe/storage"
 	"github.com/floemail/floe/storage/item"
 )
 
@@ -305,5 +306,44 @@ func TestGroupwareSharing(t *testing.T) {
 	code, b = do("john@example.test", "john-Secret-1", "GET", "/freebusy/?jane@example.test&start=20260301T000000Z&end=20260310T000000Z", "")
 	if code != 200 || !strings.Contains(b, "FREEBUSY;FBTYPE=BUSY:20260302T100000Z/20260302T110000Z") || strings.Contains(b, "Secret") || strings.Contains(b, "Room") {
 		t.Fatalf("free/busy: %d %s", code, b)
+	}
+}
+
+// TestGroupwareFoldersAtFirstIMAPLogin: an account created behind the
+// server's back while it runs (the bare storage call, no CLI, no config
+// file) has its groupware folders by the end of its first IMAP LOGIN,
+// typed, before any DAV request.
+func TestGroupwareFoldersAtFirstIMAPLogin(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Auth.FailureDelay = 0
+	srv := startServer(t, cfg)
+	addAccount(t, cfg, "late@example.test", "late-Secret-1")
+	ic, err := imapclient.DialInsecure(srv.Addrs()["imap"].String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ic.Close()
+	if err := ic.Login("late@example.test", "late-Secret-1").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	list, err := ic.List("", "*", nil).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, l := range list {
+		have[l.Mailbox] = true
+	}
+	for _, g := range storage.GroupwareMailboxes {
+		if !have[g.Name] {
+			t.Errorf("no %s after the first login; LIST: %v", g.Name, have)
+		}
+	}
+	md, err := ic.GetMetadata("Calendar", []string{storage.FolderTypeEntry}, nil).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := md.Entries[storage.FolderTypeEntry]; v == nil || string(*v) != "event" {
+		t.Errorf("Calendar's type: %v", md.Entries)
 	}
 }

@@ -200,6 +200,10 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	authn := auth.New(store, cfg.Auth, s.log.With("component", "auth"))
 	m := s.metrics
 	authn.SetObserver(m.Login)
+	// Every account's groupware folders exist by its first login, however
+	// it was created (server/groupware.go).
+	folders := &folderEnsurer{store: store, log: s.log.With("component", "groupware")}
+	authn.SetLoginHook(folders.loginHook)
 	m.Register(metrics.Sources{
 		Connections: s.reg.counts,
 		Store:       store,
@@ -250,7 +254,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err := s.mountHTTP(comp.web, comp.client, httpDeps{store: store, auth: authn, metrics: m}); err != nil {
 		return err
 	}
-	s.mountGroupware(comp.web, store, cfg)
+	s.mountGroupware(comp.web, store, cfg, folders)
 	s.mountFiles(comp.web, store)
 	if s.mount != nil {
 		s.mount(comp.web, comp.client)

@@ -80,6 +80,9 @@ type Authenticator struct {
 	// observe, when set, is told the outcome of every Login ("ok",
 	// "failed", "rate_limited"), for metrics.
 	observe func(protocol, result string)
+	// onLogin, when set, runs after every successful Login, before it
+	// returns (SetLoginHook).
+	onLogin func(ctx context.Context, p *Principal)
 }
 
 // SetObserver sets a function told the protocol and outcome ("ok",
@@ -91,6 +94,14 @@ func (a *Authenticator) observed(protocol, result string) {
 		a.observe(protocol, result)
 	}
 }
+
+// SetLoginHook sets a function run after every successful Login (every
+// protocol, SASL included), before Login returns: the server uses it to
+// give an account what it must have before its first session (the
+// groupware folders, once per account and process). fn must be cheap once
+// it has run for an account; it cannot fail the login (it logs its own
+// errors). Call it before use.
+func (a *Authenticator) SetLoginHook(fn func(ctx context.Context, p *Principal)) { a.onLogin = fn }
 
 // New returns an Authenticator using dir and the [auth] settings cfg.
 func New(dir storage.Directory, cfg config.Auth, log *slog.Logger) *Authenticator {
@@ -185,6 +196,9 @@ func (a *Authenticator) Login(ctx context.Context, remote netip.Addr, protocol, 
 		return nil, err
 	}
 	if p != nil {
+		if a.onLogin != nil {
+			a.onLogin(ctx, p)
+		}
 		a.observed(protocol, "ok")
 		return p, nil
 	}

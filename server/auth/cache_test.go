@@ -229,3 +229,19 @@ func TestCredCacheAppPassword(t *testing.T) {
 		t.Fatalf("revoked app password still logs in: %v", err)
 	}
 }
+
+// TestLoginHook: the hook runs for every successful login, cached or not,
+// and never for a failed one.
+func TestLoginHook(t *testing.T) {
+	a, _, _, _ := cachedAuth(t, config.Auth{})
+	var got []string
+	a.SetLoginHook(func(_ context.Context, p *Principal) { got = append(got, p.Address) })
+	ctx := context.Background()
+	for _, pw := range []string{"secret", "wrong", "secret"} {
+		_, _ = a.Login(ctx, ip1, "imap", "alice@example.com", pw)
+	}
+	_, _ = a.Login(ctx, ip1, "imap", "off@example.com", "secret")
+	if len(got) != 2 || got[0] != "alice@example.com" || got[1] != "alice@example.com" {
+		t.Fatalf("hook calls %v, want two for alice", got)
+	}
+}

@@ -60,6 +60,10 @@ type Config struct {
 	// Access returns the principal's window on the store (storage/view
 	// when sharing is wired); nil, or a nil result: OwnerAccess.
 	Access func(r *http.Request, acct storage.Account) Access
+	// EnsureFolders, when set, creates the account's missing groupware
+	// folders (the server's, shared with its login hook); nil: the
+	// Handler does it itself, once per account.
+	EnsureFolders func(ctx context.Context, acct storage.Account) error
 	// MaxResourceSize is the largest calendar or address object accepted
 	// by PUT (413 with max-resource-size beyond it); 0: 10 MiB.
 	MaxResourceSize int64
@@ -85,6 +89,9 @@ type Handler struct {
 // account and Handler (accounts from before groupware, or added while
 // the server runs).
 func (h *Handler) ensure(ctx context.Context, acct storage.Account) error {
+	if h.c.EnsureFolders != nil {
+		return h.c.EnsureFolders(ctx, acct)
+	}
 	if _, ok := h.ensured.Load(acct.ID); ok {
 		return nil
 	}
