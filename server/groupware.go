@@ -138,9 +138,24 @@ func (s *Server) mountGroupware(web *httpd.Mux, store storage.Store, cfg *config
 // public folders (#public/Global Address Book).
 const GALFolder = "Global Address Book"
 
-// galInterval is how often the Global Address Books follow the directory
-// (accounts and groups added by the CLI or the config file).
-const galInterval = 5 * time.Minute
+// galInterval is how often the Global Address Books are synchronised
+// whatever happened (a safety net); galPoll is how often the directory
+// version is read (storage.Directory.DirectoryVersion), so a change made
+// by any process (the CLI, the config file's synchronisation) reaches the
+// books within about a second.
+const (
+	galInterval = 5 * time.Minute
+	galPoll     = time.Second
+)
+
+// directoryChanged tells the Global Address Book loop to follow the
+// directory now (after a reload synchronised the config file).
+func (s *Server) directoryChanged() {
+	select {
+	case s.galKick <- struct{}{}:
+	default:
+	}
+}
 
 // syncGAL keeps each domain's #public/Global Address Book in step with
 // its enabled accounts and its groups (webdav/gal): the public folder is
@@ -196,23 +211,37 @@ func syncGAL(ctx context.Context, store storage.Store, log *slog.Logger) error {
 	return nil
 }
 
-// galLoop runs syncGAL every galInterval until ctx ends.
+// galLoop keeps the Global Address Books in step with the directory
+// until ctx ends: at once when the directory version moves or
+// directoryChanged asks, and every galInterval in any case.
 func (s *Server) galLoop(ctx context.Context, store storage.Store) {
 	defer func() {
 		if v := recover(); v != nil {
 			s.log.Error("panic in the Global Address Book loop", "panic", v)
 		}
 	}()
-	t := time.NewTicker(galInterval)
-	defer t.Stop()
+	log := s.log.With("component", "groupware")
+	poll := time.NewTicker(galPoll)
+	defer poll.Stop()
+	full := time.NewTicker(galInterval)
+	defer full.Stop()
+	version, _ := store.DirectoryVersion(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-			if err := syncGAL(ctx, store, s.log.With("component", "groupware")); err != nil && ctx.Err() == nil {
-				s.log.Warn("Global Address Book not updated", "err", err)
+		case <-poll.C:
+			v, err := store.DirectoryVersion(ctx)
+			if err != nil || v == version {
+				continue
 			}
+			version = v
+		case <-s.galKick:
+			version, _ = store.DirectoryVersion(ctx)
+		case <-full.C:
+		}
+		if err := syncGAL(ctx, store, log); err != nil && ctx.Err() == nil {
+			s.log.Warn("Global Address Book not updated", "err", err)
 		}
 	}
 }

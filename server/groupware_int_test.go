@@ -347,3 +347,74 @@ func TestGroupwareFoldersAtFirstIMAPLogin(t *testing.T) {
 		t.Errorf("Calendar's type: %v", md.Entries)
 	}
 }
+
+// TestGALFollowsDirectory: changes made to the directory by another
+// process while the server runs (here a second store handle, as the CLI
+// opens one) reach the Global Address Book within seconds, not at the
+// 5-minute safety net: a display name set, an account added with its
+// name, a group; the cards carry the display names.
+func TestGALFollowsDirectory(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Listeners.HTTPS = "127.0.0.1:0"
+	cfg.Auth.FailureDelay = 0
+	addAccount(t, cfg, "jane@example.test", "jane-Secret-1")
+	srv := startServer(t, cfg)
+	base := "https://" + srv.Addrs()["https"].String()
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS(t, cfg.Server.DataDir, "127.0.0.1")}, Timeout: 30 * time.Second}
+	book := func() string {
+		t.Helper()
+		req, _ := http.NewRequest("REPORT", base+"/dav/addressbooks/jane@example.test/%23public/Global%20Address%20Book/",
+			strings.NewReader(`<CR:addressbook-query xmlns:D="DAV:" xmlns:CR="urn:ietf:params:xml:ns:carddav"><D:prop><CR:address-data/></D:prop></CR:addressbook-query>`))
+		req.Header.Set("Depth", "1")
+		req.SetBasicAuth("jane@example.test", "jane-Secret-1")
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 207 {
+			t.Fatalf("the Global Address Book: %d %s", resp.StatusCode, b)
+		}
+		return string(b)
+	}
+	if b := book(); !strings.Contains(b, "FN:jane") {
+		t.Fatalf("before: %s", b)
+	}
+	st, err := OpenStore(t.Context(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	jane, _ := st.Account(ctx, "jane@example.test")
+	jane.Name = "Jane Doe"
+	if err := st.UpdateAccount(ctx, jane); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateAccount(ctx, storage.Account{Address: "max@example.test", Name: "Max Mustermann", PasswordHash: mustHash(t, "max-Secret-12")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutGroup(ctx, storage.Group{Address: "team@example.test", Members: []string{"jane@example.test", "max@example.test"}}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	want := []string{"FN:Jane Doe", "N:Doe;Jane;;;", "FN:Max Mustermann", "EMAIL;TYPE=work:max@example.test", "MEMBER:mailto:max@example.test"}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		b := book()
+		missing := ""
+		for _, w := range want {
+			if !strings.Contains(b, w) {
+				missing = w
+				break
+			}
+		}
+		if missing == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Global Address Book did not follow the directory (no %q): %s", missing, b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

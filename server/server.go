@@ -73,6 +73,10 @@ type Server struct {
 
 	reloadMu sync.Mutex // serialises Reload (and Reload against Start/Shutdown)
 
+	// galKick asks the Global Address Book loop to follow the directory
+	// now (directoryChanged; server/groupware.go).
+	galKick chan struct{}
+
 	// base is the parent of every session's, request's and the queue's
 	// context: Shutdown cancels it when its deadline passes (storage work
 	// in flight stops) and, at the latest, before it closes the store.
@@ -112,7 +116,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if cfg.Server.DataDir == "" {
 		return nil, errors.New("server: [server] data_dir is empty; set it to the directory for the database and certificates")
 	}
-	s := &Server{stdout: opts.Stdout, mount: opts.MountHTTP, reg: newRegistry(), log: opts.Logger, metrics: metrics.New()}
+	s := &Server{stdout: opts.Stdout, mount: opts.MountHTTP, reg: newRegistry(), log: opts.Logger, metrics: metrics.New(),
+		galKick: make(chan struct{}, 1)}
 	s.base, s.cancelBase = context.WithCancel(context.Background())
 	if s.log == nil {
 		s.level = new(slog.LevelVar)
@@ -546,6 +551,7 @@ func (s *Server) Reload(newCfg *config.Config) error {
 		s.log.Error("reload: directory sync failed; the old config stays in force", slog.Any("error", err))
 		return fmt.Errorf("reload: synchronising the directory: %w", err)
 	}
+	s.directoryChanged()
 
 	s.certs.cert.Store(cert)
 	authn.SetConfig(eff.Auth)

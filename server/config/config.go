@@ -197,7 +197,9 @@ type Domain struct {
 
 // Account is an [[account]] entry.
 type Account struct {
-	Address       string `toml:"address"`
+	Address string `toml:"address"`
+	// Name is the display name ("Jane Doe"; storage.Account.Name).
+	Name          string `toml:"name"`
 	PasswordHash  string `toml:"password_hash"`
 	Quota         Size   `toml:"quota"`
 	QuotaMessages int64  `toml:"quota_messages"`

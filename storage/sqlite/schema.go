@@ -29,6 +29,7 @@ var migrations = []migration{
 	{8, "sharing: ACLs, groups, public folders, subscriptions, per-viewer \\Seen, send-as", migrateSharing},
 	{9, "client activations and app passwords", migrateClients},
 	{10, "groupware items", migrateItems},
+	{11, "account display names, directory version", migrateAccountNames},
 }
 
 const schemaV1 = `

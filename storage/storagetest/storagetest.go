@@ -122,6 +122,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Quarantine", testQuarantine},
 		{"Activations", testActivations},
 		{"AppPasswords", testAppPasswords},
+		{"AccountNames", testAccountNames},
+		{"DirectoryVersion", testDirectoryVersion},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

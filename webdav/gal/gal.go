@@ -146,7 +146,8 @@ func samePayload(ctx context.Context, st storage.Store, it *storage.Item, card [
 	return err == nil && bytes.Equal(data, card)
 }
 
-// AccountEntries returns the enabled accounts of domain as entries.
+// AccountEntries returns the enabled accounts of domain as entries, with
+// their display names.
 func AccountEntries(ctx context.Context, st storage.Store, domain string) ([]Entry, error) {
 	accts, err := st.Accounts(ctx)
 	if err != nil {
@@ -158,7 +159,7 @@ func AccountEntries(ctx context.Context, st storage.Store, domain string) ([]Ent
 		if a.Disabled || !strings.HasSuffix(a.Address, suffix) || strings.HasPrefix(a.Address, "@") {
 			continue
 		}
-		out = append(out, Entry{Address: a.Address})
+		out = append(out, Entry{Address: a.Address, Name: a.Name})
 	}
 	return out, nil
 }
