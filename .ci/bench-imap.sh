@@ -9,7 +9,8 @@
 #                      SELECT, UID FETCH 1:* (FLAGS), UID SEARCH TEXT word;
 #   - imap-idle:       SMTP delivery to EXISTS in 10 IDLE sessions, p50/p99;
 #   - imap-conns:      BENCH_IMAP_CONNS authenticated IDLE connections and
-#                      the server's resident memory;
+#                      the server's resident memory, then the same with
+#                      COMPRESS=DEFLATE on every connection;
 # and, when Dovecot IMAP is installed and we are root (BENCH_DOVECOT=install
 # installs dovecot-imapd; BENCH_DOVECOT=0 skips), the same mix against
 # Dovecot on loopback (Maildir, passwd-file), with the ratio floe/dovecot.
@@ -104,13 +105,16 @@ done
 for i in 1 2 3 4; do users="$users${users:+,}imap$i@example.test:imap-password-$i"; done
 
 # The subshell raises the open-files limit and execs floe: $! is floe's pid.
-(
-	ulimit -n $((ICONNS + 4096)) 2>/dev/null || true
-	exec "$floe" serve --config "$work/floe.toml" >"$work/floe.log" 2>&1
-) &
-floe_pid=$!
 addr="127.0.0.1:${ip[1]}"
-wait_port "$addr"
+start_floe() {
+	(
+		ulimit -n $((ICONNS + 4096)) 2>/dev/null || true
+		exec "$floe" serve --config "$work/floe.toml" >>"$work/floe.log" 2>&1
+	) &
+	floe_pid=$!
+	wait_port "$addr"
+}
+start_floe
 failed=0
 
 echo "== imap: mix c=$IC duration=$ID over 4 accounts, machine: $(nproc) CPUs"
@@ -129,6 +133,18 @@ echo "== imap: $ICONNS idle connections"
 (
 	ulimit -n $((ICONNS + 4096)) 2>/dev/null || true
 	exec "$fb" imap-conns -label floe -addr "$addr" -users "$users" -n "$ICONNS" -pid "$floe_pid"
+) || failed=1
+
+# The same with COMPRESS=DEFLATE (RFC 4978) on every connection, on a
+# restarted server so that memory the run above freed does not hide the
+# cost of the inflaters.
+echo "== imap: $ICONNS idle connections with COMPRESS=DEFLATE"
+kill -TERM "$floe_pid"
+wait "$floe_pid" 2>/dev/null || true
+start_floe
+(
+	ulimit -n $((ICONNS + 4096)) 2>/dev/null || true
+	exec "$fb" imap-conns -label floe -addr "$addr" -users "$users" -n "$ICONNS" -compress -pid "$floe_pid"
 ) || failed=1
 
 # Dovecot IMAP baseline: the same mix on loopback (Maildir, passwd-file).

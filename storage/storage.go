@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -419,6 +420,29 @@ type Delivered struct {
 	Err     error // ErrOverQuota, ErrNoMailbox, ... for this target only
 }
 
+// Delivery is one message of Store.DeliverAll: a blob stored with PutBlob,
+// its parse, and where it goes.
+type Delivery struct {
+	Ref     BlobRef
+	Parsed  *Parsed
+	Targets []Target
+}
+
+// DeliveryError is DeliverAll's error when one target refused the
+// message: Delivery and Target index the failing one, Err is its reason
+// (ErrOverQuota, ErrNoMailbox, ErrInvalid flags, ...), which errors.Is sees
+// through.
+type DeliveryError struct {
+	Delivery, Target int
+	Err              error
+}
+
+func (e *DeliveryError) Error() string {
+	return "delivery " + strconv.Itoa(e.Delivery) + " target " + strconv.Itoa(e.Target) + ": " + e.Err.Error()
+}
+
+func (e *DeliveryError) Unwrap() error { return e.Err }
+
 // BlobRef identifies a durably stored blob.
 type BlobRef struct {
 	ID   BlobID
@@ -452,6 +476,10 @@ const (
 	ChangeMailboxDeleted
 	ChangeMailboxRenamed
 	ChangeMailboxSubscribed
+	// ChangeMetadata: a METADATA entry (RFC 5464) of Mailbox (0: a server
+	// entry) was set or deleted; Name is the entry name ("/shared/comment").
+	// A "/private/..." entry concerns only the account that set it.
+	ChangeMetadata
 )
 
 // Change is one committed change, published to the account's subscribers
@@ -562,6 +590,17 @@ type Messages interface {
 	// outcome is in Delivered.Err. The returned error is for the whole call.
 	// It publishes ChangeMessageAdded for each stored copy.
 	Deliver(ctx context.Context, ref BlobRef, p *Parsed, targets []Target) ([]Delivered, error)
+	// DeliverAll stores several messages, each already stored as a blob
+	// and parsed, with their targets in one transaction, all or nothing
+	// (IMAP MULTIAPPEND, RFC 3502): when any target of any delivery
+	// fails, nothing is stored and the error names the first failure
+	// (a *DeliveryError wrapping ErrOverQuota, ErrNoMailbox, ...). On
+	// success the result has one entry per delivery, each with one
+	// Delivered per target, in order, all with a nil Err; the commit is
+	// durable when DeliverAll returns, and ChangeMessageAdded is
+	// published for every copy, in order. It shares the group commit
+	// with concurrent deliveries like Deliver.
+	DeliverAll(ctx context.Context, ds []Delivery) ([][]Delivered, error)
 
 	// Messages returns the messages of a mailbox matching q, in UID order.
 	Messages(ctx context.Context, mbox MailboxID, q Query) ([]Message, error)
@@ -617,6 +656,8 @@ type Metadata interface {
 	// a private entry and a shared entry never share a name.
 	GetMetadata(ctx context.Context, acct AccountID, mbox MailboxID, prefixes []string, depth int) ([]MetadataEntry, error)
 	// SetMetadata sets the entries in one transaction; a nil Value deletes.
+	// It publishes ChangeMetadata for each entry, to the account whose
+	// entries they are.
 	// Owner in entries is ignored: private entries are stored for acct.
 	// Names must start with "/private/" or "/shared/" (ErrInvalid); values
 	// are limited by MaxMetadataValue and the number of entries by

@@ -758,6 +758,7 @@ func runIMAPConns(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	par := fs.Int("p", 50, "connections opened in parallel")
 	hold := fs.Duration("hold", 2*time.Second, "how long to hold the connections before measuring")
 	noIdle := fs.Bool("noidle", false, "stay authenticated without SELECT and IDLE")
+	compress := fs.Bool("compress", false, "turn on COMPRESS=DEFLATE after login, then SELECT INBOX and IDLE")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -788,11 +789,15 @@ func runIMAPConns(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		mu      sync.Mutex
 		clients []*imapclient.Client
 		idles   []*imapclient.IdleCommand
+		zconns  []net.Conn
 		failed  int
 		first   error
 	)
 	defer func() {
 		for _, c := range clients {
+			c.Close()
+		}
+		for _, c := range zconns {
 			c.Close()
 		}
 	}()
@@ -807,6 +812,20 @@ func runIMAPConns(ctx context.Context, args []string, stdout, stderr io.Writer) 
 				i := int(next.Add(1)) - 1
 				if i >= *n {
 					return
+				}
+				if *compress {
+					zc, err := d.dialCompressedIdle(ctx, f.accts[i%len(f.accts)])
+					mu.Lock()
+					if err != nil {
+						failed++
+						if first == nil {
+							first = err
+						}
+					} else {
+						zconns = append(zconns, zc)
+					}
+					mu.Unlock()
+					continue
 				}
 				c, _, err := d.dial(ctx, f.accts[i%len(f.accts)])
 				var idle *imapclient.IdleCommand
@@ -840,16 +859,21 @@ func runIMAPConns(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	case <-time.After(*hold):
 	case <-ctx.Done():
 	}
-	line := fmt.Sprintf("imap-conns %s n=%d open=%d failed=%d in %s (%.0f conns/s)", f.label, *n, len(clients), failed,
-		opened.Round(time.Millisecond), float64(len(clients))/opened.Seconds())
+	open := len(clients) + len(zconns)
+	mode := ""
+	if *compress {
+		mode = " compress"
+	}
+	line := fmt.Sprintf("imap-conns %s%s n=%d open=%d failed=%d in %s (%.0f conns/s)", f.label, mode, *n, open, failed,
+		opened.Round(time.Millisecond), float64(open)/opened.Seconds())
 	if *pid > 0 {
 		rss, err := rssOf(*pid)
 		if err != nil {
 			return err
 		}
 		per := 0.0
-		if len(clients) > 0 {
-			per = float64(rss-rss0) / float64(len(clients))
+		if open > 0 {
+			per = float64(rss-rss0) / float64(open)
 		}
 		line += fmt.Sprintf("  server RSS before=%.1fMB after=%.1fMB (%.1f KB/conn)", float64(rss0)/1024, float64(rss)/1024, per)
 	}

@@ -153,6 +153,13 @@ func TestIMAPModes(t *testing.T) {
 			t.Errorf("unexpected report:\n%s", out)
 		}
 	})
+	t.Run("conns-compress", func(t *testing.T) {
+		out := runMode(t, "imap-conns", "-addr", addrs["imap"], "-users", users(2), "-n", "20", "-p", "4",
+			"-hold", "10ms", "-compress", "-pid", strconv.Itoa(os.Getpid()))
+		if !regexp.MustCompile(`imap-conns floe compress n=20 open=20 failed=0 .*server RSS`).MatchString(out) {
+			t.Errorf("unexpected report:\n%s", out)
+		}
+	})
 	t.Run("bad-password", func(t *testing.T) {
 		var out, errb bytes.Buffer
 		code := run(ctx, []string{"imap", "-addr", addrs["imap"], "-users", "a1@example.test:wrong", "-c", "1", "-duration", "1s"}, &out, &errb)

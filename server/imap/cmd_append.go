@@ -2,7 +2,6 @@ package imap
 
 import (
 	"errors"
-	"strconv"
 	"strings"
 	"time"
 
@@ -12,9 +11,12 @@ import (
 
 // APPEND (RFC 9051 6.3.12, RFC 3501 6.3.11) with LITERAL+ / LITERAL-
 // (RFC 7888), the UTF8 literal form (RFC 6855 4), binary literals (RFC 3516
-// 4.4), APPENDUID (RFC 4315) and APPENDLIMIT (RFC 7889). The message is
-// stored through storage/ingest, the write path SMTP delivery uses:
-// streamed into a blob, parsed once, committed in one transaction.
+// 4.4), APPENDUID (RFC 4315), APPENDLIMIT (RFC 7889), MULTIAPPEND (RFC
+// 3502, several messages in one command, multiappend.go) and CATENATE (RFC
+// 4469, a message built from literals and URLs, catenate.go). Every message
+// is stored through storage/ingest, the write path SMTP delivery uses:
+// streamed into a blob, parsed once, committed in one transaction (all the
+// messages of the command in the same one).
 //
 // The size limit is session.appendLimit: the [smtp] max_message_size of the
 // config, so that SMTP and IMAP accept the same messages (one place).
@@ -24,7 +26,7 @@ func init() {
 }
 
 func cmdAppend(s *session, tag string, d *decoder) error {
-	// append = "APPEND" SP mailbox [SP flag-list] [SP date-time] SP literal
+	// append = "APPEND" SP mailbox 1*append-message (RFC 3502 6)
 	if err := d.SP(); err != nil {
 		return err
 	}
@@ -32,9 +34,40 @@ func cmdAppend(s *session, tag string, d *decoder) error {
 	if err != nil {
 		return err
 	}
-	if err := d.SP(); err != nil {
+	// Resolve the destination before any message comes, so that a missing
+	// mailbox costs no blob and a synchronising literal is refused before
+	// its continuation; a refused APPEND leaves the rest of its line to the
+	// command loop, which discards it.
+	mb, mbErr := s.mailbox(name)
+	if mbErr == nil {
+		mbErr = s.v.CanAppend(s.ctx, mb.ID()) // RFC 4314 4: "i"
+	}
+	b := &appendBatch{s: s, mb: mb, mbErr: mbErr}
+	defer b.discard()
+	for {
+		if err := d.SP(); err != nil {
+			return err
+		}
+		if err := b.message(d); err != nil {
+			return err
+		}
+		if d.EOL() {
+			break
+		}
+	}
+	if err := d.CRLF(); err != nil {
 		return err
 	}
+	return b.commit(tag)
+}
+
+// message reads one append-message after its SP: append-opts SP
+// append-data (RFC 3502 6, RFC 4466 2.1), and spools its message.
+//
+//	append-opts = [flag-list SP] [date-time SP]
+//	append-data = literal / literal8 / "UTF8" SP "(" literal8 ")" /
+//	              "CATENATE" SP "(" cat-part *(SP cat-part) ")"
+func (b *appendBatch) message(d *decoder) error {
 	var flags []string
 	var date time.Time
 	c, err := d.Peek()
@@ -69,17 +102,27 @@ func cmdAppend(s *session, tag string, d *decoder) error {
 			return err
 		}
 	}
+	if err := b.admitMessage(); err != nil {
+		return err
+	}
 	utf8Form := false
 	if c != '{' && c != '~' {
-		// RFC 6855 4: append-data =/ "UTF8" SP "(" literal8 ")"
 		a, err := d.Atom()
 		if err != nil {
 			return err
 		}
-		if !strings.EqualFold(a, "UTF8") {
+		switch {
+		case strings.EqualFold(a, "CATENATE"):
+			// RFC 4469 5: append-data =/ "CATENATE" SP "(" cat-part ... ")"
+			if err := d.SP(); err != nil {
+				return err
+			}
+			return b.catenate(d, flags, date)
+		case !strings.EqualFold(a, "UTF8"):
 			return errBad("syntax error: expected literal")
 		}
-		if !s.e.utf8 {
+		// RFC 6855 4: append-data =/ "UTF8" SP "(" literal8 ")"
+		if !b.s.e.utf8 {
 			return errBad("UTF8 literal requires ENABLE UTF8=ACCEPT")
 		}
 		if err := d.SP(); err != nil {
@@ -97,34 +140,22 @@ func cmdAppend(s *session, tag string, d *decoder) error {
 		utf8Form = true
 	}
 
-	// Resolve the destination before the message comes, so that a missing
-	// mailbox costs no blob; a refused APPEND leaves its literal to the
-	// command loop, which discards it.
-	mb, mbErr := s.mailbox(name)
-	if mbErr == nil {
-		mbErr = s.v.CanAppend(s.ctx, mb.ID()) // RFC 4314 4: "i"
-	}
-	if mbErr == nil {
-		d.litCheck = s.appendQuotaCheck(mb.Mailbox) // limits.go
-	}
-
+	s := b.s
+	d.litCheck = b.litCheck
 	r, n, binaryLit, err := d.Literal(s.appendLimit())
 	if err != nil {
 		return err
 	}
-	if mbErr != nil {
-		if errors.Is(mbErr, storage.ErrNoMailbox) {
-			// RFC 9051 6.3.12: TRYCREATE when the mailbox does not exist.
-			return errNo("TRYCREATE", "no such mailbox")
-		}
-		return s.storageError(mbErr)
+	if b.mbErr != nil {
+		// A non-synchronising literal came anyway; the loop discards it.
+		return b.destinationError()
 	}
 	if n == 0 {
 		return errNo("CANNOT", "empty message")
 	}
-	// The one write path (storage/ingest): spool the literal into a blob,
-	// then read and parse it once and commit it (durable when Append
-	// returns). A message refused after spooling is discarded.
+	// The one write path (storage/ingest): spool the literal into a blob;
+	// commit parses and stores it. A message refused after spooling is
+	// discarded (appendBatch.discard).
 	ref, err := ingest.Spool(s.ctx, s.store, r)
 	if d.ioErr != nil {
 		if err == nil {
@@ -145,28 +176,21 @@ func cmdAppend(s *session, tag string, d *decoder) error {
 			return err
 		}
 	}
-	if err := d.CRLF(); err != nil {
-		ingest.Discard(s.ctx, s.store, ref.ID)
-		return err
-	}
 	if binaryLit {
 		// RFC 3516 4.3: parts holding NULs are stored base64-encoded.
 		if ref, err = s.encodeBinaryParts(ref); err != nil {
 			return err
 		}
 	}
-
-	// Through the user's view: flags the user may not set are dropped
-	// (RFC 4314 4), the message counts against the folder owner's quota.
-	res, err := s.v.Append(s.ctx, mb.ID(), ref, flags, date)
-	if err != nil {
-		if errors.Is(err, storage.ErrNoMailbox) {
-			return errNo("TRYCREATE", "no such mailbox")
-		}
-		return s.storageError(err)
-	}
-	// RFC 4315 3: APPENDUID uidvalidity uid.
-	s.tagged(tag, "OK", "APPENDUID "+strconv.FormatUint(uint64(mb.Mailbox.UIDValidity), 10)+" "+
-		strconv.FormatUint(uint64(res.UID), 10), "APPEND completed")
+	b.add(ref, flags, date)
 	return nil
+}
+
+// destinationError is the answer when the destination mailbox cannot be
+// used: TRYCREATE when it does not exist (RFC 9051 6.3.12).
+func (b *appendBatch) destinationError() error {
+	if errors.Is(b.mbErr, storage.ErrNoMailbox) {
+		return errNo("TRYCREATE", "no such mailbox")
+	}
+	return b.s.storageError(b.mbErr)
 }

@@ -76,11 +76,12 @@ func TestAppendTranscript(t *testing.T) {
 	// Too big: refused before the data is sent.
 	c.send("d APPEND INBOX {5000}")
 	c.expect("d NO [TOOBIG]")
-	// Missing mailbox.
+	// Missing mailbox: refused before the data is sent; a
+	// non-synchronising literal is read and discarded.
 	c.send("e APPEND Nowhere {" + itoa(len(msg)) + "}")
-	c.expect("+ ")
-	c.sendRaw(msg + "\r\n")
 	c.expect("e NO [TRYCREATE]")
+	c.sendRaw("e2 APPEND Nowhere {" + itoa(len(msg)) + "+}\r\n" + msg + "\r\n")
+	c.expect("e2 NO [TRYCREATE]")
 	// UTF8 form needs UTF8=ACCEPT.
 	c.cmd("f", "APPEND INBOX UTF8 (~{3+}\r\nabc)", "BAD")
 	c.cmd("g", "ENABLE UTF8=ACCEPT", "OK")

@@ -47,22 +47,11 @@ func cmdIdle(s *session, tag string, d *decoder) error {
 	if s.watch != nil {
 		ready = s.watch.Ready()
 	}
+	notified := s.notifyReady() // NOTIFY's own streams (notify.go); nil: never
 	for {
 		select {
 		case <-ready:
-			ferr := s.flushUpdates(true)
-			if err := s.e.Flush(); err != nil || ferr != nil {
-				if err == nil {
-					err = ferr
-				}
-				s.raw.Close() // unblocks the reader
-				r := <-done
-				if r.err == nil {
-					r.err = err
-				}
-				s.d.ioErr = r.err
-				return r.err
-			}
+		case <-notified:
 		case r := <-done:
 			if r.err != nil {
 				if s.d.ioErr == nil {
@@ -78,6 +67,19 @@ func cmdIdle(s *session, tag string, d *decoder) error {
 			}
 			s.tagged(tag, "OK", "", "IDLE terminated")
 			return nil
+		}
+		ferr := s.idleUpdates()
+		if err := s.e.Flush(); err != nil || ferr != nil {
+			if err == nil {
+				err = ferr
+			}
+			s.raw.Close() // unblocks the reader
+			r := <-done
+			if r.err == nil {
+				r.err = err
+			}
+			s.d.ioErr = r.err
+			return r.err
 		}
 	}
 }

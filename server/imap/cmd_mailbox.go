@@ -106,6 +106,7 @@ func cmdCreate(s *session, tag string, d *decoder) error {
 	if err := s.checkMailboxCount(); err != nil { // limits.go
 		return err
 	}
+	s.notifyOwn(storage.ChangeMailboxCreated, name, 0) // not echoed to NOTIFY
 	// The view creates the missing superiors too (RFC 9051 6.3.4: "the
 	// server SHOULD create any superior hierarchical names that are
 	// needed").
@@ -152,6 +153,7 @@ func cmdDelete(s *session, tag string, d *decoder) error {
 	if err != nil {
 		return s.storageError(err)
 	}
+	s.notifyOwn(storage.ChangeMailboxDeleted, mb.Mailbox.Name, mb.ID())
 	if err := s.v.Delete(s.ctx, mb.ID()); err != nil {
 		if errors.Is(err, storage.ErrInvalid) {
 			return errNo("CANNOT", "INBOX cannot be deleted")
@@ -188,6 +190,8 @@ func cmdRename(s *session, tag string, d *decoder) error {
 	if err != nil {
 		return s.storageError(err)
 	}
+	s.notifyOwn(storage.ChangeMailboxRenamed, mb.Mailbox.Name, mb.ID())
+	s.notifyOwn(storage.ChangeMailboxCreated, to, 0) // its superiors (and a new INBOX)
 	// The view checks "x" on the mailbox and "k" where it goes, refuses a
 	// move into another account's tree (CANNOT, whether or not that tree
 	// exists) and creates the new name's missing superiors.
@@ -220,6 +224,7 @@ func cmdSubscribe(on bool) func(s *session, tag string, d *decoder) error {
 		if err := d.CRLF(); err != nil {
 			return err
 		}
+		s.notifyOwn(storage.ChangeMailboxSubscribed, name, 0) // not echoed to NOTIFY
 		if !on {
 			return s.storageError(s.v.Unsubscribe(s.ctx, canonicalMailbox(name)))
 		}

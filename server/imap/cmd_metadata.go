@@ -318,6 +318,7 @@ func cmdSetMetadata(s *session, tag string, d *decoder) error {
 	if err := s.checkMetadataTotal(entries); err != nil { // limits.go
 		return err
 	}
+	s.notifyOwn(storage.ChangeMetadata, "", mbox) // not echoed to NOTIFY
 	if mbox == 0 {
 		return s.metadataError(s.store.SetMetadata(s.ctx, s.user.Account, 0, entries))
 	}

@@ -26,6 +26,10 @@ const badCharset = "BADCHARSET (UTF-8 US-ASCII)"
 // searchReturn holds the RETURN options (RFC 4731 3.1, RFC 5182).
 type searchReturn struct {
 	min, max, all, count, save bool
+	// RFC 5267 4 (CONTEXT=SEARCH, CONTEXT=SORT; esearch_context.go):
+	// PARTIAL lo:hi (zero when not asked), UPDATE, and the CONTEXT hint.
+	partial         partialRange
+	update, context bool
 }
 
 // searchArgs is a parsed SEARCH command.
@@ -33,6 +37,7 @@ type searchArgs struct {
 	crit       imap.SearchCriteria
 	ret        searchReturn
 	esearch    bool // RETURN was given: answer with ESEARCH
+	sorted     bool // SORT RETURN (ESORT, RFC 5267 3): hits are in the requested order
 	badCharset bool // an unsupported CHARSET: NO [BADCHARSET] after parsing
 }
 
@@ -401,12 +406,19 @@ func parseSearchReturn(d *decoder) (searchReturn, error) {
 		case "SAVE":
 			r.save = true
 		default:
+			if ok, err := parseContextReturn(d, &r, a); ok || err != nil {
+				return err
+			}
 			return errBad("syntax error: unknown RETURN option " + strconv.Quote(a))
 		}
 		return nil
 	})
 	if !any {
 		r.all = true
+	}
+	if err == nil && r.all && r.partial.lo != 0 {
+		// RFC 5267 4.4: one PARTIAL or one ALL, not both.
+		err = errBad("syntax error: PARTIAL and ALL together")
 	}
 	return r, err
 }
@@ -481,6 +493,10 @@ func cmdSearch(uid bool) func(s *session, tag string, d *decoder) error {
 		if searchUsesModSeq(&a.crit) {
 			s.enableCondstore() // RFC 7162 3.1: implicit CONDSTORE enabling
 		}
+		upd, err := s.newSearchContext(tag, uid, a, nil) // RETURN (UPDATE), esearch_context.go
+		if err != nil {
+			return err
+		}
 		hits, err := runSearch(s.ctx, s.v, s.sel.mbox.ID, s.sel, &a.crit, s.searchRes, false, 0)
 		if err != nil {
 			if a.ret.save {
@@ -489,6 +505,7 @@ func cmdSearch(uid bool) func(s *session, tag string, d *decoder) error {
 			return s.storageError(err)
 		}
 		s.writeSearchResult(tag, uid, a, hits)
+		s.startSearchContext(upd, hits)
 		return nil
 	}
 }
@@ -548,7 +565,7 @@ func (s *session) writeSearchResult(tag string, uid bool, a *searchArgs, hits []
 		return
 	}
 	// RFC 4731 3.1 / RFC 5182: SAVE alone produces no ESEARCH response.
-	if r.save && !r.min && !r.max && !r.all && !r.count {
+	if r.save && !r.min && !r.max && !r.all && !r.count && r.partial.lo == 0 {
 		return
 	}
 	e.Untagged().Atom("ESEARCH (TAG ").String(tag).Byte(')')
@@ -571,7 +588,10 @@ func (s *session) writeSearchResult(tag string, uid bool, a *searchArgs, hits []
 		for i, h := range hits {
 			nums[i] = num(h)
 		}
-		e.SP().Atom("ALL ").Atom(compactSet(nums))
+		e.SP().Atom("ALL ").Atom(resultSet(nums, a.sorted))
+	}
+	if r.partial.lo != 0 {
+		s.writePartial(r.partial, hits, num, a.sorted)
 	}
 	if modseq && len(hits) > 0 {
 		// RFC 7162 3.1.5: the highest mod-sequence of the returned messages.

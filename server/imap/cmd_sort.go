@@ -240,6 +240,12 @@ func cmdSort(uid bool) func(s *session, tag string, d *decoder) error {
 		if err := d.SP(); err != nil {
 			return err
 		}
+		// RFC 5267 3: extended-sort = ["UID" SP] "SORT" search-return-opts
+		// SP sort-criteria SP search-criteria (ESORT, CONTEXT=SORT).
+		ret, esearch, err := parseSortReturn(d)
+		if err != nil {
+			return err
+		}
 		keys, err := parseSortCriteria(d)
 		if err != nil {
 			return err
@@ -257,15 +263,25 @@ func cmdSort(uid bool) func(s *session, tag string, d *decoder) error {
 		if a.badCharset {
 			return errNo(badCharset, "unsupported charset")
 		}
+		a.ret, a.esearch, a.sorted = ret, esearch, true
 		modseq := searchUsesModSeq(&a.crit)
 		if modseq {
 			s.enableCondstore()
+		}
+		upd, err := s.newSearchContext(tag, uid, a, keys)
+		if err != nil {
+			return err
 		}
 		hits, err := runSearch(s.ctx, s.v, s.sel.mbox.ID, s.sel, &a.crit, s.searchRes, true, sortFields(keys))
 		if err != nil {
 			return s.storageError(err)
 		}
 		hits = sortHits(hits, keys)
+		if esearch {
+			s.writeSearchResult(tag, uid, a, hits)
+			s.startSearchContext(upd, hits)
+			return nil
+		}
 		e := s.e
 		e.Untagged().Atom("SORT")
 		var highest storage.ModSeq

@@ -2,6 +2,8 @@ package imap
 
 import (
 	"bufio"
+	"bytes"
+	"compress/flate"
 	"errors"
 	cfgpkg "github.com/floemail/floe/server/config"
 	"io"
@@ -296,6 +298,10 @@ func FuzzDecoder(f *testing.F) {
 		"a7 ID (\"name\" \"Thunderbird\" \"version\" {4}\r\n1.23)\r\n",
 		"a8 APPEND INBOX ~{3+}\r\n\x00\x01\x02\r\n",
 		"a9 LIST \"\" \"Entw&APw-rfe/*\"\r\n",
+		// MULTIAPPEND (RFC 3502), CATENATE (RFC 4469).
+		"b1 APPEND INBOX (\\Seen) {5+}\r\nhello (\\Flagged) \"17-Jul-1996 02:44:25 -0700\" {5+}\r\nworld\r\n",
+		"b2 APPEND Drafts CATENATE (URL \"/Drafts;UIDVALIDITY=385759045/;UID=20/;section=HEADER\" TEXT {4+}\r\nbody)\r\n",
+		"b3 APPEND INBOX CATENATE (TEXT {2+}\r\nhi URL \"/INBOX/;UID=1\") CATENATE (URL \"/INBOX/;UID=2/;PARTIAL=0.10\") {3+}\r\nabc\r\n",
 	} {
 		f.Add(s)
 	}
@@ -338,11 +344,32 @@ func FuzzSession(f *testing.F) {
 		"a1 ID (\"name\" {3+}\r\nabc)\r\na2 ENABLE CONDSTORE\r\n",
 		"garbage\r\n\r\n\x00\xff{99999999+}\r\n",
 		"a1 LOGIN {5}\r\nalice {8}\r\npassword\r\n",
+		"a1 LOGIN alice@example.test password\r\n" +
+			"a2 APPEND INBOX (\\Seen) {14+}\r\nSubject: x\r\n\r\n {14+}\r\nSubject: y\r\n\r\n\r\n" +
+			"a3 APPEND Archive CATENATE (URL \"/INBOX/;UID=1/;SECTION=HEADER\" TEXT {3+}\r\nhi\n URL \"/INBOX;UIDVALIDITY=1/;UID=2\")\r\n" +
+			"a4 APPEND Archive CATENATE (TEXT {2}\r\n",
+		// ESORT, CONTEXT=SEARCH/SORT (RFC 5267).
+		"a1 LOGIN alice@example.test password\r\na2 SELECT INBOX\r\n" +
+			"a3 UID SORT RETURN (MIN MAX COUNT PARTIAL 1:10 UPDATE) (REVERSE SUBJECT) UTF-8 ALL\r\n" +
+			"a4 SEARCH RETURN (UPDATE CONTEXT ALL) UNSEEN\r\na5 STORE 1:* +FLAGS (\\Seen)\r\na6 CANCELUPDATE \"a3\" \"a4\"\r\n",
 		"a1 LOGIN alice@example.test password\r\na2 SETACL INBOX bob lrs\r\na3 GETACL INBOX\r\na4 LISTRIGHTS INBOX -bob\r\n" +
 			"a5 MYRIGHTS \"~bob@example.test\"\r\na6 DELETEACL INBOX bob\r\na7 SELECT \"~x@example.test/INBOX\"\r\n",
 	} {
 		f.Add(s)
 	}
+	// NOTIFY (RFC 5465).
+	f.Add("a1 LOGIN alice@example.test password\r\na2 SELECT INBOX\r\n" +
+		"a3 NOTIFY SET STATUS (selected (MessageNew (UID BODY.PEEK[HEADER.FIELDS (Subject)]) MessageExpunge FlagChange)) " +
+		"(personal (MessageNew MessageExpunge MailboxName SubscriptionChange MailboxMetadataChange)) (mailboxes (INBOX Trash) NONE)\r\n" +
+		"a4 CREATE x\r\na5 NOTIFY NONE\r\na6 LOGOUT\r\n")
+	// COMPRESS=DEFLATE (RFC 4978): the commands after it are deflated.
+	var z bytes.Buffer
+	zw, _ := flate.NewWriter(&z, flate.BestSpeed)
+	zw.Write([]byte("a3 SELECT INBOX\r\n"))
+	zw.Flush()
+	zw.Write([]byte("a4 FETCH 1:* (FLAGS)\r\na5 LOGOUT\r\n"))
+	zw.Flush()
+	f.Add("a1 LOGIN alice@example.test password\r\na2 COMPRESS DEFLATE\r\n" + z.String())
 	env := newTestServer(f)
 	env.setConfig(func(c *cfgConfig) { c.TLS.AllowPlaintextAuth = true })
 	f.Fuzz(func(t *testing.T, in string) {

@@ -164,11 +164,18 @@ func (e *encoder) Flush() error {
 	if e.err == nil {
 		e.err = e.bw.Flush()
 	}
+	if f, ok := e.w.(flusher); ok && e.err == nil {
+		e.err = f.Flush() // COMPRESS=DEFLATE: end the batch (compress.go)
+	}
 	e.bw.Reset(nil)
 	e.pool.Put(e.bw)
 	e.bw = nil
 	return e.err
 }
+
+// flusher is a writer below the encoder that buffers across Writes and
+// must be flushed with the encoder (the COMPRESS=DEFLATE stream).
+type flusher interface{ Flush() error }
 
 // Err returns the first write error.
 func (e *encoder) Err() error { return e.err }

@@ -112,7 +112,11 @@ func TestParseSearchReturnAndCharset(t *testing.T) {
 	}{
 		{" ALL", searchReturn{}, false, false},
 		{" RETURN () ALL", searchReturn{all: true}, true, false},
-		{" RETURN (MIN MAX COUNT ALL SAVE) ALL", searchReturn{true, true, true, true, true}, true, false},
+		{" RETURN (MIN MAX COUNT ALL SAVE) ALL", searchReturn{min: true, max: true, all: true, count: true, save: true}, true, false},
+		// RFC 5267 4: PARTIAL, UPDATE, CONTEXT.
+		{" RETURN (PARTIAL 4:2 UPDATE) ALL", searchReturn{partial: partialRange{2, 4}, update: true}, true, false},
+		{" RETURN (CONTEXT COUNT partial 1:500) SEEN", searchReturn{context: true, count: true, partial: partialRange{1, 500}}, true, false},
+		{" RETURN (UPDATE) ALL", searchReturn{update: true}, true, false},
 		{" return (save) ALL", searchReturn{save: true}, true, false},
 		{" CHARSET ISO-8859-1 ALL", searchReturn{}, false, true},
 		{" RETURN (COUNT) CHARSET KOI8-R ALL", searchReturn{count: true}, true, true},
@@ -151,6 +155,10 @@ func TestParseSearchBad(t *testing.T) {
 		" 0", " 1:0", " OR SEEN", " NOT", " ()", " (SEEN", " SEEN)", " MODSEQ", " MODSEQ \"/flags/x\" bogus 1",
 		" RETURN (FOO) ALL", " RETURN MIN ALL", " RETURN (MIN)", " CHARSET", " CHARSET UTF-8",
 		" KEYWORD", " LARGER 99999999999999999999", deep, deepParens,
+		// RFC 5267 4.4: a range of two nz-numbers, one PARTIAL or one ALL.
+		" RETURN (PARTIAL 1) ALL", " RETURN (PARTIAL 1:*) ALL", " RETURN (PARTIAL *:1) ALL", " RETURN (PARTIAL 0:3) ALL",
+		" RETURN (PARTIAL) ALL", " RETURN (PARTIAL 1:2 ALL) ALL", " RETURN (PARTIAL 1:2 PARTIAL 3:4) ALL",
+		" RETURN (UPDATE (UID)) ALL",
 	} {
 		_, err := parseSearchLine(line)
 		var re *respError
@@ -455,6 +463,8 @@ func FuzzSearchCriteria(f *testing.F) {
 		" OR (SEEN FLAGGED) NOT (DELETED LARGER 100)", ` HEADER "X-Spam" "yes" SINCE 1-Jan-2024`,
 		" MODSEQ \"/flags/\\\\seen\" priv 5", " $", " 1:3,5 UNKEYWORD $Junk", " SUBJECT {3}\r\nabc",
 		" NOT NOT NOT (((SEEN)))", " SENTON \"1-Feb-2020\" BODY x",
+		// RFC 5267 4: CONTEXT=SEARCH return options.
+		" RETURN (PARTIAL 1:500 UPDATE CONTEXT) UNDELETED UNKEYWORD $Junk", " RETURN (COUNT PARTIAL 23500:24000) ALL",
 	} {
 		f.Add(s)
 	}

@@ -54,6 +54,8 @@ type selected struct {
 	// recent: the UIDs (sorted) whose \Recent this session owns, or, read-
 	// only, saw unclaimed (recent.go).
 	recent []storage.UID
+	// updates: the SEARCH/SORT RETURN (UPDATE) contexts (esearch_context.go).
+	updates *searchUpdates
 }
 
 // errSelectedDeleted ends a session whose selected mailbox another session
@@ -376,6 +378,7 @@ func (s *session) applyChanges() {
 		if c.Mailbox != v.mbox.ID {
 			continue
 		}
+		v.updates.noteChange(c)
 		v.highestModSeq = max(v.highestModSeq, c.ModSeq)
 		switch c.Kind {
 		case storage.ChangeMessageAdded:
@@ -423,6 +426,9 @@ func (s *session) flushUpdates(allowExpunge bool) error {
 	s.applyChanges()
 	v := s.sel
 	if v == nil {
+		if err := s.flushNotify(); err != nil {
+			return err
+		}
 		return s.e.Err()
 	}
 	if v.deleted {
@@ -439,6 +445,7 @@ func (s *session) flushUpdates(allowExpunge bool) error {
 		// (its sequence number would be beyond what the client knows).
 		known := min(v.announced, len(v.uids))
 		gone := make([]storage.UID, 0, len(v.expunged))
+		s.contextsExpunge(known) // REMOVEFROM before EXPUNGE (RFC 5267 4.3.4)
 		if s.enabled.qresync {
 			for _, u := range v.uids[:known] {
 				if _, ok := v.expunged[u]; ok {
@@ -476,6 +483,7 @@ func (s *session) flushUpdates(allowExpunge bool) error {
 		clear(v.expunged)
 		v.goneFlags = nil
 	}
+	newFrom, newTo := uint32(v.announced+1), uint32(len(v.uids))
 	if len(v.uids) != v.announced {
 		e.Untagged().Number(uint32(len(v.uids))).Atom(" EXISTS").CRLF()
 		if !s.enabled.rev2 {
@@ -485,7 +493,7 @@ func (s *session) flushUpdates(allowExpunge bool) error {
 		}
 		v.announced = len(v.uids)
 	}
-	if len(v.fetches) > 0 {
+	if len(v.fetches) > 0 && !s.holdFetches {
 		// The last pending change of a message wins.
 		last := make(map[storage.UID]int, len(v.fetches))
 		for i, f := range v.fetches {
@@ -509,6 +517,15 @@ func (s *session) flushUpdates(allowExpunge bool) error {
 			e.Byte(')').CRLF()
 		}
 		v.fetches = v.fetches[:0]
+	}
+	if err := s.notifyFetchNew(newFrom, newTo); err != nil { // NOTIFY MessageNew fetch-att
+		return err
+	}
+	if err := s.flushContexts(); err != nil { // ADDTO/REMOVEFROM (RFC 5267 4.3)
+		return err
+	}
+	if err := s.flushNotify(); err != nil { // NOTIFY: other mailboxes
+		return err
 	}
 	return e.Err()
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/floemail/floe/server/auth"
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/server/connsrv"
+	"github.com/floemail/floe/server/imap/deflate"
 	"github.com/floemail/floe/storage"
 )
 
@@ -64,6 +65,11 @@ type Server struct {
 	conns  *connsrv.Server
 	nextID atomic.Uint64
 	recent *recentTracker
+	// deflate lends compressors to COMPRESS=DEFLATE sessions (compress.go).
+	deflate *deflate.Pool
+	// notifyLimit bounds the responses one batch of NOTIFY events may need
+	// (notify.go, NOTIFICATIONOVERFLOW).
+	notifyLimit int
 }
 
 // New returns a Server. It does not listen; call Serve.
@@ -77,11 +83,13 @@ func New(o Options) *Server {
 		o.Config = func() *config.Config { return c }
 	}
 	return &Server{
-		opts:   o,
-		log:    log.With("proto", "imap"),
-		wpool:  newWriterPool(),
-		conns:  connsrv.NewContext(o.BaseContext, log.With("proto", "imap")),
-		recent: newRecentTracker(),
+		opts:        o,
+		log:         log.With("proto", "imap"),
+		wpool:       newWriterPool(),
+		conns:       connsrv.NewContext(o.BaseContext, log.With("proto", "imap")),
+		recent:      newRecentTracker(),
+		deflate:     deflate.NewPool(maxCompressors),
+		notifyLimit: defaultNotifyLimit,
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/floemail/floe/acl"
 	"github.com/floemail/floe/server/auth"
+	"github.com/floemail/floe/server/imap/deflate"
 	"github.com/floemail/floe/storage"
 	"github.com/floemail/floe/storage/view"
 )
@@ -95,6 +96,15 @@ type session struct {
 	// watch streams the changes of the selected mailbox, whoever makes
 	// them (the owner, others sharing it); nil when nothing is selected.
 	watch *view.Watch
+
+	// COMPRESS=DEFLATE (compress.go): the compressing writer, nil until
+	// the command succeeded.
+	zw *deflate.Writer
+	// NOTIFY (notify.go): nil until the command is used; holdFetches keeps
+	// flag updates of the selected mailbox pending while notifications
+	// that do not include FlagChange are sent.
+	notify      *notifyState
+	holdFetches bool
 
 	badCount int
 	lineEnd  atomic.Int64 // deadline of the command line being read (unix ns; 0: none), see deadlines.go
@@ -182,7 +192,11 @@ func (s *session) serve() {
 		if s.watch != nil {
 			s.watch.Close()
 		}
+		s.endNotify()
 		s.e.Flush()
+		if s.zw != nil {
+			s.zw.Release()
+		}
 		s.conn.Close()
 		s.log.Debug("connection closed")
 	}()
@@ -203,6 +217,10 @@ func (s *session) serve() {
 		if s.r.Buffered() == 0 {
 			// Pipelined commands are answered in one write (RFC 9051 5.5).
 			if s.e.Flush() != nil {
+				return
+			}
+			// NOTIFY: notifications come also between commands.
+			if s.notifying() && !s.awaitNotifying() {
 				return
 			}
 		}
@@ -467,14 +485,18 @@ func (s *session) capabilities() []string {
 			caps = append(caps, "LOGINDISABLED")
 		}
 	}
+	if s.state != stateNotAuth && s.zw == nil {
+		caps = append(caps, "COMPRESS=DEFLATE") // RFC 4978: after login, once
+	}
 	caps = append(caps,
 		"LITERAL+", "SASL-IR", "ENABLE", "ID", "IDLE", "NAMESPACE", "UIDPLUS", "MOVE", "UNSELECT",
+		"MULTIAPPEND", "CATENATE", "NOTIFY",
 		"CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS", "STATUS=SIZE",
 		"ESEARCH", "SEARCHRES", "CONDSTORE", "QRESYNC",
 		"APPENDLIMIT="+strconv.FormatInt(s.appendLimit(), 10),
 		"BINARY", "UTF8=ACCEPT", "METADATA", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE", "QUOTASET",
 		"ACL", "RIGHTS=texk",
-		"SORT", "SORT=DISPLAY", "THREAD=REFERENCES", "THREAD=ORDEREDSUBJECT")
+		"SORT", "SORT=DISPLAY", "ESORT", "CONTEXT=SEARCH", "CONTEXT=SORT", "THREAD=REFERENCES", "THREAD=ORDEREDSUBJECT")
 	return caps
 }
 

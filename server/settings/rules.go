@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/floemail/floe/rules"
 	"github.com/floemail/floe/server/jsonapi"
 	"github.com/floemail/floe/storage"
 )
@@ -34,8 +35,30 @@ type responderResetter interface {
 }
 
 // ValidateRules checks a rule document in JSON and returns it normalised;
-// its error text is shown to the user.
+// its error text is shown to the user. When the error is the rules
+// layer's (*rules.Errors or *rules.Error), each problem is also answered
+// with its key path (ErrorAnswer.Errors), so that the page shows it next
+// to its field.
 type ValidateRules func(doc []byte) ([]byte, error)
+
+// fieldErrors returns the problems of a rules-layer error by key path
+// (nil when err is not one).
+func fieldErrors(err error) []FieldError {
+	var list []*rules.Error
+	var many *rules.Errors
+	var one *rules.Error
+	switch {
+	case errors.As(err, &many):
+		list = many.List
+	case errors.As(err, &one):
+		list = []*rules.Error{one}
+	}
+	var out []FieldError
+	for _, e := range list {
+		out = append(out, FieldError{Key: e.Key, Message: e.Reason})
+	}
+	return out
+}
 
 // ruleParts are the document's keys the API edits.
 var ruleParts = map[string]bool{"rules": true, "forwarder": true, "responder": true}
@@ -125,7 +148,7 @@ func (h *Handler) putPart(w http.ResponseWriter, r *http.Request, c *caller, par
 	}
 	norm, err := h.o.ValidateRules(raw)
 	if err != nil {
-		jsonapi.WriteError(w, http.StatusBadRequest, err.Error())
+		jsonapi.WriteJSON(w, http.StatusBadRequest, ErrorAnswer{Error: err.Error(), Errors: fieldErrors(err)})
 		return
 	}
 	if len(doc) == 0 {

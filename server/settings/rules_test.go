@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
+	"github.com/floemail/floe/rules"
 	"github.com/floemail/floe/storage"
 )
 
@@ -141,4 +143,115 @@ func TestRulesAPIAbsent(t *testing.T) {
 	if code := b.do("GET", "/api/v1/rules", nil, nil); code != 404 {
 		t.Errorf("without a rule store: %d", code)
 	}
+}
+
+// rulesLayer validates as the server does (server/http.go): the rules
+// layer's parser and compiler, without files.
+func rulesLayer(doc []byte) ([]byte, error) {
+	st, src, err := rules.ParseJSON("your rules", doc)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := rules.Compile(st, src, rules.Options{}); err != nil {
+		return nil, err
+	}
+	return rules.MarshalJSON(st)
+}
+
+// TestRulesAPIFieldErrors: a refused document answers each problem with
+// its key path, so that the page can show it next to its field.
+func TestRulesAPIFieldErrors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.h.o.Rules, e.h.o.ValidateRules = &memRules{docs: map[storage.AccountID][]byte{}}, rulesLayer
+	b := e.browser(t)
+	b.login("alice@example.org", oldPW)
+	bad := []map[string]any{
+		{"title": "ok", "conditions": []any{map[string]any{"if": "all"}}, "actions": []any{map[string]any{"do": "accept"}}},
+		{"title": "bad", "conditions": []any{
+			map[string]any{"if": "subject", "contains": "a"},
+			map[string]any{"if": "subject", "regex": "("},
+			map[string]any{"if": "local_time", "hours": "9-5"},
+		}, "actions": []any{
+			map[string]any{"do": "move", "folder": "A"},
+			map[string]any{"do": "add_header", "header": "X-A"},
+		}},
+	}
+	var er apiErr
+	if code := b.do("PUT", "/api/v1/rules", bad, &er); code != 400 {
+		t.Fatalf("invalid rules: %d %+v", code, er)
+	}
+	keys := map[string]string{}
+	for _, f := range er.Errors {
+		keys[f.Key] = f.Message
+	}
+	for _, k := range []string{"rules[1].conditions[1].regex", "rules[1].conditions[2].hours", "rules[1].actions[1].value"} {
+		if keys[k] == "" {
+			t.Errorf("no problem for %s: %+v", k, er.Errors)
+		}
+	}
+	if len(er.Errors) != 3 || !strings.Contains(er.Error, "rules[1].conditions[1].regex: invalid regular expression") {
+		t.Errorf("answer: %+v", er)
+	}
+	for _, tc := range []struct {
+		part string
+		body any
+		key  string
+	}{
+		{"responder", map[string]any{"mode": "once", "text": "away", "from_date": "2026-06-22", "to_date": "2026-06-18"}, "responder.to_date"},
+		{"responder", map[string]any{"mode": "again_after", "text": "away"}, "responder.again_after_days"},
+		{"forwarder", map[string]any{"to": []string{"ok@example.net", "not an address"}}, "forwarder.to[1]"},
+	} {
+		er = apiErr{}
+		if code := b.do("PUT", "/api/v1/"+tc.part, tc.body, &er); code != 400 || er.key() != tc.key {
+			t.Errorf("%s %v: %d %+v, want the problem at %s", tc.part, tc.body, code, er, tc.key)
+		}
+	}
+}
+
+// TestRulesAPIPageShapes: the shapes the page's editor writes (every
+// condition of the seed's Appendix A with its options, every action of
+// Appendix B) are accepted by the rules layer and come back unchanged.
+func TestRulesAPIPageShapes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.h.o.Rules, e.h.o.ValidateRules = &memRules{docs: map[storage.AccountID][]byte{}}, rulesLayer
+	b := e.browser(t)
+	b.login("alice@example.org", oldPW)
+	conds := `[
+	 {"if":"from","contains":"a;b"}, {"if":"to","regex":"^x","match_case":true}, {"if":"subject","starts_with":"[x]","whole_word":true},
+	 {"if":"cc","ends_with":"@y.example"}, {"if":"reply_to","equals":"z@y.example"}, {"if":"date","contains":"Sat,"},
+	 {"if":"priority","is":"high"}, {"if":"spam","not":true}, {"if":"size","greater":100,"lower":2048.5},
+	 {"if":"body","contains":"unsubscribe"}, {"if":"header","header":"X-Mailer","contains":"jim;bob"},
+	 {"if":"any_header","starts_with":"x-spam-flag: yes"}, {"if":"attachment_name","ends_with":".exe;.scr"},
+	 {"if":"has_attachment"}, {"if":"sender","ends_with":"@partner.example"}, {"if":"recipient","contains":"+shop"},
+	 {"if":"sender_is","local":true,"account":"exists","member_of_domain":"example.org","member_of_group":"sales"},
+	 {"if":"recipient_is","local":false}, {"if":"ip","starts_with":"192.0.2."}, {"if":"rdns","ends_with":".example.net"},
+	 {"if":"trusted_ip"}, {"if":"spam_score","greater":5}, {"if":"smtp_auth"},
+	 {"if":"local_time","days":["mon","fri"],"hours":"18:00-08:00","from_date":"2026-12-24","to_date":"2027-01-01","timezone":"Europe/Prague"},
+	 {"if":"all"}]`
+	acts := `[
+	 {"do":"accept"}, {"do":"reject","text":"No"}, {"do":"delete"}, {"do":"spam"}, {"do":"quarantine"}, {"do":"stop"},
+	 {"do":"forward","to":"boss@example.net"}, {"do":"move","folder":"A/B"}, {"do":"copy","folder":"%%Extension%%"},
+	 {"do":"encrypt"}, {"do":"send","to":"%%Sender%%","from":"robot@example.org","subject":"Re: %%Subject%%","text":"Hello %%From_Name%%"},
+	 {"do":"add_header","header":"X-P","value":"n"}, {"do":"edit_header","header":"Subject","value":"[U] %%Subject%%"},
+	 {"do":"delete_header","header":"X-Mailer"}, {"do":"priority","priority":"low"}, {"do":"flags","flags":["\\Flagged","Billing"]}]`
+	doc := json.RawMessage(`[{"title":"every","active":false,"conditions":` + conds + `,"actions":` + acts + `}]`)
+	var got []map[string]any
+	if code := b.do("PUT", "/api/v1/rules", doc, &got); code != 200 || len(got) != 1 {
+		t.Fatalf("put: %d %v", code, got)
+	}
+	var want []map[string]any
+	json.Unmarshal(doc, &want)
+	if gj, wj := mustJSON(got), mustJSON(want); gj != wj {
+		t.Errorf("round trip:\n got %s\nwant %s", gj, wj)
+	}
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
 }

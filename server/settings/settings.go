@@ -11,7 +11,8 @@
 // from POST /api/v1/session. State-changing requests of a cookie session
 // must carry the session's CSRF token in X-CSRF-Token; every request body
 // must be JSON (Content-Type application/json), which a form on another
-// site cannot send. Errors are {"error": "..."} (package jsonapi).
+// site cannot send. Errors are {"error": "..."} (package jsonapi), with "errors":
+// [{"key", "message"}] per field when the input is at fault (ErrorAnswer).
 package settings
 
 import (
@@ -212,6 +213,37 @@ type LoginRequest struct {
 type SessionInfo struct {
 	Address   string `json:"address"`
 	CSRFToken string `json:"csrf_token,omitempty"`
+	// MinPasswordLength is the shortest new password POST
+	// /api/v1/password accepts ([auth] min_password_length), for the
+	// page's hint.
+	MinPasswordLength int `json:"min_password_length"`
+}
+
+// FieldError is one problem of a request, tied to the field it is about:
+// Key is the field's path in the request body ("new_password",
+// "grantee"), or for the forwarder, responder and rules calls its path in
+// the account's rule document ("rules[2].conditions[0].regex",
+// "responder.to_date", "forwarder.to[1]"; array indexes 0-based).
+type FieldError struct {
+	Key     string `json:"key"`
+	Message string `json:"message"`
+}
+
+// ErrorAnswer is the body of every error answer: Error for people and,
+// when the problem is in the input, Errors per field (a page shows each
+// next to its field).
+type ErrorAnswer struct {
+	Error  string       `json:"error"`
+	Errors []FieldError `json:"errors,omitempty"`
+}
+
+// writeFieldError answers status with msg, tied to the field key.
+func writeFieldError(w http.ResponseWriter, status int, key, msg string) {
+	jsonapi.WriteJSON(w, status, ErrorAnswer{Error: msg, Errors: []FieldError{{Key: key, Message: msg}}})
+}
+
+func (h *Handler) sessionInfo(address, csrf string) SessionInfo {
+	return SessionInfo{Address: address, CSRFToken: csrf, MinPasswordLength: h.o.Config().Auth.MinPasswordLength}
 }
 
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
@@ -241,7 +273,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	cookie, csrf := h.sessions.create(p.Account, p.Address)
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: cookie, Path: "/", HttpOnly: true,
 		Secure: secureCookie(r), SameSite: http.SameSiteStrictMode, MaxAge: int(sessionMax / time.Second)})
-	jsonapi.WriteJSON(w, http.StatusOK, SessionInfo{Address: p.Address, CSRFToken: csrf})
+	jsonapi.WriteJSON(w, http.StatusOK, h.sessionInfo(p.Address, csrf))
 }
 
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
@@ -258,7 +290,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) me(w http.ResponseWriter, r *http.Request, c *caller) {
-	jsonapi.WriteJSON(w, http.StatusOK, SessionInfo{Address: c.acct.Address, CSRFToken: c.csrf})
+	jsonapi.WriteJSON(w, http.StatusOK, h.sessionInfo(c.acct.Address, c.csrf))
 }
 
 // Quota is the answer of GET /api/v1/quota; a limit of 0 is unlimited.
@@ -292,7 +324,7 @@ func (h *Handler) password(w http.ResponseWriter, r *http.Request, c *caller) {
 		return
 	}
 	if msg := passwordProblem(req.NewPassword, c.acct.Address, h.o.Config().Auth.MinPasswordLength); msg != "" {
-		jsonapi.WriteError(w, http.StatusBadRequest, msg)
+		writeFieldError(w, http.StatusBadRequest, "new_password", msg)
 		return
 	}
 	if c.acct.Source == storage.SourceConfig {
@@ -305,7 +337,7 @@ func (h *Handler) password(w http.ResponseWriter, r *http.Request, c *caller) {
 			jsonapi.WriteError(w, http.StatusTooManyRequests, "too many failed attempts; wait a few minutes and try again")
 			return
 		}
-		jsonapi.WriteError(w, http.StatusForbidden, "the current password is wrong")
+		writeFieldError(w, http.StatusForbidden, "old_password", "the current password is wrong")
 		return
 	}
 	hash, err := auth.HashPassword(req.NewPassword)
@@ -388,7 +420,7 @@ func (h *Handler) createAppPassword(w http.ResponseWriter, r *http.Request, c *c
 	p, err := h.o.Store.CreateAppPassword(r.Context(), storage.AppPassword{Account: c.acct.ID, Label: req.Label, Hash: hash})
 	switch {
 	case errors.Is(err, storage.ErrInvalid):
-		jsonapi.WriteError(w, http.StatusBadRequest, "label: give a name of 1 to "+strconv.Itoa(storage.MaxAppPasswordLabel)+" characters, e.g. \"phone\"")
+		writeFieldError(w, http.StatusBadRequest, "label", "label: give a name of 1 to "+strconv.Itoa(storage.MaxAppPasswordLabel)+" characters, e.g. \"phone\"")
 		return
 	case errors.Is(err, storage.ErrLimit):
 		jsonapi.WriteError(w, http.StatusConflict, "you have "+strconv.Itoa(storage.MaxAppPasswords)+" app passwords; revoke one you no longer use first")

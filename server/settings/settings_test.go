@@ -2,6 +2,7 @@ package settings
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -28,6 +29,7 @@ var (
 const oldPW = "old-password-1"
 
 type env struct {
+	cfg  *config.Config
 	st   *sqlite.Store
 	auth *auth.Authenticator
 	srv  *httptest.Server
@@ -61,7 +63,7 @@ func newEnv(t *testing.T) *env {
 		Clients: clientsvc.NewService(st, func() *config.Config { return cfg }, key)})
 	srv := httptest.NewTLSServer(h)
 	t.Cleanup(srv.Close)
-	return &env{st: st, auth: a, srv: srv, h: h}
+	return &env{cfg: cfg, st: st, auth: a, srv: srv, h: h}
 }
 
 // client is a browser-like client: a cookie jar and the CSRF token.
@@ -147,7 +149,16 @@ func (c *client) login(addr, pw string) int {
 }
 
 type apiErr struct {
-	Error string `json:"error"`
+	Error  string       `json:"error"`
+	Errors []FieldError `json:"errors"`
+}
+
+// key is the field of the answer's only problem.
+func (e apiErr) key() string {
+	if len(e.Errors) != 1 {
+		return fmt.Sprintf("%d problems", len(e.Errors))
+	}
+	return e.Errors[0].Key
 }
 
 func TestSessionAndCSRF(t *testing.T) {
@@ -162,7 +173,8 @@ func TestSessionAndCSRF(t *testing.T) {
 		t.Fatalf("login: %d", code)
 	}
 	var me SessionInfo
-	if code := b.do("GET", "/api/v1/me", nil, &me); code != 200 || me.Address != "alice@example.org" || me.CSRFToken != b.csrf {
+	if code := b.do("GET", "/api/v1/me", nil, &me); code != 200 || me.Address != "alice@example.org" || me.CSRFToken != b.csrf ||
+		me.MinPasswordLength != config.DefaultMinPasswordLength {
 		t.Errorf("me: %d %+v", code, me)
 	}
 	// A state-changing call without the CSRF token is refused.
@@ -208,12 +220,14 @@ func TestPasswordChange(t *testing.T) {
 		req  PasswordRequest
 		code int
 		msg  string
+		key  string
 	}{
-		{PasswordRequest{"wrong", "new-password-2"}, 403, "current password is wrong"},
-		{PasswordRequest{oldPW, "short"}, 400, "at least 10"},
-		{PasswordRequest{oldPW, "alice@example.org"}, 400, "must not be your address"},
+		{PasswordRequest{"wrong", "new-password-2"}, 403, "current password is wrong", "old_password"},
+		{PasswordRequest{oldPW, "short"}, 400, "at least 10", "new_password"},
+		{PasswordRequest{oldPW, "alice@example.org"}, 400, "must not be your address", "new_password"},
 	} {
-		if code := b.do("POST", "/api/v1/password", tc.req, &er); code != tc.code || !strings.Contains(er.Error, tc.msg) {
+		er = apiErr{}
+		if code := b.do("POST", "/api/v1/password", tc.req, &er); code != tc.code || !strings.Contains(er.Error, tc.msg) || er.key() != tc.key {
 			t.Errorf("%+v: %d %+v", tc.req, code, er)
 		}
 	}
@@ -244,6 +258,33 @@ func TestPasswordChange(t *testing.T) {
 	}
 }
 
+// TestPasswordMinimum: the minimum the page shows is the server's
+// [auth] min_password_length, in the login answer and /api/v1/me, and it
+// is the one enforced.
+func TestPasswordMinimum(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.cfg.Auth.MinPasswordLength = 14
+	b := e.browser(t)
+	var s SessionInfo
+	if code := b.do("POST", "/api/v1/session", LoginRequest{"alice@example.org", oldPW}, &s); code != 200 || s.MinPasswordLength != 14 {
+		t.Fatalf("login: %d %+v", code, s)
+	}
+	b.csrf = s.CSRFToken
+	var me SessionInfo
+	if b.do("GET", "/api/v1/me", nil, &me); me.MinPasswordLength != 14 {
+		t.Errorf("me: %+v", me)
+	}
+	var er apiErr
+	if code := b.do("POST", "/api/v1/password", PasswordRequest{oldPW, "thirteen-char"}, &er); code != 400 ||
+		!strings.Contains(er.Error, "at least 14") || er.key() != "new_password" {
+		t.Errorf("13 characters: %d %+v", code, er)
+	}
+	if code := b.do("POST", "/api/v1/password", PasswordRequest{oldPW, "fourteen-chars"}, nil); code != 200 {
+		t.Errorf("14 characters: %d", code)
+	}
+}
+
 func TestAppPasswordsAPI(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -255,7 +296,7 @@ func TestAppPasswordsAPI(t *testing.T) {
 		t.Fatalf("create: %d %+v", code, created)
 	}
 	var er apiErr
-	if code := b.do("POST", "/api/v1/app-passwords", map[string]string{"label": ""}, &er); code != 400 {
+	if code := b.do("POST", "/api/v1/app-passwords", map[string]string{"label": ""}, &er); code != 400 || er.key() != "label" {
 		t.Errorf("empty label: %d", code)
 	}
 	ctx := t.Context()

@@ -138,17 +138,17 @@ func (h *Handler) putShare(w http.ResponseWriter, r *http.Request, c *caller) {
 	}
 	rights, err := acl.ParseSpec(req.Set)
 	if err != nil {
-		jsonapi.WriteError(w, http.StatusBadRequest, "set: "+strings.TrimPrefix(err.Error(), "acl: "))
+		writeFieldError(w, http.StatusBadRequest, "set", "set: "+strings.TrimPrefix(err.Error(), "acl: "))
 		return
 	}
 	domain := c.acct.Address[strings.LastIndexByte(c.acct.Address, '@')+1:]
 	id, err := acl.ParseIdentifier(req.Grantee, domain)
 	if err != nil {
-		jsonapi.WriteError(w, http.StatusBadRequest, "grantee: "+strings.TrimPrefix(err.Error(), "acl: "))
+		writeFieldError(w, http.StatusBadRequest, "grantee", "grantee: "+strings.TrimPrefix(err.Error(), "acl: "))
 		return
 	}
 	if strings.EqualFold(string(id), c.acct.Address) {
-		jsonapi.WriteError(w, http.StatusBadRequest, "grantee: you always have every right on your own folders")
+		writeFieldError(w, http.StatusBadRequest, "grantee", "grantee: you always have every right on your own folders")
 		return
 	}
 	ctx := r.Context()
@@ -161,7 +161,7 @@ func (h *Handler) putShare(w http.ResponseWriter, r *http.Request, c *caller) {
 	if req.Folder != "" {
 		f, err := v.Lookup(ctx, req.Folder)
 		if err != nil || !f.Own {
-			jsonapi.WriteError(w, http.StatusNotFound, "no folder "+req.Folder+" of yours")
+			writeFieldError(w, http.StatusNotFound, "folder", "no folder "+req.Folder+" of yours")
 			return
 		}
 		mbox = f.ID()

@@ -39,15 +39,30 @@ func TestSharingAPI(t *testing.T) {
 		req  ShareRequest
 		code int
 		msg  string
+		key  string
 	}{
-		{ShareRequest{Folder: "INBOX", Grantee: "bob", Set: "everything"}, 400, "set:"},
-		{ShareRequest{Folder: "Nope", Grantee: "bob", Set: "read"}, 404, "no folder Nope of yours"},
-		{ShareRequest{Folder: "INBOX", Grantee: "alice@example.org", Set: "read"}, 400, "every right"},
+		{ShareRequest{Folder: "INBOX", Grantee: "bob", Set: "everything"}, 400, "set:", "set"},
+		{ShareRequest{Folder: "Nope", Grantee: "bob", Set: "read"}, 404, "no folder Nope of yours", "folder"},
+		{ShareRequest{Folder: "INBOX", Grantee: "alice@example.org", Set: "read"}, 400, "every right", "grantee"},
 	} {
-		if code := alice.do("PUT", "/api/v1/shares", tc.req, &er); code != tc.code || !strings.Contains(er.Error, tc.msg) {
+		er = apiErr{}
+		if code := alice.do("PUT", "/api/v1/shares", tc.req, &er); code != tc.code || !strings.Contains(er.Error, tc.msg) || er.key() != tc.key {
 			t.Errorf("%+v: %d %+v", tc.req, code, er)
 		}
 	}
+	// The seed's sets one by one, a union (Custom from ticked sets) and
+	// RFC 4314 letters (Custom letters), as the page sends them.
+	for _, tc := range []struct{ set, describe, rights string }{
+		{"write", "Write", "ik"}, {"modify", "Modify", "w"}, {"delete", "Delete", "xte"}, {"administer", "Administer", "a"},
+		{"all", "All", "lrswipkxte"}, {"full", "Full", "lrswipkxtea"}, {"read+modify", "Read, Modify", "lrsw"},
+		{"lrp", "Custom (lrp)", "lrp"},
+	} {
+		if code := alice.do("PUT", "/api/v1/shares", ShareRequest{Folder: "INBOX", Grantee: "bob", Set: tc.set}, &s); code != 200 ||
+			len(s.Shared) != 1 || s.Shared[0].Set != tc.describe || s.Shared[0].Rights != tc.rights {
+			t.Errorf("set %q: %d %+v", tc.set, code, s.Shared)
+		}
+	}
+	alice.do("PUT", "/api/v1/shares", ShareRequest{Folder: "INBOX", Grantee: "bob", Set: "read"}, &s)
 	// Bob cannot share Alice's folder through his view.
 	if code := bob.do("PUT", "/api/v1/shares", ShareRequest{Folder: name, Grantee: "cfg@example.org", Set: "read"}, &er); code != 404 {
 		t.Errorf("sharing someone else's folder: %d %+v", code, er)

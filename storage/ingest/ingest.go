@@ -190,6 +190,55 @@ func Append(ctx context.Context, st storage.Store, ref storage.BlobRef, t storag
 	return res[0], res[0].Err
 }
 
+// Item is one message of DeliverAll: a spooled blob and its targets.
+type Item struct {
+	Ref     storage.BlobRef
+	Targets []storage.Target
+}
+
+// DeliverAll stores several spooled messages in one storage.Store.DeliverAll
+// call: one transaction, all or nothing (IMAP MULTIAPPEND, RFC 3502). Each
+// blob is opened and parsed once, in order, before the commit; the parses
+// are held until the commit, so the caller bounds how many messages (and
+// bytes) it passes. On success the result has, per item, one Delivered
+// per target, all stored, durable and published. On any error nothing was
+// stored and every item's blob is discarded (unless something else
+// references it); a target's refusal is a *storage.DeliveryError wrapping
+// the reason (storage.ErrOverQuota, storage.ErrNoMailbox, ...).
+func DeliverAll(ctx context.Context, st storage.Store, items []Item) ([][]storage.Delivered, error) {
+	var contents []storage.BlobID // file contents prepare extracted (Target.File)
+	discardAll := func() {
+		for _, it := range items {
+			discard(ctx, st, it.Ref.ID)
+		}
+		for _, c := range contents {
+			discard(ctx, st, c)
+		}
+	}
+	ds := make([]storage.Delivery, len(items))
+	for i, it := range items {
+		targets := append([]storage.Target(nil), it.Targets...) // prepare sets Target.File
+		parsed, cs, err := prepare(ctx, st, it.Ref, targets)
+		contents = append(contents, cs...)
+		if err != nil {
+			discardAll()
+			return nil, err
+		}
+		ds[i] = storage.Delivery{Ref: it.Ref, Parsed: parsed, Targets: targets}
+	}
+	out, err := st.DeliverAll(ctx, ds)
+	if err != nil {
+		discardAll()
+		return nil, fmt.Errorf("deliver all: %w", err)
+	}
+	if len(out) != len(items) {
+		// A backend fault: something may be stored; keep the blobs (an
+		// unreferenced one is collected as an orphan later).
+		return nil, fmt.Errorf("deliver all: storage returned %d outcomes for %d messages", len(out), len(items))
+	}
+	return out, nil
+}
+
 // Put spools r and appends it to the mailbox of t: Spool, then Append. For
 // callers that have the whole message at hand (DAV PUT, rule actions); a
 // protocol that must check the spooled message before storing it (IMAP

@@ -30,6 +30,11 @@ func (c *counting) Deliver(ctx context.Context, ref storage.BlobRef, p *storage.
 	return c.Store.Deliver(ctx, ref, p, t)
 }
 
+func (c *counting) DeliverAll(ctx context.Context, ds []storage.Delivery) ([][]storage.Delivered, error) {
+	c.delivers.Add(1)
+	return c.Store.DeliverAll(ctx, ds)
+}
+
 func (c *counting) DiscardBlob(ctx context.Context, id storage.BlobID) error {
 	c.discards.Add(1)
 	return c.Store.DiscardBlob(ctx, id)
@@ -282,3 +287,54 @@ func TestSpoolReadError(t *testing.T) {
 type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// TestDeliverAll: several messages in one commit, each read and parsed
+// once; a refusal of any stores none and removes every spooled blob.
+func TestDeliverAll(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := t.Context()
+	spool := func(subject string) storage.BlobRef {
+		t.Helper()
+		ref, err := Spool(ctx, f.st, strings.NewReader(message(subject)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ref
+	}
+	a, b := spool("all one"), spool("all two")
+	out, err := DeliverAll(ctx, f.st, []Item{
+		{Ref: a, Targets: []storage.Target{{Account: f.alice.ID}}},
+		{Ref: b, Targets: []storage.Target{{Account: f.alice.ID}, {Account: f.alice.ID, MailboxName: "Archive"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 2 || out[0][0].UID != 1 || out[1][0].UID != 2 || out[1][1].UID != 1 {
+		t.Fatalf("DeliverAll = %+v", out)
+	}
+	if o, c := f.st.opens.Load(), f.st.delivers.Load(); o != 2 || c != 1 {
+		t.Fatalf("%d blob opens and %d commits for two messages, want 2 and 1", o, c)
+	}
+	msgs := f.messages(t, f.alice.ID, "INBOX")
+	if len(msgs) != 2 || msgs[0].Envelope.Subject != "all one" || msgs[1].Envelope.Subject != "all two" {
+		t.Fatalf("INBOX %+v", msgs)
+	}
+
+	// bob takes one message: two in one call are refused together.
+	c, d := spool("bob one"), spool("bob two")
+	_, err = DeliverAll(ctx, f.st, []Item{
+		{Ref: c, Targets: []storage.Target{{Account: f.bob.ID}}},
+		{Ref: d, Targets: []storage.Target{{Account: f.bob.ID}}},
+	})
+	var de *storage.DeliveryError
+	if !errors.Is(err, storage.ErrOverQuota) || !errors.As(err, &de) || de.Delivery != 1 {
+		t.Fatalf("DeliverAll over quota: %v", err)
+	}
+	if n := len(f.messages(t, f.bob.ID, "INBOX")); n != 0 {
+		t.Fatalf("bob has %d messages after a refused DeliverAll", n)
+	}
+	if blobExists(t, f.st, c.ID) || blobExists(t, f.st, d.ID) {
+		t.Fatal("blobs of a refused DeliverAll left behind")
+	}
+}

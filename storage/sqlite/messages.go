@@ -447,6 +447,161 @@ func (w *wtx) resolveTarget(t storage.Target) (storage.Mailbox, error) {
 	return m, dbErr("resolve mailbox", err)
 }
 
+// delivery is a storage.Delivery checked and encoded outside the writer.
+type delivery struct {
+	ref     storage.BlobRef
+	pr      parsedRow
+	targets []storage.Target
+	flags   []flagSet
+	flagErr []error // per target: flags that cannot be stored
+}
+
+// blobIDs are the blobs the delivery references: the message's and the
+// file contents of its targets (storage.Target.File).
+func (d *delivery) blobIDs() []storage.BlobID {
+	ids := []storage.BlobID{d.ref.ID}
+	for _, t := range d.targets {
+		if t.File != nil {
+			ids = append(ids, t.File.Content.ID)
+		}
+	}
+	return ids
+}
+
+// prepareDelivery checks and encodes d before it goes to the writer.
+func prepareDelivery(what string, d storage.Delivery) (*delivery, error) {
+	if !blob.ValidID(d.Ref.ID) || d.Ref.Size < 0 {
+		return nil, fmt.Errorf("%s: bad blob reference: %w", what, storage.ErrInvalid)
+	}
+	if d.Parsed == nil {
+		return nil, fmt.Errorf("%s: no parsed message: %w", what, storage.ErrInvalid)
+	}
+	pr, err := encodeParsed(d.Parsed)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %w", what, storage.ErrInvalid, err)
+	}
+	out := &delivery{ref: d.Ref, pr: pr, targets: d.Targets,
+		flags: make([]flagSet, len(d.Targets)), flagErr: make([]error, len(d.Targets))}
+	for i, t := range d.Targets {
+		if out.flags[i], err = parseFlags(t.Flags); err != nil {
+			out.flagErr[i] = err
+		}
+		out.flags[i].sortKeywords()
+	}
+	return out, nil
+}
+
+// deliver stores d in every target, in the writer's transaction, and
+// returns the per-target outcomes. A target that cannot take the message
+// (bad flags, no such mailbox, over quota) gets its error in Delivered.Err;
+// with strict, the first such error ends the call instead, as a
+// *storage.DeliveryError (index di), and the caller's savepoint rolls
+// everything back. Other errors concern the whole call.
+func (w *wtx) deliver(d *delivery, di int, now time.Time, strict bool) ([]storage.Delivered, error) {
+	var blobID int64
+	res := make([]storage.Delivered, len(d.targets))
+	refuse := func(i int, err error) error {
+		if strict {
+			return &storage.DeliveryError{Delivery: di, Target: i, Err: err}
+		}
+		res[i].Err = err
+		return nil
+	}
+	for i, t := range d.targets {
+		if d.flagErr[i] != nil {
+			if err := refuse(i, d.flagErr[i]); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		m, err := w.resolveTarget(t)
+		if err != nil {
+			if !errors.Is(err, storage.ErrNoMailbox) {
+				return nil, err
+			}
+			if err := refuse(i, err); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		res[i].Mailbox = m.ID
+		// A DAV write of an item (items.go): check the replaced message
+		// and the UID and name before changing anything.
+		p := d.pr.p
+		var replaced []msgRow
+		davWrite := p.Item != nil && (t.ItemName != "" || t.Replace != 0)
+		if davWrite {
+			if replaced, err = w.checkItemTarget(m, t, p.Item); err != nil {
+				if !errors.Is(err, storage.ErrNoMessage) && !errors.Is(err, storage.ErrExists) {
+					return nil, err
+				}
+				if err := refuse(i, err); err != nil {
+					return nil, err
+				}
+				continue
+			}
+		}
+		if !t.IgnoreQuota {
+			if err := w.quotaCheck(m.Account, d.ref.Size, 1); err != nil {
+				if !errors.Is(err, storage.ErrOverQuota) {
+					return nil, err
+				}
+				if err := refuse(i, err); err != nil {
+					return nil, err
+				}
+				continue
+			}
+		}
+		if blobID == 0 {
+			if blobID, err = w.ensureBlob(d.ref, &d.pr); err != nil {
+				return nil, err
+			}
+		} else if _, err := w.exec("UPDATE blobs SET refs = refs + 1 WHERE id = ?", blobID); err != nil {
+			return nil, dbErr("blob ref", err)
+		}
+		if len(replaced) > 0 {
+			if err := w.expungeRows(m, replaced); err != nil {
+				return nil, err
+			}
+			if m, err = w.getMailbox(m.ID); err != nil {
+				return nil, err
+			}
+		}
+		date := t.InternalDate
+		if date.IsZero() {
+			date = now
+		}
+		// A viewer's \Seen in a mailbox it does not own is its own (sharing).
+		fs, seen := d.flags[i], false
+		if privateSeen(m.Account, t.Viewer) {
+			seen = fs.bits&bitSeen != 0
+			fs.bits &^= bitSeen
+		}
+		uid, modseq, err := w.insertMessage(&m, fs, date.Unix(), zoneOffset(date), d.ref.Size, blobID)
+		if err != nil {
+			return nil, err
+		}
+		if davWrite && t.ItemName != "" {
+			if err := w.setItemName(m.ID, p.Item.UID, t.ItemName); err != nil {
+				return nil, err
+			}
+		}
+		if seen {
+			if err := w.setSeen(m.ID, uid, t.Viewer, true); err != nil {
+				return nil, err
+			}
+		}
+		res[i].UID, res[i].ModSeq = uid, modseq
+		if t.File != nil {
+			if err := w.insertDeliveredFile(m, uid, t.File, date); err != nil {
+				return nil, err
+			}
+		}
+		w.publish(storage.Change{Kind: storage.ChangeMessageAdded, Account: m.Account, Mailbox: m.ID, UID: uid, ModSeq: modseq, Flags: fs.list()})
+	}
+	return res, nil
+}
+
 // Deliver adds the message to every target in one transaction shared with
 // concurrent deliveries (group commit) and returns after the commit is
 // durable. Per-target failures (ErrOverQuota, ErrNoMailbox, ErrInvalid
@@ -454,118 +609,16 @@ func (w *wtx) resolveTarget(t storage.Target) (storage.Mailbox, error) {
 // (e.g. the blob is not stored, storage full, closed). It publishes
 // ChangeMessageAdded for each stored copy, after the commit.
 func (s *Store) Deliver(ctx context.Context, ref storage.BlobRef, p *storage.Parsed, targets []storage.Target) ([]storage.Delivered, error) {
-	if !blob.ValidID(ref.ID) || ref.Size < 0 {
-		return nil, fmt.Errorf("deliver: bad blob reference: %w", storage.ErrInvalid)
-	}
-	if p == nil {
-		return nil, fmt.Errorf("deliver: no parsed message: %w", storage.ErrInvalid)
-	}
-	pr, err := encodeParsed(p)
+	d, err := prepareDelivery("deliver", storage.Delivery{Ref: ref, Parsed: p, Targets: targets})
 	if err != nil {
-		return nil, fmt.Errorf("deliver: %w: %w", storage.ErrInvalid, err)
+		return nil, err
 	}
-	out := make([]storage.Delivered, len(targets))
-	flags := make([]flagSet, len(targets))
-	for i, t := range targets {
-		if flags[i], err = parseFlags(t.Flags); err != nil {
-			out[i].Err = err
-		}
-		flags[i].sortKeywords()
-	}
+	var out []storage.Delivered
 	now := time.Now()
-	ids := []storage.BlobID{ref.ID}
-	for _, t := range targets {
-		if t.File != nil {
-			ids = append(ids, t.File.Content.ID)
-		}
-	}
-	err = s.writeBlobs(ctx, "deliver", ids, func(w *wtx) error {
-		var blobID int64
-		res := make([]storage.Delivered, len(targets))
-		for i, t := range targets {
-			if out[i].Err != nil {
-				res[i].Err = out[i].Err
-				continue
-			}
-			m, err := w.resolveTarget(t)
-			if err != nil {
-				if errors.Is(err, storage.ErrNoMailbox) {
-					res[i].Err = err
-					continue
-				}
-				return err
-			}
-			res[i].Mailbox = m.ID
-			// A DAV write of an item (items.go): check the replaced
-			// message and the UID and name before changing anything.
-			var replaced []msgRow
-			davWrite := p.Item != nil && (t.ItemName != "" || t.Replace != 0)
-			if davWrite {
-				if replaced, err = w.checkItemTarget(m, t, p.Item); err != nil {
-					if errors.Is(err, storage.ErrNoMessage) || errors.Is(err, storage.ErrExists) {
-						res[i].Err = err
-						continue
-					}
-					return err
-				}
-			}
-			if !t.IgnoreQuota {
-				if err := w.quotaCheck(m.Account, ref.Size, 1); err != nil {
-					if errors.Is(err, storage.ErrOverQuota) {
-						res[i].Err = err
-						continue
-					}
-					return err
-				}
-			}
-			if blobID == 0 {
-				if blobID, err = w.ensureBlob(ref, &pr); err != nil {
-					return err
-				}
-			} else if _, err := w.exec("UPDATE blobs SET refs = refs + 1 WHERE id = ?", blobID); err != nil {
-				return dbErr("blob ref", err)
-			}
-			if len(replaced) > 0 {
-				if err := w.expungeRows(m, replaced); err != nil {
-					return err
-				}
-				if m, err = w.getMailbox(m.ID); err != nil {
-					return err
-				}
-			}
-			date := t.InternalDate
-			if date.IsZero() {
-				date = now
-			}
-			fs, seen := flags[i], false
-			if privateSeen(m.Account, t.Viewer) {
-				seen = fs.bits&bitSeen != 0
-				fs.bits &^= bitSeen
-			}
-			uid, modseq, err := w.insertMessage(&m, fs, date.Unix(), zoneOffset(date), ref.Size, blobID)
-			if err != nil {
-				return err
-			}
-			if davWrite && t.ItemName != "" {
-				if err := w.setItemName(m.ID, p.Item.UID, t.ItemName); err != nil {
-					return err
-				}
-			}
-			if seen {
-				if err := w.setSeen(m.ID, uid, t.Viewer, true); err != nil {
-					return err
-				}
-			}
-			res[i].UID, res[i].ModSeq = uid, modseq
-			if t.File != nil {
-				if err := w.insertDeliveredFile(m, uid, t.File, date); err != nil {
-					return err
-				}
-			}
-			w.publish(storage.Change{Kind: storage.ChangeMessageAdded, Account: m.Account, Mailbox: m.ID, UID: uid, ModSeq: modseq, Flags: fs.list()})
-		}
-		copy(out, res)
-		return nil
+	err = s.writeBlobs(ctx, "deliver", d.blobIDs(), func(w *wtx) error {
+		res, err := w.deliver(d, 0, now, false)
+		out = res
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -582,6 +635,53 @@ func (s *Store) Deliver(ctx context.Context, ref storage.BlobRef, p *storage.Par
 	for i, t := range targets {
 		if t.File != nil && out[i].Err == nil {
 			s.blobs.Unpin(t.File.Content.ID)
+		}
+	}
+	return out, nil
+}
+
+// DeliverAll stores every delivery in one savepoint of the group commit:
+// the first target that refuses its message (bad flags, no such mailbox,
+// over quota, counted cumulatively within the call) rolls all of it back
+// and is returned as a *storage.DeliveryError. Changes are published only
+// after a successful commit.
+func (s *Store) DeliverAll(ctx context.Context, ds []storage.Delivery) ([][]storage.Delivered, error) {
+	prepared := make([]*delivery, len(ds))
+	ids := make([]storage.BlobID, 0, len(ds))
+	for i, d := range ds {
+		p, err := prepareDelivery("deliver all", d)
+		if err != nil {
+			return nil, err
+		}
+		prepared[i] = p
+		ids = append(ids, p.blobIDs()...)
+	}
+	if len(ds) == 0 {
+		return nil, nil
+	}
+	out := make([][]storage.Delivered, len(ds))
+	now := time.Now()
+	err := s.writeBlobs(ctx, "deliver all", ids, func(w *wtx) error {
+		for i, d := range prepared {
+			res, err := w.deliver(d, i, now, true)
+			if err != nil {
+				return err
+			}
+			out[i] = res
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range prepared {
+		if len(d.targets) > 0 {
+			s.blobs.Unpin(d.ref.ID)
+		}
+		for _, t := range d.targets {
+			if t.File != nil {
+				s.blobs.Unpin(t.File.Content.ID)
+			}
 		}
 	}
 	return out, nil

@@ -222,6 +222,7 @@ func (s *Store) SetMetadata(ctx context.Context, acct storage.AccountID, mbox st
 			if err != nil {
 				return dbErr("set metadata", err)
 			}
+			w.publish(storage.Change{Kind: storage.ChangeMetadata, Account: scope, Mailbox: mbox, Name: r.name})
 		}
 		var n int
 		if err := w.queryRow("SELECT count(*) FROM metadata WHERE account = ? AND mailbox = ?", scope, mbox).Scan(&n); err != nil {

@@ -94,6 +94,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"SharedBlob", testSharedBlob},
 		{"DeliverErrors", testDeliverErrors},
 		{"Quota", testQuota},
+		{"DeliverAll", testDeliverAll},
 		{"ExpungeVanished", testExpungeVanished},
 		{"CopyMove", testCopyMove},
 		{"MessagesQuery", testMessagesQuery},
@@ -733,6 +734,100 @@ func testDeliverErrors(t *testing.T, st storage.Store) {
 	checkHealthy(t, st)
 }
 
+// testDeliverAll: several messages in one transaction, all or nothing
+// (IMAP MULTIAPPEND).
+func testDeliverAll(t *testing.T, st storage.Store) {
+	ctx := ctxT(t)
+	a := newAccount(t, st, "alice")
+	inbox := mailbox(t, st, a.ID, "INBOX")
+	archive := mailbox(t, st, a.ID, "Archive")
+	sub := st.Subscribe(a.ID)
+	defer sub.Close()
+
+	r1, p1 := put(t, st, "one", "first body")
+	r2, p2 := put(t, st, "two", "second body")
+	// The same content twice in one call: one blob row, two references.
+	r3 := must(st.PutBlob(ctx, bytes.NewReader(readBlob(t, st, r1.ID))))(t)
+	p3 := p1
+	if r3 != r1 {
+		t.Fatalf("same content stored as %+v and %+v", r1, r3)
+	}
+	out := must(st.DeliverAll(ctx, []storage.Delivery{
+		{Ref: r1, Parsed: p1, Targets: []storage.Target{{Account: a.ID, Mailbox: inbox.ID, Flags: []string{storage.FlagSeen}}}},
+		{Ref: r2, Parsed: p2, Targets: []storage.Target{{Account: a.ID, Mailbox: inbox.ID}, {Account: a.ID, Mailbox: archive.ID}}},
+		{Ref: r3, Parsed: p3, Targets: []storage.Target{{Account: a.ID, Mailbox: inbox.ID}}},
+	}))(t)
+	if len(out) != 3 || len(out[0]) != 1 || len(out[1]) != 2 || len(out[2]) != 1 {
+		t.Fatalf("DeliverAll outcomes %+v", out)
+	}
+	eqUIDs(t, "inbox", listUIDs(t, st, inbox.ID), out[0][0].UID, out[1][0].UID, out[2][0].UID)
+	eqUIDs(t, "archive", listUIDs(t, st, archive.ID), out[1][1].UID)
+	if out[0][0].UID+1 != out[1][0].UID || out[1][0].UID+1 != out[2][0].UID {
+		t.Fatalf("UIDs not consecutive in order: %+v", out)
+	}
+	cs := waitChanges(t, sub, 4)
+	for i, want := range []storage.UID{out[0][0].UID, out[1][0].UID, out[1][1].UID, out[2][0].UID} {
+		if cs[i].Kind != storage.ChangeMessageAdded || cs[i].UID != want {
+			t.Fatalf("change %d: %+v, want added UID %d", i, cs[i], want)
+		}
+	}
+	if !slices.Equal(cs[0].Flags, []string{storage.FlagSeen}) {
+		t.Fatalf("flags of the first change: %v", cs[0].Flags)
+	}
+	before := must(st.Usage(ctx, a.ID))(t)
+
+	// Any refusal stores nothing, publishes nothing.
+	r4, p4 := put(t, st, "four", "fourth")
+	r5, p5 := put(t, st, "five", "fifth")
+	refused := []struct {
+		name string
+		t5   storage.Target
+		want error
+	}{
+		{"no mailbox", storage.Target{Account: a.ID, MailboxName: "No Such Folder"}, storage.ErrNoMailbox},
+		{"bad flag", storage.Target{Account: a.ID, Mailbox: inbox.ID, Flags: []string{`\Bogus`}}, storage.ErrInvalid},
+	}
+	for _, tc := range refused {
+		_, err := st.DeliverAll(ctx, []storage.Delivery{
+			{Ref: r4, Parsed: p4, Targets: []storage.Target{{Account: a.ID, Mailbox: inbox.ID}}},
+			{Ref: r5, Parsed: p5, Targets: []storage.Target{tc.t5}},
+		})
+		wantErr(t, err, tc.want)
+		var de *storage.DeliveryError
+		if !errors.As(err, &de) || de.Delivery != 1 || de.Target != 0 {
+			t.Fatalf("%s: error %v, want a DeliveryError for delivery 1 target 0", tc.name, err)
+		}
+	}
+	// Quota counts the messages of the call together: room for one more
+	// message, not two.
+	a.QuotaMessages = before.Messages + 1
+	noErr(t, st.UpdateAccount(ctx, a))
+	_, err := st.DeliverAll(ctx, []storage.Delivery{
+		{Ref: r4, Parsed: p4, Targets: []storage.Target{{Account: a.ID, Mailbox: inbox.ID}}},
+		{Ref: r5, Parsed: p5, Targets: []storage.Target{{Account: a.ID, Mailbox: archive.ID}}},
+	})
+	wantErr(t, err, storage.ErrOverQuota)
+	eqUIDs(t, "inbox after refusals", listUIDs(t, st, inbox.ID), out[0][0].UID, out[1][0].UID, out[2][0].UID)
+	eqUIDs(t, "archive after refusals", listUIDs(t, st, archive.ID), out[1][1].UID)
+	if u := must(st.Usage(ctx, a.ID))(t); u != before {
+		t.Fatalf("usage after refusals %+v, want %+v", u, before)
+	}
+	if cs := sub.Next(); len(cs) != 0 {
+		t.Fatalf("refused DeliverAll published %+v", cs)
+	}
+	// UIDNEXT did not move: the next message takes the next UID.
+	if mb := mailbox(t, st, a.ID, "INBOX"); mb.UIDNext != out[2][0].UID+1 {
+		t.Fatalf("UIDNEXT %d after refusals, want %d", mb.UIDNext, out[2][0].UID+1)
+	}
+	noErr(t, st.DiscardBlob(ctx, r4.ID))
+	noErr(t, st.DiscardBlob(ctx, r5.ID))
+	// Nothing at all is fine.
+	if out, err := st.DeliverAll(ctx, nil); err != nil || len(out) != 0 {
+		t.Fatalf("empty DeliverAll: %v %v", out, err)
+	}
+	checkHealthy(t, st)
+}
+
 func testQuota(t *testing.T, st storage.Store) {
 	ctx := ctxT(t)
 	a := newAccount(t, st, "alice")
@@ -1231,11 +1326,24 @@ func testMetadata(t *testing.T, st storage.Store) {
 	if got := get(b.ID, 0, -1, "/private", "/shared"); got != "" {
 		t.Errorf("bob sees alice's server entries: %q", got)
 	}
-	// Replace and delete.
+	// Replace and delete; each entry set is published (ChangeMetadata).
+	sub := st.Subscribe(a.ID)
+	defer sub.Close()
 	noErr(t, st.SetMetadata(ctx, a.ID, work.ID, []storage.MetadataEntry{
 		{Name: "/shared/comment", Value: []byte("changed")},
 		{Name: "/private/comment", Value: nil},
 	}))
+	noErr(t, st.SetMetadata(ctx, a.ID, 0, []storage.MetadataEntry{{Name: "/shared/Admin", Value: []byte("x")}}))
+	cs := waitChanges(t, sub, 3)
+	for i, want := range []storage.Change{
+		{Kind: storage.ChangeMetadata, Account: a.ID, Mailbox: work.ID, Name: "/shared/comment"},
+		{Kind: storage.ChangeMetadata, Account: a.ID, Mailbox: work.ID, Name: "/private/comment"},
+		{Kind: storage.ChangeMetadata, Account: a.ID, Mailbox: 0, Name: "/shared/admin"},
+	} {
+		if c := cs[i]; c.Kind != want.Kind || c.Account != want.Account || c.Mailbox != want.Mailbox || c.Name != want.Name {
+			t.Errorf("change %d: %+v, want %+v", i, c, want)
+		}
+	}
 	if got, want := get(a.ID, work.ID, 0, "/shared/comment", "/private/comment"), "/shared/comment=changed/0"; got != want {
 		t.Errorf("after update: %q, want %q", got, want)
 	}
@@ -1255,6 +1363,9 @@ func testMetadata(t *testing.T, st storage.Store) {
 	wantErr(t, st.SetMetadata(ctx, a.ID, work.ID, many), storage.ErrOverQuota)
 	if got := get(a.ID, work.ID, 0, "/shared/a", "/shared/n0"); got != "" {
 		t.Errorf("failed SetMetadata left %q", got)
+	}
+	if cs := sub.Next(); len(cs) != 0 {
+		t.Errorf("failed SetMetadata published %+v", cs)
 	}
 	// Unknown mailbox.
 	wantErr(t, st.SetMetadata(ctx, a.ID, work.ID+1000, []storage.MetadataEntry{{Name: "/shared/x", Value: []byte("x")}}), storage.ErrNoMailbox)

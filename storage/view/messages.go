@@ -173,6 +173,46 @@ func (v *View) Append(ctx context.Context, id storage.MailboxID, ref storage.Blo
 	})
 }
 
+// AppendMessage is one message of AppendAll: a spooled blob
+// (ingest.Spool), its flags and internal date (zero: now).
+type AppendMessage struct {
+	Ref   storage.BlobRef
+	Flags []string
+	Date  time.Time
+}
+
+// AppendAll stores several spooled messages in a folder in one
+// transaction, all or none (IMAP MULTIAPPEND, RFC 3502), through the write
+// path (ingest.DeliverAll), as Append does each: it needs "i", drops the
+// flags the viewer may not set, counts the messages together against the
+// folder's owner's quota. It returns one Delivered per message, in order.
+// On any error nothing is stored and every blob is discarded; a refusal is
+// a *storage.DeliveryError wrapping its reason (storage.ErrOverQuota, ...).
+func (v *View) AppendAll(ctx context.Context, id storage.MailboxID, msgs []AppendMessage) ([]storage.Delivered, error) {
+	c, err := v.need(ctx, id, acl.Of(acl.Insert))
+	if err != nil {
+		for _, m := range msgs {
+			ingest.Discard(ctx, v.st, m.Ref.ID)
+		}
+		return nil, err
+	}
+	items := make([]ingest.Item, len(msgs))
+	for i, m := range msgs {
+		items[i] = ingest.Item{Ref: m.Ref, Targets: []storage.Target{{
+			Account: c.owner, Mailbox: id, Flags: allowedFlags(m.Flags, c.rights), InternalDate: m.Date, Viewer: v.acct.ID,
+		}}}
+	}
+	res, err := ingest.DeliverAll(ctx, v.st, items)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]storage.Delivered, len(res))
+	for i, r := range res {
+		out[i] = r[0]
+	}
+	return out, nil
+}
+
 // CanAppend checks "i" on a folder without storing anything (IMAP checks
 // before the client sends the message).
 func (v *View) CanAppend(ctx context.Context, id storage.MailboxID) error {
