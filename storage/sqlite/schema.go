@@ -30,6 +30,7 @@ var migrations = []migration{
 	{9, "client activations and app passwords", migrateClients},
 	{10, "groupware items", migrateItems},
 	{11, "account display names, directory version", migrateAccountNames},
+	{12, "item payloads in the index", migrateItemData},
 }
 
 const schemaV1 = `

@@ -108,6 +108,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Queue", testQueue},
 		{"DiscardBlob", testDiscardBlob},
 		{"Items", testItems},
+		{"ItemData", testItemData},
+		{"ItemSpans", testItemSpans},
 		{"ACL", testACL},
 		{"SharedMailboxes", testSharedMailboxes},
 		{"Groups", testGroups},

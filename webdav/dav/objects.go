@@ -19,8 +19,9 @@ import (
 	"github.com/floemail/floe/webdav/davxml"
 )
 
-// payloads reads the payloads of items (one Messages call for their
-// structures, then each blob).
+// payloads reads the payloads of items: from the index when it kept them
+// (ItemQuery.Data), otherwise from the messages (one Messages call for
+// the structures the items lack, then each blob).
 func (h *Handler) payloads(ctx context.Context, mbox storage.MailboxID, items []storage.Item) (map[storage.UID][]byte, error) {
 	out := make(map[storage.UID][]byte, len(items))
 	if len(items) == 0 {
@@ -30,6 +31,10 @@ func (h *Handler) payloads(ctx context.Context, mbox storage.MailboxID, items []
 	uids := make([]storage.UID, 0, len(items))
 	var msgs []storage.Message
 	for _, it := range items {
+		if it.Index.Data != nil {
+			out[it.UID] = it.Index.Data
+			continue
+		}
 		if it.Structure != nil {
 			msgs = append(msgs, storage.Message{UID: it.UID, Blob: it.Blob, Structure: it.Structure, Header: it.Header})
 		} else {
@@ -162,7 +167,13 @@ func (h *Handler) renderItems(ctx context.Context, ms *davxml.Multistatus, acct 
 
 // current returns the item at a resource name (nil when none).
 func (h *Handler) current(ctx context.Context, f *folder, name string) (*storage.Item, error) {
-	items, err := h.c.Store.Items(ctx, f.mb.ID, storage.ItemQuery{Names: []string{name}})
+	return h.currentWith(ctx, f, name, false)
+}
+
+// currentWith is current, with the payload (ItemQuery.Data) when data is
+// set.
+func (h *Handler) currentWith(ctx context.Context, f *folder, name string, data bool) (*storage.Item, error) {
+	items, err := h.c.Store.Items(ctx, f.mb.ID, storage.ItemQuery{Names: []string{name}, Data: data})
 	if err != nil || len(items) == 0 {
 		return nil, err
 	}
@@ -180,7 +191,7 @@ func (h *Handler) get(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	if !has(f.rights, "r") {
 		return errStatus(http.StatusForbidden)
 	}
-	it, err := h.current(ctx, &f, t.name)
+	it, err := h.currentWith(ctx, &f, t.name, true)
 	if err != nil {
 		return err
 	}

@@ -88,7 +88,7 @@ func (h *Handler) calendarQuery(ctx context.Context, w http.ResponseWriter, acct
 	}
 	comp, _, indexOnly := caldav.IndexOnly(cf)
 	// The payloads are read when the filter or the answer needs them.
-	q := storage.ItemQuery{Content: dr != nil || !indexOnly}
+	q := storage.ItemQuery{Data: dr != nil || !indexOnly}
 	var rng *caldav.Range
 	if len(cf.CompFilters) == 1 && cf.CompFilters[0].TimeRange != nil {
 		r, err := caldav.ParseRange(cf.CompFilters[0].TimeRange)
@@ -186,7 +186,7 @@ func (h *Handler) multiget(ctx context.Context, w http.ResponseWriter, acct stor
 	var items []storage.Item
 	for len(names) > 0 {
 		n := min(len(names), 500)
-		part, err := h.c.Store.Items(ctx, f.mb.ID, storage.ItemQuery{Names: names[:n], Content: true})
+		part, err := h.c.Store.Items(ctx, f.mb.ID, storage.ItemQuery{Names: names[:n], Data: true})
 		if err != nil {
 			return err
 		}
@@ -210,7 +210,7 @@ func (h *Handler) multiget(ctx context.Context, w http.ResponseWriter, acct stor
 }
 
 func (h *Handler) addressbookQuery(ctx context.Context, w http.ResponseWriter, acct storage.Account, f *folder, rep *davxml.Report) error {
-	items, err := h.c.Store.Items(ctx, f.mb.ID, storage.ItemQuery{Content: true})
+	items, err := h.c.Store.Items(ctx, f.mb.ID, storage.ItemQuery{Data: true})
 	if err != nil {
 		return err
 	}

@@ -79,7 +79,7 @@ type Result struct{ Added, Changed, Removed int }
 // writes nothing and keeps the folder's sync token.
 func Sync(ctx context.Context, st storage.Store, owner storage.Account, mbox storage.MailboxID, entries []Entry) (Result, error) {
 	var res Result
-	items, err := st.Items(ctx, mbox, storage.ItemQuery{Content: true})
+	items, err := st.Items(ctx, mbox, storage.ItemQuery{Data: true})
 	if err != nil {
 		return res, err
 	}
@@ -134,6 +134,9 @@ func Sync(ctx context.Context, st storage.Store, owner storage.Account, mbox sto
 }
 
 func samePayload(ctx context.Context, st storage.Store, it *storage.Item, card []byte) bool {
+	if it.Index.Data != nil {
+		return bytes.Equal(it.Index.Data, card)
+	}
 	if it.Structure == nil {
 		return false
 	}
