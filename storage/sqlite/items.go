@@ -437,9 +437,10 @@ func (s *Store) Items(ctx context.Context, mbox storage.MailboxID, q storage.Ite
 	}
 	order := " ORDER BY n.name"
 	if ranged {
-		// Sorted below: ORDER BY would make SQLite walk the name index
-		// (every item of the folder) instead of item_names_span.
-		order = ""
+		// Sorted as an expression: ORDER BY n.name would make SQLite walk
+		// the name index (every item of the folder) instead of
+		// item_names_span.
+		order = " ORDER BY n.name || ''"
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT `+cols+itemFrom+cond+order, args...)
 	if err != nil {
@@ -473,9 +474,6 @@ func (s *Store) Items(ctx context.Context, mbox storage.MailboxID, q storage.Ite
 	}
 	if err := rows.Err(); err != nil {
 		return nil, dbErr("items", err)
-	}
-	if ranged {
-		sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	}
 	return out, nil
 }

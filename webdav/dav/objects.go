@@ -138,29 +138,30 @@ func (h *Handler) renderItems(ctx context.Context, ms *davxml.Multistatus, acct 
 	}
 	for i := range items {
 		it := &items[i]
-		var extra map[xml.Name]string
-		if dr != nil {
-			d, ok := data[it.UID]
-			if !ok {
-				ms.Status(f.objectHref(it.Name), "HTTP/1.1 404 Not Found")
-				continue
-			}
-			if dr.expand != nil || dr.limit != nil {
-				if cal, err := item.DecodeCalendar(d); err == nil {
-					var out []byte
-					if dr.expand != nil {
-						out, err = caldav.Expand(cal, &it.Index, *dr.expand)
-					} else {
-						out, err = caldav.LimitRecurrenceSet(cal, *dr.limit)
-					}
-					if err == nil && out != nil {
-						d = out
-					}
+		if dr == nil || all || names {
+			respond(ms, f.objectHref(it.Name), objectProps(f, it), req, all, names, nil)
+			continue
+		}
+		d, ok := data[it.UID]
+		if !ok {
+			ms.Status(f.objectHref(it.Name), "HTTP/1.1 404 Not Found")
+			continue
+		}
+		if dr.expand != nil || dr.limit != nil {
+			if cal, err := item.DecodeCalendar(d); err == nil {
+				var out []byte
+				if dr.expand != nil {
+					out, err = caldav.Expand(cal, &it.Index, *dr.expand)
+				} else {
+					out, err = caldav.LimitRecurrenceSet(cal, *dr.limit)
+				}
+				if err == nil && out != nil {
+					d = out
 				}
 			}
-			extra = map[xml.Name]string{dr.name: davxml.Element(dr.name, davxml.Escape(string(d)))}
 		}
-		respond(ms, f.objectHref(it.Name), objectProps(f, it), req, all, names, extra)
+		ok2, missing := collect(objectProps(f, it), req, false, false, nil, dr.name)
+		ms.ResponseData(f.objectHref(it.Name), ok2, dr.name, d, missing)
 	}
 	return nil
 }

@@ -199,16 +199,28 @@ func reportSet(names ...string) string {
 
 // objectProps are the properties of an item without its data.
 func objectProps(f *folder, it *storage.Item) props {
-	p := props{}
-	p.set(pResourceType, "")
+	p := make(props, 3)
+	p[pResourceType] = resourceTypeEmpty
 	p.set(pETag, davxml.Escape(etag(it)))
 	if f.card() {
-		p.set(pContentType, "text/vcard; charset=utf-8")
+		p[pContentType] = contentTypeVCard
 	} else {
-		p.set(pContentType, "text/calendar; charset=utf-8; component="+strings.ToLower(map[storage.ItemKind]string{storage.ItemEvent: "vevent", storage.ItemTodo: "vtodo", storage.ItemJournal: "vjournal"}[it.Index.Kind]))
+		p[pContentType] = contentTypeCalendar[it.Index.Kind]
 	}
 	return p
 }
+
+// Rendered object properties that do not depend on the object.
+var (
+	resourceTypeEmpty   = davxml.Element(pResourceType, "")
+	contentTypeVCard    = davxml.Element(pContentType, "text/vcard; charset=utf-8")
+	contentTypeCalendar = map[storage.ItemKind]string{
+		storage.ItemEvent:   davxml.Element(pContentType, "text/calendar; charset=utf-8; component=vevent"),
+		storage.ItemTodo:    davxml.Element(pContentType, "text/calendar; charset=utf-8; component=vtodo"),
+		storage.ItemJournal: davxml.Element(pContentType, "text/calendar; charset=utf-8; component=vjournal"),
+		"":                  davxml.Element(pContentType, "text/calendar; charset=utf-8; component="),
+	}
+)
 
 // allProps are the properties DAV:allprop returns (not calendar-data or
 // address-data, RFC 4791 9.6).
@@ -223,7 +235,14 @@ func allProps(p props) []xml.Name {
 // respond renders the requested properties of one resource: found ones
 // with 200, unknown ones with 404.
 func respond(ms *davxml.Multistatus, href string, p props, req *davxml.PropList, all, names bool, extra map[xml.Name]string) {
-	var ok, missing []string
+	ok, missing := collect(p, req, all, names, extra, xml.Name{})
+	ms.Response(href, davxml.Propstat{Status: "HTTP/1.1 200 OK", Props: ok}, davxml.Propstat{Status: "HTTP/1.1 404 Not Found", Props: missing})
+}
+
+// collect renders the requested properties of one resource: found ones in
+// ok, unknown ones in missing. A property named skip is left out of both
+// (the caller writes it itself).
+func collect(p props, req *davxml.PropList, all, names bool, extra map[xml.Name]string, skip xml.Name) (ok, missing []string) {
 	switch {
 	case names:
 		for n := range p {
@@ -235,6 +254,9 @@ func respond(ms *davxml.Multistatus, href string, p props, req *davxml.PropList,
 		}
 	default:
 		for _, a := range req.Props {
+			if a.XMLName == skip && skip.Local != "" {
+				continue
+			}
 			if v, found := extra[a.XMLName]; found {
 				ok = append(ok, v)
 			} else if v, found := p[a.XMLName]; found {
@@ -244,7 +266,7 @@ func respond(ms *davxml.Multistatus, href string, p props, req *davxml.PropList,
 			}
 		}
 	}
-	ms.Response(href, davxml.Propstat{Status: "HTTP/1.1 200 OK", Props: ok}, davxml.Propstat{Status: "HTTP/1.1 404 Not Found", Props: missing})
+	return ok, missing
 }
 
 func (h *Handler) propfind(ctx context.Context, w http.ResponseWriter, r *http.Request, acct storage.Account, t target) error {
