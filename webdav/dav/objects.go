@@ -183,6 +183,13 @@ func (h *Handler) currentWith(ctx context.Context, f *folder, name string, data 
 
 func (h *Handler) get(ctx context.Context, w http.ResponseWriter, r *http.Request, acct storage.Account, t target) error {
 	if t.kind != "object" {
+		if t.kind == "calendar" || t.kind == "addressbook" {
+			// A collection that does not exist (or is not visible) is
+			// 404, an existing one has no GET.
+			if _, err := h.lookupFolder(ctx, acct, t); err != nil {
+				return err
+			}
+		}
 		return errStatus(http.StatusMethodNotAllowed)
 	}
 	f, err := h.lookupFolder(ctx, acct, t)
