@@ -34,16 +34,27 @@ const (
 // wtx is what an op's function sees: the batch transaction and the lists of
 // what the op did, applied only if the op (its savepoint) succeeds.
 type wtx struct {
-	tx *sql.Tx
-	s  *Store
-	o  *op
+	tx    *sql.Tx
+	s     *Store
+	o     *op
+	stmts *txStmts // the batch's prepared statements (stmtcache.go)
 }
 
 func (w *wtx) exec(query string, args ...any) (sql.Result, error) {
+	if w.stmts != nil {
+		if st := w.stmts.stmt(query); st != nil {
+			return st.Exec(args...)
+		}
+	}
 	return w.tx.Exec(query, args...)
 }
 
 func (w *wtx) queryRow(query string, args ...any) *sql.Row {
+	if w.stmts != nil {
+		if st := w.stmts.stmt(query); st != nil {
+			return st.QueryRow(args...)
+		}
+	}
 	return w.tx.QueryRow(query, args...)
 }
 
@@ -215,12 +226,14 @@ func (s *Store) commitBatch(live []*op) {
 	// The writer's own context: a caller's cancellation must not interrupt
 	// the shared transaction.
 	ctx := context.Background()
+	s.stmts.prepareWanted() // the connection is free between batches
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		<-synced
 		finish(dbErr("begin", err))
 		return
 	}
+	bound := &txStmts{tx: tx, cache: s.stmts}
 	for _, o := range live {
 		if _, err := tx.Exec("SAVEPOINT op"); err != nil {
 			tx.Rollback()
@@ -228,7 +241,7 @@ func (s *Store) commitBatch(live []*op) {
 			finish(dbErr("savepoint", err))
 			return
 		}
-		o.err = s.runOp(&wtx{tx: tx, s: s, o: o})
+		o.err = s.runOp(&wtx{tx: tx, s: s, o: o, stmts: bound})
 		if o.err != nil {
 			o.changes, o.deleted, o.created = nil, nil, nil
 			if _, err := tx.Exec("ROLLBACK TO op"); err != nil {
