@@ -79,6 +79,12 @@ type ItemIndex struct {
 	Summary     string // SUMMARY; for a contact, FN
 	Start, End  time.Time
 	AllDay      bool
+	// Floating: the item's times carry no time zone (DATE values, or
+	// DATE-TIMEs with neither TZID nor "Z"). Start, End and the
+	// recurrence's times are then wall-clock times written as UTC; a query
+	// interprets them in a time zone of its choosing (RFC 4791 9.9: the
+	// calendar's CALDAV:calendar-timezone).
+	Floating    bool
 	Recurring   bool
 	Transparent bool   // TRANSP:TRANSPARENT
 	Status      string // STATUS, upper case ("" when absent)

@@ -103,6 +103,8 @@ func migrateItems(tx *sql.Tx, _ bool) error {
 // Schema version 12: the payload of small items in the index, and each
 // current item's time span beside its name.
 //
+//   - items.floating: storage.ItemIndex.Floating (rows indexed before
+//     it have 0: their floating times are taken as UTC, as before).
 //   - items.data: the payload (storage.ItemIndex.Data), so that
 //     calendar-data and address-data answers read one query instead of one
 //     blob per item. Rows indexed before it have NULL: readers fall back
@@ -114,6 +116,7 @@ func migrateItems(tx *sql.Tx, _ bool) error {
 //     items in the range only, not every item of the folder.
 const schemaV12 = `
 ALTER TABLE items ADD COLUMN data BLOB;
+ALTER TABLE items ADD COLUMN floating INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE item_names ADD COLUMN lo INTEGER NOT NULL DEFAULT -4611686018427387904;
 ALTER TABLE item_names ADD COLUMN hi INTEGER NOT NULL DEFAULT 4611686018427387904;
 CREATE INDEX item_names_span ON item_names(mailbox, hi, lo, cur, name);
@@ -187,10 +190,10 @@ func (w *wtx) insertItem(blobID int64, it *storage.ItemIndex) error {
 	if it.Data != nil && len(it.Data) <= storage.MaxItemData {
 		data = it.Data
 	}
-	_, err := w.exec(`INSERT OR REPLACE INTO items(blob, kind, uid, defname, summary, start_ts, end_ts, all_day, recurring, transparent, status, recurrence, names, emails, phones, data)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := w.exec(`INSERT OR REPLACE INTO items(blob, kind, uid, defname, summary, start_ts, end_ts, all_day, recurring, transparent, status, recurrence, names, emails, phones, data, floating)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		blobID, string(it.Kind), it.UID, defname, it.Summary, unixOrNull(it.Start), unixOrNull(it.End), boolInt(it.AllDay),
-		boolInt(it.Recurring), boolInt(it.Transparent), it.Status, it.Recurrence, jsonList(it.Names), jsonList(it.Emails), jsonList(it.Phones), data)
+		boolInt(it.Recurring), boolInt(it.Transparent), it.Status, it.Recurrence, jsonList(it.Names), jsonList(it.Emails), jsonList(it.Phones), data, boolInt(it.Floating))
 	return dbErr("insert item", err)
 }
 
@@ -331,7 +334,7 @@ func (w *wtx) setItemName(mbox storage.MailboxID, itemUID, name string) error {
 }
 
 const itemCols = `m.uid, m.modseq, m.size, b.hash, n.name, i.kind, i.uid, i.defname, i.summary, i.start_ts, i.end_ts,
-	i.all_day, i.recurring, i.transparent, i.status, i.recurrence, i.names, i.emails, i.phones`
+	i.all_day, i.recurring, i.transparent, i.status, i.recurrence, i.names, i.emails, i.phones, i.floating`
 
 // itemFrom reads the current item of each item UID of a folder: one
 // item_names row each, its current message, that message's index.
@@ -345,11 +348,12 @@ func scanItem(sc interface{ Scan(...any) error }, mbox storage.MailboxID, conten
 		kind, hash            string
 		start, end            sql.NullInt64
 		allDay, rec, transp   int
+		floating              int
 		recurrence            []byte
 		names, emails, phones string
 	)
 	dest := []any{&it.UID, &it.ModSeq, &it.Size, &hash, &it.Name, &kind, &it.Index.UID, &it.Index.DefaultName, &it.Index.Summary,
-		&start, &end, &allDay, &rec, &transp, &it.Index.Status, &recurrence, &names, &emails, &phones}
+		&start, &end, &allDay, &rec, &transp, &it.Index.Status, &recurrence, &names, &emails, &phones, &floating}
 	if content {
 		dest = append(dest, st, hdr)
 	}
@@ -369,7 +373,7 @@ func scanItem(sc interface{ Scan(...any) error }, mbox storage.MailboxID, conten
 	if end.Valid {
 		it.Index.End = time.Unix(end.Int64, 0).UTC()
 	}
-	it.Index.AllDay, it.Index.Recurring, it.Index.Transparent = allDay != 0, rec != 0, transp != 0
+	it.Index.AllDay, it.Index.Recurring, it.Index.Transparent, it.Index.Floating = allDay != 0, rec != 0, transp != 0, floating != 0
 	if len(recurrence) > 0 {
 		it.Index.Recurrence = recurrence
 	}

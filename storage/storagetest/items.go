@@ -207,6 +207,17 @@ func testItemData(t *testing.T, st storage.Store) {
 	if len(both) != 1 || !bytes.Equal(both[0].Index.Data, small) || both[0].Structure == nil {
 		t.Fatalf("data and content: %+v", both)
 	}
+	// Floating times are flagged.
+	raw, p := NewMessage("floating", "a@example.test", "a@example.test", "floating")
+	p.Item = &storage.ItemIndex{Kind: storage.ItemEvent, UID: "floating", DefaultName: "floating.ics", Floating: true, AllDay: true,
+		Start: time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 3, 3, 0, 0, 0, 0, time.UTC)}
+	ref := must(st.PutBlob(ctx, bytes.NewReader(raw)))(t)
+	noErr(t, must(st.Deliver(ctx, ref, p, []storage.Target{{Account: a.ID, Mailbox: cal.ID}}))(t)[0].Err)
+	for _, it := range must(st.Items(ctx, cal.ID, storage.ItemQuery{}))(t) {
+		if it.Index.Floating != (it.Index.UID == "floating") || it.Index.AllDay != (it.Index.UID == "floating") {
+			t.Fatalf("%s: Floating %v AllDay %v", it.Index.UID, it.Index.Floating, it.Index.AllDay)
+		}
+	}
 	// A copy in another calendar shares the index and its payload.
 	other := must(st.CreateMailbox(ctx, a.ID, "Other", ""))(t)
 	noErr(t, st.SetMetadata(ctx, a.ID, other.ID, []storage.MetadataEntry{{Name: storage.FolderTypeEntry, Value: []byte(storage.FolderTypeEvent)}}))

@@ -16,6 +16,7 @@ import (
 	"github.com/floemail/floe/storage/ingest"
 	"github.com/floemail/floe/storage/item"
 	"github.com/floemail/floe/webdav/caldav"
+	"github.com/floemail/floe/webdav/carddav"
 	"github.com/floemail/floe/webdav/davxml"
 )
 
@@ -82,6 +83,22 @@ type dataRequest struct {
 	name   xml.Name
 	expand *caldav.Range
 	limit  *caldav.Range
+	// comp is the calendar-data selection (RFC 4791 9.6.1), nil for the
+	// whole object; props the address-data one (RFC 6352 10.4), nil for
+	// every property.
+	comp  *caldav.Selection
+	props []carddav.PropSelection
+}
+
+// setFloating sets the zone floating times are read in for expand and
+// limit-recurrence-set.
+func (dr *dataRequest) setFloating(z *item.Zone) {
+	if dr.expand != nil {
+		dr.expand.Floating = z
+	}
+	if dr.limit != nil {
+		dr.limit.Floating = z
+	}
 }
 
 func findDataRequest(req *davxml.PropList) (*dataRequest, error) {
@@ -93,6 +110,14 @@ func findDataRequest(req *davxml.PropList) (*dataRequest, error) {
 			continue
 		}
 		dr := &dataRequest{name: p.XMLName}
+		var err error
+		if p.XMLName == pCalData {
+			if dr.comp, err = caldav.ParseSelection(p.Children); err != nil {
+				return nil, errStatus(http.StatusBadRequest)
+			}
+		} else if dr.props, err = carddav.ParseSelection(p.Children); err != nil {
+			return nil, errStatus(http.StatusBadRequest)
+		}
 		for _, c := range p.Children {
 			if c.XMLName.Space != davxml.NSCalDAV || (c.XMLName.Local != "expand" && c.XMLName.Local != "limit-recurrence-set") {
 				continue
@@ -130,6 +155,15 @@ func (h *Handler) renderItems(ctx context.Context, ms *davxml.Multistatus, acct 
 	if err != nil {
 		return err
 	}
+	if dr != nil && !f.card() && (dr.expand != nil && dr.expand.Floating == nil || dr.limit != nil && dr.limit.Floating == nil) {
+		// The calendar's zone for floating times (a calendar-query set
+		// the request's already).
+		z, err := h.floatingZone(ctx, f, "")
+		if err != nil {
+			return err
+		}
+		dr.setFloating(z)
+	}
 	data := pre
 	if dr != nil && data == nil {
 		if data, err = h.payloads(ctx, f.mb.ID, items); err != nil {
@@ -147,23 +181,57 @@ func (h *Handler) renderItems(ctx context.Context, ms *davxml.Multistatus, acct 
 			ms.Status(f.objectHref(it.Name), "HTTP/1.1 404 Not Found")
 			continue
 		}
-		if dr.expand != nil || dr.limit != nil {
-			if cal, err := item.DecodeCalendar(d); err == nil {
-				var out []byte
-				if dr.expand != nil {
-					out, err = caldav.Expand(cal, &it.Index, *dr.expand)
-				} else {
-					out, err = caldav.LimitRecurrenceSet(cal, *dr.limit)
-				}
-				if err == nil && out != nil {
-					d = out
-				}
-			}
-		}
+		d = h.shape(dr, it, d)
 		ok2, missing := collect(objectProps(f, it), req, false, false, nil, dr.name)
 		ms.ResponseData(f.objectHref(it.Name), ok2, dr.name, d, missing)
 	}
 	return nil
+}
+
+// shape applies the calendar-data or address-data request to one object's
+// data: expand or limit-recurrence-set (RFC 4791 9.6.5, 9.6.6), then the
+// component and property selection (RFC 4791 9.6.1, RFC 6352 10.4). Data
+// that does not decode is returned as it is.
+func (h *Handler) shape(dr *dataRequest, it *storage.Item, d []byte) []byte {
+	if dr.props != nil {
+		card, err := item.DecodeContact(d)
+		if err != nil {
+			return d
+		}
+		if out, err := carddav.Select(card, dr.props); err == nil {
+			return out
+		}
+		return d
+	}
+	if dr.expand == nil && dr.limit == nil && dr.comp == nil {
+		return d
+	}
+	cal, err := item.DecodeCalendar(d)
+	if err != nil {
+		return d
+	}
+	if dr.expand != nil || dr.limit != nil {
+		var out []byte
+		if dr.expand != nil {
+			out, err = caldav.Expand(cal, &it.Index, *dr.expand)
+		} else {
+			out, err = caldav.LimitRecurrenceSet(cal, *dr.limit)
+		}
+		if err != nil || out == nil {
+			return d
+		}
+		d = out
+		if dr.comp == nil {
+			return d
+		}
+		if cal, err = item.DecodeCalendar(d); err != nil {
+			return d
+		}
+	}
+	if out, err := caldav.Select(cal, dr.comp); err == nil && out != nil {
+		return out
+	}
+	return d
 }
 
 // current returns the item at a resource name (nil when none).

@@ -38,6 +38,7 @@ var (
 	pCalDescription   = dn(davxml.NSCalDAV, "calendar-description")
 	pCalColor         = dn(davxml.NSApple, "calendar-color")
 	pCalOrder         = dn(davxml.NSApple, "calendar-order")
+	pCalTimezone      = dn(davxml.NSCalDAV, "calendar-timezone")
 	pAddrData         = dn(davxml.NSCardDAV, "address-data")
 	pSupportedAddr    = dn(davxml.NSCardDAV, "supported-address-data")
 	pCardMaxSize      = dn(davxml.NSCardDAV, "max-resource-size")
@@ -52,7 +53,13 @@ var metaEntries = map[xml.Name]string{
 	pCardDescription: "/shared/comment",
 	pCalColor:        "/shared/vendor/kolab/color",
 	pCalOrder:        "/shared/vendor/floe/calendar-order",
+	pCalTimezone:     metaCalTimezone,
 }
+
+// metaCalTimezone holds a calendar's CALDAV:calendar-timezone (RFC 4791
+// 5.2.2): an iCalendar object with one VTIMEZONE, the zone floating times
+// of the calendar are read in.
+const metaCalTimezone = "/shared/vendor/floe/calendar-timezone"
 
 // props is the set of properties a resource has, rendered.
 type props map[xml.Name]string
@@ -140,7 +147,7 @@ func (h *Handler) collectionProps(ctx context.Context, acct storage.Account, f *
 	if i := strings.LastIndexByte(leaf, '/'); i >= 0 {
 		leaf = leaf[i+1:]
 	}
-	names := []string{"/shared/vendor/floe/displayname", "/shared/comment", "/shared/vendor/kolab/color", "/shared/vendor/floe/calendar-order"}
+	names := []string{"/shared/vendor/floe/displayname", "/shared/comment", "/shared/vendor/kolab/color", "/shared/vendor/floe/calendar-order", metaCalTimezone}
 	md, err := h.c.Store.GetMetadata(ctx, f.owner.ID, f.mb.ID, names, 0)
 	if err != nil {
 		return nil, err
@@ -184,6 +191,9 @@ func (h *Handler) collectionProps(ctx context.Context, acct storage.Account, f *
 	}
 	if v := meta["/shared/vendor/floe/calendar-order"]; v != "" {
 		p.set(pCalOrder, davxml.Escape(v))
+	}
+	if v := meta[metaCalTimezone]; v != "" {
+		p.set(pCalTimezone, string(davxml.AppendCharData(nil, []byte(v))))
 	}
 	p.set(pReports, reportSet("C:calendar-query", "C:calendar-multiget", "D:sync-collection", "C:free-busy-query"))
 	return p, nil
@@ -415,13 +425,25 @@ func contains(l []string, s string) bool {
 	return false
 }
 
+// maxTimezone bounds a stored CALDAV:calendar-timezone.
+const maxTimezone = 32 << 10
+
 // metaUpdates maps set/remove of collection properties to metadata
 // entries; bad lists the rendered names of properties that cannot be set.
 func metaUpdates(set, remove []davxml.Any) (entries []storage.MetadataEntry, bad []string) {
 	for _, p := range set {
 		name, ok := metaEntries[p.XMLName]
 		v := p.Text()
-		if !ok || len(v) > 4096 {
+		limit := 4096
+		if p.XMLName == pCalTimezone {
+			// RFC 4791 5.2.2: one valid VTIMEZONE (valid-calendar-data).
+			limit = maxTimezone
+			if ok {
+				_, _, err := item.ParseTimezone([]byte(v))
+				ok = err == nil
+			}
+		}
+		if !ok || len(v) > limit {
 			bad = append(bad, davxml.EmptyElement(p.XMLName))
 			continue
 		}
