@@ -51,6 +51,7 @@ imaps = ""
 http = "127.0.0.1:${p[0]}"
 https = ""
 clientsvc = ""
+admin = ""
 
 [checks]
 enabled = false

@@ -77,6 +77,7 @@ imaps = "127.0.0.1:${ip[2]}"
 http = ""
 https = ""
 clientsvc = ""
+admin = ""
 
 [smtp]
 max_messages_per_connection = 10000000

@@ -166,6 +166,7 @@ imaps = ""
 http = ""
 https = ""
 clientsvc = ""
+admin = ""
 
 [smtp]
 max_messages_per_connection = 10000000

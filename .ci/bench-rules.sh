@@ -62,6 +62,7 @@ imaps = ""
 http = ""
 https = ""
 clientsvc = ""
+admin = ""
 
 [smtp]
 max_messages_per_connection = 10000000

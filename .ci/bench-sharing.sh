@@ -67,6 +67,7 @@ imaps = ""
 http = ""
 https = ""
 clientsvc = ""
+admin = ""
 
 [imap]
 max_connections_per_ip = 10000

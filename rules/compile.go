@@ -19,6 +19,10 @@ type Options struct {
 	// users (the settings API) must be compiled without it: they could
 	// otherwise read any file the server can.
 	AllowFiles bool
+	// AccountDocument: the document is one account's (stored in the
+	// database by the CLI or the settings API), where "scope" means
+	// nothing and is refused.
+	AccountDocument bool
 }
 
 func (o *Options) path(p string) string {
@@ -159,6 +163,9 @@ func compileRule(e *errs, path string, r *Rule, o *Options) (crule, bool) {
 	}
 	if r.Scope != "" && strings.ContainsAny(r.Scope, " \t\r\n") {
 		e.add(path+".scope", "scope must be a domain or an address")
+	}
+	if r.Scope != "" && o.AccountDocument {
+		e.add(path+".scope", "scope belongs to [[rules]] in the config file; an account's own rules apply to its mail only")
 	}
 	if len(r.Conditions) == 0 {
 		e.add(path+".conditions", `a rule needs at least one condition (use { if = "all" } for every message)`)
@@ -547,8 +554,29 @@ func checkFolder(f string) error {
 		return fmt.Errorf("invalid folder name")
 	case strings.HasPrefix(f, "/") || strings.HasSuffix(f, "/") || strings.Contains(f, "//"):
 		return fmt.Errorf(`invalid folder name (levels are separated by single "/")`)
+	case ForeignFolder(f):
+		return fmt.Errorf("%q: names starting with ~ or # are other accounts' and public folders (~owner@domain/..., #public/...); a rule files into the account's own folders", f)
+	case strings.Contains(f, "%%"):
+		// Variables: the expanded name is made safe when the rule runs
+		// (FolderName; a ~ or # first level then files into INBOX).
+	case strings.Contains(f, "%"):
+		return fmt.Errorf(`invalid folder name ("%%" is an IMAP wildcard)`)
+	case FolderName(f) != f:
+		return fmt.Errorf(`invalid folder name (no "." or ".." levels, no spaces around "/", at most %d levels of %d bytes)`, MaxFolderLevels, maxFolderLevel)
 	}
 	return nil
+}
+
+// ForeignFolder reports whether a folder name (after variables are
+// expanded) names no folder of the recipient's own tree: a name starting
+// with "~" (another account's folders, "~owner@domain/Path") or "#" (the
+// shared namespace, "#public/Path"). IMAP reserves both prefixes (CREATE
+// refuses them), so a rule must not file into, or create, such a folder in
+// the recipient's tree, where it would shadow the real one; delivery files
+// the message into INBOX instead.
+func ForeignFolder(name string) bool {
+	name = strings.TrimSpace(name)
+	return strings.HasPrefix(name, "~") || strings.HasPrefix(name, "#")
 }
 
 var systemFlags = map[string]bool{`\seen`: true, `\answered`: true, `\flagged`: true, `\draft`: true, `\deleted`: true}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Message priorities (X-Priority values).
@@ -284,14 +285,61 @@ func (p *Plan) apply(a Action, v *lazyVars) bool {
 	return false
 }
 
+// Bounds of a folder name that a rule files into.
+const (
+	// MaxFolderLevels is the most hierarchy levels kept (more are dropped).
+	MaxFolderLevels = 10
+	// maxFolderLevel bounds one level, in bytes.
+	maxFolderLevel = 200
+)
+
 // folderName cleans an expanded folder name: "" and INBOX (any case) mean
-// INBOX, returned as "".
+// INBOX, returned as "". See FolderName.
 func folderName(f string) string {
-	f = strings.Trim(strings.TrimSpace(f), "/")
+	f = FolderName(f)
 	if strings.EqualFold(f, "INBOX") {
 		return ""
 	}
 	return f
+}
+
+// FolderName makes a folder name that variables filled with text from the
+// message (%%Extension%% of the recipient address, %%From_Name%% ...) a
+// safe name of one of the account's own folders, so that the sender of a
+// message cannot make its delivery fail or hide it: surrounding spaces,
+// empty, "." and ".." levels are dropped (so are levels beyond
+// MaxFolderLevels), the IMAP wildcards "*" and "%", control characters and
+// invalid UTF-8 become "_", and a level is cut at 200 bytes. The result is
+// "" (INBOX) when nothing is left. A name whose first level starts with "#"
+// or "~" (IMAP's public and other users' namespaces) stays so:
+// ForeignFolder tells delivery to file into INBOX instead.
+func FolderName(f string) string {
+	f = strings.ToValidUTF8(f, "_")
+	var levels []string
+	for _, l := range strings.Split(f, "/") {
+		l = strings.TrimSpace(l)
+		if l == "" || l == "." || l == ".." {
+			continue
+		}
+		if len(levels) == MaxFolderLevels {
+			break
+		}
+		l = strings.Map(func(r rune) rune {
+			if r < 0x20 || r == 0x7f || r == '*' || r == '%' || r >= 0x80 && r < 0xa0 {
+				return '_'
+			}
+			return r
+		}, l)
+		if len(l) > maxFolderLevel {
+			l = l[:maxFolderLevel]
+			for !utf8.ValidString(l) {
+				l = l[:len(l)-1]
+			}
+			l = strings.TrimSpace(l)
+		}
+		levels = append(levels, l)
+	}
+	return strings.Join(levels, "/")
 }
 
 // dedupFold removes case-insensitive duplicates, keeping the first.

@@ -85,7 +85,9 @@ func TestParseErrors(t *testing.T) {
 		{"unknown key", "[[rules]]\ntitel = \"x\"\nconditions = [{ if = \"all\" }]\nactions = [{ do = \"stop\" }]\n",
 			[]string{`f:2: rules[0].titel: unknown key "titel" (did you mean "title"?)`}},
 		{"bad regex", "[[rules]]\nconditions = [\n  { if = \"subject\", regex = \"(a\" },\n]\nactions = [{ do = \"stop\" }]\n",
-			[]string{`f:3: rules[0].conditions[0].regex: invalid regular expression`}},
+			[]string{"f:3: rules[0].conditions[0].regex: invalid regular expression: missing closing ): `(a`"}},
+		{"bad regex, whole word", "[[rules]]\nconditions = [{ if = \"subject\", regex = \"(b\", whole_word = true }]\nactions = [{ do = \"stop\" }]\n",
+			[]string{"f:2: rules[0].conditions[0].regex: invalid regular expression: missing closing ): `(b`"}},
 		{"unknown condition", "[[rules]]\nconditions = [{ if = \"color\" }]\nactions = [{ do = \"stop\" }]\n",
 			[]string{`f:2: rules[0].conditions[0].if: unknown condition "color"`}},
 		{"unknown action", "[[rules]]\nconditions = [{ if = \"all\" }]\n\nactions = [{ do = \"explode\" }]\n",
@@ -116,6 +118,10 @@ func TestParseErrors(t *testing.T) {
 			[]string{`responder.again_after_days: needs a number of days`}},
 		{"toml date value", "[responder]\nmode = \"once\"\ntext = \"x\"\nfrom_date = 2018-06-18\n",
 			[]string{`f:4: responder.from_date: expected a string, got a date/time`}},
+		{"other account's folder", "[[rules]]\nconditions = [{ if = \"all\" }]\nactions = [{ do = \"move\", folder = \"~jane@example.test/Team\" }]\n",
+			[]string{`f:3: rules[0].actions[0].folder: "~jane@example.test/Team": names starting with ~ or # are other accounts' and public folders`}},
+		{"public folder", "[[rules]]\nconditions = [{ if = \"all\" }]\nactions = [{ do = \"copy\", folder = \"#public/Support\" }]\n",
+			[]string{`f:3: rules[0].actions[0].folder: "#public/Support": names starting with ~ or #`}},
 		{"syntax", "[[rules]\n", []string{`f:1: `}},
 	}
 	for _, tc := range tests {

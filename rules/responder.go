@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"net/mail"
+	"slices"
 	"strings"
 	"time"
 )
@@ -121,23 +123,35 @@ func NoAutoReply(m *Message, c *Context) string {
 }
 
 // addressedTo reports whether To or Cc name the recipient or one of the
-// account's addresses (a "+tag" in the header's address counts too).
+// account's addresses (a "+tag" in the header's address counts too). The
+// fields are parsed as address lists (RFC 5322 3.4), so an address that
+// only appears in a display name ("mike@example.org" <other@example.net>)
+// does not count; a field that does not parse is searched as text.
 func addressedTo(m *Message, c *Context) bool {
-	var hay strings.Builder
-	for _, f := range m.Fields() {
-		if strings.EqualFold(f.Name, "to") || strings.EqualFold(f.Name, "cc") {
-			hay.WriteString(strings.ToLower(m.decode(f.Value)))
-			hay.WriteByte(' ')
+	var mine []string
+	for _, a := range append([]string{c.Recipient, c.Account}, c.AccountAddresses...) {
+		if a != "" {
+			mine = append(mine, stripTags(strings.ToLower(a)))
 		}
 	}
-	h := stripTags(hay.String())
-	addrs := append([]string{c.Recipient, c.Account}, c.AccountAddresses...)
-	for _, a := range addrs {
-		if a == "" {
+	for _, f := range m.Fields() {
+		if !strings.EqualFold(f.Name, "to") && !strings.EqualFold(f.Name, "cc") {
 			continue
 		}
-		if containsAddress(h, stripTags(strings.ToLower(a))) {
-			return true
+		list, err := mail.ParseAddressList(f.Value)
+		if err != nil {
+			h := stripTags(strings.ToLower(m.decode(f.Value)))
+			for _, a := range mine {
+				if containsAddress(h, a) {
+					return true
+				}
+			}
+			continue
+		}
+		for _, addr := range list {
+			if slices.Contains(mine, stripTags(strings.ToLower(addr.Address))) {
+				return true
+			}
 		}
 	}
 	return false

@@ -126,6 +126,9 @@ func TestRFC3834Exclusions(t *testing.T) {
 		{"alias in to", "", "anna@customer.example", true},
 		{"tagged in to", "", "anna@customer.example", true},
 		{"longer address", "", "anna@customer.example", false},
+		{"only a display name", "", "anna@customer.example", false},
+		{"group syntax", "", "anna@customer.example", true},
+		{"unparsable field", "", "anna@customer.example", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -144,6 +147,12 @@ func TestRFC3834Exclusions(t *testing.T) {
 				raw = strings.Replace(raw, "mike.sparrow@x1solar.com", "mike.sparrow+work@x1solar.com", 1)
 			case "longer address":
 				raw = strings.Replace(raw, "mike.sparrow@x1solar.com", "mike.sparrow@x1solar.com.evil", 1)
+			case "only a display name":
+				raw = strings.Replace(raw, "To: Mike Sparrow <mike.sparrow@x1solar.com>", `To: "mike.sparrow@x1solar.com" <someone@else.example>`, 1)
+			case "group syntax":
+				raw = strings.Replace(raw, "To: Mike Sparrow <mike.sparrow@x1solar.com>", "To: team: mike.sparrow@x1solar.com, x@y.example;", 1)
+			case "unparsable field":
+				raw = strings.Replace(raw, "To: Mike Sparrow <mike.sparrow@x1solar.com>", "To: mike.sparrow@x1solar.com, broken <", 1)
 			}
 			r := Evaluate(context.Background(), []Stage{{LevelAccount, p}}, msg(raw), cx)
 			if (r.Reply != nil) != tc.want {

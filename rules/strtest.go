@@ -76,6 +76,11 @@ func compileMatcher(c *Condition, o *Options) (*matcher, string, error) {
 		if len(t.val) > MaxRegex {
 			return nil, t.key, fmt.Errorf("regular expression longer than %d bytes", MaxRegex)
 		}
+		// Errors are about the expression as written, not the flags and
+		// word boundaries added below.
+		if _, err := regexp.Compile(t.val); err != nil {
+			return nil, t.key, fmt.Errorf("invalid regular expression: %s", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+		}
 		expr := t.val
 		if c.WholeWord {
 			expr = `\b(?:` + expr + `)\b`

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/tls"
 	"encoding/base64"
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/floemail/floe/server/clientsvc"
+	"github.com/floemail/floe/storage"
 )
 
 // startClientsServer starts a server with every listener, the HTTP ones
@@ -328,5 +330,64 @@ func TestSettingsRulesLive(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(b), `"Invoices"`) {
 		t.Errorf("rules after refused changes: %s", b)
+	}
+}
+
+// TestSettingsRulesSendFromOwnAddress: rules a user stores through the
+// settings API send only from the user's own addresses (its address, an
+// alias, a send-as grant): a send action or a responder "from" naming
+// someone else is refused with its field, and "scope" (the config file's)
+// is refused; the administrator's documents (floe rules import, the config
+// file) are not concerned.
+func TestSettingsRulesSendFromOwnAddress(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Listeners.HTTPS = "127.0.0.1:0"
+	cfg.Auth.FailureDelay = 0
+	addAccount(t, cfg, "carol@example.test", "carol-Secret-1")
+	addAccount(t, cfg, "ceo@example.test", "ceo-Secret-1")
+	st, err := OpenStore(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutAlias(context.Background(), storage.Alias{Address: "c.smith@example.test", Target: "carol@example.test"}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	srv := startServer(t, cfg)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS(t, cfg.Server.DataDir, "127.0.0.1")}, Timeout: time.Minute}
+	put := func(part, body string) (int, string) {
+		req, _ := http.NewRequest("PUT", "https://"+srv.Addrs()["https"].String()+"/api/v1/"+part, strings.NewReader(body))
+		req.SetBasicAuth("carol@example.test", "carol-Secret-1")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	send := func(from string) string {
+		return `[{"title":"notify","conditions":[{"if":"all"}],"actions":[{"do":"send","to":"boss@remote.test","from":"` + from + `","subject":"s","text":"t"}]}]`
+	}
+	for _, tc := range []struct {
+		part, body string
+		code       int
+		key        string
+	}{
+		{"rules", send("carol@example.test"), 200, ""},
+		{"rules", send("c.smith@example.test"), 200, ""},    // an alias of hers
+		{"rules", send("carol+news@example.test"), 200, ""}, // with a tag
+		{"rules", send(""), 200, ""},                        // the default: her address
+		{"rules", send("ceo@example.test"), 400, "rules[0].actions[0].from"},
+		{"rules", send("ceo@bank.example"), 400, "rules[0].actions[0].from"},
+		{"rules", `[{"title":"x","scope":"ceo@example.test","conditions":[{"if":"all"}],"actions":[{"do":"stop"}]}]`, 400, "rules[0].scope"},
+		{"responder", `{"mode":"always","text":"away","from":"c.smith@example.test"}`, 200, ""},
+		{"responder", `{"mode":"always","text":"away","from":"ceo@example.test"}`, 400, "responder.from"},
+	} {
+		code, b := put(tc.part, tc.body)
+		if code != tc.code || tc.key != "" && !strings.Contains(b, `"key": "`+tc.key+`"`) {
+			t.Errorf("PUT %s %s: %d %s; want %d with the problem at %q", tc.part, tc.body, code, b, tc.code, tc.key)
+		}
 	}
 }

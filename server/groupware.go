@@ -112,6 +112,10 @@ func (s *Server) mountGroupware(web *httpd.Mux, store storage.Store, cfg *config
 			return folders.ensure(ctx, acct.ID)
 		},
 		MaxResourceSize: int64(g.MaxResourceSize),
+		// CalDAV managed attachments (RFC 8607): files under /webdav/.
+		WebDAVURL:         func() string { return s.Config().WebDAVURL() },
+		MaxAttachmentSize: cfg.Files.MaxItemAttachmentSize.Int64(),
+		MaxAttachments:    cfg.Files.MaxItemAttachments,
 		FreeBusy: dav.FreeBusyConfig{Access: g.FreeBusyAccess,
 			Past: time.Duration(g.FreeBusyPast), Future: time.Duration(g.FreeBusyFuture)},
 		Log: s.log.With("component", "dav"),
@@ -119,6 +123,8 @@ func (s *Server) mountGroupware(web *httpd.Mux, store storage.Store, cfg *config
 	// A PUT carries at most one resource; a REPORT body at most the XML
 	// limit (1 MiB).
 	body := max(int64(g.MaxResourceSize), 1<<20) + 64<<10
+	// A managed attachment (RFC 8607 POST) may be larger.
+	body = max(body, cfg.Files.MaxItemAttachmentSize.Int64()+64<<10)
 	web.HandleAuth("/dav/", h, httpd.MaxBody(body))
 	web.HandleAuth("PROPFIND /{$}", h, httpd.MaxBody(1<<20))
 	// OPTIONS / is answered by the WebDAV files handler (server/files.go).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/floemail/floe/rules"
@@ -23,6 +24,9 @@ type httpDeps struct {
 	store   storage.Store
 	auth    *auth.Authenticator
 	metrics *metrics.Metrics
+	// owns tells whether an account may send as an address
+	// (delivery.Deliverer.Owns).
+	owns func(ctx context.Context, acct storage.AccountID, address string) (bool, error)
 }
 
 // mountHTTP mounts the handlers of other packages on the HTTP muxes: web
@@ -64,7 +68,7 @@ func (s *Server) mountHTTP(web, client *httpd.Mux, d httpDeps) error {
 	}))
 	set := settings.New(settings.Options{
 		Config: s.Config, Store: d.store, Auth: d.auth, Clients: licenses, Certificate: cert, Ports: ports,
-		Rules: d.store, ValidateRules: validateUserRules, Sharing: d.store,
+		Rules: d.store, ValidateRules: userRulesValidator(d.owns), Sharing: d.store,
 		Logger: s.log.With("component", "settings"),
 	})
 	api, page := d.metrics.HTTP("api", set), d.metrics.HTTP("web", set)
@@ -85,19 +89,64 @@ func (s *Server) mountHTTP(web, client *httpd.Mux, d httpDeps) error {
 	return nil
 }
 
-// validateUserRules checks a rule document a user sends through the
-// settings API with the rules layer, without list files or text files
-// (which would let a user read files of the server), and returns it
-// normalised.
-func validateUserRules(doc []byte) ([]byte, error) {
-	st, src, err := rules.ParseJSON("your rules", doc)
-	if err != nil {
-		return nil, err
+// userRulesValidator checks a rule document a user sends through the
+// settings API with the rules layer and returns it normalised: without list
+// files or text files (which would let a user read files of the server),
+// without "scope" (the config file's), and sending only from the user's
+// own addresses: the "from" of send actions and of the responder must be
+// one the account may send as (owns: its address, its aliases, its
+// send-as grants, as submission checks), else rules would send mail,
+// DKIM-signed by this server, in another person's name.
+func userRulesValidator(owns func(ctx context.Context, acct storage.AccountID, address string) (bool, error)) settings.ValidateRules {
+	return func(ctx context.Context, acct storage.Account, doc []byte) ([]byte, error) {
+		st, src, err := rules.ParseJSON("your rules", doc)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := rules.Compile(st, src, rules.Options{AllowFiles: false, AccountDocument: true}); err != nil {
+			return nil, err
+		}
+		var problems []*rules.Error
+		bad := func(key, reason string) {
+			line := 0
+			if src.Line != nil {
+				line = src.Line(key)
+			}
+			problems = append(problems, &rules.Error{File: src.File, Line: line, Key: key, Reason: reason})
+		}
+		from := func(key, addr string) error {
+			if addr == "" || owns == nil {
+				return nil
+			}
+			ok, err := owns(ctx, acct.ID, addr)
+			if err != nil {
+				return fmt.Errorf("your addresses could not be checked; try again later")
+			}
+			if !ok {
+				bad(key, fmt.Sprintf("%q is not one of your addresses; leave it empty to send from %s", addr, acct.Address))
+			}
+			return nil
+		}
+		for i, r := range st.Rules {
+			path := "rules[" + strconv.Itoa(i) + "]"
+			for j, a := range r.Actions {
+				if a.Do == rules.DoSend {
+					if err := from(path+".actions["+strconv.Itoa(j)+"].from", a.From); err != nil {
+						return nil, err
+					}
+				}
+			}
+		}
+		if st.Responder != nil {
+			if err := from("responder.from", st.Responder.From); err != nil {
+				return nil, err
+			}
+		}
+		if len(problems) > 0 {
+			return nil, &rules.Errors{List: problems}
+		}
+		return rules.MarshalJSON(st)
 	}
-	if _, err := rules.Compile(st, src, rules.Options{AllowFiles: false}); err != nil {
-		return nil, err
-	}
-	return rules.MarshalJSON(st)
 }
 
 // healthCheck is the admin listener's /healthz: the store answers a read.

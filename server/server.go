@@ -35,9 +35,11 @@ import (
 	"github.com/floemail/floe/server/mailauth"
 	"github.com/floemail/floe/server/pop3"
 	"github.com/floemail/floe/server/queue"
+	"github.com/floemail/floe/server/smartattach"
 	"github.com/floemail/floe/server/smtp"
 	"github.com/floemail/floe/storage"
 	"github.com/floemail/floe/storage/backends"
+	"github.com/floemail/floe/storage/ingest"
 )
 
 // Options are the process-level settings of a Server.
@@ -55,6 +57,9 @@ type Options struct {
 	// server's own (see mountHTTP): web serves the http and https
 	// listeners, client the clientsvc listener. For tests and embedders.
 	MountHTTP func(web, client *httpd.Mux)
+	// Now is the clock of SmartAttach links (their expiry when made and
+	// when served); nil: time.Now. For tests.
+	Now func() time.Time
 }
 
 // Server is one running Floe instance. Create it with New, then Start,
@@ -65,6 +70,7 @@ type Server struct {
 	level  *slog.LevelVar // nil when the logger came from Options
 	stdout io.Writer
 	mount  func(web, client *httpd.Mux)
+	now    func() time.Time // Options.Now
 	reg    *registry
 	certs  certStore
 	// metrics is created with the Server: the admin listener exports it
@@ -116,9 +122,14 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if cfg.Server.DataDir == "" {
 		return nil, errors.New("server: [server] data_dir is empty; set it to the directory for the database and certificates")
 	}
-	s := &Server{stdout: opts.Stdout, mount: opts.MountHTTP, reg: newRegistry(), log: opts.Logger, metrics: metrics.New(),
+	s := &Server{stdout: opts.Stdout, mount: opts.MountHTTP, now: opts.Now, reg: newRegistry(), log: opts.Logger, metrics: metrics.New(),
 		galKick: make(chan struct{}, 1)}
-	s.base, s.cancelBase = context.WithCancel(context.Background())
+	// Every write under the base context moves inline attachments of
+	// calendar items into files whose URLs are under the public WebDAV URL
+	// (storage/ingest, SmartAttach for items).
+	itemAttach := ingest.WithItemAttachments(context.Background(), ingest.ItemAttachments{
+		WebDAVURL: func() string { return s.Config().WebDAVURL() }})
+	s.base, s.cancelBase = context.WithCancel(itemAttach)
 	if s.log == nil {
 		s.level = new(slog.LevelVar)
 		w := opts.LogOutput
@@ -243,7 +254,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	})
 	comp := &components{
 		smtp: smtp.New(smtp.Options{Config: s.Config, Store: store, Auth: authn, Delivery: deliverer,
-			Checker: checker, Queue: outq, TLS: tlsCfg, Logger: s.log.With("component", "smtp"), BaseContext: s.base, Metrics: m}),
+			Checker: checker, Queue: outq, TLS: tlsCfg, Logger: s.log.With("component", "smtp"), BaseContext: s.base, Metrics: m,
+			SmartAttach: smartattach.New(smartattach.Options{Store: store, Config: s.Config, Now: s.now,
+				Logger: s.log.With("component", "smartattach")})}),
 		pop3: pop3.New(pop3.Options{Config: s.Config, Store: store, Auth: authn, TLS: tlsCfg,
 			Logger: s.log.With("component", "pop3"), BaseContext: s.base, Metrics: m.Protocol("pop3")}),
 		imap: imap.New(imap.Options{Config: s.Config, Store: store, Auth: authn, TLS: tlsCfg,
@@ -256,7 +269,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return httpd.New(httpd.Options{Name: name, Handler: mux, Config: s.Config, RedirectToHTTPS: redirect,
 			Logger: s.log.With("component", "http"), BaseContext: func() context.Context { return s.base }})
 	}
-	if err := s.mountHTTP(comp.web, comp.client, httpDeps{store: store, auth: authn, metrics: m}); err != nil {
+	if err := s.mountHTTP(comp.web, comp.client, httpDeps{store: store, auth: authn, metrics: m, owns: deliverer.Owns}); err != nil {
 		return err
 	}
 	s.mountGroupware(comp.web, store, cfg, folders)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/storage"
+	"github.com/floemail/floe/storage/view"
 )
 
 // Directory is what SyncDirectory writes: the directory and its groups.
@@ -178,6 +179,20 @@ func syncDirectory(ctx context.Context, dir Directory, cfg *config.Config, log *
 				err = fmt.Errorf("a member is not an account: %w", err)
 			}
 			fail(fmt.Errorf("group %s: %w", addr, err))
+			continue
+		}
+		// New members get what is shared with the group: the information
+		// mail and the subscriptions (storage/view).
+		if st, ok := dir.(storage.Store); ok {
+			adm := view.NewAdmin(st, view.Options{Logger: log, Hostname: cfg.Server.Hostname})
+			for _, m := range members {
+				if cur.Address != "" && slices.Contains(cur.Members, m) {
+					continue
+				}
+				if err := adm.MemberAdded(ctx, addr, m); err != nil {
+					log.Warn("group member not informed of what is shared with the group", slog.String("group", addr), slog.String("member", m), slog.Any("err", err))
+				}
+			}
 		}
 	}
 

@@ -6,8 +6,10 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/floemail/floe/acl"
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/storage"
+	"github.com/floemail/floe/storage/view"
 )
 
 // TestSyncGroups: [[group]] entries are owned by the file like aliases:
@@ -66,5 +68,50 @@ func TestSyncGroups(t *testing.T) {
 	cfg3.Groups[0].Members = []string{"nobody@example.test"}
 	if err := SyncDirectory(ctx, st, cfg3, log); err == nil {
 		t.Fatal("unknown member accepted")
+	}
+}
+
+// TestSyncGroupNewMemberInformed: a member the config file adds to a
+// group gets what is shared with the group, informed as for a grant (the
+// information mail); members already there are not informed again.
+func TestSyncGroupNewMemberInformed(t *testing.T) {
+	ctx := context.Background()
+	st := openTestStore(t)
+	log := slog.New(slog.DiscardHandler)
+	h := mustHash(t, "pw")
+	cfg := config.Development()
+	cfg.Accounts = []config.Account{{Address: "alice@example.test", PasswordHash: h}, {Address: "bob@example.test", PasswordHash: h},
+		{Address: "jane@example.test", PasswordHash: h}}
+	cfg.Groups = []config.Group{{Address: "team@example.test", Members: []string{"alice@example.test"}}}
+	if err := SyncDirectory(ctx, st, cfg, log); err != nil {
+		t.Fatal(err)
+	}
+	jane, _ := st.Account(ctx, "jane@example.test")
+	if _, _, err := view.NewAdmin(st, view.Options{}).ChangeACL(ctx, jane.ID, storage.RootMailbox,
+		[]acl.Change{{Identifier: "team@example.test", Op: acl.OpSet, Rights: acl.Of(acl.Lookup, acl.Read)}}); err != nil {
+		t.Fatal(err)
+	}
+	inbox := func(addr string) int {
+		a, _ := st.Account(ctx, addr)
+		mb, err := st.Mailbox(ctx, a.ID, "INBOX")
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs, err := st.Messages(ctx, mb.ID, storage.Query{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(msgs)
+	}
+	if inbox("alice@example.test") != 1 || inbox("bob@example.test") != 0 {
+		t.Fatalf("before: alice %d, bob %d mails", inbox("alice@example.test"), inbox("bob@example.test"))
+	}
+	cfg2 := cfg.Clone()
+	cfg2.Groups = []config.Group{{Address: "team@example.test", Members: []string{"alice@example.test", "bob@example.test"}}}
+	if err := SyncDirectory(ctx, st, cfg2, log); err != nil {
+		t.Fatal(err)
+	}
+	if inbox("alice@example.test") != 1 || inbox("bob@example.test") != 1 {
+		t.Fatalf("after: alice %d, bob %d mails", inbox("alice@example.test"), inbox("bob@example.test"))
 	}
 }

@@ -3,6 +3,8 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
+	"path"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -44,6 +46,11 @@ const (
 	FolderTypeFile         = "file"
 	// DefaultFilesFolder is every account's default file folder.
 	DefaultFilesFolder = "Files"
+	// AttachmentsOfEntry, on a file folder holding the attachments of
+	// groupware items (storage/ingest, SmartAttach for items), is the
+	// decimal MailboxID of the item folder whose items they belong to:
+	// whoever may read that folder may read these files (webdav/files).
+	AttachmentsOfEntry = "/shared/vendor/floe/attachments-of"
 )
 
 // Limits on file names and properties.
@@ -102,6 +109,39 @@ type FileWrite struct {
 	SetProps bool
 	// NoReplace fails with ErrExists when a file of that name exists.
 	NoReplace bool
+	// IfMatch and IfNoneMatch are the conditions of an HTTP conditional
+	// write (RFC 9110 13.1.1, 13.1.2), checked inside the write's
+	// transaction so that racing writers cannot both pass a check made
+	// before it: IfMatch lists ETags of which the file of that name must
+	// have one ("*": a file of that name must exist); IfNoneMatch lists
+	// ETags it must have none of ("*": no file of that name may exist).
+	// ErrPrecondition when they do not hold. Nil: no condition.
+	IfMatch, IfNoneMatch []string
+}
+
+// ErrPrecondition is returned by a write whose condition on the current
+// state (FileWrite.IfMatch, IfNoneMatch) does not hold.
+var ErrPrecondition = errors.New("precondition failed")
+
+// CheckConditions evaluates w.IfMatch and w.IfNoneMatch against the file
+// of that name, whose ETag is etag ("" when there is none): nil, or
+// ErrPrecondition. Backends call it inside the write's transaction.
+func (w FileWrite) CheckConditions(etag string) error {
+	has := func(list []string) bool {
+		for _, e := range list {
+			if e == "*" && etag != "" || e != "" && e == etag {
+				return true
+			}
+		}
+		return false
+	}
+	if w.IfMatch != nil && !has(w.IfMatch) {
+		return fmt.Errorf("file does not match If-Match: %w", ErrPrecondition)
+	}
+	if w.IfNoneMatch != nil && has(w.IfNoneMatch) {
+		return fmt.Errorf("file matches If-None-Match: %w", ErrPrecondition)
+	}
+	return nil
 }
 
 // Files manages the files of file folders. Folders are mailboxes (see
@@ -250,4 +290,74 @@ func IsFileFolder(ctx context.Context, st FolderStore, mb Mailbox) (bool, error)
 		}
 		id = parent.ID
 	}
+}
+
+// FolderMaker is what EnsureFileFolder needs of a store.
+type FolderMaker interface {
+	FolderStore
+	CreateMailbox(ctx context.Context, acct AccountID, name, specialUse string) (Mailbox, error)
+	SetMetadata(ctx context.Context, acct AccountID, mbox MailboxID, entries []MetadataEntry) error
+}
+
+// EnsureFileFolder returns acct's file folder name ("Files" or
+// "Files/Attachments"), creating it and its missing parents: each new
+// folder is typed file, and the account's default Files folder also
+// file.default (Kolab). An existing folder on the path that is not a file
+// folder (nor below one) gives ErrNoMailbox: it is left alone. Concurrent
+// callers are safe (a folder another one created is used).
+func EnsureFileFolder(ctx context.Context, st FolderMaker, acct AccountID, name string) (Mailbox, error) {
+	var mb Mailbox
+	path := ""
+	for seg := range strings.SplitSeq(name, "/") {
+		if path != "" {
+			path += "/"
+		}
+		path += seg
+		m, err := st.Mailbox(ctx, acct, path)
+		if errors.Is(err, ErrNoMailbox) {
+			m, err = st.CreateMailbox(ctx, acct, path, "")
+			if err == nil {
+				entries := []MetadataEntry{{Name: FolderTypeEntry, Value: []byte(FolderTypeFile)}}
+				if path == DefaultFilesFolder {
+					entries = append(entries, MetadataEntry{Name: FolderTypePrivateEntry, Value: []byte(FolderTypeFile + ".default")})
+				}
+				if err := st.SetMetadata(ctx, acct, m.ID, entries); err != nil {
+					return Mailbox{}, err
+				}
+			} else if errors.Is(err, ErrExists) {
+				m, err = st.Mailbox(ctx, acct, path)
+			}
+		}
+		if err != nil {
+			return Mailbox{}, err
+		}
+		mb = m
+	}
+	ok, err := IsFileFolder(ctx, st, mb)
+	if err != nil {
+		return Mailbox{}, err
+	}
+	if !ok {
+		return Mailbox{}, fmt.Errorf("%q is no file folder: %w", mb.Name, ErrNoMailbox)
+	}
+	return mb, nil
+}
+
+// SuffixedFileName returns name for i <= 1, else name with " (i)" before
+// its extension ("report (2).pdf"; an extension of more than 16 bytes is
+// taken as part of the name), kept within MaxFileName bytes: the choice
+// of a free name when name is taken.
+func SuffixedFileName(name string, i int) string {
+	if i <= 1 {
+		return name
+	}
+	ext := path.Ext(name)
+	if len(ext) > 16 || ext == name {
+		ext = ""
+	}
+	cand := fmt.Sprintf("%s (%d)%s", strings.TrimSuffix(name, ext), i, ext)
+	if len(cand) > MaxFileName {
+		cand = fmt.Sprintf("file (%d)%s", i, ext)
+	}
+	return cand
 }

@@ -550,6 +550,15 @@ type Directory interface {
 	DirectoryVersion(ctx context.Context) (uint64, error)
 }
 
+// ReservedMailboxName reports whether name (a path in an account's tree)
+// starts with "~" or "#": the prefixes of other accounts' folders
+// ("~owner@domain/Path") and of public folders ("#public/Path") in IMAP
+// (NAMESPACE), DAV and rules. No backend creates or renames a folder to
+// such a name.
+func ReservedMailboxName(name string) bool {
+	return strings.HasPrefix(name, "~") || strings.HasPrefix(name, "#")
+}
+
 // Mailboxes manages an account's folders.
 type Mailboxes interface {
 	Mailboxes(ctx context.Context, acct AccountID) ([]Mailbox, error)
@@ -557,11 +566,16 @@ type Mailboxes interface {
 	MailboxByID(ctx context.Context, id MailboxID) (Mailbox, error)
 	// Status counts the mailbox as viewer sees it (0: the owner).
 	Status(ctx context.Context, id MailboxID, viewer AccountID) (MailboxStatus, error)
+	// CreateMailbox creates a mailbox. A name whose first level starts
+	// with "~" or "#" is ErrInvalid (ReservedMailboxName): those are the
+	// other users' and the shared namespaces as every protocol presents
+	// them, and a folder of such a name would shadow them.
 	CreateMailbox(ctx context.Context, acct AccountID, name, specialUse string) (Mailbox, error)
 	// DeleteMailbox removes the mailbox and its messages (INBOX: ErrInvalid).
 	DeleteMailbox(ctx context.Context, id MailboxID) error
 	// RenameMailbox renames the mailbox and its children. Renaming INBOX
 	// moves its messages to a new mailbox and leaves INBOX empty (RFC 9051).
+	// A reserved new name (ReservedMailboxName) is ErrInvalid.
 	RenameMailbox(ctx context.Context, id MailboxID, newName string) error
 	// SetSubscribed is SetSubscription for the mailbox's owner and its
 	// name.
@@ -680,6 +694,7 @@ type Store interface {
 	Quarantine
 	Files
 	Clients
+	Links
 
 	// Subscribe returns a subscription to the changes of an account's
 	// mailboxes (and its ChangeMailboxSubscribed).

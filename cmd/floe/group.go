@@ -10,6 +10,7 @@ import (
 
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/storage"
+	"github.com/floemail/floe/storage/view"
 )
 
 // sharingFlags are the flags of the sharing commands.
@@ -146,6 +147,12 @@ func (a *app) groupMemberAdd(c *cmdCtx) error {
 			return storeErr(cfg, member, err)
 		}
 		fmt.Fprintf(a.stdout, "added %s to group %s\n", member, grp)
+		// What is shared with the group is now shared with the member:
+		// the information mail and the subscriptions, as for a grant.
+		adm := view.NewAdmin(st, view.Options{Logger: a.cliLogger(), Hostname: cfg.Server.Hostname})
+		if err := adm.MemberAdded(ctx, grp, member); err != nil {
+			fmt.Fprintf(a.stderr, "floe: informing %s of what is shared with %s: %v\n", member, grp, err)
+		}
 		return nil
 	})
 }

@@ -6,6 +6,7 @@
 //	floe alias add|del|list ...
 //	floe rules list|add|del|move|export|import|test|cert ACCOUNT ...
 //	floe quarantine list|show|release|delete ...
+//	floe smartattach list|revoke|purge ...
 //	floe hash-password | check-config | check | version
 //
 // Every subcommand takes --config FILE; without it, the embedded development
@@ -107,11 +108,12 @@ type cmdCtx struct {
 	quotaMessages int64
 	name          string // account add --name
 	catchAll      string
-	repair        bool         // check --repair
-	dkim          dkimFlags    // dkim.go
-	rules         rulesFlags   // rules.go
-	sharing       sharingFlags // group.go
-	license       licenseFlags // license.go
+	repair        bool             // check --repair
+	dkim          dkimFlags        // dkim.go
+	rules         rulesFlags       // rules.go
+	sharing       sharingFlags     // group.go
+	license       licenseFlags     // license.go
+	smartattach   smartattachFlags // smartattach.go
 }
 
 var commands []*command
@@ -154,12 +156,13 @@ func init() {
 			}},
 		{name: "version", summary: "print the version", run: (*app).version, nargs: 0},
 	}
-	commands = append(commands, dkimCommands()...)       // dkim.go, dns.go
-	commands = append(commands, queueCommands()...)      // queue.go
-	commands = append(commands, rulesCommands()...)      // rules.go
-	commands = append(commands, quarantineCommands()...) // quarantine.go
-	commands = append(commands, sharingCommands()...)    // group.go, share.go, sendas.go
-	commands = append(commands, licenseCommands()...)    // license.go
+	commands = append(commands, dkimCommands()...)        // dkim.go, dns.go
+	commands = append(commands, queueCommands()...)       // queue.go
+	commands = append(commands, rulesCommands()...)       // rules.go
+	commands = append(commands, quarantineCommands()...)  // quarantine.go
+	commands = append(commands, sharingCommands()...)     // group.go, share.go, sendas.go
+	commands = append(commands, licenseCommands()...)     // license.go
+	commands = append(commands, smartattachCommands()...) // smartattach.go
 }
 
 func passwordFlag(fs *flag.FlagSet, c *cmdCtx) {

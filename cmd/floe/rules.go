@@ -27,6 +27,7 @@ type rulesFlags struct {
 	rcpt   string // test: envelope recipient (default the account)
 	auth   string // test: SMTP AUTH user
 	helo   string // test: HELO name
+	rdns   string // test: the client's PTR name
 }
 
 // rulesCommands are `floe rules ...`: an account's rules, forwarder and
@@ -49,7 +50,7 @@ func rulesCommands() []*command {
 			run: (*app).rulesExport, nargs: 1, flags: format},
 		{name: "rules import", args: "ACCOUNT < DOCUMENT", summary: "replace the account's rules, forwarder and responder with a TOML or JSON document read from stdin",
 			run: (*app).rulesImport, nargs: 1},
-		{name: "rules test", args: "ACCOUNT < message.eml [--from ADDR] [--ip IP] [--rcpt ADDR] [--auth USER]",
+		{name: "rules test", args: "ACCOUNT < message.eml [--from ADDR] [--ip IP] [--rdns NAME] [--rcpt ADDR] [--auth USER]",
 			summary: "show which rules match a message and what would happen, changing nothing", run: (*app).rulesTest, nargs: 1,
 			flags: func(fs *flag.FlagSet, c *cmdCtx) {
 				fs.StringVar(&c.rules.from, "from", "sender@remote.example", "envelope sender (MAIL FROM); \"\" for the null sender")
@@ -57,6 +58,7 @@ func rulesCommands() []*command {
 				fs.StringVar(&c.rules.rcpt, "rcpt", "", "envelope recipient (default: the account), e.g. user+Folder@domain")
 				fs.StringVar(&c.rules.auth, "auth", "", "SMTP AUTH identity (default: none)")
 				fs.StringVar(&c.rules.helo, "helo", "client.remote.example", "HELO name")
+				fs.StringVar(&c.rules.rdns, "rdns", "", "the client's rDNS (PTR) name for rdns conditions (default: none)")
 			}},
 		{name: "rules cert", args: "ACCOUNT CERT.PEM", summary: "store the account's S/MIME certificate (for the encrypt action)",
 			run: (*app).rulesCert, nargs: 2},
@@ -255,7 +257,7 @@ func (a *app) rulesAdd(c *cmdCtx) error {
 	if len(add.Rules) == 0 || add.Forwarder != nil || add.Responder != nil {
 		return usagef("the document must hold [[rules]] tables only (use \"floe rules import\" for a forwarder or responder)")
 	}
-	if _, err := rules.Compile(add, src, rules.Options{AllowFiles: true}); err != nil {
+	if _, err := rules.Compile(add, src, rules.Options{AllowFiles: true, AccountDocument: true}); err != nil {
 		return a.printRuleErrors(err)
 	}
 	return a.accountRules(c, func(ctx context.Context, cfg *config.Config, st storage.Store, acct storage.Account) error {
@@ -353,7 +355,7 @@ func (a *app) rulesImport(c *cmdCtx) error {
 	if err != nil {
 		return a.printRuleErrors(err)
 	}
-	if _, err := rules.Compile(s, src, rules.Options{AllowFiles: true}); err != nil {
+	if _, err := rules.Compile(s, src, rules.Options{AllowFiles: true, AccountDocument: true}); err != nil {
 		return a.printRuleErrors(err)
 	}
 	return a.accountRules(c, func(ctx context.Context, cfg *config.Config, st storage.Store, acct storage.Account) error {
@@ -420,7 +422,7 @@ func (a *app) rulesTest(c *cmdCtx) error {
 			return err
 		}
 		m := &delivery.Message{Blob: storage.BlobRef{Size: int64(len(data))}, From: c.rules.from, Recipients: []delivery.Recipient{r},
-			RemoteIP: ip, Helo: c.rules.helo, AuthUser: c.rules.auth}
+			RemoteIP: ip, Helo: c.rules.helo, AuthUser: c.rules.auth, RDNS: strings.TrimSuffix(c.rules.rdns, ".")}
 		p := d.PlanParsed(ctx, m, parsed)
 		for _, rp := range p.Recipients {
 			fmt.Fprint(a.stdout, rp.Describe())

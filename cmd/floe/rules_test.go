@@ -63,6 +63,16 @@ actions = [{ do = "add_header", header = "X-Seen", value = "yes" }]
 			t.Errorf("test output lacks %q:\n%s", want, r.stdout)
 		}
 	}
+	// "scope" means nothing in an account's document: refused.
+	floe(t, "[[rules]]\nscope = \"example.com\"\nconditions = [{ if = \"all\" }]\nactions = [{ do = \"stop\" }]\n",
+		c("rules", "add", "alice@example.com")...).expectErr(t, 1, "<stdin>:2: rules[0].scope: scope belongs to [[rules]] in the config file")
+	// An rdns condition sees the name given with --rdns.
+	floe(t, "[[rules]]\ntitle = \"dynamic\"\nconditions = [{ if = \"rdns\", ends_with = \".dyn.example\" }]\nactions = [{ do = \"spam\" }]\n",
+		c("rules", "add", "alice@example.com")...).expect(t, 0, "Added 1 rule(s)")
+	r = floe(t, navyEML, c("rules", "test", "alice@example.com", "--ip", "198.51.100.7", "--rdns", "host-7.dyn.example.")...)
+	r.expect(t, 0, `matched: account rule 3 "dynamic"`)
+	floe(t, navyEML, c("rules", "test", "alice@example.com", "--ip", "198.51.100.7")...).expect(t, 0, "file into: Navy Project")
+	floe(t, "", c("rules", "del", "alice@example.com", "3")...).expect(t, 0, `Deleted rule 3 "dynamic"`)
 	floe(t, "", c("rules", "del", "alice@example.com", "2")...).expect(t, 0, `Deleted rule 2 "navy project"`)
 	floe(t, "", c("rules", "del", "alice@example.com", "5")...).expectErr(t, 2, "not a rule number")
 

@@ -183,3 +183,34 @@ func TestSendAsCommands(t *testing.T) {
 	floe(t, "", c("account", "send-as", "add", "ghost@example.com", "boss@example.com")...).expectErr(t, 1, "no account ghost@example.com")
 	floe(t, "", c("account", "send-as")...).expectErr(t, 2, "floe account send-as add")
 }
+
+// TestGroupMemberAddInforms: "floe group member add" gives the new member
+// what is shared with the group, informed as for a grant (information
+// mail, subscription), as docs/sharing.md says of anyone who gets rights.
+func TestGroupMemberAddInforms(t *testing.T) {
+	cfgFile, _ := writeConfig(t, nil, "")
+	c := func(args ...string) []string { return append(args, "--config", cfgFile) }
+	for _, u := range []string{"jane", "john"} {
+		floe(t, "long-password\n", c("account", "add", u+"@example.com")...).expect(t, 0, "added account")
+	}
+	floe(t, "", c("group", "add", "team@example.com")...).expect(t, 0, "added group")
+	floe(t, "", c("share", "add", "jane@example.com/Sent", "team@example.com", "read")...).expect(t, 0, "team@example.com lrs (Read)")
+	floe(t, "", c("group", "member", "add", "team@example.com", "john@example.com")...).expect(t, 0, "added john@example.com")
+
+	st := openCfg(t, cfgFile)
+	ctx := context.Background()
+	john, _ := st.Account(ctx, "john@example.com")
+	jv, err := view.New(ctx, st, john.ID, view.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox, _ := jv.Lookup(ctx, "INBOX")
+	msgs, _ := jv.Messages(ctx, inbox.ID(), storage.Query{Fields: storage.FieldEnvelope})
+	if len(msgs) != 1 || !strings.Contains(msgs[0].Envelope.Subject, `jane@example.com shared the folder "Sent"`) {
+		t.Fatalf("john's mail: %+v", msgs)
+	}
+	subs, err := st.Subscriptions(ctx, john.ID)
+	if err != nil || !slices.Contains(subs, "~jane@example.com/Sent") {
+		t.Fatalf("john's subscriptions: %q %v", subs, err)
+	}
+}

@@ -366,6 +366,27 @@ func TestHashPool(t *testing.T) {
 	}
 }
 
+// TestHashPoolWaitBound: a waiter that gets no slot within the pool's wait
+// bound gets ErrBusy, and the queue place is given back.
+func TestHashPoolWaitBound(t *testing.T) {
+	p := newHashPool(1, 10)
+	p.wait = 20 * time.Millisecond
+	release := make(chan struct{})
+	running := make(chan struct{})
+	go p.run(context.Background(), func() { close(running); <-release })
+	<-running
+	if err := p.run(context.Background(), func() { t.Error("ran without a slot") }); !errors.Is(err, ErrBusy) {
+		t.Fatalf("waiter past the bound: %v, want ErrBusy", err)
+	}
+	if n := p.waiting.Load(); n != 0 {
+		t.Fatalf("%d waiters counted after the timeout", n)
+	}
+	close(release)
+	if err := p.run(context.Background(), func() {}); err != nil {
+		t.Fatalf("after release: %v", err)
+	}
+}
+
 // TestLoginBusy: with every hashing slot taken and no queue, a login gets
 // ErrBusy (a temporary failure), not ErrFailed, and is not counted as a
 // failure.

@@ -55,7 +55,7 @@ const (
 	DefaultHashMemory        = 19 * MiB // argon2id m=19456 (OWASP)
 	DefaultHashTime          = 2
 	DefaultHashThreads       = 1
-	DefaultHashQueue         = 64
+	DefaultHashQueue         = 1024
 )
 
 func (c *Config) validateLimits(v *validator) {

@@ -335,6 +335,20 @@ func TestLoadErrors(t *testing.T) {
 			`floe.toml:6: http.max_body_size: must be positive`,
 			`floe.toml:7: http.max_connections_per_ip: must be a positive number, not 0`}},
 
+		// [files] SmartAttach.
+		{"smartattach limits", false, "[files]\nsmartattach_min_size = 10\nsmartattach_link_lifetime = \"30s\"\nsmartattach_base_url = \"ftp://mail.example.org\"\n", []string{
+			`floe.toml:2: files.smartattach_min_size: 10 bytes: use at least 1KiB`,
+			`floe.toml:3: files.smartattach_link_lifetime: 30s: use 1m to 87840h (ten years)`,
+			`floe.toml:4: files.smartattach_base_url: "ftp://mail.example.org": write an absolute http or https URL, e.g. "https://mail.example.org"`}},
+		{"smartattach base url path", false, "[files]\nsmartattach_base_url = \"https://mail.example.org/dav\"\n", []string{
+			`floe.toml:2: files.smartattach_base_url: "https://mail.example.org/dav": only scheme, host and port; links add /webdav/link/...`}},
+		{"smartattach without web listener", false, "[listeners]\nhttp = \"\"\nhttps = \"\"\n[files]\nsmartattach_mail = true\n", []string{
+			`floe.toml:5: files.smartattach_mail: links need an https or http listener, discover.webdav_url or files.smartattach_base_url`}},
+		{"item attachments", false, "[files]\nmax_file_size = \"1MiB\"\nmax_item_attachment_size = \"2MiB\"\nmax_item_attachments = 0\n", []string{
+			`floe.toml:3: files.max_item_attachment_size: 2097152 bytes: use 1KiB to files.max_file_size`,
+			`floe.toml:4: files.max_item_attachments: 0: use 1 to 1000`}},
+		{"smartattach with base url", false, "[listeners]\nhttp = \"\"\nhttps = \"\"\n[files]\nsmartattach_mail = true\nsmartattach_base_url = \"https://mail.example.org/\"\n", nil},
+
 		// Aliases.
 		{"alias is account", false, dom + "[[account]]\naddress = \"bob@example.org\"\npassword_hash = '" + h + "'\n[[alias]]\naddress = \"bob@example.org\"\ntarget = \"x@example.net\"\n", []string{
 			`floe.toml:7: alias[0].address: "bob@example.org" is already declared at line 3`}},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -47,23 +48,25 @@ func (d *Deliverer) Execute(ctx context.Context, p *Plan, notify bool) ([]Result
 		rejected []Recipient
 		rejText  string
 	)
-	ensured := map[key]bool{}
+	ensured := map[key]string{} // folder named by the plan -> folder used
 	addTarget := func(acct storage.AccountID, mbox string, flags []string) (int, error) {
-		k := key{acct, mbox}
+		use, ok := ensured[key{acct, mbox}]
+		if !ok {
+			var err error
+			if use, err = d.ensureMailbox(ctx, acct, mbox); err != nil {
+				return -1, err
+			}
+			ensured[key{acct, mbox}] = use
+		}
+		k := key{acct, use}
 		if j, ok := index[k]; ok {
 			if len(flags) > 0 {
 				targets[j].Flags = mergeFlags(targets[j].Flags, flags)
 			}
 			return j, nil
 		}
-		if !ensured[k] {
-			if err := d.ensureMailbox(ctx, acct, mbox); err != nil {
-				return -1, err
-			}
-			ensured[k] = true
-		}
 		index[k] = len(targets)
-		targets = append(targets, storage.Target{Account: acct, MailboxName: mbox, Flags: flags})
+		targets = append(targets, storage.Target{Account: acct, MailboxName: use, Flags: flags})
 		return len(targets) - 1, nil
 	}
 	for i, rp := range p.Recipients {
@@ -125,6 +128,7 @@ func (d *Deliverer) Execute(ctx context.Context, p *Plan, notify bool) ([]Result
 
 	// The received message, for every recipient that takes it as is: one
 	// transaction, from the plan's parse.
+	stored := false
 	if len(targets) > 0 {
 		delivered, err := ingest.DeliverParsed(ctx, d.store, m.Blob, p.Parsed, targets)
 		if err != nil {
@@ -136,17 +140,18 @@ func (d *Deliverer) Execute(ctx context.Context, p *Plan, notify bool) ([]Result
 			}
 		}
 		for _, dv := range delivered {
-			if dv.Err == nil {
-				d.metrics.Delivered() // once per message, whatever the copies
-				break
-			}
+			stored = stored || dv.Err == nil
 		}
 	}
 	// Recipients whose rules change the message.
 	for i, rp := range p.Recipients {
 		if rp.Rules.Disposition == rules.Deliver && rewrites(rp.Rules) && (!rp.Rules.NoLocalCopy || len(rp.Rules.Copies) > 0) {
 			results[i].Err = d.storeRewritten(ctx, p, rp)
+			stored = stored || results[i].Err == nil
 		}
+	}
+	if stored {
+		d.metrics.Delivered() // once per message, whatever the copies and rewrites
 	}
 
 	// What goes out: forwards, messages to send, replies.
@@ -209,28 +214,82 @@ func (d *Deliverer) folders(ctx context.Context, r Recipient, p *rules.Plan) (st
 	return mbox, copies
 }
 
-// ensureMailbox creates a missing folder of a rule's move or copy.
-func (d *Deliverer) ensureMailbox(ctx context.Context, acct storage.AccountID, name string) error {
+// ensureMailbox returns the folder of the account that takes a message a
+// rule moves or copies to name, creating name (with its parents) when it
+// is missing. The message goes to INBOX instead, with a warning in the
+// log, when name is not one of the account's own folders (rules.
+// ForeignFolder: "~owner@domain/..." or "#public/...", as a folder
+// extension such as john+~jane@example.org can make it; IMAP reserves
+// these prefixes, and a folder of that name in the recipient's tree would
+// shadow the real one), when the store refuses the name, or when creating
+// it would take the account past [limits] max_mailboxes_per_account (the
+// limit IMAP CREATE applies: a %%Extension%% rule must not let senders
+// create folders without bound). A folder name, which variables may fill
+// with the sender's text, never makes a message wait or bounce. Errors
+// are the store's.
+func (d *Deliverer) ensureMailbox(ctx context.Context, acct storage.AccountID, name string) (string, error) {
 	if strings.EqualFold(name, "INBOX") {
-		return nil
+		return "INBOX", nil
+	}
+	inbox := func(why string) (string, error) {
+		d.log.Warn("folder of a rule not created; filed into INBOX", "account", acct, "folder", name, "reason", why)
+		return "INBOX", nil
+	}
+	if rules.ForeignFolder(name) {
+		return inbox("not one of the account's own folders (~owner or #public)")
 	}
 	_, err := d.store.Mailbox(ctx, acct, name)
-	if !errors.Is(err, storage.ErrNoMailbox) {
-		return err
+	switch {
+	case err == nil:
+		return name, nil
+	case errors.Is(err, storage.ErrInvalid):
+		return inbox("invalid folder name")
+	case !errors.Is(err, storage.ErrNoMailbox):
+		return "", err
 	}
 	// Parents first, as IMAP CREATE makes them (RFC 9051 6.3.4).
+	var missing []string
 	parts := strings.Split(name, "/")
 	for i := range parts {
 		n := strings.Join(parts[:i+1], "/")
-		if _, err := d.store.Mailbox(ctx, acct, n); err == nil {
+		_, err := d.store.Mailbox(ctx, acct, n)
+		switch {
+		case err == nil:
 			continue
+		case errors.Is(err, storage.ErrInvalid):
+			return inbox("invalid folder name")
+		case !errors.Is(err, storage.ErrNoMailbox):
+			return "", err
 		}
+		missing = append(missing, n)
+	}
+	if limit := d.maxMailboxes(); limit > 0 {
+		boxes, err := d.store.Mailboxes(ctx, acct)
+		if err != nil {
+			return "", err
+		}
+		if len(boxes)+len(missing) > limit {
+			return inbox("the account has the most folders allowed ([limits] max_mailboxes_per_account)")
+		}
+	}
+	for _, n := range missing {
 		if _, err := d.store.CreateMailbox(ctx, acct, n, ""); err != nil && !errors.Is(err, storage.ErrExists) {
-			return fmt.Errorf("create folder %q: %w", n, err)
+			if errors.Is(err, storage.ErrInvalid) {
+				return inbox("invalid folder name")
+			}
+			return "", fmt.Errorf("create folder %q: %w", n, err)
 		}
 		d.log.Info("folder created by a rule", "account", acct, "folder", n)
 	}
-	return nil
+	return name, nil
+}
+
+// maxMailboxes is [limits] max_mailboxes_per_account (0: no limit).
+func (d *Deliverer) maxMailboxes() int {
+	if d.cfg == nil {
+		return 0
+	}
+	return d.cfg().Limits.MaxMailboxesPerAccount
 }
 
 // junkMailbox names the account's junk mailbox (RFC 6154 \Junk; the one
@@ -314,11 +373,24 @@ func (d *Deliverer) storeRewritten(ctx context.Context, p *Plan, rp RecipientPla
 	for _, c := range copies {
 		targets = append(targets, storage.Target{Account: r.Account, MailboxName: c, Flags: plan.Flags})
 	}
+	var final []storage.Target
 	for _, t := range targets {
-		if err := d.ensureMailbox(ctx, r.Account, t.MailboxName); err != nil {
+		name, err := d.ensureMailbox(ctx, r.Account, t.MailboxName)
+		if err != nil {
 			ingest.Discard(ctx, d.store, ref.ID)
 			return err
 		}
+		t.MailboxName = name
+		if i := slices.IndexFunc(final, func(f storage.Target) bool { return f.MailboxName == name }); i >= 0 {
+			final[i].Flags = mergeFlags(final[i].Flags, t.Flags)
+			continue
+		}
+		final = append(final, t)
+	}
+	targets = final
+	if len(targets) == 0 { // only copies, all into the folder the message skips
+		ingest.Discard(ctx, d.store, ref.ID)
+		return nil
 	}
 	res, err := ingest.Deliver(ctx, d.store, ref, targets)
 	if err != nil {

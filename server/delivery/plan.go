@@ -165,9 +165,45 @@ func (d *Deliverer) PlanParsed(ctx context.Context, m *Message, parsed *storage.
 			cx.AccountAddresses = d.accountAddresses(ctx, r.AccountAddress)
 		}
 		plan := rules.Evaluate(ctx, st, p.view, cx)
+		if len(plan.Forward) > 0 {
+			d.dropSelfForwards(ctx, r, plan)
+		}
 		p.Recipients = append(p.Recipients, RecipientPlan{Recipient: r, Rules: plan, Context: cx})
 	}
 	return p
+}
+
+// dropSelfForwards removes the forward targets that are the recipient's own
+// account (its address, an alias of it, either with a "+tag"): the message
+// is there already, and forwarding it to itself would store it again at
+// every hop until the loop limit. Of several targets that reach the same
+// local account ("bob+1@", "bob+2@", an alias of bob) only the first is
+// kept, so that a forwarding cycle between accounts cannot multiply a
+// message by the number of its targets at every hop. A forwarder left
+// without a target keeps the message in the mailbox.
+func (d *Deliverer) dropSelfForwards(ctx context.Context, r Recipient, p *rules.Plan) {
+	kept := make([]string, 0, len(p.Forward))
+	seen := map[storage.AccountID]bool{}
+	for _, to := range p.Forward {
+		t, err := d.Resolve(ctx, to)
+		switch {
+		case err != nil:
+			// Remote, a group, or refused later with its reason.
+		case t.Account == r.Account:
+			p.Notes = append(p.Notes, "forward to "+to+" skipped: it is this account's own address")
+			continue
+		case seen[t.Account]:
+			p.Notes = append(p.Notes, "forward to "+to+" skipped: another target reaches the same account")
+			continue
+		default:
+			seen[t.Account] = true
+		}
+		kept = append(kept, to)
+	}
+	p.Forward = kept
+	if len(kept) == 0 {
+		p.NoLocalCopy = false
+	}
 }
 
 func uses(st []rules.Stage, kind string) bool {

@@ -36,11 +36,16 @@ type (
 		Authentication string `xml:"authentication"`
 		Username       string `xml:"username"`
 	}
+	// acDAV is an addressBook, calendar or x-floe-webdav section: the URL
+	// in serverURL (Mozilla's clientConfig 1.1) and in url (the same
+	// section in draft-ietf-mailmaint-autoconfig); each reader ignores
+	// the element it does not know.
 	acDAV struct {
 		Type           string `xml:"type,attr,omitempty"`
 		Username       string `xml:"username"`
 		Authentication string `xml:"authentication"`
 		ServerURL      string `xml:"serverURL"`
+		URL            string `xml:"url"`
 	}
 	acClientSvc struct {
 		URL string `xml:"url"`
@@ -124,13 +129,13 @@ func AutoconfigXML(s Settings) []byte {
 	}
 	doc := acConfig{Version: "1.1", Provider: p}
 	if s.CardDAV != "" {
-		doc.AddressBook = &acDAV{Type: "carddav", Username: s.LoginName, Authentication: "http-basic", ServerURL: s.CardDAV}
+		doc.AddressBook = &acDAV{Type: "carddav", Username: s.LoginName, Authentication: "http-basic", ServerURL: s.CardDAV, URL: s.CardDAV}
 	}
 	if s.CalDAV != "" {
-		doc.Calendar = &acDAV{Type: "caldav", Username: s.LoginName, Authentication: "http-basic", ServerURL: s.CalDAV}
+		doc.Calendar = &acDAV{Type: "caldav", Username: s.LoginName, Authentication: "http-basic", ServerURL: s.CalDAV, URL: s.CalDAV}
 	}
 	if s.WebDAV != "" {
-		doc.WebDAV = &acDAV{Username: s.LoginName, Authentication: "http-basic", ServerURL: s.WebDAV}
+		doc.WebDAV = &acDAV{Username: s.LoginName, Authentication: "http-basic", ServerURL: s.WebDAV, URL: s.WebDAV}
 	}
 	if s.ClientServices != "" {
 		doc.ClientSvc = &acClientSvc{URL: s.ClientServices}

@@ -435,7 +435,8 @@ func TestAutoconfig(t *testing.T) {
 	type dav struct {
 		Type      string `xml:"type,attr"`
 		Username  string `xml:"username"`
-		ServerURL string `xml:"serverURL"`
+		ServerURL string `xml:"serverURL"` // Mozilla's clientConfig 1.1
+		URL       string `xml:"url"`       // draft-ietf-mailmaint-autoconfig
 	}
 	type doc struct {
 		XMLName  xml.Name `xml:"clientConfig"`
@@ -475,8 +476,8 @@ func TestAutoconfig(t *testing.T) {
 			out[1].Port != 587 || out[1].SocketType != "STARTTLS" {
 			t.Errorf("outgoing: %+v", out)
 		}
-		if d.AddressBook != (dav{"carddav", tc.user, "https://mail.example.org/.well-known/carddav"}) ||
-			d.Calendar != (dav{"caldav", tc.user, "https://mail.example.org/.well-known/caldav"}) {
+		card, cal := "https://mail.example.org/.well-known/carddav", "https://mail.example.org/.well-known/caldav"
+		if d.AddressBook != (dav{"carddav", tc.user, card, card}) || d.Calendar != (dav{"caldav", tc.user, cal, cal}) {
 			t.Errorf("dav: %+v %+v", d.AddressBook, d.Calendar)
 		}
 	}

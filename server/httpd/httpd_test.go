@@ -339,3 +339,25 @@ func waitClosed(t *testing.T, addr string) {
 	}
 	t.Fatal("listener still accepting after Shutdown")
 }
+
+// TestLogPath: a route mounted with LogPath has its replacement path in
+// the access log, never the request's (a download link's token).
+func TestLogPath(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	f.mux.Handle("GET /secret/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}), LogPath(func(string) string { return "/secret/..." }))
+	w := f.do(get("/secret/Tok3nTok3nTok3n/file.txt"), "192.0.2.7:1234", false)
+	if w.Code != 200 || w.Body.String() != "ok" {
+		t.Fatalf("got %d %q", w.Code, w.Body.String())
+	}
+	logs := f.logs.String()
+	if strings.Contains(logs, "Tok3n") || !strings.Contains(logs, "path=/secret/...") {
+		t.Fatalf("access log:\n%s", logs)
+	}
+	f.do(get("/healthz"), "192.0.2.7:1234", false)
+	if !strings.Contains(f.logs.String(), "path=/healthz") {
+		t.Fatalf("other routes log their path:\n%s", f.logs.String())
+	}
+}

@@ -16,8 +16,8 @@ import (
 const maxLoggedPath = 256
 
 // reqInfo is what inner handlers tell the access log: the authenticated
-// user.
-type reqInfo struct{ user string }
+// user, and the path to write instead of the request's (LogPath).
+type reqInfo struct{ user, path string }
 
 type infoKey struct{}
 
@@ -41,6 +41,9 @@ func accessLog(next http.Handler, log *slog.Logger) http.Handler {
 				status = http.StatusOK
 			}
 			path := r.URL.Path
+			if info.path != "" {
+				path = info.path
+			}
 			if len(path) > maxLoggedPath {
 				path = path[:maxLoggedPath] + "..."
 			}

@@ -54,7 +54,10 @@ func NewMux(o MuxOptions) *Mux {
 // Option changes how a route is mounted.
 type Option func(*route)
 
-type route struct{ maxBody func() int64 }
+type route struct {
+	maxBody func() int64
+	logPath func(path string) string
+}
 
 // MaxBody sets the route's request-body limit (in bytes) instead of [http]
 // max_body_size: for endpoints that take more (file uploads) or should
@@ -67,6 +70,13 @@ func MaxBody(n int64) Option {
 // that a reload may change).
 func MaxBodyFunc(n func() int64) Option {
 	return func(r *route) { r.maxBody = n }
+}
+
+// LogPath makes the access log write logPath(path) instead of the
+// request's path: for routes whose path carries a secret (the token of a
+// download link).
+func LogPath(logPath func(path string) string) Option {
+	return func(r *route) { r.logPath = logPath }
 }
 
 // Handle mounts h for pattern without authentication. The request body is
@@ -97,7 +107,17 @@ func (m *Mux) limited(h http.Handler, opts []Option) http.Handler {
 	for _, o := range opts {
 		o(&rt)
 	}
-	return LimitBody(h, rt.maxBody)
+	h = LimitBody(h, rt.maxBody)
+	if rt.logPath != nil {
+		inner := h
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if info := infoFrom(r.Context()); info != nil {
+				info.path = rt.logPath(r.URL.Path)
+			}
+			inner.ServeHTTP(w, r)
+		})
+	}
+	return h
 }
 
 // LimitBody limits the request body h may read to max() bytes: a request

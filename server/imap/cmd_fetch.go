@@ -475,7 +475,7 @@ func (s *session) fetch(tag string, a *fetchArgs, uid bool) error {
 	// call, before the responses so that they carry the new flags; only
 	// for a user that may keep its \Seen ("s", RFC 4314 4).
 	seenSet := map[storage.UID]bool{}
-	if marksSeen && !v.readOnly && v.rights.Has(acl.Of(acl.Seen)) {
+	if marksSeen && !v.examined && v.rights.Has(acl.Of(acl.Seen)) {
 		var unseen []storage.UID
 		for i := range msgs {
 			if !hasFlag(msgs[i].Flags, storage.FlagSeen) {

@@ -272,3 +272,42 @@ func TestFetchExpungedByOther(t *testing.T) {
 	}
 	b.cmd("f2", "FETCH 1 (FLAGS)", "OK FETCH completed")
 }
+
+// TestSearchExpungedByOther: SEARCH, SORT and THREAD cannot evaluate a
+// message another session expunged (its index entry and metadata are
+// gone) while this session still has it (no EXPUNGE may be sent during
+// SEARCH, RFC 9051 7.5.1): they answer OK [EXPUNGEISSUED] (RFC 9051 7.1)
+// so that the client knows the result may lack it, as imaptest's stress
+// mode requires ("SEARCH result missing seq"). Once the expunge is
+// reported, a SEARCH is a plain OK again.
+func TestSearchExpungedByOther(t *testing.T) {
+	t.Parallel()
+	env := newTestServer(t)
+	env.deliver(t, testUser, testMessage("kept one"))
+	env.deliver(t, testUser, testMessage("going one"))
+	a := env.rawLogin(t)
+	b := env.rawLogin(t)
+	a.cmd("s", "SELECT INBOX", "OK")
+	b.cmd("s", "SELECT INBOX", "OK")
+	a.cmd("d", `STORE 2 +FLAGS.SILENT (\Deleted)`, "OK")
+	a.cmd("e", "EXPUNGE", "OK")
+
+	for _, c := range []struct{ cmd, data string }{
+		{`SEARCH BODY "one"`, "* SEARCH 1"},              // text index only
+		{`SEARCH SUBJECT "one" UNDELETED`, "* SEARCH 1"}, // metadata
+		{`SORT (SUBJECT) UTF-8 ALL`, "* SORT 1"},
+		{`THREAD REFERENCES UTF-8 ALL`, "* THREAD (1)"},
+		{`UID SEARCH BODY "one"`, "* SEARCH 1"}, // last: it may report the expunge
+	} {
+		lines := b.cmd("q", c.cmd, "OK [EXPUNGEISSUED]")
+		if !hasLine(lines, c.data) {
+			t.Errorf("%s: %q, want %q", c.cmd, lines, c.data)
+		}
+		if hasLine(lines, "* 2 EXPUNGE") && !strings.HasPrefix(c.cmd, "UID ") {
+			t.Errorf("%s: EXPUNGE during a sequence-number command: %q", c.cmd, lines)
+		}
+	}
+	// The UID SEARCH reported the expunge: the view and the store agree.
+	b.cmd("n", "NOOP", "OK")
+	b.cmd("q2", `SEARCH BODY "one"`, "OK SEARCH completed")
+}

@@ -497,7 +497,7 @@ func cmdSearch(uid bool) func(s *session, tag string, d *decoder) error {
 		if err != nil {
 			return err
 		}
-		hits, err := runSearch(s.ctx, s.v, s.sel.mbox.ID, s.sel, &a.crit, s.searchRes, false, 0)
+		hits, gone, err := runSearchGone(s.ctx, s.v, s.sel.mbox.ID, s.sel, &a.crit, s.searchRes, false, 0)
 		if err != nil {
 			if a.ret.save {
 				s.searchRes = nil
@@ -506,7 +506,21 @@ func cmdSearch(uid bool) func(s *session, tag string, d *decoder) error {
 		}
 		s.writeSearchResult(tag, uid, a, hits)
 		s.startSearchContext(upd, hits)
+		s.expungeIssued(tag, gone)
 		return nil
+	}
+}
+
+// expungeIssued ends a SEARCH, SORT or THREAD with OK [EXPUNGEISSUED]
+// (RFC 9051 7.1) when messages of the view were gone from the store while
+// it ran (gone), or when the change stream says another session expunged
+// messages this session has not been told of yet: those were not
+// evaluated (their text index entries and metadata are gone), so the
+// result may lack them. Clients (imaptest among them) then know why.
+func (s *session) expungeIssued(tag string, gone bool) {
+	s.applyChanges()
+	if gone || (s.sel != nil && len(s.sel.expunged) > 0) {
+		s.tagged(tag, "OK", "EXPUNGEISSUED", "some messages were expunged by another session")
 	}
 }
 

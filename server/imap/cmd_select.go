@@ -116,11 +116,12 @@ func (s *session) selectMailbox(tag string, d *decoder, readOnly bool) error {
 	}
 	// RFC 4314 5.2: read-only unless the user may insert, expunge or
 	// change a shared flag ("s" changes only the user's own \Seen).
+	examined := readOnly
 	if !f.Rights.Any(acl.Of(acl.Insert, acl.Expunge, acl.Write, acl.DeleteMessages)) {
 		readOnly = true
 	}
 	v := newSelected(mb, readOnly, msgs)
-	v.name, v.own, v.rights = f.Name, f.Own, f.Rights
+	v.name, v.own, v.rights, v.examined = f.Name, f.Own, f.Rights, examined
 	uidNext := mb.UIDNext
 	if v.maxUID >= uidNext {
 		uidNext = v.maxUID + 1
@@ -144,10 +145,11 @@ func (s *session) selectMailbox(tag string, d *decoder, readOnly bool) error {
 	}
 	e.Untagged().Atom("OK [UIDVALIDITY ").Number(mb.UIDValidity).Atom("] UIDs valid").CRLF()
 	e.Untagged().Atom("OK [UIDNEXT ").Number(uint32(uidNext)).Atom("] predicted next UID").CRLF()
-	if readOnly {
+	if pf := v.permanentFlags(fl); examined || len(pf) == 0 {
 		e.Untagged().Atom("OK [PERMANENTFLAGS ()] read-only mailbox").CRLF()
 	} else {
-		e.Untagged().Atom("OK [PERMANENTFLAGS ").Flags(v.permanentFlags(fl)).Atom("] flags permitted").CRLF()
+		// Read-only by rights with "s": the user's own \Seen.
+		e.Untagged().Atom("OK [PERMANENTFLAGS ").Flags(pf).Atom("] flags permitted").CRLF()
 	}
 	if s.enabled.condstore {
 		e.Untagged().Atom("OK [HIGHESTMODSEQ ").Number64(uint64(v.highestModSeq)).Atom("] highest").CRLF()

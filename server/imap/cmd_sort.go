@@ -272,7 +272,7 @@ func cmdSort(uid bool) func(s *session, tag string, d *decoder) error {
 		if err != nil {
 			return err
 		}
-		hits, err := runSearch(s.ctx, s.v, s.sel.mbox.ID, s.sel, &a.crit, s.searchRes, true, sortFields(keys))
+		hits, gone, err := runSearchGone(s.ctx, s.v, s.sel.mbox.ID, s.sel, &a.crit, s.searchRes, true, sortFields(keys))
 		if err != nil {
 			return s.storageError(err)
 		}
@@ -280,6 +280,7 @@ func cmdSort(uid bool) func(s *session, tag string, d *decoder) error {
 		if esearch {
 			s.writeSearchResult(tag, uid, a, hits)
 			s.startSearchContext(upd, hits)
+			s.expungeIssued(tag, gone)
 			return nil
 		}
 		e := s.e
@@ -298,6 +299,7 @@ func cmdSort(uid bool) func(s *session, tag string, d *decoder) error {
 			e.SP().Atom("(MODSEQ ").Number64(uint64(highest)).Byte(')')
 		}
 		e.CRLF()
+		s.expungeIssued(tag, gone)
 		return nil
 	}
 }
@@ -332,7 +334,7 @@ func cmdThread(uid bool) func(s *session, tag string, d *decoder) error {
 		if searchUsesModSeq(&a.crit) {
 			s.enableCondstore()
 		}
-		hits, err := runSearch(s.ctx, s.v, s.sel.mbox.ID, s.sel, &a.crit, s.searchRes,
+		hits, gone, err := runSearchGone(s.ctx, s.v, s.sel.mbox.ID, s.sel, &a.crit, s.searchRes,
 			true, storage.FieldEnvelope|storage.FieldThreading)
 		if err != nil {
 			return s.storageError(err)
@@ -342,6 +344,7 @@ func cmdThread(uid bool) func(s *session, tag string, d *decoder) error {
 			s.e.SP().Atom(formatThreads(threadHits(hits, alg, uid)))
 		}
 		s.e.CRLF()
+		s.expungeIssued(tag, gone)
 		return nil
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/floemail/floe/acl"
 	"github.com/floemail/floe/storage"
 )
 
@@ -171,7 +172,10 @@ func cmdStore(uid bool) func(s *session, tag string, d *decoder) error {
 
 func (s *session) storeFlags(tag string, a *storeArgs, uid bool) error {
 	v := s.sel
-	if v.readOnly {
+	// EXAMINE changes no flag; a SELECT that is read-only by rights goes
+	// on, and the view changes only the flags the user has rights for
+	// (its own \Seen with "s").
+	if v.examined || v.readOnly && !v.rights.Has(acl.Of(acl.Seen)) {
 		return errNo("", "mailbox is read-only")
 	}
 	if a.unchanged {

@@ -199,9 +199,21 @@ type messageSource interface {
 
 func runSearch(ctx context.Context, st messageSource, mbox storage.MailboxID, view searchView,
 	c *imap.SearchCriteria, searchRes []storage.UID, load bool, extra storage.Fields) ([]searchHit, error) {
+	hits, _, err := runSearchGone(ctx, st, mbox, view, c, searchRes, load, extra)
+	return hits, err
+}
+
+// runSearchGone is runSearch that also reports whether messages of the
+// view were missing from the store when it was read (expunged by another
+// session, not yet reported to this one): they cannot be evaluated, and
+// the command should say so with EXPUNGEISSUED (RFC 9051 7.1). It is exact
+// when the store was read; when only the text index was asked (no
+// metadata), gone is false and the caller relies on the change stream.
+func runSearchGone(ctx context.Context, st messageSource, mbox storage.MailboxID, view searchView,
+	c *imap.SearchCriteria, searchRes []storage.UID, load bool, extra storage.Fields) (hits []searchHit, gone bool, err error) {
 	n := view.Count()
 	if n == 0 {
-		return nil, nil
+		return nil, false, nil
 	}
 	m := &matcher{
 		maxSeq:    n,
@@ -217,14 +229,13 @@ func runSearch(ctx context.Context, st messageSource, mbox storage.MailboxID, vi
 	for k := range m.text {
 		uids, err := st.SearchText(ctx, mbox, k.field, k.value)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		slices.Sort(uids)
 		m.text[k] = uids
 	}
 	fields, meta := searchNeeds(c)
 	fields |= extra
-	var hits []searchHit
 	if !meta && !load {
 		// Only UIDs, sequence numbers and the text index: no store read.
 		for seq := uint32(1); seq <= n; seq++ {
@@ -233,23 +244,36 @@ func runSearch(ctx context.Context, st messageSource, mbox storage.MailboxID, vi
 				hits = append(hits, searchHit{Seq: seq, Msg: msg})
 			}
 		}
-		return hits, nil
+		return hits, false, nil
 	}
-	msgs, err := st.Messages(ctx, mbox, storage.Query{UIDs: topUIDRanges(c, m.maxUID), Fields: fields})
+	ranges := topUIDRanges(c, m.maxUID)
+	msgs, err := st.Messages(ctx, mbox, storage.Query{UIDs: ranges, Fields: fields})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
+	read := 0 // messages of the view the store returned
 	for i := range msgs {
 		seq, ok := view.SeqOf(msgs[i].UID)
 		if !ok {
 			continue // not yet announced to this session
 		}
+		read++
 		if m.match(c, seq, &msgs[i]) {
 			hits = append(hits, searchHit{Seq: seq, Msg: msgs[i]})
 		}
 	}
+	// The view's messages the query covered, against those it returned.
+	want := int(n)
+	if ranges != nil {
+		want = 0
+		for seq := uint32(1); seq <= n; seq++ {
+			if ranges.Contains(view.UIDAt(seq)) {
+				want++
+			}
+		}
+	}
 	slices.SortFunc(hits, func(a, b searchHit) int { return int(a.Seq) - int(b.Seq) })
-	return hits, nil
+	return hits, read < want, nil
 }
 
 // inSorted reports whether uid is in the sorted slice s.

@@ -611,3 +611,35 @@ func TestSortCollation(t *testing.T) {
 		t.Errorf("SUBJECT: got %v, want %v", got, want)
 	}
 }
+
+// TestSearchReportsGoneMessages: a message of the view that the store no
+// longer has (another session expunged it, this one was not told yet)
+// cannot be evaluated, and runSearchGone says so, for whole-mailbox and
+// UID-narrowed queries; a message merely outside the UID range does not.
+func TestSearchReportsGoneMessages(t *testing.T) {
+	st := &fakeMessages{msgs: testMessages()} // UIDs 10, 11, 20
+	tests := []struct {
+		line string
+		view fakeView
+		gone bool
+	}{
+		{" ALL UNDELETED", fakeView{10, 11, 20}, false},
+		{" ALL UNDELETED", fakeView{10, 11, 15, 20}, true},
+		{" UID 11:20 UNDELETED", fakeView{10, 11, 15, 20}, true},
+		{" UID 16:20 UNDELETED", fakeView{10, 11, 15, 20}, false},
+		{" UID 1:10 UNSEEN", fakeView{5, 10, 11}, true},
+	}
+	for _, tc := range tests {
+		a, err := parseSearchLine(tc.line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, gone, err := runSearchGone(context.Background(), st, 1, tc.view, &a.crit, nil, false, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if gone != tc.gone {
+			t.Errorf("%s over %v: gone %v, want %v", tc.line, tc.view, gone, tc.gone)
+		}
+	}
+}

@@ -18,8 +18,15 @@ import (
 // session tells the client (flushUpdates), so sessions on one mailbox agree
 // with storage at the points the protocol allows.
 type selected struct {
-	mbox     storage.Mailbox
+	mbox storage.Mailbox
+	// readOnly: the selection is read-only (READ-ONLY): EXAMINE, or the
+	// user may not insert, expunge or change a shared flag (RFC 4314 5.2).
+	// examined: the client asked for read-only access (EXAMINE); then no
+	// flag changes at all. A SELECT that is read-only by rights still
+	// keeps the user's own \Seen when it has "s" (STORE, FETCH of a body),
+	// as Dovecot does: the view checks each flag's right.
 	readOnly bool
+	examined bool
 	// name is the mailbox's name for the user ("~jane@example.test/Box"
 	// for someone else's); own is true for the user's own mailbox; rights
 	// are the user's rights on it, refreshed at every command

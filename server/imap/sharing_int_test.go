@@ -144,7 +144,8 @@ func imapCode(err error) imap.ResponseCode {
 
 // TestSharingJaneJohn is the seed's scenario with go-imap v2's client:
 // Jane gives John Read on her Calendar; he sees it, selects it read-only
-// and fetches but cannot store, append or expunge; Jane raises him to
+// and fetches (keeping his own \Seen) but cannot store other flags, append
+// or expunge; Jane raises him to
 // Write and his APPEND works; she removes him and his next command cannot
 // see it.
 func TestSharingJaneJohn(t *testing.T) {
@@ -182,16 +183,27 @@ func TestSharingJaneJohn(t *testing.T) {
 	if err != nil || *st.NumMessages != 1 || *st.NumUnseen != 1 {
 		t.Fatalf("STATUS: %+v %v", st, err)
 	}
+	// Read-only (RFC 4314 5.2: no i, e, w or t), but "s" keeps John's own
+	// \Seen: PERMANENTFLAGS says so, and reading a body or STORE sets it.
 	sel, err := john.Select("~jane@example.test/Calendar", nil).Wait()
-	if err != nil || sel.NumMessages != 1 || len(sel.PermanentFlags) != 0 {
+	if err != nil || sel.NumMessages != 1 || !slices.Equal(sel.PermanentFlags, []imap.Flag{imap.FlagSeen}) {
 		t.Fatalf("SELECT: %+v %v", sel, err)
 	}
-	msgs, err := john.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{Envelope: true, BodySection: []*imap.FetchItemBodySection{{}}}).Collect()
-	if err != nil || len(msgs) != 1 || msgs[0].Envelope.Subject != "Team meeting" {
+	msgs, err := john.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{Envelope: true, Flags: true, BodySection: []*imap.FetchItemBodySection{{}}}).Collect()
+	if err != nil || len(msgs) != 1 || msgs[0].Envelope.Subject != "Team meeting" || !slices.Contains(msgs[0].Flags, imap.FlagSeen) {
 		t.Fatalf("FETCH: %+v %v", msgs, err)
 	}
 	if err := john.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagFlagged}}, nil).Close(); err == nil {
 		t.Fatal("STORE in a read-only shared folder succeeded")
+	}
+	if err := john.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsDel, Flags: []imap.Flag{imap.FlagSeen}}, nil).Close(); err != nil {
+		t.Fatalf("STORE -FLAGS \\Seen with s: %v", err)
+	}
+	if err := john.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagSeen}}, nil).Close(); err != nil {
+		t.Fatalf("STORE +FLAGS \\Seen with s: %v", err)
+	}
+	if st, err := jane.Status("Calendar", &imap.StatusOptions{NumUnseen: true}).Wait(); err != nil || *st.NumUnseen != 1 {
+		t.Fatalf("Jane's unseen after John read: %+v %v", st, err)
 	}
 	if err := appendMsg(t, john, "~jane@example.test/Calendar", "from john"); err == nil || imapCode(err) != imap.ResponseCodeNoPerm {
 		t.Fatalf("APPEND with Read: %v", err)
@@ -454,4 +466,34 @@ func TestSharedIdle(t *testing.T) {
 			t.Fatalf("bob's flags changed with jane's seen flag: %q", u)
 		}
 	}
+}
+
+// TestCreateOverHiddenFolder: John may create folders in Jane's Proj ("k")
+// but not see its subfolder Hidden. CREATE or RENAME to Hidden's name gets
+// the answer of a CREATE without "k" (NO [NOPERM], as Cyrus answers), not
+// NO [ALREADYEXISTS], which would confirm the hidden folder.
+func TestCreateOverHiddenFolder(t *testing.T) {
+	t.Parallel()
+	env := newShareEnv(t)
+	jane := env.raw(t, "jane@example.test")
+	john := env.raw(t, "john@example.test")
+	jane.ok("j1 CREATE Proj/Hidden")
+	jane.ok("j2 SETACL Proj john@example.test lrkx")
+	jane.ok("j3 SETACL Proj/Hidden bob@example.test lr")  // Hidden's own ACL, a copy of Proj's...
+	jane.ok("j4 DELETEACL Proj/Hidden john@example.test") // ...without John
+	_, noK := john.cmd(`a1 CREATE "~jane@example.test/Elsewhere"`)
+	noK = strings.TrimPrefix(noK, "a1")
+	if !strings.HasPrefix(noK, " NO [NOPERM]") {
+		t.Fatalf("CREATE without k: %q", noK)
+	}
+	u, got := john.cmd(`a2 CREATE "~jane@example.test/Proj/Hidden"`)
+	if len(u) != 0 || strings.TrimPrefix(got, "a2") != noK {
+		t.Errorf("CREATE over a hidden folder: %q %q, want %q as without k", u, got, noK)
+	}
+	john.ok(`a3 CREATE "~jane@example.test/Proj/Mine"`)
+	u, got = john.cmd(`a4 RENAME "~jane@example.test/Proj/Mine" "~jane@example.test/Proj/Hidden"`)
+	if len(u) != 0 || strings.TrimPrefix(got, "a4") != noK {
+		t.Errorf("RENAME onto a hidden folder: %q %q, want %q as without k", u, got, noK)
+	}
+	jane.want("j5 CREATE Proj/Hidden", "NO [ALREADYEXISTS]")
 }

@@ -2,6 +2,7 @@ package interop
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -196,4 +197,71 @@ func mustFloat(s string) float64 {
 		panic(err)
 	}
 	return f
+}
+
+// TestExchangelibAutodiscoverFlow runs exchangelib's own Autodiscover
+// discovery (MS-OXDISCO steps 1 to 5) rather than posting to a known URL:
+// its DNS lookups go to a DNS server on loopback and https://HOST/ to the
+// https listener. The domain itself, then autodiscover.DOMAIN, then the
+// _autodiscover._tcp SRV record (the names `floe dns` prints) lead it to
+// the settings of the account, after Basic authentication
+// (require_auth); a wrong password finds nothing.
+func TestExchangelibAutodiscoverFlow(t *testing.T) {
+	t.Parallel()
+	py := pythonWith(t, "exchangelib", "python3-exchangelib")
+	e := startHTTPServer(t, "fred")
+	https, err := strconv.Atoi(e.port(t, "https"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	email := "fred@" + domain
+	ad := "https://%s/autodiscover/autodiscover.xml"
+	for _, tc := range []struct {
+		name string
+		zone map[string]map[string]any
+		urls []string // the URLs exchangelib tried, in order
+	}{
+		{"domain", map[string]map[string]any{"A": {domain: "127.0.0.1"}, "HTTPS": {domain: https}},
+			[]string{fmt.Sprintf(ad, domain)}},
+		{"autodiscover host", map[string]map[string]any{"A": {"autodiscover." + domain: "127.0.0.1"}, "HTTPS": {"autodiscover." + domain: https}},
+			[]string{fmt.Sprintf(ad, domain), fmt.Sprintf(ad, "autodiscover."+domain)}},
+		{"SRV record", map[string]map[string]any{"A": {"mail." + domain: "127.0.0.1"},
+			"SRV": {"_autodiscover._tcp." + domain: "0 0 443 mail." + domain + "."}, "HTTPS": {"mail." + domain: https}},
+			[]string{fmt.Sprintf(ad, domain), fmt.Sprintf(ad, "autodiscover."+domain), fmt.Sprintf(ad, "mail."+domain)}},
+	} {
+		zone, _ := json.Marshal(tc.zone)
+		var got struct {
+			Error       string   `json:"error"`
+			URLs        []string `json:"urls"`
+			SMTPAddress string   `json:"smtp_address"`
+			Protocols   []struct {
+				Type      string `json:"type"`
+				Port      int    `json:"port"`
+				SSL       bool   `json:"ssl"`
+				LoginName string `json:"login_name"`
+			} `json:"protocols"`
+		}
+		runJSON(t, &got, py, "testdata/discover.py", "flow", string(zone), email, email, password("fred"))
+		if got.Error != "" || strings.Join(got.URLs, " ") != strings.Join(tc.urls, " ") || got.SMTPAddress != email {
+			t.Errorf("%s: %+v, want the URLs %v", tc.name, got, tc.urls)
+			continue
+		}
+		ports := map[string]string{}
+		for _, p := range got.Protocols {
+			if p.SSL && p.LoginName == email {
+				ports[p.Type] = strconv.Itoa(p.Port)
+			}
+		}
+		if ports["IMAP"] != e.port(t, "imaps") || ports["SMTP"] != e.port(t, "submissions") || ports["POP3"] != e.port(t, "pop3s") {
+			t.Errorf("%s: protocols %+v", tc.name, got.Protocols)
+		}
+	}
+	zone, _ := json.Marshal(map[string]map[string]any{"A": {domain: "127.0.0.1"}, "HTTPS": {domain: https}})
+	var got struct {
+		Error string `json:"error"`
+	}
+	runJSON(t, &got, py, "testdata/discover.py", "flow", string(zone), email, email, "wrong-password")
+	if !strings.Contains(got.Error, "AutoDiscoverFailed") {
+		t.Errorf("wrong password: %+v", got)
+	}
 }

@@ -81,6 +81,7 @@ imaps = ""
 http = ""
 https = ""
 clientsvc = ""
+admin = ""
 
 [smtp]
 max_messages_per_connection = 1000000

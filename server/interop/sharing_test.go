@@ -241,4 +241,47 @@ SyncState *
 			t.Errorf("message %s not pulled from the shared folder", tok)
 		}
 	}
+
+	// Read (lrs) keeps max's own \Seen: a message read locally is marked
+	// read on the server for him by a full sync, and only for him.
+	if err := os.WriteFile(rc, []byte(strings.Replace(conf, "Sync Pull\n", "", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(filepath.Join(dir, "new"))
+	if len(ents) == 0 {
+		t.Fatal("no new message to mark read")
+	}
+	old := filepath.Join(dir, "new", ents[0].Name())
+	if err := os.Rename(old, filepath.Join(dir, "cur", ents[0].Name()+"S")); err != nil {
+		t.Fatal(err)
+	}
+	r = runTool(t, nil, []string{"HOME=" + home}, mbsync, "-c", rc, "-V", "-a")
+	if r.Code != 0 {
+		t.Fatalf("mbsync (full sync after marking a message read) exit %d:\n%s", r.Code, tail(r.Out, 4000))
+	}
+	e.withStore(t, func(ctx context.Context, st *sqlite.Store) {
+		jane, err := st.Account(ctx, "jane@"+domain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		maxAcct, err := st.Account(ctx, "max@"+domain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mb, err := st.Mailbox(ctx, jane.ID, "Shared")
+		if err != nil {
+			t.Fatal(err)
+		}
+		forMax, err := st.Status(ctx, mb.ID, maxAcct.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		forJane, err := st.Status(ctx, mb.ID, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int(forMax.Unseen) != len(toks)-1 || int(forJane.Unseen) != len(toks) {
+			t.Errorf("unseen: max %d (want %d), jane %d (want %d)", forMax.Unseen, len(toks)-1, forJane.Unseen, len(toks))
+		}
+	})
 }

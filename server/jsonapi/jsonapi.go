@@ -54,6 +54,8 @@ func jsonReason(err error) string {
 	switch {
 	case errors.As(err, &se):
 		return "syntax error"
+	case errors.As(err, &te) && te.Field == "":
+		return "expected a JSON object, got " + te.Value
 	case errors.As(err, &te):
 		return "field " + te.Field + " has the wrong type"
 	case errors.Is(err, io.EOF):

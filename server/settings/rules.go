@@ -34,12 +34,12 @@ type responderResetter interface {
 	ResponderReset(ctx context.Context, acct storage.AccountID) error
 }
 
-// ValidateRules checks a rule document in JSON and returns it normalised;
-// its error text is shown to the user. When the error is the rules
-// layer's (*rules.Errors or *rules.Error), each problem is also answered
-// with its key path (ErrorAnswer.Errors), so that the page shows it next
-// to its field.
-type ValidateRules func(doc []byte) ([]byte, error)
+// ValidateRules checks the rule document in JSON that acct wants to store
+// and returns it normalised; its error text is shown to the user. When the
+// error is the rules layer's (*rules.Errors or *rules.Error), each problem
+// is also answered with its key path (ErrorAnswer.Errors), so that the
+// page shows it next to its field.
+type ValidateRules func(ctx context.Context, acct storage.Account, doc []byte) ([]byte, error)
 
 // fieldErrors returns the problems of a rules-layer error by key path
 // (nil when err is not one).
@@ -146,7 +146,7 @@ func (h *Handler) putPart(w http.ResponseWriter, r *http.Request, c *caller, par
 		h.internal(w, "encode rules", err)
 		return
 	}
-	norm, err := h.o.ValidateRules(raw)
+	norm, err := h.o.ValidateRules(ctx, c.acct, raw)
 	if err != nil {
 		jsonapi.WriteJSON(w, http.StatusBadRequest, ErrorAnswer{Error: err.Error(), Errors: fieldErrors(err)})
 		return

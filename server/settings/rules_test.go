@@ -50,7 +50,7 @@ func (m *memRules) ResponderReset(context.Context, storage.AccountID) error {
 
 // validate stands in for the rules layer: a rule needs a title, a
 // responder a known mode.
-func validate(doc []byte) ([]byte, error) {
+func validate(_ context.Context, _ storage.Account, doc []byte) ([]byte, error) {
 	var d struct {
 		Rules []struct {
 			Title string `json:"title"`
@@ -147,7 +147,7 @@ func TestRulesAPIAbsent(t *testing.T) {
 
 // rulesLayer validates as the server does (server/http.go): the rules
 // layer's parser and compiler, without files.
-func rulesLayer(doc []byte) ([]byte, error) {
+func rulesLayer(_ context.Context, _ storage.Account, doc []byte) ([]byte, error) {
 	st, src, err := rules.ParseJSON("your rules", doc)
 	if err != nil {
 		return nil, err

@@ -21,6 +21,7 @@ import (
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/server/delivery"
 	"github.com/floemail/floe/server/queue"
+	"github.com/floemail/floe/server/smartattach"
 	"github.com/floemail/floe/server/srs"
 	"github.com/floemail/floe/storage"
 	"github.com/floemail/floe/storage/sqlite"
@@ -78,6 +79,9 @@ type envOptions struct {
 	outbound bool
 	// srs rewrites the sender of forwarded mail.
 	srs *srs.SRS
+	// smartAttach gives the server SmartAttach (server/smartattach),
+	// which the config still has to turn on.
+	smartAttach bool
 }
 
 // queueLink is delivery's OutboundSubmitter (the queue, when the env has
@@ -151,7 +155,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 		outq = queue.New(queue.Options{Store: used, Config: getCfg, Logger: log, Local: e.del})
 		link.q = outq
 	}
-	e.srv = New(Options{Config: getCfg, Store: used, Auth: a, Delivery: e.del, Queue: outq, TLS: serverTLS, Logger: log})
+	var sa SmartAttacher
+	if o.smartAttach {
+		sa = smartattach.New(smartattach.Options{Store: used, Config: getCfg, Logger: log})
+	}
+	e.srv = New(Options{Config: getCfg, Store: used, Auth: a, Delivery: e.del, Queue: outq, TLS: serverTLS, Logger: log, SmartAttach: sa})
 	if o.server != nil {
 		o.server(e.srv)
 	}

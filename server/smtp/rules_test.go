@@ -195,6 +195,38 @@ actions = [{ do = "move", folder = "%%Extension%%" }]`)
 	}
 }
 
+// TestRuleFolderFromSenderText: variables put the sender's text (the
+// recipient address's extension, the From name) into folder names; what
+// the store cannot take, or what would reach another namespace, still
+// gives "250" and a folder of the account's own (never a 451 that makes
+// the sender retry for days, never a folder IMAP cannot show).
+func TestRuleFolderFromSenderText(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	e.setRules("alice@example.test", `[[rules]]
+conditions = [{ if = "recipient", contains = "+" }]
+actions = [{ do = "move", folder = "%%Extension%%" }]
+[[rules]]
+conditions = [{ if = "subject", contains = "sale" }]
+actions = [{ do = "move", folder = "Senders/%%From_Name%%" }]`)
+	c := e.dial(MX)
+	for _, tc := range []struct{ rcpt, from, subject, folder string }{
+		{"alice+a//b@example.test", "x@remote.test", "ext", "a/b"},
+		{"alice+x*y@example.test", "x@remote.test", "ext", "x_y"},
+		{"alice+#public@example.test", "x@remote.test", "ext", "INBOX"},
+		{"alice+../../up@example.test", "x@remote.test", "ext", "up"},
+		{"alice@example.test", `"*** SALE ***" <shop@remote.test>`, "sale", "Senders/___ SALE ___"},
+	} {
+		msg := "From: " + tc.from + "\r\nTo: alice@example.test\r\nSubject: " + tc.subject + "\r\n\r\nx\r\n"
+		if err := send(c, "x@remote.test", []string{tc.rcpt}, msg); err != nil {
+			t.Fatalf("%s from %s: %v", tc.rcpt, tc.from, err)
+		}
+		if n := len(e.folder("alice@example.test", tc.folder)); n != 1 {
+			t.Errorf("%s from %s: folder %q has %d messages, want 1", tc.rcpt, tc.from, tc.folder, n)
+		}
+	}
+}
+
 func TestRuleQuarantineDeleteSpam(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
@@ -522,4 +554,80 @@ func sendAuth(e *env, msg string) error {
 		return err
 	}
 	return send(c, "alice@example.test", []string{"bob@example.test"}, msg)
+}
+
+// TestRuleExtensionForeignFolder: a folder extension naming another
+// account's folder ("~bob@...") or the shared namespace ("#public/...")
+// never creates such a folder in the recipient's own tree (where it would
+// shadow the real one; IMAP reserves both prefixes): the message goes to
+// INBOX. The same holds when the rule also rewrites the message (the
+// recipient's own copy is stored on another path).
+func TestRuleExtensionForeignFolder(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	e.setRules("alice@example.test", `[[rules]]
+conditions = [{ if = "recipient", contains = "+" }]
+actions = [{ do = "move", folder = "%%Extension%%" }, { do = "copy", folder = "Kept/%%Extension%%" }]`)
+	e.setRules("bob@example.test", `[[rules]]
+conditions = [{ if = "recipient", contains = "+" }]
+actions = [{ do = "move", folder = "%%Extension%%" }, { do = "add_header", header = "X-Tag", value = "yes" }]`)
+	c := e.dial(MX)
+	for _, rcpt := range []string{"alice+~bob@example.test", "alice+#public/Support@example.test", "bob+#public@example.test"} {
+		if err := send(c, "x@remote.test", []string{rcpt}, message("to "+rcpt, "x")); err != nil {
+			t.Fatalf("%s: %v", rcpt, err)
+		}
+	}
+	ctx := context.Background()
+	for _, own := range []struct{ acct, folder string }{
+		{"alice@example.test", "~bob"}, {"alice@example.test", "#public"}, {"alice@example.test", "#public/Support"},
+		{"bob@example.test", "#public"},
+	} {
+		if _, err := e.store.Mailbox(ctx, e.ids[own.acct], own.folder); err == nil {
+			t.Errorf("%s: folder %q created in the recipient's tree", own.acct, own.folder)
+		}
+	}
+	if msgs, _ := e.inbox("alice@example.test"); len(msgs) != 2 {
+		t.Errorf("alice's INBOX has %d messages, want 2", len(msgs))
+	}
+	// The copy's folder is an ordinary nested name of alice's own tree.
+	if got := e.folder("alice@example.test", "Kept/~bob"); len(got) != 1 {
+		t.Errorf("Kept/~bob: %d messages", len(got))
+	}
+	if _, bodies := e.inbox("bob@example.test"); len(bodies) != 1 || !strings.Contains(bodies[0], "X-Tag: yes") {
+		t.Errorf("bob's INBOX: %q", bodies)
+	}
+}
+
+// TestRuleExtensionFolderLimit: folders a rule creates count against
+// [limits] max_mailboxes_per_account, as IMAP CREATEs do; past it the
+// message goes to INBOX (senders choose the extension).
+func TestRuleExtensionFolderLimit(t *testing.T) {
+	t.Parallel()
+	limit := len(storage.DefaultMailboxes) + 2 // room for "one" and "two"
+	e := newEnv(t, envOptions{config: func(c *config.Config) { c.Limits.MaxMailboxesPerAccount = limit }})
+	e.setRules("alice@example.test", `[[rules]]
+conditions = [{ if = "recipient", contains = "+" }]
+actions = [{ do = "move", folder = "%%Extension%%" }]`)
+	c := e.dial(MX)
+	for _, rcpt := range []string{"alice+one@example.test", "alice+two@example.test", "alice+three@example.test", "alice+one@example.test"} {
+		if err := send(c, "x@remote.test", []string{rcpt}, message("to "+rcpt, "x")); err != nil {
+			t.Fatalf("%s: %v", rcpt, err)
+		}
+	}
+	boxes, err := e.store.Mailboxes(context.Background(), e.ids["alice@example.test"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(boxes) != limit {
+		t.Errorf("%d folders, want the limit of %d", len(boxes), limit)
+	}
+	if len(e.folder("alice@example.test", "three")) != 0 {
+		t.Error("a folder past the limit")
+	}
+	if len(e.folder("alice@example.test", "one")) != 2 {
+		t.Error("an existing folder stops taking mail at the limit")
+	}
+	if msgs, _ := e.inbox("alice@example.test"); len(msgs) == 0 {
+		t.Error("nothing filed into INBOX past the limit")
+	}
 }

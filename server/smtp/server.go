@@ -100,6 +100,9 @@ type Options struct {
 	// Queue takes the remote recipients of authenticated submissions; nil
 	// refuses them (550 5.7.1).
 	Queue *queue.Queue
+	// SmartAttach rewrites submitted messages (large attachments become
+	// download links, smartattach.go); nil: never.
+	SmartAttach SmartAttacher
 	// TLS is used for STARTTLS (MX, Submission) and for implicit TLS
 	// (Submissions). Without it STARTTLS is not offered and Submissions
 	// cannot be served.

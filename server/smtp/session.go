@@ -394,10 +394,26 @@ func (s *session) Data(r io.Reader) error {
 	if n := norm.Fixed(); n > 0 {
 		s.log.Info("bare CR or LF in message text normalised to CRLF", "count", n)
 	}
+	if s.principal != nil {
+		if err := s.checkHeaderFrom(s.ctx, ref); err != nil {
+			s.discard(ref.ID)
+			var r *gosmtp.SMTPError
+			if errors.As(err, &r) {
+				return err
+			}
+			s.log.Error("From header check failed", "blob", ref.ID, "err", err)
+			return storageReply(err)
+		}
+	}
 	// Port 25 arrival checks (checks.go): may reject, rewrite the blob with
 	// Authentication-Results, or file the copies as junk.
 	ref, junk, authRes, verdict, err := s.checkArrival(ref)
 	if err != nil {
+		return err
+	}
+	// Submission: large attachments become links (smartattach.go), once,
+	// before the local copies and the queued copy are made.
+	if ref, err = s.smartAttach(ref); err != nil {
 		return err
 	}
 

@@ -94,11 +94,23 @@ func Deliver(ctx context.Context, st storage.Store, ref storage.BlobRef, targets
 // deliver is Deliver, with the parse when the caller has it (nil: read and
 // parse here).
 func deliver(ctx context.Context, st storage.Store, ref storage.BlobRef, parsed *storage.Parsed, targets []storage.Target) ([]storage.Delivered, error) {
+	d, _, err := deliverRef(ctx, st, ref, parsed, targets)
+	return d, err
+}
+
+// deliverRef is deliver returning the blob it stored: ref, or the message
+// that replaced it when the inline attachments of a calendar item became
+// files (moveInlineAttachments, attach.go).
+func deliverRef(ctx context.Context, st storage.Store, ref storage.BlobRef, parsed *storage.Parsed, targets []storage.Target) ([]storage.Delivered, storage.BlobRef, error) {
 	targets = append([]storage.Target(nil), targets...) // prepare sets Target.File
 	var contents []storage.BlobID
 	var err error
+	var attached []storage.File // files made from inline item attachments
 	if parsed == nil {
 		parsed, contents, err = prepare(ctx, st, ref, targets)
+		if err == nil {
+			ref, parsed, attached, err = moveInlineAttachments(ctx, st, ref, parsed, targets)
+		}
 	} else {
 		contents, err = prepareParsed(ctx, st, ref, parsed, targets)
 	}
@@ -106,17 +118,18 @@ func deliver(ctx context.Context, st storage.Store, ref storage.BlobRef, parsed 
 		for _, c := range contents {
 			discard(ctx, st, c)
 		}
+		removeFiles(ctx, st, attached)
 	}
 	if err != nil {
 		discard(ctx, st, ref.ID)
 		dropContents()
-		return nil, err
+		return nil, ref, err
 	}
 	delivered, err := st.Deliver(ctx, ref, parsed, targets)
 	if err != nil {
 		discard(ctx, st, ref.ID)
 		dropContents()
-		return nil, fmt.Errorf("deliver: %w", err)
+		return nil, ref, fmt.Errorf("deliver: %w", err)
 	}
 	defer func() {
 		// A file content no stored copy took (its target failed) goes;
@@ -130,15 +143,16 @@ func deliver(ctx context.Context, st storage.Store, ref storage.BlobRef, parsed 
 	if len(delivered) != len(targets) {
 		// A backend fault: it may have stored some copies, so the blob is
 		// kept (an unreferenced one is collected as an orphan later).
-		return nil, fmt.Errorf("deliver: storage returned %d outcomes for %d targets", len(delivered), len(targets))
+		return nil, ref, fmt.Errorf("deliver: storage returned %d outcomes for %d targets", len(delivered), len(targets))
 	}
 	for _, d := range delivered {
 		if d.Err == nil {
-			return delivered, nil
+			return delivered, ref, nil
 		}
 	}
 	discard(ctx, st, ref.ID)
-	return delivered, nil
+	removeFiles(ctx, st, attached)
+	return delivered, ref, nil
 }
 
 // prepare computes, from one read of the blob, everything the commit
@@ -206,7 +220,9 @@ type Item struct {
 // references it); a target's refusal is a *storage.DeliveryError wrapping
 // the reason (storage.ErrOverQuota, storage.ErrNoMailbox, ...).
 func DeliverAll(ctx context.Context, st storage.Store, items []Item) ([][]storage.Delivered, error) {
-	var contents []storage.BlobID // file contents prepare extracted (Target.File)
+	items = append([]Item(nil), items...) // a rewritten item gets its new blob
+	var contents []storage.BlobID         // file contents prepare extracted (Target.File)
+	var attached []storage.File           // files made from inline item attachments
 	discardAll := func() {
 		for _, it := range items {
 			discard(ctx, st, it.Ref.ID)
@@ -214,17 +230,23 @@ func DeliverAll(ctx context.Context, st storage.Store, items []Item) ([][]storag
 		for _, c := range contents {
 			discard(ctx, st, c)
 		}
+		removeFiles(ctx, st, attached)
 	}
 	ds := make([]storage.Delivery, len(items))
 	for i, it := range items {
 		targets := append([]storage.Target(nil), it.Targets...) // prepare sets Target.File
 		parsed, cs, err := prepare(ctx, st, it.Ref, targets)
 		contents = append(contents, cs...)
+		if err == nil {
+			var files []storage.File
+			items[i].Ref, parsed, files, err = moveInlineAttachments(ctx, st, it.Ref, parsed, targets)
+			attached = append(attached, files...)
+		}
 		if err != nil {
 			discardAll()
 			return nil, err
 		}
-		ds[i] = storage.Delivery{Ref: it.Ref, Parsed: parsed, Targets: targets}
+		ds[i] = storage.Delivery{Ref: items[i].Ref, Parsed: parsed, Targets: targets}
 	}
 	out, err := st.DeliverAll(ctx, ds)
 	if err != nil {
@@ -243,13 +265,23 @@ func DeliverAll(ctx context.Context, st storage.Store, items []Item) ([][]storag
 // callers that have the whole message at hand (DAV PUT, rule actions); a
 // protocol that must check the spooled message before storing it (IMAP
 // APPEND's literal) calls Spool and Append itself.
+//
+// The reference returned is the blob stored: another than the one spooled
+// from r when the write path rewrote the message (the inline attachments
+// of a calendar item moved into files, attach.go).
 func Put(ctx context.Context, st storage.Store, r io.Reader, t storage.Target) (storage.BlobRef, storage.Delivered, error) {
 	ref, err := Spool(ctx, st, r)
 	if err != nil {
 		return storage.BlobRef{}, storage.Delivered{}, err
 	}
-	d, err := Append(ctx, st, ref, t)
-	return ref, d, err
+	res, ref, err := deliverRef(ctx, st, ref, nil, []storage.Target{t})
+	if err != nil {
+		return ref, storage.Delivered{}, err
+	}
+	if len(res) != 1 {
+		return ref, storage.Delivered{}, fmt.Errorf("put: %d outcomes for one target", len(res))
+	}
+	return ref, res[0], res[0].Err
 }
 
 // Discard removes a spooled blob that will not be delivered (a message

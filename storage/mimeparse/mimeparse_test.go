@@ -262,6 +262,14 @@ var cases = []tcase{
 			eq(t, "text", p.Text, "Café & bar\nNew")
 			eq(t, "lines", p.Structure.Lines, int64(2))
 		}},
+	// Every text subtype is body text (RFC 9051 6.4.4 BODY; Dovecot finds
+	// words there too): a private text/x-... part, base64-encoded.
+	{"other text subtypes", "Subject: x\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/x-myown; charset=us-ascii\n" +
+		"Content-Transfer-Encoding: base64\n\naGVsbG8gd29y\nbGQ=\n--b\nContent-Type: text/enriched\n\n<bold>rich</bold>\n--b\n" +
+		"Content-Type: application/octet-stream\n\nnot text\n--b--\n",
+		func(t *testing.T, raw string, p *storage.Parsed) {
+			eq(t, "text", p.Text, "hello world\n<bold>rich</bold>")
+		}},
 	{"weird", msgWeird, func(t *testing.T, raw string, p *storage.Parsed) {
 		eq(t, "subject", p.Envelope.Subject, "brokenok =?utf-8?x?bad?= 😀")
 		eq(t, "from", p.Envelope.From, []storage.Address{{Name: "no-angle-name", Mailbox: "user", Host: "example.com"}})

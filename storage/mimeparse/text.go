@@ -65,9 +65,12 @@ func (t *textBuilder) write(s string) {
 	t.b.WriteString(s)
 }
 
-// extractText returns the decoded text of the text/plain and text/html parts
-// (in multipart/alternative only the plain version when there is one),
-// encapsulated messages included, joined with newlines.
+// extractText returns the decoded text of the text/* parts, HTML stripped
+// to its text (in multipart/alternative only the plain version when there
+// is one), encapsulated messages included, joined with newlines. Every
+// text subtype counts (text/enriched, text/calendar, a private
+// text/x-...): RFC 9051 6.4.4's BODY is the message's body, and Dovecot
+// finds words in them too.
 func extractText(r io.ReaderAt, root *storage.Part) (string, error) {
 	var t textBuilder
 	err := walkText(&recReaderAt{r: r}, root, &t)
@@ -95,7 +98,7 @@ func walkText(r io.ReaderAt, p *storage.Part, t *textBuilder) error {
 		}
 	case p.Message != nil:
 		return walkText(r, &p.Message.Body, t)
-	case p.Type == "text" && (p.Subtype == "plain" || p.Subtype == "html"):
+	case p.Type == "text":
 		if p.End <= p.BodyStart {
 			return nil
 		}

@@ -157,10 +157,10 @@ func escapeLike(s string) string {
 
 // --- accounts ---
 
-// Schema version 11: accounts.name, the display name (storage.Account.Name),
+// Schema version 12: accounts.name, the display name (storage.Account.Name),
 // and the directory_version counter (DirectoryVersion), bumped by trigger
 // in the transaction of every change an address book shows.
-const schemaV11 = `
+const schemaAccountNames = `
 ALTER TABLE accounts ADD COLUMN name TEXT NOT NULL DEFAULT '';
 INSERT INTO counters(name, value) VALUES ('directory_version', 1) ON CONFLICT(name) DO NOTHING;
 CREATE TRIGGER directory_domain_added AFTER INSERT ON domains BEGIN
@@ -194,7 +194,7 @@ END;
 `
 
 func migrateAccountNames(tx *sql.Tx, _ bool) error {
-	_, err := tx.Exec(schemaV11)
+	_, err := tx.Exec(schemaAccountNames)
 	return err
 }
 

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path"
-	"strings"
 	"time"
 
 	"github.com/floemail/floe/storage"
@@ -236,6 +234,13 @@ func (s *Store) PutFile(ctx context.Context, fw storage.FileWrite) (storage.File
 		}
 		if old != nil && fw.NoReplace {
 			return fmt.Errorf("file %q: %w", name, storage.ErrExists)
+		}
+		etag := ""
+		if old != nil {
+			etag = storage.FileETag(old.Content)
+		}
+		if err := fw.CheckConditions(etag); err != nil {
+			return fmt.Errorf("file %q: %w", name, err)
 		}
 		// The content must be stored (as after PutBlob).
 		if size, err := w.s.blobs.Stat(fw.Content.ID); err != nil || size != fw.Content.Size {
@@ -515,11 +520,7 @@ func (w *wtx) insertDeliveredFile(m storage.Mailbox, uid storage.UID, fs *storag
 	if err != nil {
 		name = "attachment"
 	}
-	ext := path.Ext(name)
-	if len(ext) > 16 || ext == name {
-		ext = ""
-	}
-	base := strings.TrimSuffix(name, ext)
+	base := name
 	for i := 2; ; i++ {
 		var n int
 		if err := w.queryRow("SELECT count(*) FROM files WHERE mailbox = ? AND name = ?", m.ID, name).Scan(&n); err != nil {
@@ -531,11 +532,7 @@ func (w *wtx) insertDeliveredFile(m storage.Mailbox, uid storage.UID, fs *storag
 		if i > 1000 {
 			return fmt.Errorf("delivered file %q: %w", fs.Name, storage.ErrExists)
 		}
-		cand := fmt.Sprintf("%s (%d)%s", base, i, ext)
-		if len(cand) > storage.MaxFileName {
-			cand = fmt.Sprintf("file (%d)%s", i, ext)
-		}
-		name = cand
+		name = storage.SuffixedFileName(base, i)
 	}
 	if size, err := w.s.blobs.Stat(fs.Content.ID); err != nil || size != fs.Content.Size {
 		return fmt.Errorf("delivered file: content %s is not stored: %w", fs.Content.ID, storage.ErrInvalid)

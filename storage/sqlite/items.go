@@ -100,7 +100,7 @@ func migrateItems(tx *sql.Tx, _ bool) error {
 	return err
 }
 
-// Schema version 12: the payload of small items in the index, and each
+// Schema version 13: the payload of small items in the index, and each
 // current item's time span beside its name.
 //
 //   - items.floating: storage.ItemIndex.Floating (rows indexed before
@@ -114,7 +114,7 @@ func migrateItems(tx *sql.Tx, _ bool) error {
 //     kept by triggers whenever cur changes, and the covering index
 //     item_names_span, so that a time-range query reads the rows of the
 //     items in the range only, not every item of the folder.
-const schemaV12 = `
+const schemaItemData = `
 ALTER TABLE items ADD COLUMN data BLOB;
 ALTER TABLE items ADD COLUMN floating INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE item_names ADD COLUMN lo INTEGER NOT NULL DEFAULT -4611686018427387904;
@@ -149,7 +149,7 @@ UPDATE item_names SET
 	WHERE cur != 0`
 
 func migrateItemData(tx *sql.Tx, _ bool) error {
-	if _, err := tx.Exec(schemaV12); err != nil {
+	if _, err := tx.Exec(schemaItemData); err != nil {
 		return err
 	}
 	_, err := tx.Exec(itemSpanBackfill)

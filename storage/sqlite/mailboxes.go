@@ -44,6 +44,16 @@ func normMailboxName(name string) (string, error) {
 	return name, nil
 }
 
+// normNewMailboxName is normMailboxName for a name being created or
+// renamed to: a reserved name (storage.ReservedMailboxName) is invalid.
+func normNewMailboxName(name string) (string, error) {
+	n, err := normMailboxName(name)
+	if err == nil && storage.ReservedMailboxName(n) {
+		return "", fmt.Errorf("mailbox name %q: ~ and # start other accounts' and public folders: %w", name, storage.ErrInvalid)
+	}
+	return n, err
+}
+
 var specialUses = []string{`\All`, `\Archive`, `\Drafts`, `\Flagged`, `\Junk`, `\Sent`, `\Trash`}
 
 // normSpecialUse validates a SPECIAL-USE attribute (RFC 6154).
@@ -157,7 +167,7 @@ func (s *Store) Status(ctx context.Context, id storage.MailboxID, viewer storage
 // CreateMailbox creates a mailbox (ErrExists, ErrNoAccount, ErrInvalid).
 // It publishes ChangeMailboxCreated.
 func (s *Store) CreateMailbox(ctx context.Context, acct storage.AccountID, name, specialUse string) (storage.Mailbox, error) {
-	n, err := normMailboxName(name)
+	n, err := normNewMailboxName(name)
 	if err != nil {
 		return storage.Mailbox{}, err
 	}
@@ -295,7 +305,7 @@ func (w *wtx) deleteMailbox(id storage.MailboxID) error {
 // The owner's subscriptions to the old names move to the new ones; own
 // ACLs stay with their mailboxes.
 func (s *Store) RenameMailbox(ctx context.Context, id storage.MailboxID, newName string) error {
-	nn, err := normMailboxName(newName)
+	nn, err := normNewMailboxName(newName)
 	if err != nil {
 		return err
 	}

@@ -29,8 +29,9 @@ var migrations = []migration{
 	{8, "sharing: ACLs, groups, public folders, subscriptions, per-viewer \\Seen, send-as", migrateSharing},
 	{9, "client activations and app passwords", migrateClients},
 	{10, "groupware items", migrateItems},
-	{11, "account display names, directory version", migrateAccountNames},
-	{12, "item payloads in the index", migrateItemData},
+	{11, "download links (SmartAttach)", migrateLinks},
+	{12, "account display names, directory version", migrateAccountNames},
+	{13, "item payloads in the index", migrateItemData},
 }
 
 const schemaV1 = `

@@ -3,6 +3,7 @@ package storagetest
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -89,6 +90,29 @@ func testFiles(t *testing.T, st storage.Store) {
 	}
 	_, _, err = st.PutFile(ctx, storage.FileWrite{Mailbox: mb.ID, Name: f.Name, Content: ref2, Message: storage.ComposeFileMessage(f.Name, "", ref2, time.Now()), NoReplace: true})
 	wantErr(t, err, storage.ErrExists)
+
+	// Conditional writes (If-Match, If-None-Match) are decided inside the
+	// write: nothing changes when they do not hold.
+	cond := func(name string, ifMatch, ifNone []string) error {
+		w := fileWrite(mb.ID, name, ref2)
+		w.IfMatch, w.IfNoneMatch = ifMatch, ifNone
+		_, _, err := st.PutFile(ctx, w)
+		return err
+	}
+	wantErr(t, cond(f.Name, nil, []string{"*"}), storage.ErrPrecondition)
+	wantErr(t, cond(f.Name, nil, []string{`"other"`, f2.ETag}), storage.ErrPrecondition)
+	wantErr(t, cond(f.Name, []string{f.ETag}, nil), storage.ErrPrecondition)
+	wantErr(t, cond("absent.txt", []string{"*"}, nil), storage.ErrPrecondition)
+	wantErr(t, cond("absent.txt", []string{f2.ETag}, nil), storage.ErrPrecondition)
+	if _, err := st.File(ctx, mb.ID, "absent.txt"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("a failed conditional write created a file: %v", err)
+	}
+	eqUIDs(t, "after failed conditional writes", listUIDs(t, st, mb.ID), f2.UID)
+	noErr(t, cond(f.Name, []string{`"other"`, f2.ETag}, []string{`"other"`}))
+	noErr(t, cond("cond-new.txt", nil, []string{"*"}))
+	noErr(t, cond("cond-new.txt", []string{"*"}, nil))
+	noErr(t, st.DeleteFile(ctx, mb.ID, "cond-new.txt"))
+	f2 = must(st.File(ctx, mb.ID, f.Name))(t)
 
 	// Copy shares the content and copies the properties; move renames.
 	msg := storage.ComposeFileMessage("copy.txt", "text/plain", storage.BlobRef{ID: f2.Content, Size: f2.Size}, time.Now())

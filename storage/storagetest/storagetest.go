@@ -127,6 +127,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"AppPasswords", testAppPasswords},
 		{"AccountNames", testAccountNames},
 		{"DirectoryVersion", testDirectoryVersion},
+		{"Links", testLinks},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -396,10 +397,13 @@ func testMailboxes(t *testing.T, st storage.Store) {
 	if lower.ID == work.ID || lower.SpecialUse != `\Flagged` {
 		t.Fatalf("case-sensitive name: %+v vs %+v", lower, work)
 	}
-	for _, bad := range []string{"", "/x", "x/", "a//b", "a*", "b%"} {
+	for _, bad := range []string{"", "/x", "x/", "a//b", "a*", "b%", "~x", "~jane@example.test/Cal", "#public", "#x/y"} {
 		_, err = st.CreateMailbox(ctx, a.ID, bad, "")
 		wantErr(t, err, storage.ErrInvalid)
 	}
+	// "~" and "#" are reserved at the top level only.
+	must(st.CreateMailbox(ctx, a.ID, "Work/~x", ""))(t)
+	must(st.CreateMailbox(ctx, a.ID, "Work/#y", ""))(t)
 	_, err = st.CreateMailbox(ctx, a.ID+1000, "X", "")
 	wantErr(t, err, storage.ErrNoAccount)
 
@@ -411,6 +415,8 @@ func testMailboxes(t *testing.T, st storage.Store) {
 	deliver(t, st, a.ID, "a/b/c", "in child", "body")
 	wantErr(t, st.RenameMailbox(ctx, ma.ID, "Work"), storage.ErrExists)
 	wantErr(t, st.RenameMailbox(ctx, ma.ID, "a/b/x"), storage.ErrInvalid)
+	wantErr(t, st.RenameMailbox(ctx, ma.ID, "~a"), storage.ErrInvalid)
+	wantErr(t, st.RenameMailbox(ctx, ma.ID, "#public/a"), storage.ErrInvalid)
 	wantErr(t, st.RenameMailbox(ctx, ma.ID, "INBOX"), storage.ErrExists)
 	noErr(t, st.RenameMailbox(ctx, ma.ID, "x"))
 	for _, n := range []string{"x", "x/b", "x/b/c", "ab"} {

@@ -425,12 +425,37 @@ func (v *View) Create(ctx context.Context, name, specialUse string) (Folder, err
 	}
 	mb, err := v.st.CreateMailbox(ctx, owner, p.path, specialUse)
 	if err != nil {
+		if !own && errors.Is(err, storage.ErrExists) && v.hiddenFolder(ctx, owner, p.path) {
+			return Folder{}, errHiddenExists(p.path)
+		}
 		return Folder{}, err
 	}
 	if err := v.createSuperiors(ctx, owner, p.path); err != nil {
 		return Folder{}, err
 	}
 	return v.folder(ctx, mb)
+}
+
+// hiddenFolder reports whether owner's folder path exists but the viewer
+// may not see it.
+func (v *View) hiddenFolder(ctx context.Context, owner storage.AccountID, path string) bool {
+	mb, err := v.st.Mailbox(ctx, owner, path)
+	if err != nil {
+		return false
+	}
+	_, err = v.folder(ctx, mb)
+	return err != nil
+}
+
+// errHiddenExists is the answer to a viewer with "k" where path would go
+// when path exists but is hidden from it (RFC 4314 6: the commands must
+// not reveal what the viewer may not look up): storage.ErrPermission, the
+// answer without "k", not storage.ErrExists, as Cyrus answers ("lie about
+// the error if privacy demands"). That the name could not be created still
+// shows the viewer that something is there, which no server can avoid
+// (Dovecot answers "already exists"); it does not say what.
+func errHiddenExists(path string) error {
+	return fmt.Errorf("creating %q needs %q: %w", path, "k", storage.ErrPermission)
 }
 
 // createSuperiors creates the missing superior names of path in owner's
@@ -486,6 +511,9 @@ func (v *View) Rename(ctx context.Context, id storage.MailboxID, newName string)
 		}
 	}
 	if err := v.st.RenameMailbox(ctx, id, p.path); err != nil {
+		if owner != v.acct.ID && errors.Is(err, storage.ErrExists) && v.hiddenFolder(ctx, owner, p.path) {
+			return Folder{}, errHiddenExists(p.path)
+		}
 		return Folder{}, err
 	}
 	if err := v.createSuperiors(ctx, owner, p.path); err != nil {

@@ -242,3 +242,79 @@ func randomID() string {
 	}
 	return hex.EncodeToString(b[:])
 }
+
+// MemberAdded informs member, just added to group, of what the group's
+// ACL entries now let it see (the information mail, and the subscription
+// of what became visible), as if each folder or account shared with the
+// group had been shared with member itself: joining a group gives rights
+// one did not have (docs/sharing.md). One mail per ACL that names the
+// group (a folder's own ACL, or an account root's for a shared account),
+// not per folder inheriting it. Failures are logged and returned; the
+// membership stays.
+func (a *Admin) MemberAdded(ctx context.Context, group, member string) error {
+	if a.opts.NoNotify {
+		return nil
+	}
+	acct, err := a.st.Account(ctx, member)
+	if err != nil {
+		return nil // not an account: nobody to inform
+	}
+	shared, err := a.st.SharedMailboxes(ctx, acct.ID, []acl.Identifier{acl.Identifier(group)})
+	if err != nil {
+		return err
+	}
+	type source struct {
+		owner storage.AccountID
+		from  storage.MailboxID
+	}
+	seen := map[source]bool{}
+	var firstErr error
+	for _, sm := range shared {
+		eff, err := a.st.GetACL(ctx, sm.Account, sm.ID)
+		if err != nil {
+			firstErr = cmpErr(firstErr, err)
+			continue
+		}
+		src := source{sm.Account, eff.From}
+		if seen[src] {
+			continue
+		}
+		seen[src] = true
+		after, err := a.st.GetACL(ctx, sm.Account, eff.From)
+		if err != nil {
+			firstErr = cmpErr(firstErr, err)
+			continue
+		}
+		before := after
+		before.Entries = slices.DeleteFunc(slices.Clone(after.Entries), func(e acl.Entry) bool {
+			return e.Identifier == acl.Identifier(group)
+		})
+		owner, err := a.st.AccountByID(ctx, sm.Account)
+		if err != nil {
+			firstErr = cmpErr(firstErr, err)
+			continue
+		}
+		path := ""
+		if eff.From != storage.RootMailbox {
+			mb, err := a.st.MailboxByID(ctx, eff.From)
+			if err != nil {
+				firstErr = cmpErr(firstErr, err)
+				continue
+			}
+			path = mb.Name
+		}
+		if err := informOne(ctx, a.st, &a.opts, owner, path, before, after, acct.Address); err != nil {
+			a.opts.logger().Warn("information mail not delivered", "to", acct.Address, "owner", owner.Address, "folder", path, "group", group, "err", err)
+			firstErr = cmpErr(firstErr, err)
+		}
+	}
+	return firstErr
+}
+
+// cmpErr keeps the first error.
+func cmpErr(first, err error) error {
+	if first != nil {
+		return first
+	}
+	return err
+}

@@ -524,6 +524,42 @@ func TestCreateRenameInOthersTree(t *testing.T) {
 	wantErr(t, "create existing", err, storage.ErrExists)
 }
 
+// TestCreateOverHiddenFolder: John has "k" on Jane's Projects; its
+// subfolder Hidden has an ACL of its own without him. CREATE (or RENAME)
+// to that name must not confirm that it exists: it gets the answer of a
+// viewer without "k" (ErrPermission), never ErrExists.
+func TestCreateOverHiddenFolder(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	jane, john := e.account("jane@example.test"), e.account("john@example.test")
+	proj := e.mailbox(jane, "Projects")
+	hidden := e.mailbox(jane, "Projects/Hidden")
+	e.grant(jane, proj.ID, "john@example.test", "lrkx")
+	e.grant(jane, hidden.ID, "bob@example.test", "lr") // Hidden's own ACL (a copy of Projects')...
+	e.grant(jane, hidden.ID, "john@example.test", "")  // ...without John
+	hv := e.view(john)
+	if _, err := hv.Lookup(ctx, "~jane@example.test/Projects/Hidden"); !errors.Is(err, storage.ErrNoMailbox) {
+		t.Fatalf("Hidden is visible to John: %v", err)
+	}
+	_, err := hv.Create(ctx, "~jane@example.test/Projects/Hidden", "")
+	wantErr(t, "create over a hidden folder", err, storage.ErrPermission)
+	if errors.Is(err, storage.ErrExists) {
+		t.Fatal("create over a hidden folder says it exists")
+	}
+	mine, err := hv.Create(ctx, "~jane@example.test/Projects/Mine", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = hv.Rename(ctx, mine.ID(), "~jane@example.test/Projects/Hidden")
+	wantErr(t, "rename onto a hidden folder", err, storage.ErrPermission)
+	if errors.Is(err, storage.ErrExists) {
+		t.Fatal("rename onto a hidden folder says it exists")
+	}
+	// Jane, who sees it, is told it exists.
+	_, err = e.view(jane).Create(ctx, "Projects/Hidden", "")
+	wantErr(t, "owner creates existing", err, storage.ErrExists)
+}
+
 func TestWatchSharedFolder(t *testing.T) {
 	e := newEnv(t)
 	ctx := t.Context()
@@ -635,5 +671,61 @@ func TestQuotaOfSharedFolder(t *testing.T) {
 	a, _, err := e.view(john).Quota(ctx, box.ID)
 	if err != nil || a.ID != jane.ID {
 		t.Fatalf("quota account: %+v %v", a, err)
+	}
+}
+
+// TestMemberAdded: joining a group gives the member what is shared with
+// the group, so it is informed as for a grant: one mail per ACL naming
+// the group (a folder's own, an account root's), with the folders it can
+// now see subscribed; a folder shared with the group negatively, or with
+// nothing to see, sends nothing.
+func TestMemberAdded(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	jane, mike, john := e.account("jane@example.test"), e.account("mike@example.test"), e.account("john@example.test")
+	cal := e.mailbox(jane, "Calendar")
+	e.mailbox(jane, "Calendar/2026")
+	hidden := e.mailbox(jane, "Hidden")
+	if err := e.st.PutGroup(ctx, storage.Group{Address: "team@example.test"}); err != nil {
+		t.Fatal(err)
+	}
+	e.grant(jane, cal.ID, "team@example.test", "lrs")
+	e.grant(jane, hidden.ID, "team@example.test", "r") // no "l": nothing to see
+	e.grant(mike, storage.RootMailbox, "team@example.test", "lr")
+	if err := e.st.AddGroupMember(ctx, "team@example.test", john.Address); err != nil {
+		t.Fatal(err)
+	}
+	if err := view.NewAdmin(e.st, view.Options{}).MemberAdded(ctx, "team@example.test", john.Address); err != nil {
+		t.Fatal(err)
+	}
+	var shares []string
+	for _, m := range inboxMail(t, e, john) {
+		h := string(m.Header)
+		i := strings.Index(h, view.HeaderShare+": ")
+		if i < 0 {
+			t.Fatalf("mail without %s:\n%s", view.HeaderShare, h)
+		}
+		line, _, _ := strings.Cut(h[i+len(view.HeaderShare)+2:], "\r\n")
+		shares = append(shares, line)
+	}
+	slices.Sort(shares)
+	want := []string{
+		`owner=jane@example.test; scope=folder; folder="Calendar"; rights=lrs; name="~jane@example.test/Calendar"`,
+		`owner=mike@example.test; scope=account; folder=""; rights=lr; name="~mike@example.test"`,
+	}
+	if !slices.Equal(shares, want) {
+		t.Errorf("information mails:\n%q\nwant\n%q", shares, want)
+	}
+	subs, err := e.st.Subscriptions(ctx, john.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"~jane@example.test/Calendar", "~jane@example.test/Calendar/2026", "~mike@example.test/INBOX"} {
+		if !slices.Contains(subs, n) {
+			t.Errorf("%s not subscribed: %q", n, subs)
+		}
+	}
+	if slices.Contains(subs, "~jane@example.test/Hidden") {
+		t.Errorf("a folder john cannot see subscribed: %q", subs)
 	}
 }

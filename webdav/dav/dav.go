@@ -71,7 +71,17 @@ type Config struct {
 	XMLLimits davxml.Limits
 	// FreeBusy configures the /freebusy URL.
 	FreeBusy FreeBusyConfig
-	Log      *slog.Logger
+	// WebDAVURL returns the public URL of the WebDAV file folders
+	// ("https://mail.example.org/webdav/"), where the attachments of
+	// calendar items live: with it, CalDAV managed attachments (RFC 8607,
+	// attach.go) are on; nil: off.
+	WebDAVURL func() string
+	// MaxAttachmentSize bounds one managed attachment (413 with
+	// max-attachment-size above it); 0: 100 MiB. MaxAttachments bounds the
+	// managed attachments of one item's component; 0: 20.
+	MaxAttachmentSize int64
+	MaxAttachments    int
+	Log               *slog.Logger
 	// Now is the clock (tests); nil: time.Now.
 	Now func() time.Time
 }
@@ -115,6 +125,12 @@ func New(c Config) *Handler {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.MaxAttachmentSize <= 0 {
+		c.MaxAttachmentSize = 100 << 20
+	}
+	if c.MaxAttachments <= 0 {
+		c.MaxAttachments = 20
 	}
 	c.FreeBusy.defaults()
 	return &Handler{c: c}
@@ -334,8 +350,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, acct storage.Acc
 		return err
 	}
 	if r.Method == http.MethodOptions {
-		w.Header().Set("DAV", "1, 3, calendar-access, addressbook, extended-mkcol")
-		w.Header().Set("Allow", "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, REPORT, MKCOL, MKCALENDAR")
+		dav := "1, 3, calendar-access, addressbook, extended-mkcol"
+		if h.managed() {
+			dav += ", " + davManagedAttachments // RFC 8607 3.1
+		}
+		w.Header().Set("DAV", dav)
+		w.Header().Set("Allow", "OPTIONS, GET, HEAD, PUT, POST, DELETE, PROPFIND, PROPPATCH, REPORT, MKCOL, MKCALENDAR")
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
@@ -363,6 +383,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, acct storage.Acc
 		return h.put(ctx, w, r, acct, t)
 	case http.MethodDelete:
 		return h.delete(ctx, w, r, acct, t)
+	case http.MethodPost:
+		return h.post(ctx, w, r, acct, t)
 	}
 	return errStatus(http.StatusMethodNotAllowed)
 }

@@ -399,8 +399,14 @@ func (h *Handler) put(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	}
 	msg := item.Compose(idx, stored, item.MessageOptions{FolderType: f.typ, From: f.owner.Address, Date: h.c.Now()})
 	tgt := storage.Target{Account: f.owner.ID, Mailbox: f.mb.ID, ItemName: t.name}
+	var old []byte // the replaced payload, for its managed attachments
 	if cur != nil {
 		tgt.Replace = cur.UID
+		if h.managed() && !f.card() {
+			if data, err := h.payloads(ctx, f.mb.ID, []storage.Item{*cur}); err == nil {
+				old = data[cur.UID]
+			}
+		}
 	}
 	ref, err := h.store(ctx, msg, tgt)
 	if err != nil {
@@ -412,7 +418,13 @@ func (h *Handler) put(ctx context.Context, w http.ResponseWriter, r *http.Reques
 		}
 		return err
 	}
-	if bytes.Equal(stored, body) {
+	// A managed attachment the new version no longer names goes (RFC
+	// 8607 3.9).
+	h.removedAttachments(ctx, f.mb, old, stored)
+	// The ETag only when the stored data is what was sent: neither
+	// completed here (a vCard's UID) nor rewritten by the write path
+	// (inline attachments moved into files).
+	if bytes.Equal(stored, body) && storedAs(ref, msg) {
 		w.Header().Set("ETag", etag(&storage.Item{Blob: ref.ID}))
 	}
 	if cur != nil {
@@ -469,6 +481,13 @@ func (h *Handler) delete(ctx context.Context, w http.ResponseWriter, r *http.Req
 	if !has(f.rights, "t") || !has(f.rights, "e") {
 		return errStatus(http.StatusForbidden)
 	}
+	var old []byte // the payload, for its managed attachments (RFC 8607 3.9)
+	if h.managed() && !f.card() {
+		if data, err := h.payloads(ctx, f.mb.ID, []storage.Item{*cur}); err == nil {
+			old = data[cur.UID]
+		}
+	}
+
 	// The item's current message, then any older duplicates of its UID.
 	for range 16 {
 		if _, err := h.c.Store.Expunge(ctx, f.mb.ID, []storage.UID{cur.UID}); err != nil {
@@ -483,6 +502,7 @@ func (h *Handler) delete(ctx context.Context, w http.ResponseWriter, r *http.Req
 		}
 		cur = &items[0]
 	}
+	h.removedAttachments(ctx, f.mb, old, nil)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

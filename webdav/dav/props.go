@@ -130,6 +130,9 @@ func (h *Handler) homeProps(acct storage.Account, card bool) props {
 	p.set(pCurrentPrincipal, hrefXML(principalHref(acct.Address)))
 	p.set(pOwner, hrefXML(principalHref(acct.Address)))
 	p.set(pPrivileges, privilegeXML("lr"))
+	if !card {
+		h.attachmentProps(p)
+	}
 	return p
 }
 
@@ -196,6 +199,7 @@ func (h *Handler) collectionProps(ctx context.Context, acct storage.Account, f *
 		p.set(pCalTimezone, string(davxml.AppendCharData(nil, []byte(v))))
 	}
 	p.set(pReports, reportSet("C:calendar-query", "C:calendar-multiget", "D:sync-collection", "C:free-busy-query"))
+	h.attachmentProps(p)
 	return p, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/floemail/floe/acl"
@@ -117,10 +118,64 @@ func (a *ViewAccess) Principal() string { return a.V.Account().Address }
 
 func (a *ViewAccess) Folder(ctx context.Context, owner, path string) (storage.Mailbox, acl.Rights, error) {
 	f, err := a.V.LookupPath(ctx, owner, path)
+	readable := acl.Of(acl.Lookup, acl.Read)
+	if err == nil && f.Rights.Has(readable) {
+		return f.Mailbox, f.Rights, nil
+	}
+	if err != nil && !errors.Is(err, storage.ErrNoMailbox) {
+		return storage.Mailbox{}, 0, err
+	}
+	// The attachment folder of an item folder (storage.AttachmentsOfEntry,
+	// SmartAttach for items): who may read the items may read their
+	// attachments (RFC 8607 3.7), through the view's rights on the item
+	// folder.
+	if mb, ok, aerr := a.attachmentsReadable(ctx, owner, path); aerr != nil {
+		return storage.Mailbox{}, 0, aerr
+	} else if ok {
+		return mb, f.Rights | readable, nil
+	}
 	if err != nil {
 		return storage.Mailbox{}, 0, err
 	}
 	return f.Mailbox, f.Rights, nil
+}
+
+// attachmentsReadable reports whether owner's folder path holds the
+// attachments of an item folder the principal may read ("l" and "r" on
+// it, through the view).
+func (a *ViewAccess) attachmentsReadable(ctx context.Context, owner, path string) (storage.Mailbox, bool, error) {
+	owner = strings.ToLower(owner)
+	if owner == "" || strings.HasPrefix(owner, "@") || owner == a.Principal() {
+		return storage.Mailbox{}, false, nil
+	}
+	st := a.V.Store()
+	acct, err := st.Account(ctx, owner)
+	if err != nil {
+		return storage.Mailbox{}, false, nil // unknown owner: nothing
+	}
+	mb, err := st.Mailbox(ctx, acct.ID, path)
+	if err != nil {
+		return storage.Mailbox{}, false, nil
+	}
+	es, err := st.GetMetadata(ctx, acct.ID, mb.ID, []string{storage.AttachmentsOfEntry}, 0)
+	if err != nil || len(es) != 1 {
+		return storage.Mailbox{}, false, err
+	}
+	id, err := strconv.ParseInt(string(es[0].Value), 10, 64)
+	if err != nil {
+		return storage.Mailbox{}, false, nil
+	}
+	items, err := a.V.Folder(ctx, storage.MailboxID(id))
+	if err != nil {
+		if errors.Is(err, storage.ErrNoMailbox) {
+			return storage.Mailbox{}, false, nil
+		}
+		return storage.Mailbox{}, false, err
+	}
+	if items.Mailbox.Account != acct.ID || !items.Rights.Has(acl.Of(acl.Lookup, acl.Read)) {
+		return storage.Mailbox{}, false, nil
+	}
+	return mb, true, nil
 }
 
 func (a *ViewAccess) Folders(ctx context.Context, owner string) ([]Folder, error) {

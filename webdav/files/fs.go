@@ -8,9 +8,11 @@ import (
 	"io"
 	"io/fs"
 	"mime"
+	"net/http"
 	"os"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -72,6 +74,8 @@ type fsys struct {
 	mu      sync.Mutex
 	nodes   map[string]*node
 	lastErr error // the last storage error, for the status fixer
+
+	quotaCache *quotaInfo // the folder owner's quota (one owner per request)
 }
 
 var _ webdav.FileSystem = (*fsys)(nil)
@@ -186,6 +190,29 @@ func (f *fsys) resolve(ctx context.Context, name string) (*node, error) {
 	f.nodes[p] = n
 	f.mu.Unlock()
 	return n, nil
+}
+
+// ancestorVisible reports whether the nearest folder above name's parent
+// that exists for the principal is one it may list: the owner's root
+// when the principal sees any of the owner's folders (its own root
+// always), else a file folder with "l". It decides 409 (a missing
+// intermediate folder, RFC 4918 9.3.1) against 404 without telling a
+// folder the principal may not list from one that does not exist.
+func (f *fsys) ancestorVisible(ctx context.Context, name string) bool {
+	_, segs, err := cleanPath(name)
+	if err != nil || len(segs) == 0 {
+		return false
+	}
+	for k := len(segs) - 2; k >= 1; k-- {
+		if _, _, err := f.folder(ctx, segs[:k]); err == nil {
+			return true
+		}
+	}
+	if f.owner == f.access.Principal() {
+		return true
+	}
+	fs, err := f.access.Folders(ctx, f.owner)
+	return err == nil && len(fs) > 0
 }
 
 // atRoot reports whether a kNone node is a name directly under the owner's
@@ -370,23 +397,139 @@ func (i *fileInfo) ContentType(context.Context) (string, error) {
 
 // --- handles ---
 
+// Live properties x/net/webdav does not serve, answered through the
+// dead-property map (which it asks first): DAV:creationdate of files
+// (RFC 4918 15.1, asked by the Windows Mini-Redirector) and the quota of
+// collections (RFC 4331, asked by macOS Finder, Windows and davfs2 for
+// the free space they show).
+var (
+	propLockDiscovery = xml.Name{Space: "DAV:", Local: "lockdiscovery"}
+	propCreationDate  = xml.Name{Space: "DAV:", Local: "creationdate"}
+	propQuotaUsed     = xml.Name{Space: "DAV:", Local: "quota-used-bytes"}
+	propQuotaAvail    = xml.Name{Space: "DAV:", Local: "quota-available-bytes"}
+)
+
+// protectedProp reports whether PROPPATCH may not set or remove name:
+// the live properties served here that x/net/webdav does not know.
+func protectedProp(name xml.Name) bool {
+	return name == propQuotaUsed || name == propQuotaAvail
+}
+
 // props converts stored dead properties to x/net/webdav's and adds the
-// live DAV:lockdiscovery (x/net/webdav leaves it to the lock system, which
-// cannot list locks through its interface).
-func (f *fsys) props(stored []storage.DeadProp, p string) map[xml.Name]webdav.Property {
-	m := make(map[xml.Name]webdav.Property, len(stored)+1)
+// live ones it leaves to the file system: DAV:lockdiscovery (the lock
+// system cannot list locks through its interface), DAV:creationdate of
+// files, and the quota of the folder owner's account on collections
+// (quota-available-bytes only when the account has a quota; to grantees
+// only with "i").
+func (f *fsys) props(ctx context.Context, stored []storage.DeadProp, n *node) map[xml.Name]webdav.Property {
+	m := make(map[xml.Name]webdav.Property, len(stored)+4)
 	for _, d := range stored {
-		n := xml.Name{Space: d.Space, Local: d.Local}
-		m[n] = webdav.Property{XMLName: n, InnerXML: d.Value}
+		name := xml.Name{Space: d.Space, Local: d.Local}
+		if protectedProp(name) {
+			continue
+		}
+		m[name] = webdav.Property{XMLName: name, InnerXML: d.Value}
 	}
-	ld := xml.Name{Space: "DAV:", Local: "lockdiscovery"}
-	m[ld] = webdav.Property{XMLName: ld, InnerXML: []byte(f.h.activeLocksXML(f.owner, p))}
+	m[propLockDiscovery] = webdav.Property{XMLName: propLockDiscovery, InnerXML: []byte(f.h.activeLocksXML(f.owner, n.path))}
+	switch n.kind {
+	case kFile:
+		if !n.file.Created.IsZero() {
+			m[propCreationDate] = webdav.Property{XMLName: propCreationDate, InnerXML: []byte(n.file.Created.UTC().Format(time.RFC3339))}
+		}
+	case kDir, kRoot:
+		// The owner's account: shown to the owner, and to a grantee who
+		// may add files (which count toward it).
+		if f.owner != f.access.Principal() && (n.kind == kRoot || !n.rights.Has(acl.Of(acl.Insert))) {
+			break
+		}
+		if used, avail, limited, ok := f.quota(ctx, n); ok {
+			m[propQuotaUsed] = webdav.Property{XMLName: propQuotaUsed, InnerXML: []byte(strconv.FormatInt(used, 10))}
+			if limited {
+				m[propQuotaAvail] = webdav.Property{XMLName: propQuotaAvail, InnerXML: []byte(strconv.FormatInt(avail, 10))}
+			}
+		}
+	}
 	return m
+}
+
+// quota returns the usage and the room left (RFC 4331) of the account
+// owning the folder n, once per request; ok is false when it cannot be
+// read (the properties are then not found).
+func (f *fsys) quota(ctx context.Context, n *node) (used, avail int64, limited, ok bool) {
+	f.mu.Lock()
+	q := f.quotaCache
+	f.mu.Unlock()
+	if q == nil {
+		q = &quotaInfo{}
+		var acct storage.Account
+		var err error
+		if n.kind == kDir {
+			acct, err = f.st().AccountByID(ctx, n.mb.Account)
+		} else {
+			acct, err = f.st().Account(ctx, f.owner)
+		}
+		if err == nil {
+			var u storage.Usage
+			if u, err = f.st().Usage(ctx, acct.ID); err == nil {
+				q.ok, q.used, q.limited = true, u.Bytes, acct.QuotaBytes > 0
+				q.avail = max(acct.QuotaBytes-u.Bytes, 0)
+			}
+		}
+		f.mu.Lock()
+		f.quotaCache = q
+		f.mu.Unlock()
+	}
+	return q.used, q.avail, q.limited, q.ok
+}
+
+// mayFit reports whether a file of size bytes written at n (a file or a
+// free name in a folder) may fit the folder owner's quota: false only
+// when it certainly does not (the file's message is larger than the file;
+// the replaced file's message is taken at its largest). The write itself
+// decides exactly.
+func (f *fsys) mayFit(ctx context.Context, n *node, size int64) bool {
+	if n.mb.ID == 0 {
+		return true
+	}
+	_, avail, limited, ok := f.quota(ctx, &node{kind: kDir, mb: n.mb})
+	if !ok || !limited {
+		return true
+	}
+	freed := int64(0)
+	if n.kind == kFile {
+		freed = 2*n.file.Size + 64<<10
+	}
+	return size <= avail+freed
+}
+
+// quotaInfo is what quota found.
+type quotaInfo struct {
+	used, avail int64
+	limited, ok bool
 }
 
 // patch applies PROPPATCH changes to a file (name != "") or folder in one
 // storage call, all or nothing (RFC 4918 9.2).
 func (f *fsys) patch(ctx context.Context, mb storage.MailboxID, name string, patches []webdav.Proppatch) ([]webdav.Propstat, error) {
+	// Protected properties fail the whole request (RFC 4918 9.2: 403 for
+	// them, 424 for the others), as x/net/webdav answers for its own.
+	forbidden := webdav.Propstat{Status: http.StatusForbidden, XMLError: `<D:cannot-modify-protected-property xmlns:D="DAV:"/>`}
+	failed := webdav.Propstat{Status: webdav.StatusFailedDependency}
+	for _, pp := range patches {
+		for _, p := range pp.Props {
+			if protectedProp(p.XMLName) {
+				forbidden.Props = append(forbidden.Props, webdav.Property{XMLName: p.XMLName})
+			} else {
+				failed.Props = append(failed.Props, webdav.Property{XMLName: p.XMLName})
+			}
+		}
+	}
+	if len(forbidden.Props) > 0 {
+		if len(failed.Props) == 0 {
+			return []webdav.Propstat{forbidden}, nil
+		}
+		return []webdav.Propstat{forbidden, failed}, nil
+	}
 	var changes []storage.DeadProp
 	ok := webdav.Propstat{Status: 200}
 	for _, pp := range patches {
@@ -438,7 +581,7 @@ func (d *dirHandle) DeadProps() (map[xml.Name]webdav.Property, error) {
 			return nil, d.fs.fail(err)
 		}
 	}
-	return d.fs.props(stored, d.n.path), nil
+	return d.fs.props(d.ctx, stored, d.n), nil
 }
 
 func (d *dirHandle) Patch(p []webdav.Proppatch) ([]webdav.Propstat, error) {
@@ -585,7 +728,7 @@ func (h *fileHandle) Readdir(int) ([]fs.FileInfo, error) { return nil, errNotFil
 func (h *fileHandle) Write([]byte) (int, error)          { return 0, fs.ErrPermission }
 func (h *fileHandle) Stat() (fs.FileInfo, error)         { return h.fs.info(h.n), nil }
 func (h *fileHandle) DeadProps() (map[xml.Name]webdav.Property, error) {
-	return h.fs.props(h.n.file.Props, h.n.path), nil
+	return h.fs.props(h.ctx, h.n.file.Props, h.n), nil
 }
 
 func (h *fileHandle) Patch(p []webdav.Proppatch) ([]webdav.Propstat, error) {

@@ -26,9 +26,11 @@ import (
 	"html"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -139,8 +141,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "authentication required", http.StatusUnauthorized)
 		return
 	}
-	owner, rest, _ := strings.Cut(rel, "/")
-	owner = strings.ToLower(owner)
+	rawOwner, rest, _ := strings.Cut(rel, "/")
+	// Addresses are case-insensitive: "Alice@Example.test" is alice's
+	// tree. Answers name it as the request did (rawOwner), the way clients
+	// compare hrefs with their request URLs.
+	owner := strings.ToLower(rawOwner)
 	if owner == "" {
 		h.serveTop(w, r, access)
 		return
@@ -186,14 +191,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	target, err := fsys.resolve(ctx, "/"+rest)
 	if err != nil {
-		if errors.Is(err, storage.ErrNoMailbox) && owner == access.Principal() {
+		if errors.Is(err, storage.ErrNoMailbox) {
 			switch r.Method {
 			case "MKCOL", http.MethodPut, "LOCK":
-				// The parent folder is missing (RFC 4918 9.3.1, 9.7.1): 409.
-				// Only in one's own tree: elsewhere a missing folder and
-				// one that may not be listed answer alike (404).
-				http.Error(w, "no parent folder", http.StatusConflict)
-				return
+				// The parent folder is missing (RFC 4918 9.3.1, 9.7.1): 409
+				// when the nearest folder above it that exists for the
+				// principal is one it may see. A missing folder and one that
+				// may not be listed answer alike either way: which of them
+				// it is never changes what is visible above it.
+				if fsys.ancestorVisible(ctx, "/"+rest) {
+					http.Error(w, "no parent folder", http.StatusConflict)
+					return
+				}
 			}
 		}
 		h.storageError(w, err)
@@ -202,6 +211,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if status := h.authorize(ctx, r, fsys, target); status != 0 {
 		http.Error(w, http.StatusText(status), status)
 		return
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, "PROPFIND", http.MethodPut:
+		// GET and HEAD: http.ServeContent evaluates the conditions (304);
+		// PUT: inside the write's transaction (put).
+	default:
+		// If-Match and If-None-Match on the request URI (RFC 9110 13.1):
+		// x/net/webdav evaluates only the If header.
+		if st := checkConditional(r, target); st != 0 {
+			http.Error(w, http.StatusText(st), st)
+			return
+		}
+		if r.Method == "COPY" || r.Method == "MOVE" {
+			h.destinationCase(r, rawOwner)
+		}
 	}
 	switch r.Method {
 	case http.MethodPut:
@@ -221,8 +245,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	if target.kind == kFile && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		contentSecurity(w.Header(), target.file.ContentType)
+	}
 	dav := &webdav.Handler{
-		Prefix:     strings.TrimSuffix(h.o.Prefix, "/") + "/" + owner,
+		Prefix:     strings.TrimSuffix(h.o.Prefix, "/") + "/" + rawOwner,
 		FileSystem: fsys,
 		LockSystem: &lockSystem{ls: h.locks, principal: access.Principal(), base: "/" + owner, etag: func(name string) string {
 			n, err := fsys.resolve(ctx, name)
@@ -308,7 +335,7 @@ func (h *Handler) destination(r *http.Request, fs *fsys) (*node, error) {
 	if badPath.MatchString(u.EscapedPath()) || badPath.MatchString(u.Path) {
 		return nil, storage.ErrPermission
 	}
-	rel, ok := strings.CutPrefix(u.Path, h.o.Prefix+fs.owner)
+	rel, ok := h.ownerRel(u.Path, fs.owner)
 	if !ok {
 		return nil, nil
 	}
@@ -317,6 +344,37 @@ func (h *Handler) destination(r *http.Request, fs *fsys) (*node, error) {
 		return nil, nil // x/net/webdav answers 409 for a missing parent
 	}
 	return n, err
+}
+
+// ownerRel cuts the handler's prefix and owner's address (in any letter
+// case) from the path p and returns the rest ("" or "/..."), false when p
+// is not in owner's tree.
+func (h *Handler) ownerRel(p, owner string) (string, bool) {
+	rest, ok := strings.CutPrefix(p, h.o.Prefix)
+	if !ok || len(rest) < len(owner) || !strings.EqualFold(rest[:len(owner)], owner) {
+		return "", false
+	}
+	rest = rest[len(owner):]
+	if rest != "" && rest[0] != '/' {
+		return "", false
+	}
+	return rest, true
+}
+
+// destinationCase rewrites the Destination header of COPY and MOVE so that
+// its owner segment is spelled as in the request URI (rawOwner):
+// x/net/webdav compares both with the same prefix, byte for byte.
+func (h *Handler) destinationCase(r *http.Request, rawOwner string) {
+	u, err := url.Parse(r.Header.Get("Destination"))
+	if err != nil || u.Path == "" {
+		return
+	}
+	rel, ok := h.ownerRel(u.Path, strings.ToLower(rawOwner))
+	if !ok {
+		return
+	}
+	u.Path, u.RawPath = h.o.Prefix+rawOwner+rel, ""
+	r.Header.Set("Destination", u.String())
 }
 
 // storageError answers a storage error once, at the boundary; internal
@@ -340,7 +398,7 @@ func statusOf(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, storage.ErrOverQuota), errors.Is(err, storage.ErrStorageFull):
 		return http.StatusInsufficientStorage
-	case errors.Is(err, storage.ErrExists):
+	case errors.Is(err, storage.ErrExists), errors.Is(err, storage.ErrPrecondition):
 		return http.StatusPreconditionFailed
 	case errors.Is(err, storage.ErrInvalid):
 		return http.StatusBadRequest
@@ -389,6 +447,21 @@ func (s *statusFixer) Write(p []byte) (int, error) {
 func (s *statusFixer) Flush() {
 	if f, ok := s.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
+	}
+}
+
+// contentSecurity sets the headers that keep a file opened in a browser
+// from acting in the server's origin: anyone with "i" on a shared folder
+// can store HTML or SVG there, and a script in it would run with the
+// reader's cookies and cached credentials for the settings API, CalDAV and
+// these folders (stored XSS). The file is never sniffed as another type,
+// and, but for PDF (which browsers show in their own viewer, and refuse to
+// show in a sandbox), it is rendered in a sandbox: no scripts, an opaque
+// origin. WebDAV clients ignore both.
+func contentSecurity(h http.Header, contentType string) {
+	h.Set("X-Content-Type-Options", "nosniff")
+	if mt, _, _ := mime.ParseMediaType(contentType); mt != "application/pdf" {
+		h.Set("Content-Security-Policy", "default-src 'none'; img-src 'self' data:; media-src 'self'; style-src 'unsafe-inline'; sandbox")
 	}
 }
 
@@ -462,24 +535,15 @@ func (h *Handler) createFolder(ctx context.Context, a Access, owner, name string
 
 // ensureFiles creates owner's default Files folder, typed file (Kolab:
 // "file" shared, "file.default" private), when it is missing: accounts
-// made before file folders existed get it on first use.
+// made before file folders existed get it on first use. A Files folder
+// that exists but is no file folder is left alone (ErrNoMailbox).
 func (h *Handler) ensureFiles(ctx context.Context, owner string) error {
 	acct, err := h.o.Store.Account(ctx, owner)
 	if err != nil {
 		return err
 	}
-	mb, err := h.o.Store.CreateMailbox(ctx, acct.ID, storage.DefaultFilesFolder, "")
-	if errors.Is(err, storage.ErrExists) {
-		// It exists but is no file folder: leave it alone.
-		return storage.ErrNoMailbox
-	}
-	if err != nil {
-		return err
-	}
-	return h.o.Store.SetMetadata(ctx, acct.ID, mb.ID, []storage.MetadataEntry{
-		{Name: storage.FolderTypeEntry, Value: []byte(storage.FolderTypeFile)},
-		{Name: storage.FolderTypePrivateEntry, Value: []byte(storage.FolderTypeFile + ".default")},
-	})
+	_, err = storage.EnsureFileFolder(ctx, h.o.Store, acct.ID, storage.DefaultFilesFolder)
+	return err
 }
 
 func cutLast(name string) (string, string, bool) {
@@ -556,8 +620,15 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request, fs *fsys, n *node)
 		w.WriteHeader(st)
 		return
 	}
+	if r.ContentLength > 0 && !fs.mayFit(r.Context(), n, r.ContentLength) {
+		// Certainly past the quota: refused before the body is read (a
+		// client sending Expect: 100-continue sends none of it).
+		h.storageError(w, storage.ErrOverQuota)
+		return
+	}
 	f, created, err := ingest.PutFile(r.Context(), h.o.Store, storage.FileWrite{Mailbox: n.mb.ID, Name: n.name,
-		ContentType: typeByName(n.name, r.Header.Get("Content-Type"))}, r.Body)
+		ContentType: typeByName(n.name, r.Header.Get("Content-Type")),
+		IfMatch:     etagList(r.Header.Get("If-Match")), IfNoneMatch: etagList(r.Header.Get("If-None-Match"))}, r.Body)
 	if err != nil {
 		h.storageError(w, err)
 		return
@@ -571,32 +642,44 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request, fs *fsys, n *node)
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// checkConditional evaluates If-Match and If-None-Match (RFC 9110 13.1)
-// for a write; it returns 412 or 0.
+// checkConditional evaluates If-Match and If-None-Match (RFC 9110 13.1.1,
+// 13.1.2) on n for a method that changes it; it returns 412 or 0. "*"
+// matches any existing resource (a folder too); an ETag only a file.
 func checkConditional(r *http.Request, n *node) int {
 	etag := ""
-	if n.kind == kFile {
+	switch n.kind {
+	case kFile:
 		etag = n.file.ETag
+	case kDir, kRoot:
+		etag = "*" // exists, but has no ETag: only "*" matches
 	}
-	if im := r.Header.Get("If-Match"); im != "" {
-		if etag == "" || !etagListHas(im, etag) {
+	w := storage.FileWrite{IfMatch: etagList(r.Header.Get("If-Match")), IfNoneMatch: etagList(r.Header.Get("If-None-Match"))}
+	if etag == "*" {
+		if w.IfMatch != nil && !slices.Contains(w.IfMatch, "*") || slices.Contains(w.IfNoneMatch, "*") {
 			return http.StatusPreconditionFailed
 		}
+		return 0
 	}
-	if inm := r.Header.Get("If-None-Match"); inm != "" && etag != "" && etagListHas(inm, etag) {
+	if w.CheckConditions(etag) != nil {
 		return http.StatusPreconditionFailed
 	}
 	return 0
 }
 
-func etagListHas(list, etag string) bool {
-	for _, e := range strings.Split(list, ",") {
-		e = strings.TrimPrefix(strings.TrimSpace(e), "W/")
-		if e == "*" || e == etag {
-			return true
+// etagList splits an If-Match or If-None-Match value into its entity tags
+// ("*" included; weak tags compared by their opaque part, as the files'
+// own tags are strong), nil for an absent header.
+func etagList(v string) []string {
+	if strings.TrimSpace(v) == "" {
+		return nil
+	}
+	out := []string{}
+	for _, e := range strings.Split(v, ",") {
+		if e = strings.TrimPrefix(strings.TrimSpace(e), "W/"); e != "" {
+			out = append(out, e)
 		}
 	}
-	return false
+	return out
 }
 
 // checkLocks evaluates the If header (RFC 4918 10.4) for a write to n and
@@ -630,7 +713,7 @@ func (h *Handler) checkLocks(r *http.Request, fs *fsys, n *node) int {
 			if err != nil {
 				continue
 			}
-			rel, ok := strings.CutPrefix(u.Path, h.o.Prefix+fs.owner)
+			rel, ok := h.ownerRel(u.Path, fs.owner)
 			if !ok {
 				continue
 			}

@@ -407,3 +407,18 @@ func FuzzParseIf(f *testing.F) {
 		}
 	})
 }
+
+// TestReservedTopLevelNames: "~" and "#" start other accounts' and public
+// folders (IMAP's namespaces): MKCOL or MOVE to such a top-level name is
+// refused, so no folder of the account shadows them; deeper levels are
+// ordinary names.
+func TestReservedTopLevelNames(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	top := "/webdav/alice@example.test/"
+	want(t, f.do(t, "alice", "MKCOL", top+"~bob@example.test", ""), 400, "MKCOL ~owner")
+	want(t, f.do(t, "alice", "MKCOL", top+"%23public", ""), 400, "MKCOL #public")
+	want(t, f.do(t, "alice", "MKCOL", aliceFiles+"~ok", ""), 201, "MKCOL Files/~ok")
+	want(t, f.do(t, "alice", "MKCOL", top+"Docs", ""), 201, "MKCOL Docs")
+	want(t, f.do(t, "alice", "MOVE", top+"Docs", "", "Destination", top+"~Docs"), 400, "MOVE to ~Docs")
+}
