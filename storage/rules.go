@@ -17,6 +17,14 @@ type Rules interface {
 	// deletes it). ErrNoAccount when the account does not exist. Durable
 	// when it returns.
 	SetAccountRules(ctx context.Context, acct AccountID, doc []byte) error
+	// RulesVersion returns a number that changes whenever any account's
+	// rule document changes: set, replaced (even by the same document),
+	// removed, or removed with its account. It never returns to an earlier
+	// value, and it sees changes other processes made to the same store
+	// (the CLI), so a reader that caches documents (delivery's compiled
+	// rules) reads it before each use and re-reads a document only when it
+	// changed.
+	RulesVersion(ctx context.Context) (uint64, error)
 	// ResponderMark decides, atomically, whether the responder of acct
 	// answers sender (compared case-insensitively) at now: it returns true
 	// and records now when sender was never answered, or was last answered

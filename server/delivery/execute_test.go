@@ -9,6 +9,7 @@ import (
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/server/metrics"
 	"github.com/floemail/floe/storage"
+	"github.com/floemail/floe/storage/sqlite"
 )
 
 // deliverTo delivers body to the addresses (resolved) and fails the test
@@ -226,4 +227,74 @@ actions = [{ do = "move", folder = "Bench" }]`)
 	if n, in := f.count(t, "bob@example.test", "Bench"), f.count(t, "bob@example.test", "INBOX"); n != -1 || in != inbox+1 {
 		t.Fatalf("at the limit: Bench %d (want none), INBOX %d (want %d)", n, in, inbox+1)
 	}
+}
+
+// TestRuleChangeNextMessage: the compiled rules are cached (rulesource.go),
+// yet a change of an account's stored rules, made through another handle
+// on the same store as `floe rules` makes it from another process, applies
+// to the very next message: a new document, another account's change, the
+// same document stored again, a removal, and the document set again.
+func TestRuleChangeNextMessage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := sqlite.Open(ctx, dir, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	f := &fixture{store: st, ids: map[string]storage.AccountID{}}
+	if err := st.PutDomain(ctx, storage.Domain{Name: "example.test"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{"alice@example.test", "bob@example.test"} {
+		acct, err := st.CreateAccount(ctx, storage.Account{Address: a, PasswordHash: "x"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.ids[a] = acct.ID
+	}
+	cfg := config.Development()
+	f.d = New(Options{Store: st, Config: func() *config.Config { return cfg }})
+	cli, err := sqlite.Open(ctx, dir, sqlite.Options{}) // the CLI's handle
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	set := func(address, folder string) {
+		t.Helper()
+		doc := ""
+		if folder != "" {
+			doc = `[[rules]]
+conditions = [{ if = "all" }]
+actions = [{ do = "move", folder = "` + folder + `" }]`
+		}
+		if err := cli.SetAccountRules(ctx, f.ids[address], []byte(doc)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := 0
+	expect := func(folder string) {
+		t.Helper()
+		n++
+		before := f.count(t, "bob@example.test", folder)
+		f.deliverTo(t, testMessage+strings.Repeat("x", n), "bob@example.test")
+		if after := f.count(t, "bob@example.test", folder); after != max(before, 0)+1 {
+			t.Fatalf("message %d: %s has %d messages, had %d", n, folder, after, before)
+		}
+	}
+	expect("INBOX")
+	set("bob@example.test", "One")
+	expect("One")
+	expect("One")
+	set("bob@example.test", "Two")
+	expect("Two")
+	set("alice@example.test", "Alice")
+	expect("Two")
+	set("bob@example.test", "Two")
+	expect("Two")
+	set("bob@example.test", "")
+	expect("INBOX")
+	set("bob@example.test", "One")
+	expect("One")
 }

@@ -17,9 +17,12 @@ import (
 // ruleSource compiles rules once and hands out the stages of a recipient:
 // the config file's rules are compiled once per loaded config (a reload
 // gives a new *config.Config), an account's database document once per
-// content (the CLI may change it while the server runs: the document is
-// read on every delivery, a cheap indexed read, and recompiled only when
-// it changed).
+// content. The CLI may change documents while the server runs, from
+// another process: every delivery reads the store's rules version
+// (storage.Rules.RulesVersion, one small indexed read), and an account's
+// document is read again only when the version changed since it was last
+// read (and recompiled only when its content changed), so a change applies
+// from the next message on.
 type ruleSource struct {
 	mu      sync.Mutex
 	cfg     *config.Config
@@ -29,13 +32,16 @@ type ruleSource struct {
 	db      map[storage.AccountID]dbProgram
 }
 
+// dbProgram is an account's database document as read at a rules version
+// (doc nil: the account had none).
 type dbProgram struct {
-	doc  []byte
-	prog *rules.Program
-	err  error
+	version uint64
+	doc     []byte
+	prog    *rules.Program
+	err     error
 }
 
-// maxDBCache bounds the compiled database documents kept.
+// maxDBCache bounds the accounts whose documents are kept.
 const maxDBCache = 10000
 
 // configPrograms compiles the rules of c (once per c).
@@ -107,30 +113,38 @@ func (s *ruleSource) configPrograms(c *config.Config, log *slog.Logger) (*rules.
 // has none). A document that no longer compiles (a list file removed) is
 // logged by the caller and ignored.
 func (s *ruleSource) dbProgram(ctx context.Context, st storage.Store, acct storage.AccountID) (*rules.Program, error) {
-	doc, err := st.AccountRules(ctx, acct)
-	if errors.Is(err, storage.ErrNotFound) {
-		s.mu.Lock()
-		delete(s.db, acct)
-		s.mu.Unlock()
-		return nil, nil
-	}
+	// The version first: the document read after it is at least as new,
+	// so an entry is never newer than its version says.
+	v, err := st.RulesVersion(ctx)
 	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
-	if c, ok := s.db[acct]; ok && bytes.Equal(c.doc, doc) {
-		s.mu.Unlock()
+	c, cached := s.db[acct]
+	s.mu.Unlock()
+	if cached && c.version == v {
 		return c.prog, c.err
 	}
-	s.mu.Unlock()
-	prog, err := CompileDocument(doc)
+	doc, err := st.AccountRules(ctx, acct)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		c = dbProgram{}
+	case err != nil:
+		return nil, err
+	case cached && c.doc != nil && bytes.Equal(c.doc, doc):
+		// Unchanged (another account's document changed): no recompile.
+	default:
+		c.doc = doc
+		c.prog, c.err = CompileDocument(doc)
+	}
+	c.version = v
 	s.mu.Lock()
 	if s.db == nil || len(s.db) >= maxDBCache {
 		s.db = map[storage.AccountID]dbProgram{}
 	}
-	s.db[acct] = dbProgram{doc: doc, prog: prog, err: err}
+	s.db[acct] = c
 	s.mu.Unlock()
-	return prog, err
+	return c.prog, c.err
 }
 
 // CompileDocument compiles an account's stored rule document (JSON or

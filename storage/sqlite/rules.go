@@ -46,6 +46,34 @@ func migrateRules(tx *sql.Tx, _ bool) error {
 	return err
 }
 
+// Schema version 14: the rules_version counter (RulesVersion), bumped by
+// trigger in the transaction of every change of account_rules (set,
+// replaced, removed, also with the account).
+const schemaRulesVersion = `
+INSERT INTO counters(name, value) VALUES ('rules_version', 1) ON CONFLICT(name) DO NOTHING;
+CREATE TRIGGER rules_version_added AFTER INSERT ON account_rules BEGIN
+	UPDATE counters SET value = value + 1 WHERE name = 'rules_version';
+END;
+CREATE TRIGGER rules_version_changed AFTER UPDATE ON account_rules BEGIN
+	UPDATE counters SET value = value + 1 WHERE name = 'rules_version';
+END;
+CREATE TRIGGER rules_version_removed AFTER DELETE ON account_rules BEGIN
+	UPDATE counters SET value = value + 1 WHERE name = 'rules_version';
+END;
+`
+
+func migrateRulesVersion(tx *sql.Tx, _ bool) error {
+	_, err := tx.Exec(schemaRulesVersion)
+	return err
+}
+
+// RulesVersion implements storage.Rules.
+func (s *Store) RulesVersion(ctx context.Context) (uint64, error) {
+	var v uint64
+	err := s.rdb.QueryRowContext(ctx, "SELECT value FROM counters WHERE name = 'rules_version'").Scan(&v)
+	return v, dbErr("rules version", err)
+}
+
 // AccountRules implements storage.Rules.
 func (s *Store) AccountRules(ctx context.Context, acct storage.AccountID) ([]byte, error) {
 	var doc []byte

@@ -32,6 +32,7 @@ var migrations = []migration{
 	{11, "download links (SmartAttach)", migrateLinks},
 	{12, "account display names, directory version", migrateAccountNames},
 	{13, "item payloads in the index", migrateItemData},
+	{14, "rules version", migrateRulesVersion},
 }
 
 const schemaV1 = `

@@ -14,23 +14,48 @@ func testRules(t *testing.T, st storage.Store) {
 	ctx := ctxT(t)
 	a := newAccount(t, st, "rules")
 	b := newAccount(t, st, "rules2")
+	// RulesVersion: changes with every change of a document, never goes
+	// back, stays put otherwise.
+	version := must(st.RulesVersion(ctx))(t)
+	changed := func(what string) {
+		t.Helper()
+		v := must(st.RulesVersion(ctx))(t)
+		if v <= version {
+			t.Fatalf("RulesVersion %d after %s, was %d", v, what, version)
+		}
+		version = v
+	}
+	unchanged := func(what string) {
+		t.Helper()
+		if v := must(st.RulesVersion(ctx))(t); v != version {
+			t.Fatalf("RulesVersion %d after %s, was %d", v, what, version)
+		}
+	}
+	unchanged("nothing")
 	if _, err := st.AccountRules(ctx, a.ID); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("no document: %v, want ErrNotFound", err)
 	}
 	doc := []byte(`{"rules":[]}`)
 	noErr(t, st.SetAccountRules(ctx, a.ID, doc))
+	changed("a document set")
 	if got := must(st.AccountRules(ctx, a.ID))(t); string(got) != string(doc) {
 		t.Fatalf("document %q", got)
 	}
+	unchanged("reading a document")
 	noErr(t, st.SetAccountRules(ctx, a.ID, []byte(`{"forwarder":{"to":["x@y.test"]}}`)))
+	changed("a document replaced")
 	if got := must(st.AccountRules(ctx, a.ID))(t); string(got) != `{"forwarder":{"to":["x@y.test"]}}` {
 		t.Fatalf("replaced document %q", got)
 	}
+	noErr(t, st.SetAccountRules(ctx, a.ID, []byte(`{"forwarder":{"to":["x@y.test"]}}`)))
+	changed("a document replaced by the same")
 	if _, err := st.AccountRules(ctx, b.ID); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("other account sees a document: %v", err)
 	}
 	wantErr(t, st.SetAccountRules(ctx, 999999, doc), storage.ErrNoAccount)
+	unchanged("a refused document")
 	noErr(t, st.SetAccountRules(ctx, a.ID, nil))
+	changed("a document removed")
 	if _, err := st.AccountRules(ctx, a.ID); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("deleted document: %v", err)
 	}
@@ -66,7 +91,9 @@ func testRules(t *testing.T, st storage.Store) {
 	}
 	// Deleting the account removes its document and state.
 	noErr(t, st.SetAccountRules(ctx, b.ID, doc))
+	changed("a document set")
 	noErr(t, st.DeleteAccount(ctx, b.Address))
+	changed("an account with a document removed")
 	c := newAccount(t, st, "rules2")
 	if _, err := st.AccountRules(ctx, c.ID); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("document survived its account: %v", err)
