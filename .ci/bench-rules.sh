@@ -129,9 +129,13 @@ rate() {
 	sed -E 's/.*\/s=([0-9.]+).*/\1/'
 }
 # cpu_ticks: the CPU time floe serve used so far (user + system, in clock
-# ticks; /proc/PID/stat fields 14 and 15).
+# ticks; /proc/PID/stat fields 14 and 15); 0 where there is no /proc.
 cpu_ticks() {
-	awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat"
+	if [ -r "/proc/$pid/stat" ]; then
+		awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat"
+	else
+		echo 0
+	fi
 }
 hz=$(getconf CLK_TCK)
 run() { # run KIND N: one run of floe-bench smtp; prints its line and the server's CPU time per message
@@ -176,7 +180,7 @@ awk -v p="$mp" -v r="$mr" -v q="$mpair" -v all="$(echo $pairs)" \
 	-v cp="$(printf '%s' "$cpu_plain" | median)" -v cr="$(printf '%s' "$cpu_rules" | median)" 'BEGIN {
 	printf "median plain=%.1f msgs/s rules50=%.1f msgs/s\n", p, r
 	printf "ratio  rules50/plain=%.3f (of the medians), %.3f (median of the rounds: %s) (goal >= 0.9)\n", r / p, q, all
-	printf "server CPU per message (median): plain=%.0fus rules50=%.0fus (rules50/plain=%.3f)\n", cp, cr, cr / cp }'
+	if (cp > 0) printf "server CPU per message (median): plain=%.0fus rules50=%.0fus (rules50/plain=%.3f)\n", cp, cr, cr / cp }'
 
 kill -TERM "$pid"
 wait "$pid" || { echo "floe serve did not exit cleanly" >&2; tail -20 "$work/floe.log" >&2; exit 1; }
