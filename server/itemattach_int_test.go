@@ -18,6 +18,7 @@ import (
 
 	"github.com/floemail/floe/acl"
 	"github.com/floemail/floe/server/config"
+	"github.com/floemail/floe/storage/ingest"
 	"github.com/floemail/floe/storage/item"
 	"github.com/floemail/floe/storage/view"
 )
@@ -332,4 +333,18 @@ func TestManagedAttachments(t *testing.T) {
 	if r := alice.expect(200, "GET", cal+"imap-1.ics", nil); len(attachLines(r.body)) != 1 {
 		t.Fatalf("appended item over CalDAV:\n%s", r.body)
 	}
+
+	// IMAP EXPUNGE of the item: the maintenance loop deletes its file
+	// (after the grace period that protects files of items being written).
+	if err := ic.Store(all, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ic.Expunge().Close(); err != nil {
+		t.Fatal(err)
+	}
+	alice.expect(404, "GET", cal+"imap-1.ics", nil)
+	srv.maintainOnce(t.Context(), srv.store, time.Now())
+	alice.expect(200, "GET", alice.local(ia[0][4]), nil) // within the grace period
+	srv.maintainOnce(t.Context(), srv.store, time.Now().Add(ingest.AttachmentGrace+time.Minute))
+	alice.expect(404, "GET", alice.local(ia[0][4]), nil)
 }

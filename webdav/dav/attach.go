@@ -244,17 +244,8 @@ func (h *Handler) post(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		}
 		return err
 	}
-	// The files no ATTACH of the item names any more.
-	_, left := item.Attachments(stored)
-	for _, u := range oldURLs {
-		still := false
-		for _, a := range left {
-			still = still || a.Value == u
-		}
-		if !still {
-			h.removeAttachment(ctx, base, f.mb, u)
-		}
-	}
+	// The files no item names any more (a copy of the item elsewhere may).
+	h.releaseAttachments(ctx, f.mb, oldURLs)
 
 	hd := w.Header()
 	if newID != "" {
@@ -294,29 +285,30 @@ func returnRepresentation(r *http.Request) bool {
 	return false
 }
 
-// removeAttachment deletes the file of a managed attachment URL when it
-// is one of the calendar's attachment folder (best effort: a file left
-// behind is an ordinary file of the owner).
-func (h *Handler) removeAttachment(ctx context.Context, base string, items storage.Mailbox, u string) {
-	folder, name, ok := ingest.AttachmentFile(ctx, h.c.Store, base, items, u)
-	if !ok {
+// releaseAttachments deletes the files of the attachment URLs urls, which
+// an item of items no longer names, when they are files of the owner's
+// attachment folders and no current item of the owner's calendars names
+// them (ingest.ReleaseAttachments; best effort: the server's sweep
+// retries).
+func (h *Handler) releaseAttachments(ctx context.Context, items storage.Mailbox, urls []string) {
+	if len(urls) == 0 {
 		return
 	}
-	if err := h.c.Store.DeleteFile(context.WithoutCancel(ctx), folder, name); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		h.c.Log.Warn("managed attachment not removed", "folder", folder, "err", err)
+	if _, err := ingest.ReleaseAttachments(context.WithoutCancel(ctx), h.c.Store, items.Account, urls); err != nil {
+		h.c.Log.Warn("managed attachments not removed", "folder", items.ID, "err", err)
 	}
 }
 
-// removedAttachments deletes the files of the managed attachments that
-// old names and new does not (a PUT that dropped them, a DELETE: new nil),
-// RFC 8607 3.9.
+// removedAttachments deletes the files of the attachments that old names
+// and new does not (a PUT that dropped them, a DELETE: new nil) when no
+// other item names them, RFC 8607 3.9.
 func (h *Handler) removedAttachments(ctx context.Context, items storage.Mailbox, old, new []byte) {
 	if !h.managed() || old == nil {
 		return
 	}
 	_, before := item.Attachments(old)
 	_, after := item.Attachments(new)
-	base := h.c.WebDAVURL()
+	var gone []string
 	for _, a := range before {
 		if a.ManagedID() == "" {
 			continue
@@ -326,9 +318,10 @@ func (h *Handler) removedAttachments(ctx context.Context, items storage.Mailbox,
 			kept = kept || b.Value == a.Value
 		}
 		if !kept {
-			h.removeAttachment(ctx, base, items, a.Value)
+			gone = append(gone, a.Value)
 		}
 	}
+	h.releaseAttachments(ctx, items, gone)
 }
 
 // storedAs reports whether the blob ref holds exactly msg (the write path
