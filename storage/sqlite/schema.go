@@ -30,6 +30,7 @@ var migrations = []migration{
 	{9, "client activations and app passwords", migrateClients},
 	{10, "groupware items", migrateItems},
 	{11, "download links (SmartAttach)", migrateLinks},
+	{14, "quota counts a file's size, not its message's", migrateCharge},
 }
 
 const schemaV1 = `
