@@ -26,8 +26,11 @@ import (
 // right (webdav/files). Requests:
 //
 //	POST <item>?action=attachment-add[&rid=...]        201, Cal-Managed-ID, Location
-//	POST <item>?action=attachment-update&managed-id=X  200 or 204, Cal-Managed-ID, Location
-//	POST <item>?action=attachment-remove&managed-id=X  200 or 204
+//	POST <item>?action=attachment-update&managed-id=X[&rid=...]  200 or 204, Cal-Managed-ID, Location
+//	POST <item>?action=attachment-remove&managed-id=X[&rid=...]  200 or 204
+//
+// rid names instances; one without a component of its own gets an
+// override derived from the master first (item.AddOverrides).
 //
 // with the attachment as the body (Content-Type, Content-Disposition
 // filename). With Prefer: return=representation the answer carries the
@@ -144,6 +147,17 @@ func (h *Handler) post(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	var rids []string
 	if v := q.Get("rid"); v != "" {
 		rids = strings.Split(v, ",")
+		// An instance without a component of its own gets one, derived
+		// from the master, which the attachment is then added to or
+		// removed from (RFC 8607 3.4, 3.6, 3.7).
+		np, err := item.AddOverrides(payload, rids)
+		if errors.Is(err, item.ErrNoInstance) {
+			return errPre(http.StatusForbidden, davxml.NSCalDAV, preValidRID, "no instance of the item has this recurrence ID")
+		}
+		if err != nil {
+			return err
+		}
+		payload = np
 	}
 	comps, atts := item.Attachments(payload)
 	targets := map[int]bool{}
