@@ -6,9 +6,11 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/floemail/floe/acl"
+	"github.com/floemail/floe/server/auth"
 	"github.com/floemail/floe/server/config"
 	"github.com/floemail/floe/server/httpd"
 	"github.com/floemail/floe/storage"
@@ -19,8 +21,10 @@ import (
 
 // ensureGroupwareFolders gives every account the typed folders of
 // storage.GroupwareMailboxes it lacks (accounts from before groupware, or
-// added by the config file). Accounts added later get theirs on their
-// first DAV request.
+// added by the config file). Accounts added later get theirs when they are
+// created (the CLI, the config file's synchronisation) and, whatever created
+// them, at their first login (folderEnsurer, the login hook) and first DAV
+// request.
 func ensureGroupwareFolders(ctx context.Context, store storage.Store, log *slog.Logger) error {
 	accts, err := store.Accounts(ctx)
 	if err != nil {
@@ -43,11 +47,46 @@ func ensureGroupwareFolders(ctx context.Context, store storage.Store, log *slog.
 	return nil
 }
 
+// folderEnsurer creates an account's missing groupware folders once per
+// account and process: the login hook of every protocol (IMAP, POP3,
+// SMTP, HTTP) and the DAV handler ask it, so an account created by any
+// path has Calendar, Contacts, ... by its first session.
+type folderEnsurer struct {
+	store storage.Items
+	log   *slog.Logger
+	done  sync.Map // storage.AccountID -> struct{}
+}
+
+// ensure creates acct's missing groupware folders unless that was done
+// for acct by this process.
+func (e *folderEnsurer) ensure(ctx context.Context, acct storage.AccountID) error {
+	if _, ok := e.done.Load(acct); ok {
+		return nil
+	}
+	created, err := e.store.EnsureGroupwareMailboxes(ctx, acct)
+	if err != nil {
+		return err
+	}
+	if len(created) > 0 {
+		e.log.Info("created groupware folders", "account", acct, "folders", created)
+	}
+	e.done.Store(acct, struct{}{})
+	return nil
+}
+
+// loginHook is the auth.Authenticator login hook: the groupware folders
+// exist before the session's first command.
+func (e *folderEnsurer) loginHook(ctx context.Context, p *auth.Principal) {
+	if err := e.ensure(ctx, p.Account); err != nil && ctx.Err() == nil {
+		e.log.Warn("groupware folders not created at login", "account", p.Address, "err", err)
+	}
+}
+
 // mountGroupware mounts CalDAV and CardDAV (webdav/dav) under /dav/ behind
 // HTTP Basic authentication, the RFC 6764 well-known URLs, and free/busy
 // at /freebusy/ (anonymous or authenticated as [groupware]
 // freebusy_access says). The [groupware] settings apply at start.
-func (s *Server) mountGroupware(web *httpd.Mux, store storage.Store, cfg *config.Config) {
+func (s *Server) mountGroupware(web *httpd.Mux, store storage.Store, cfg *config.Config, folders *folderEnsurer) {
 	g := cfg.Groupware
 	authn := func(r *http.Request) (storage.Account, bool) {
 		p, ok := httpd.PrincipalFrom(r.Context())
@@ -68,6 +107,9 @@ func (s *Server) mountGroupware(web *httpd.Mux, store storage.Store, cfg *config
 				return nil
 			}
 			return dav.NewViewAccess(v)
+		},
+		EnsureFolders: func(ctx context.Context, acct storage.Account) error {
+			return folders.ensure(ctx, acct.ID)
 		},
 		MaxResourceSize: int64(g.MaxResourceSize),
 		// CalDAV managed attachments (RFC 8607): files under /webdav/.
@@ -102,9 +144,24 @@ func (s *Server) mountGroupware(web *httpd.Mux, store storage.Store, cfg *config
 // public folders (#public/Global Address Book).
 const GALFolder = "Global Address Book"
 
-// galInterval is how often the Global Address Books follow the directory
-// (accounts and groups added by the CLI or the config file).
-const galInterval = 5 * time.Minute
+// galInterval is how often the Global Address Books are synchronised
+// whatever happened (a safety net); galPoll is how often the directory
+// version is read (storage.Directory.DirectoryVersion), so a change made
+// by any process (the CLI, the config file's synchronisation) reaches the
+// books within about a second.
+const (
+	galInterval = 5 * time.Minute
+	galPoll     = time.Second
+)
+
+// directoryChanged tells the Global Address Book loop to follow the
+// directory now (after a reload synchronised the config file).
+func (s *Server) directoryChanged() {
+	select {
+	case s.galKick <- struct{}{}:
+	default:
+	}
+}
 
 // syncGAL keeps each domain's #public/Global Address Book in step with
 // its enabled accounts and its groups (webdav/gal): the public folder is
@@ -160,23 +217,37 @@ func syncGAL(ctx context.Context, store storage.Store, log *slog.Logger) error {
 	return nil
 }
 
-// galLoop runs syncGAL every galInterval until ctx ends.
+// galLoop keeps the Global Address Books in step with the directory
+// until ctx ends: at once when the directory version moves or
+// directoryChanged asks, and every galInterval in any case.
 func (s *Server) galLoop(ctx context.Context, store storage.Store) {
 	defer func() {
 		if v := recover(); v != nil {
 			s.log.Error("panic in the Global Address Book loop", "panic", v)
 		}
 	}()
-	t := time.NewTicker(galInterval)
-	defer t.Stop()
+	log := s.log.With("component", "groupware")
+	poll := time.NewTicker(galPoll)
+	defer poll.Stop()
+	full := time.NewTicker(galInterval)
+	defer full.Stop()
+	version, _ := store.DirectoryVersion(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-			if err := syncGAL(ctx, store, s.log.With("component", "groupware")); err != nil && ctx.Err() == nil {
-				s.log.Warn("Global Address Book not updated", "err", err)
+		case <-poll.C:
+			v, err := store.DirectoryVersion(ctx)
+			if err != nil || v == version {
+				continue
 			}
+			version = v
+		case <-s.galKick:
+			version, _ = store.DirectoryVersion(ctx)
+		case <-full.C:
+		}
+		if err := syncGAL(ctx, store, log); err != nil && ctx.Err() == nil {
+			s.log.Warn("Global Address Book not updated", "err", err)
 		}
 	}
 }

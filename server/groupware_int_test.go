@@ -14,6 +14,7 @@ import (
 	wcaldav "github.com/emersion/go-webdav/caldav"
 
 	"github.com/floemail/floe/acl"
+	"github.com/floemail/floe/storage"
 	"github.com/floemail/floe/storage/item"
 )
 
@@ -305,5 +306,115 @@ func TestGroupwareSharing(t *testing.T) {
 	code, b = do("john@example.test", "john-Secret-1", "GET", "/freebusy/?jane@example.test&start=20260301T000000Z&end=20260310T000000Z", "")
 	if code != 200 || !strings.Contains(b, "FREEBUSY;FBTYPE=BUSY:20260302T100000Z/20260302T110000Z") || strings.Contains(b, "Secret") || strings.Contains(b, "Room") {
 		t.Fatalf("free/busy: %d %s", code, b)
+	}
+}
+
+// TestGroupwareFoldersAtFirstIMAPLogin: an account created behind the
+// server's back while it runs (the bare storage call, no CLI, no config
+// file) has its groupware folders by the end of its first IMAP LOGIN,
+// typed, before any DAV request.
+func TestGroupwareFoldersAtFirstIMAPLogin(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Auth.FailureDelay = 0
+	srv := startServer(t, cfg)
+	addAccount(t, cfg, "late@example.test", "late-Secret-1")
+	ic, err := imapclient.DialInsecure(srv.Addrs()["imap"].String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ic.Close()
+	if err := ic.Login("late@example.test", "late-Secret-1").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	list, err := ic.List("", "*", nil).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, l := range list {
+		have[l.Mailbox] = true
+	}
+	for _, g := range storage.GroupwareMailboxes {
+		if !have[g.Name] {
+			t.Errorf("no %s after the first login; LIST: %v", g.Name, have)
+		}
+	}
+	md, err := ic.GetMetadata("Calendar", []string{storage.FolderTypeEntry}, nil).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := md.Entries[storage.FolderTypeEntry]; v == nil || string(*v) != "event" {
+		t.Errorf("Calendar's type: %v", md.Entries)
+	}
+}
+
+// TestGALFollowsDirectory: changes made to the directory by another
+// process while the server runs (here a second store handle, as the CLI
+// opens one) reach the Global Address Book within seconds, not at the
+// 5-minute safety net: a display name set, an account added with its
+// name, a group; the cards carry the display names.
+func TestGALFollowsDirectory(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Listeners.HTTPS = "127.0.0.1:0"
+	cfg.Auth.FailureDelay = 0
+	addAccount(t, cfg, "jane@example.test", "jane-Secret-1")
+	srv := startServer(t, cfg)
+	base := "https://" + srv.Addrs()["https"].String()
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS(t, cfg.Server.DataDir, "127.0.0.1")}, Timeout: 30 * time.Second}
+	book := func() string {
+		t.Helper()
+		req, _ := http.NewRequest("REPORT", base+"/dav/addressbooks/jane@example.test/%23public/Global%20Address%20Book/",
+			strings.NewReader(`<CR:addressbook-query xmlns:D="DAV:" xmlns:CR="urn:ietf:params:xml:ns:carddav"><D:prop><CR:address-data/></D:prop></CR:addressbook-query>`))
+		req.Header.Set("Depth", "1")
+		req.SetBasicAuth("jane@example.test", "jane-Secret-1")
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 207 {
+			t.Fatalf("the Global Address Book: %d %s", resp.StatusCode, b)
+		}
+		return string(b)
+	}
+	if b := book(); !strings.Contains(b, "FN:jane") {
+		t.Fatalf("before: %s", b)
+	}
+	st, err := OpenStore(t.Context(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	jane, _ := st.Account(ctx, "jane@example.test")
+	jane.Name = "Jane Doe"
+	if err := st.UpdateAccount(ctx, jane); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateAccount(ctx, storage.Account{Address: "max@example.test", Name: "Max Mustermann", PasswordHash: mustHash(t, "max-Secret-12")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutGroup(ctx, storage.Group{Address: "team@example.test", Members: []string{"jane@example.test", "max@example.test"}}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	want := []string{"FN:Jane Doe", "N:Doe;Jane;;;", "FN:Max Mustermann", "EMAIL;TYPE=work:max@example.test", "MEMBER:mailto:max@example.test"}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		b := book()
+		missing := ""
+		for _, w := range want {
+			if !strings.Contains(b, w) {
+				missing = w
+				break
+			}
+		}
+		if missing == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Global Address Book did not follow the directory (no %q): %s", missing, b)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

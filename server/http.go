@@ -58,6 +58,13 @@ func (s *Server) mountHTTP(web, client *httpd.Mux, d httpDeps) error {
 
 	disc := d.metrics.HTTP("discover", discover.New(discover.Options{
 		Config: s.Config, Auth: d.auth, Certificate: cert, Ports: ports, Logger: s.log.With("component", "discover"),
+		DisplayName: func(ctx context.Context, address string) string {
+			a, err := d.store.Account(ctx, address)
+			if err != nil {
+				return ""
+			}
+			return a.Name
+		},
 	}))
 	set := settings.New(settings.Options{
 		Config: s.Config, Store: d.store, Auth: d.auth, Clients: licenses, Certificate: cert, Ports: ports,

@@ -81,6 +81,10 @@ type Server struct {
 
 	reloadMu sync.Mutex // serialises Reload (and Reload against Start/Shutdown)
 
+	// galKick asks the Global Address Book loop to follow the directory
+	// now (directoryChanged; server/groupware.go).
+	galKick chan struct{}
+
 	// base is the parent of every session's, request's and the queue's
 	// context: Shutdown cancels it when its deadline passes (storage work
 	// in flight stops) and, at the latest, before it closes the store.
@@ -120,7 +124,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if cfg.Server.DataDir == "" {
 		return nil, errors.New("server: [server] data_dir is empty; set it to the directory for the database and certificates")
 	}
-	s := &Server{stdout: opts.Stdout, mount: opts.MountHTTP, now: opts.Now, reg: newRegistry(), log: opts.Logger, metrics: metrics.New()}
+	s := &Server{stdout: opts.Stdout, mount: opts.MountHTTP, now: opts.Now, reg: newRegistry(), log: opts.Logger, metrics: metrics.New(),
+		galKick: make(chan struct{}, 1)}
 	// Every write under the base context moves inline attachments of
 	// calendar items into files whose URLs are under the public WebDAV URL
 	// (storage/ingest, SmartAttach for items).
@@ -213,6 +218,10 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	authn := auth.New(store, cfg.Auth, s.log.With("component", "auth"))
 	m := s.metrics
 	authn.SetObserver(m.Login)
+	// Every account's groupware folders exist by its first login, however
+	// it was created (server/groupware.go).
+	folders := &folderEnsurer{store: store, log: s.log.With("component", "groupware")}
+	authn.SetLoginHook(folders.loginHook)
 	m.Register(metrics.Sources{
 		Connections: s.reg.counts,
 		Store:       store,
@@ -265,7 +274,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err := s.mountHTTP(comp.web, comp.client, httpDeps{store: store, auth: authn, metrics: m, owns: deliverer.Owns}); err != nil {
 		return err
 	}
-	s.mountGroupware(comp.web, store, cfg)
+	s.mountGroupware(comp.web, store, cfg, folders)
 	s.mountFiles(comp.web, store)
 	if s.mount != nil {
 		s.mount(comp.web, comp.client)
@@ -558,6 +567,7 @@ func (s *Server) Reload(newCfg *config.Config) error {
 		s.log.Error("reload: directory sync failed; the old config stays in force", slog.Any("error", err))
 		return fmt.Errorf("reload: synchronising the directory: %w", err)
 	}
+	s.directoryChanged()
 
 	s.certs.cert.Store(cert)
 	authn.SetConfig(eff.Auth)

@@ -90,6 +90,7 @@ func syncDirectory(ctx context.Context, dir Directory, cfg *config.Config, log *
 		wantAccounts[addr] = true
 		want := storage.Account{
 			Address:       addr,
+			Name:          a.Name,
 			PasswordHash:  a.PasswordHash,
 			QuotaBytes:    a.Quota.Int64(),
 			QuotaMessages: a.QuotaMessages,
@@ -99,7 +100,7 @@ func syncDirectory(ctx context.Context, dir Directory, cfg *config.Config, log *
 		cur, err := dir.Account(ctx, addr)
 		switch {
 		case err == nil:
-			if cur.PasswordHash == want.PasswordHash && cur.QuotaBytes == want.QuotaBytes &&
+			if cur.Name == want.Name && cur.PasswordHash == want.PasswordHash && cur.QuotaBytes == want.QuotaBytes &&
 				cur.QuotaMessages == want.QuotaMessages && cur.Disabled == want.Disabled && cur.Source == want.Source {
 				continue
 			}

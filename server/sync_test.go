@@ -40,7 +40,7 @@ func TestSyncDirectory(t *testing.T) {
 	cfg := config.Development()
 	cfg.Domains = []config.Domain{{Name: "example.test", CatchAll: "alice@example.test"}, {Name: "gone.test"}, {Name: "kept.test"}}
 	cfg.Accounts = []config.Account{
-		{Address: "alice@example.test", PasswordHash: h1, Quota: 10 * config.MiB, QuotaMessages: 100},
+		{Address: "alice@example.test", Name: "Alice Liddell", PasswordHash: h1, Quota: 10 * config.MiB, QuotaMessages: 100},
 		{Address: "bob@kept.test", PasswordHash: h1},
 	}
 	cfg.Aliases = []config.Alias{{Address: "info@example.test", Target: "alice@example.test"}}
@@ -59,7 +59,7 @@ func TestSyncDirectory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Source != storage.SourceConfig || a.PasswordHash != h1 || a.QuotaBytes != int64(10*config.MiB) || a.QuotaMessages != 100 || a.Disabled {
+	if a.Source != storage.SourceConfig || a.Name != "Alice Liddell" || a.PasswordHash != h1 || a.QuotaBytes != int64(10*config.MiB) || a.QuotaMessages != 100 || a.Disabled {
 		t.Fatalf("alice = %+v", a)
 	}
 	d, err := st.Domain(ctx, "example.test")
@@ -96,7 +96,7 @@ func TestSyncDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, _ = st.Account(ctx, "alice@example.test")
-	if a.PasswordHash != h2 || a.QuotaBytes != 0 || a.QuotaMessages != 0 || !a.Disabled || a.Source != storage.SourceConfig {
+	if a.PasswordHash != h2 || a.Name != "" || a.QuotaBytes != 0 || a.QuotaMessages != 0 || !a.Disabled || a.Source != storage.SourceConfig {
 		t.Fatalf("alice after update = %+v", a)
 	}
 	d, _ = st.Domain(ctx, "example.test")

@@ -56,10 +56,12 @@ const (
 )
 
 // Limits of an index row (longer values are cut; lists are capped).
+// MaxItemData is the largest payload kept in the index (ItemIndex.Data).
 const (
 	MaxItemUID        = 1024
 	MaxItemText       = 1024
 	MaxItemListValues = 64
+	MaxItemData       = 64 << 10
 )
 
 // ItemIndex is what an item's content says, computed once at delivery.
@@ -77,6 +79,12 @@ type ItemIndex struct {
 	Summary     string // SUMMARY; for a contact, FN
 	Start, End  time.Time
 	AllDay      bool
+	// Floating: the item's times carry no time zone (DATE values, or
+	// DATE-TIMEs with neither TZID nor "Z"). Start, End and the
+	// recurrence's times are then wall-clock times written as UTC; a query
+	// interprets them in a time zone of its choosing (RFC 4791 9.9: the
+	// calendar's CALDAV:calendar-timezone).
+	Floating    bool
 	Recurring   bool
 	Transparent bool   // TRANSP:TRANSPARENT
 	Status      string // STATUS, upper case ("" when absent)
@@ -89,6 +97,13 @@ type ItemIndex struct {
 	Names  []string
 	Emails []string
 	Phones []string
+	// Data is the payload (the iCalendar or vCard bytes, as the message
+	// carries them and a DAV GET returns them) when it is at most
+	// MaxItemData bytes, nil otherwise. It is stored with the index so
+	// that REPORTs answering with calendar-data or address-data read it
+	// in one query instead of opening each message; Items returns it only
+	// when ItemQuery.Data asks.
+	Data []byte
 }
 
 // ItemEndless is the End of a recurring item whose rule has no end.
@@ -122,6 +137,11 @@ type ItemQuery struct {
 	Start, End time.Time
 	// Content asks for Item.Structure and Item.Header.
 	Content bool
+	// Data asks for Item.Index.Data. An item whose payload the index does
+	// not keep (larger than MaxItemData, or indexed before payloads were
+	// kept) comes with Structure and Header instead, as with Content, so
+	// the caller can read the payload from the message.
+	Data bool
 }
 
 // ItemChanges is what changed in a folder since a sync point (RFC 6578).

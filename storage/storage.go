@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Sentinel errors. Backends wrap them (fmt.Errorf("...: %w", ErrX)); callers
@@ -69,8 +71,13 @@ type Domain struct {
 
 // Account is a mailbox owner that can log in.
 type Account struct {
-	ID           AccountID
-	Address      string // lowercase local@domain
+	ID      AccountID
+	Address string // lowercase local@domain
+	// Name is the display name ("Jane Doe"): UTF-8 without control
+	// characters, at most MaxDisplayName bytes, "" when none (ErrInvalid
+	// otherwise). The Global Address Book, autodiscover answers and the
+	// information mails show it.
+	Name         string
 	PasswordHash string // argon2id or bcrypt, in PHC/modular crypt format
 	// Quotas; 0 means unlimited.
 	QuotaBytes    int64
@@ -78,6 +85,24 @@ type Account struct {
 	Disabled      bool
 	Source        Source
 	Created       time.Time
+}
+
+// MaxDisplayName bounds Account.Name, in bytes.
+const MaxDisplayName = 256
+
+// ValidDisplayName reports whether name may be an Account.Name: at most
+// MaxDisplayName bytes of valid UTF-8 without control characters, not
+// starting or ending with white space.
+func ValidDisplayName(name string) bool {
+	if len(name) > MaxDisplayName || !utf8.ValidString(name) || strings.TrimSpace(name) != name {
+		return false
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // Alias maps an extra address to an account.
@@ -508,7 +533,8 @@ type Directory interface {
 	// CreateAccount creates the account and its default mailboxes; the
 	// domain must exist (ErrNoDomain).
 	CreateAccount(ctx context.Context, a Account) (Account, error)
-	// UpdateAccount changes password hash, quotas, disabled flag and source.
+	// UpdateAccount changes display name, password hash, quotas, disabled
+	// flag and source.
 	UpdateAccount(ctx context.Context, a Account) error
 	// DeleteAccount removes the account with its mailboxes and messages.
 	DeleteAccount(ctx context.Context, address string) error
@@ -519,6 +545,14 @@ type Directory interface {
 	DeleteAlias(ctx context.Context, address string) error
 
 	Usage(ctx context.Context, acct AccountID) (Usage, error)
+
+	// DirectoryVersion returns a number that changes whenever the
+	// directory as an address book shows it changes: a domain or an
+	// account is created or removed, an account's address, display name
+	// or disabled flag changes, a group or a group's members change. It
+	// sees changes other processes made to the same store (the CLI), so
+	// followers of the directory (the Global Address Book) can poll it.
+	DirectoryVersion(ctx context.Context) (uint64, error)
 }
 
 // ReservedMailboxName reports whether name (a path in an account's tree)

@@ -25,6 +25,10 @@ func (a *app) accountAdd(c *cmdCtx) error {
 	if c.quotaMessages < 0 {
 		return usagef("--quota-messages must not be negative (0 means unlimited)")
 	}
+	name := strings.TrimSpace(c.name)
+	if !storage.ValidDisplayName(name) {
+		return usagef("--name: %q is not a display name (at most %d bytes, no control characters)", c.name, storage.MaxDisplayName)
+	}
 	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
 		if cur, err := st.Account(ctx, addr); err == nil {
 			if cur.Source == storage.SourceConfig {
@@ -48,7 +52,7 @@ func (a *app) accountAdd(c *cmdCtx) error {
 			return err
 		}
 		acct, err := st.CreateAccount(ctx, storage.Account{
-			Address: addr, PasswordHash: hash, QuotaBytes: quota.Int64(), QuotaMessages: c.quotaMessages,
+			Address: addr, Name: name, PasswordHash: hash, QuotaBytes: quota.Int64(), QuotaMessages: c.quotaMessages,
 			Source: storage.SourceDB,
 		})
 		if err != nil {
@@ -84,6 +88,36 @@ func (a *app) accountPasswd(c *cmdCtx) error {
 			return storeErr(cfg, addr, err)
 		}
 		fmt.Fprintf(a.stdout, "password of %s changed\n", addr)
+		return nil
+	})
+}
+
+// accountName sets (or, with "", removes) an account's display name. The
+// running server sees the change within seconds (the Global Address Book
+// follows the directory, server/groupware.go).
+func (a *app) accountName(c *cmdCtx) error {
+	addr, err := checkAddress(c.args[0])
+	if err != nil {
+		return err
+	}
+	name := strings.TrimSpace(c.args[1])
+	if !storage.ValidDisplayName(name) {
+		return usagef("%q is not a display name (at most %d bytes, no control characters)", c.args[1], storage.MaxDisplayName)
+	}
+	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
+		acct, err := dbAccount(ctx, cfg, st, addr)
+		if err != nil {
+			return err
+		}
+		acct.Name = name
+		if err := st.UpdateAccount(ctx, acct); err != nil {
+			return storeErr(cfg, addr, err)
+		}
+		if name == "" {
+			fmt.Fprintf(a.stdout, "display name of %s removed\n", addr)
+		} else {
+			fmt.Fprintf(a.stdout, "display name of %s set to %q\n", addr, name)
+		}
 		return nil
 	})
 }
@@ -159,7 +193,7 @@ func (a *app) accountList(c *cmdCtx) error {
 			return err
 		}
 		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ADDRESS\tQUOTA\tUSAGE\tMESSAGES\tSOURCE\tSTATUS")
+		fmt.Fprintln(tw, "ADDRESS\tQUOTA\tUSAGE\tMESSAGES\tSOURCE\tSTATUS\tNAME")
 		for _, ac := range accts {
 			u, err := st.Usage(ctx, ac.ID)
 			if err != nil {
@@ -173,7 +207,7 @@ func (a *app) accountList(c *cmdCtx) error {
 			if ac.QuotaMessages > 0 {
 				msgs += fmt.Sprintf("/%d", ac.QuotaMessages)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", ac.Address, quotaString(ac.QuotaBytes), config.Size(u.Bytes), msgs, ac.Source, status)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ac.Address, quotaString(ac.QuotaBytes), config.Size(u.Bytes), msgs, ac.Source, status, ac.Name)
 		}
 		return tw.Flush()
 	})

@@ -106,6 +106,7 @@ type cmdCtx struct {
 	passwordStdin bool
 	quota         string
 	quotaMessages int64
+	name          string // account add --name
 	catchAll      string
 	repair        bool             // check --repair
 	dkim          dkimFlags        // dkim.go
@@ -120,15 +121,18 @@ var commands []*command
 func init() {
 	commands = []*command{
 		{name: "serve", summary: "run the mail server", run: (*app).serve, nargs: 0},
-		{name: "account add", args: "ADDRESS [--password-stdin] [--quota SIZE] [--quota-messages N]",
+		{name: "account add", args: "ADDRESS [--name NAME] [--password-stdin] [--quota SIZE] [--quota-messages N]",
 			summary: "create an account (asks for the password, or reads it from stdin)", run: (*app).accountAdd, nargs: 1, creates: true,
 			flags: func(fs *flag.FlagSet, c *cmdCtx) {
 				passwordFlag(fs, c)
+				fs.StringVar(&c.name, "name", "", `display name, e.g. "Jane Doe" (the Global Address Book shows it)`)
 				fs.StringVar(&c.quota, "quota", "", `storage quota, e.g. "2GiB" or "500MB" (default unlimited)`)
 				fs.Int64Var(&c.quotaMessages, "quota-messages", 0, "maximum number of messages (default unlimited)")
 			}},
 		{name: "account passwd", args: "ADDRESS [--password-stdin]", summary: "set an account's password",
 			run: (*app).accountPasswd, nargs: 1, flags: passwordFlag},
+		{name: "account name", args: "ADDRESS NAME", summary: `set an account's display name ("" removes it)`,
+			run: (*app).accountName, nargs: 2},
 		{name: "account del", args: "ADDRESS", summary: "delete an account with all its mail (no question asked)",
 			run: (*app).accountDel, nargs: 1},
 		{name: "account list", summary: "list accounts with quota, usage and source", run: (*app).accountList, nargs: 0},

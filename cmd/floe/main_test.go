@@ -78,7 +78,7 @@ func TestAccountCommands(t *testing.T) {
 	cfgFile, _ := writeConfig(t, nil, "")
 	c := func(args ...string) []string { return append(args, "--config", cfgFile) }
 
-	floe(t, "pw-alice-0123\n", c("account", "add", "alice@example.com", "--password-stdin", "--quota", "2MiB", "--quota-messages", "50")...).
+	floe(t, "pw-alice-0123\n", c("account", "add", "alice@example.com", "--password-stdin", "--quota", "2MiB", "--quota-messages", "50", "--name", "Alice Liddell")...).
 		expect(t, 0, "added account alice@example.com")
 	// Without --password-stdin a non-terminal stdin is read as well.
 	floe(t, "pw-dan-0123456\n", c("account", "add", "dan@example.com")...).expect(t, 0, "added account dan@example.com")
@@ -93,6 +93,17 @@ func TestAccountCommands(t *testing.T) {
 	if !strings.Contains(r.stdout, "bob@example.com") {
 		t.Fatalf("bob missing:\n%s", r.stdout)
 	}
+	if !regexp.MustCompile(`alice@example\.com\s.*enabled\s+Alice Liddell\n`).MatchString(r.stdout) {
+		t.Fatalf("alice's display name not listed:\n%s", r.stdout)
+	}
+	// The display name changes and goes.
+	floe(t, "", c("account", "name", "alice@example.com", "Alice P. Liddell")...).expect(t, 0, `display name of alice@example.com set to "Alice P. Liddell"`)
+	if r := floe(t, "", c("account", "list")...); !strings.Contains(r.stdout, "Alice P. Liddell") {
+		t.Fatalf("renamed:\n%s", r.stdout)
+	}
+	floe(t, "", c("account", "name", "alice@example.com", "")...).expect(t, 0, "display name of alice@example.com removed")
+	floe(t, "", c("account", "name", "alice@example.com", "a\tb")...).expectErr(t, 2, "is not a display name")
+	floe(t, "", c("account", "name", "nobody@example.com", "X")...).expectErr(t, 1, "nobody@example.com")
 
 	// Errors: duplicate, unknown domain, empty password, bad quota, usage.
 	floe(t, "x\n", c("account", "add", "alice@example.com", "--password-stdin")...).expectErr(t, 1, "already exists")

@@ -62,16 +62,16 @@ type appPasswords interface {
 	TouchAppPassword(ctx context.Context, id int64, at time.Time) error
 }
 
-// appPassword returns the ID of the account's app password that password
-// is, or 0.
-func (a *Authenticator) appPassword(ctx context.Context, acct storage.AccountID, password string) int64 {
+// appPassword returns the ID and stored digest of the account's app
+// password that password is, or 0.
+func (a *Authenticator) appPassword(ctx context.Context, acct storage.AccountID, password string) (int64, string) {
 	st, ok := a.dir.(appPasswords)
 	if !ok || len(normAppPassword(password)) != AppPasswordLength {
-		return 0
+		return 0, ""
 	}
 	list, err := st.AppPasswords(ctx, acct)
 	if err != nil || len(list) == 0 {
-		return 0
+		return 0, ""
 	}
 	want := []byte(HashAppPassword(password))
 	for _, p := range list {
@@ -80,8 +80,31 @@ func (a *Authenticator) appPassword(ctx context.Context, acct storage.AccountID,
 			if time.Since(p.LastUsed) > time.Minute {
 				_ = st.TouchAppPassword(context.WithoutCancel(ctx), p.ID, time.Now())
 			}
-			return p.ID
+			return p.ID, p.Hash
 		}
 	}
-	return 0
+	return 0, ""
+}
+
+// appPasswordExists reports whether the account still has the app
+// password id with the stored digest hash (a cached app-password login
+// ends when the password is revoked), recording its use like appPassword.
+func (a *Authenticator) appPasswordExists(ctx context.Context, acct storage.AccountID, id int64, hash string) bool {
+	st, ok := a.dir.(appPasswords)
+	if !ok {
+		return false
+	}
+	list, err := st.AppPasswords(ctx, acct)
+	if err != nil {
+		return false
+	}
+	for _, p := range list {
+		if p.ID == id && subtle.ConstantTimeCompare([]byte(p.Hash), []byte(hash)) == 1 {
+			if time.Since(p.LastUsed) > time.Minute {
+				_ = st.TouchAppPassword(context.WithoutCancel(ctx), p.ID, time.Now())
+			}
+			return true
+		}
+	}
+	return false
 }

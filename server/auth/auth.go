@@ -6,8 +6,6 @@ package auth
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"log/slog"
 	"net"
@@ -75,11 +73,16 @@ type Authenticator struct {
 	byAccSr *limiter // key: account NUL source
 	byAcc   *limiter // key: account
 	pool    *hashPool
-	cache   *verifyCache
-	sleep   func(context.Context, time.Duration)
+	cache   *credCache
+	// verifyPassword is VerifyPassword (tests count the calls).
+	verifyPassword func(hash, password string) (bool, error)
+	sleep          func(context.Context, time.Duration)
 	// observe, when set, is told the outcome of every Login ("ok",
 	// "failed", "rate_limited"), for metrics.
 	observe func(protocol, result string)
+	// onLogin, when set, runs after every successful Login, before it
+	// returns (SetLoginHook).
+	onLogin func(ctx context.Context, p *Principal)
 }
 
 // SetObserver sets a function told the protocol and outcome ("ok",
@@ -92,9 +95,18 @@ func (a *Authenticator) observed(protocol, result string) {
 	}
 }
 
+// SetLoginHook sets a function run after every successful Login (every
+// protocol, SASL included), before Login returns: the server uses it to
+// give an account what it must have before its first session (the
+// groupware folders, once per account and process). fn must be cheap once
+// it has run for an account; it cannot fail the login (it logs its own
+// errors). Call it before use.
+func (a *Authenticator) SetLoginHook(fn func(ctx context.Context, p *Principal)) { a.onLogin = fn }
+
 // New returns an Authenticator using dir and the [auth] settings cfg.
 func New(dir storage.Directory, cfg config.Auth, log *slog.Logger) *Authenticator {
-	a := &Authenticator{dir: dir, log: log, cache: newVerifyCache(10000, 10*time.Minute), sleep: sleepCtx}
+	a := &Authenticator{dir: dir, log: log, cache: newCredCache(cfg.CacheTTL.D(), cfg.CacheSize),
+		verifyPassword: VerifyPassword, sleep: sleepCtx}
 	a.SetConfig(cfg)
 	return a
 }
@@ -123,6 +135,7 @@ func (a *Authenticator) SetConfig(cfg config.Auth) {
 	if a.pool == nil || a.pool.size() != workers || a.pool.queue != queue {
 		a.pool = newHashPool(workers, queue)
 	}
+	a.cache.setLimits(cfg.CacheTTL.D(), cfg.CacheSize)
 	a.cfg = cfg
 }
 
@@ -183,6 +196,9 @@ func (a *Authenticator) Login(ctx context.Context, remote netip.Addr, protocol, 
 		return nil, err
 	}
 	if p != nil {
+		if a.onLogin != nil {
+			a.onLogin(ctx, p)
+		}
 		a.observed(protocol, "ok")
 		return p, nil
 	}
@@ -220,8 +236,21 @@ func (a *Authenticator) check(ctx context.Context, pool *hashPool, acct storage.
 	if acct.Disabled {
 		return nil, "account disabled", nil
 	}
-	ok, verr, err := a.cache.verify(ctx, acct.PasswordHash, password, func() (ok bool, verr error, err error) {
-		err = pool.run(ctx, func() { ok, verr = VerifyPassword(acct.PasswordHash, password) })
+	// The verified-credential cache (cache.go): a hit for this account
+	// and its current password hash, or an app password that still
+	// exists, skips argon2id.
+	k := a.cache.keyOf(acct.Address, password)
+	if e := a.cache.lookup(k, acct); e != nil {
+		if e.app == 0 {
+			return &Principal{Account: acct.ID, Address: acct.Address}, "", nil
+		}
+		if protocol != ProtocolSettings && a.appPasswordExists(ctx, acct.ID, e.app, e.appHash) {
+			return &Principal{Account: acct.ID, Address: acct.Address, AppPassword: e.app}, "", nil
+		}
+		a.cache.forget(k)
+	}
+	ok, verr, err := a.cache.verify(ctx, k, acct, func() (ok bool, verr error, err error) {
+		err = pool.run(ctx, func() { ok, verr = a.verifyPassword(acct.PasswordHash, password) })
 		return ok, verr, err
 	})
 	if err != nil {
@@ -232,7 +261,8 @@ func (a *Authenticator) check(ctx context.Context, pool *hashPool, acct storage.
 	}
 	if !ok {
 		if protocol != ProtocolSettings {
-			if id := a.appPassword(ctx, acct.ID, password); id != 0 {
+			if id, hash := a.appPassword(ctx, acct.ID, password); id != 0 {
+				a.cache.store(k, acct, id, hash)
 				return &Principal{Account: acct.ID, Address: acct.Address, AppPassword: id}, "", nil
 			}
 		}
@@ -338,126 +368,3 @@ var dummyHash = func() string {
 	}
 	return h
 }()
-
-// verifyCache remembers recent successful verifications so a client that
-// logs in many times (IMAP clients open several connections) does not pay
-// argon2id each time, and lets concurrent logins with the same credentials
-// share one verification (20 connections of one client logging in at once
-// cost one hash, not 20). Keys are SHA-256 of a per-process secret, the
-// stored hash and the password: neither is kept, and a password change
-// (new hash) misses the cache.
-type verifyCache struct {
-	mu       sync.Mutex
-	secret   [32]byte
-	max      int
-	ttl      time.Duration
-	m        map[[32]byte]time.Time
-	inflight map[[32]byte]*flight
-}
-
-// flight is one verification in progress that others wait for.
-type flight struct {
-	done chan struct{}
-	ok   bool
-}
-
-func newVerifyCache(max int, ttl time.Duration) *verifyCache {
-	c := &verifyCache{max: max, ttl: ttl, m: map[[32]byte]time.Time{}, inflight: map[[32]byte]*flight{}}
-	_, _ = rand.Read(c.secret[:])
-	return c
-}
-
-func (c *verifyCache) key(hash, password string) [32]byte {
-	h := sha256.New()
-	h.Write(c.secret[:])
-	h.Write([]byte(hash))
-	h.Write([]byte{0})
-	h.Write([]byte(password))
-	var k [32]byte
-	h.Sum(k[:0])
-	return k
-}
-
-// verify reports whether password matches hash: from the cache, by waiting
-// for an identical verification in progress (only a successful one is
-// shared; after a failure each caller verifies for itself, so a wrong
-// guess cannot make a right password fail), or by running run. verr is
-// the hash's problem, err a pool refusal or the context's end.
-func (c *verifyCache) verify(ctx context.Context, hash, password string, run func() (ok bool, verr, err error)) (ok bool, verr, err error) {
-	k := c.key(hash, password)
-	for {
-		c.mu.Lock()
-		if t, hit := c.m[k]; hit {
-			if time.Since(t) <= c.ttl {
-				c.mu.Unlock()
-				return true, nil, nil
-			}
-			delete(c.m, k)
-		}
-		f := c.inflight[k]
-		if f == nil {
-			f = &flight{done: make(chan struct{})}
-			c.inflight[k] = f
-			c.mu.Unlock()
-			ok, verr, err = run()
-			c.mu.Lock()
-			if ok && err == nil && verr == nil {
-				if len(c.m) >= c.max {
-					clear(c.m)
-				}
-				c.m[k] = time.Now()
-			}
-			f.ok = ok && err == nil && verr == nil
-			delete(c.inflight, k)
-			c.mu.Unlock()
-			close(f.done)
-			return ok, verr, err
-		}
-		c.mu.Unlock()
-		select {
-		case <-f.done:
-		case <-ctx.Done():
-			return false, nil, ctx.Err()
-		}
-		if f.ok {
-			return true, nil, nil
-		}
-		// The shared verification failed: verify for ourselves (loop;
-		// another flight may have started).
-		c.mu.Lock()
-		if c.inflight[k] == nil {
-			c.inflight[k] = &flight{done: make(chan struct{})}
-			f = c.inflight[k]
-			c.mu.Unlock()
-			ok, verr, err = run()
-			c.mu.Lock()
-			delete(c.inflight, k)
-			c.mu.Unlock()
-			close(f.done)
-			return ok, verr, err
-		}
-		c.mu.Unlock()
-	}
-}
-
-func (c *verifyCache) get(hash, password string) bool {
-	k := c.key(hash, password)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t, ok := c.m[k]
-	if ok && time.Since(t) > c.ttl {
-		delete(c.m, k)
-		return false
-	}
-	return ok
-}
-
-func (c *verifyCache) put(hash, password string) {
-	k := c.key(hash, password)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.m) >= c.max {
-		clear(c.m)
-	}
-	c.m[k] = time.Now()
-}

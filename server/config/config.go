@@ -112,6 +112,11 @@ type Auth struct {
 	HashThreads         int  `toml:"hash_threads"`
 	MaxConcurrentHashes int  `toml:"max_concurrent_hashes"`
 	HashQueue           int  `toml:"hash_queue"`
+	// CacheTTL is how long a successful password verification is
+	// remembered (the verified-credential cache of server/auth; 0: no
+	// cache); CacheSize bounds the entries (authcache.go).
+	CacheTTL  Duration `toml:"cache_ttl"`
+	CacheSize int      `toml:"cache_size"`
 }
 
 // SMTP is the [smtp] table.
@@ -192,7 +197,9 @@ type Domain struct {
 
 // Account is an [[account]] entry.
 type Account struct {
-	Address       string `toml:"address"`
+	Address string `toml:"address"`
+	// Name is the display name ("Jane Doe"; storage.Account.Name).
+	Name          string `toml:"name"`
 	PasswordHash  string `toml:"password_hash"`
 	Quota         Size   `toml:"quota"`
 	QuotaMessages int64  `toml:"quota_messages"`
@@ -232,6 +239,8 @@ func defaults() *Config {
 			HashTime:              DefaultHashTime,
 			HashThreads:           DefaultHashThreads,
 			HashQueue:             DefaultHashQueue,
+			CacheTTL:              Duration(DefaultAuthCacheTTL),
+			CacheSize:             DefaultAuthCacheSize,
 		},
 		SMTP: SMTP{
 			MaxMessageSize: DefaultMaxMessageSize,

@@ -53,6 +53,7 @@ func TestLoadGood(t *testing.T) {
 			FailureWindow: Duration(time.Hour), FailureDelay: 0,
 			MinPasswordLength: DefaultMinPasswordLength, HashMemory: DefaultHashMemory,
 			HashTime: DefaultHashTime, HashThreads: DefaultHashThreads, HashQueue: DefaultHashQueue,
+			CacheTTL: Duration(DefaultAuthCacheTTL), CacheSize: DefaultAuthCacheSize,
 		},
 		SMTP: SMTP{
 			MaxMessageSize: 25 * MB, MaxRecipients: 200, MaxMessagesPerConnection: 10,
@@ -263,6 +264,10 @@ func TestLoadErrors(t *testing.T) {
 			`floe.toml:2: smtp.max_line_length: 999 is too small: RFC 5321 requires lines of at least 1000 bytes`}},
 		{"negative limit", false, "[auth]\nmax_failures_per_ip = -1\n", []string{
 			`floe.toml:2: auth.max_failures_per_ip: must be a positive number, not -1`}},
+		{"auth cache", false, "[auth]\ncache_ttl = \"48h\"\ncache_size = 0\n", []string{
+			`floe.toml:2: auth.cache_ttl: 48h0m0s: use 0 (no cache) up to 24h`,
+			`floe.toml:3: auth.cache_size: must be between 1 and 10000000, not 0`}},
+		{"auth cache off", true, "[auth]\ncache_ttl = \"0s\"\n", nil},
 		{"int overflow", false, "[imap]\nmax_connections_per_ip = 9223372036854775807\n", nil},
 		{"log", false, "[log]\nlevel = \"verbose\"\nformat = \"xml\"\n", []string{
 			`floe.toml:2: log.level: "verbose" is not a log level; use debug, info, warn or error`,
@@ -314,6 +319,8 @@ func TestLoadErrors(t *testing.T) {
 		{"negative quota", false, dom + "[[account]]\naddress = \"bob@example.org\"\ndisabled = true\nquota = \"-1GB\"\nquota_messages = -5\n", []string{
 			`floe.toml:6: account[0].quota: invalid size "-1GB": must not be negative`,
 			`floe.toml:7: account[0].quota_messages: must not be negative (0 means unlimited)`}},
+		{"display name", false, dom + "[[account]]\naddress = \"bob@example.org\"\ndisabled = true\nname = \"Bob\\nSmith\"\n", []string{
+			`floe.toml:6: account[0].name: "Bob\nSmith" is not a display name: at most 256 bytes, no control characters`}},
 		{"account in base domain", true, "[[account]]\naddress = \"bob@example.test\"\npassword_hash = '" + h + "'\n", nil},
 
 		// [storage].

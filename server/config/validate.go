@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/floemail/floe/storage"
 	"net"
 	"net/netip"
 	"os"
@@ -114,6 +115,7 @@ func (c *Config) validate(errs *Errors, pos positions) {
 	c.validateHTTP(v)
 	// [limits] and the password settings of [auth]
 	c.validateLimits(v)
+	c.validateAuthCache(v)
 	// [groupware]
 	c.validateGroupware(v)
 	// [files]
@@ -472,6 +474,10 @@ func (c *Config) validateDirectory(v *validator) {
 		}
 		if a.QuotaMessages < 0 {
 			v.fail(path+".quota_messages", "must not be negative (0 means unlimited)")
+		}
+		a.Name = strings.TrimSpace(a.Name)
+		if !storage.ValidDisplayName(a.Name) {
+			v.fail(path+".name", "%q is not a display name: at most %d bytes, no control characters", a.Name, storage.MaxDisplayName)
 		}
 	}
 

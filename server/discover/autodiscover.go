@@ -109,6 +109,10 @@ func (h *Handler) autodiscoverPOX(w http.ResponseWriter, r *http.Request) {
 	s := h.describe(cfg, req.EMailAddress)
 	if login != "" {
 		s.LoginName = login
+		// The display name only to its own account.
+		if login == req.EMailAddress && h.o.DisplayName != nil {
+			s.DisplayName = h.o.DisplayName(r.Context(), login)
+		}
 	}
 	var out []byte
 	switch req.Schema {
@@ -227,10 +231,19 @@ func outlookResponse(s Settings) []byte {
 	}
 	doc := poxDoc{Xmlns: nsResponse, Response: outlookResp{
 		Xmlns:   SchemaOutlook,
-		User:    outlookUsr{DisplayName: s.Email, AutoDiscoverSMTPAddress: s.Email},
+		User:    outlookUsr{DisplayName: s.displayName(), AutoDiscoverSMTPAddress: s.Email},
 		Account: acc,
 	}}
 	return marshalXML(doc)
+}
+
+// displayName is what answers show as the user's name: the display name
+// when known, else the address.
+func (s Settings) displayName() string {
+	if s.DisplayName != "" {
+		return s.DisplayName
+	}
+	return s.Email
 }
 
 // MobileSync response elements ([MS-ASCMD] 2.2.3.x Autodiscover).
@@ -271,7 +284,7 @@ type (
 func mobileSyncResponse(s Settings, activeSyncURL string) []byte {
 	resp := mobileResp{
 		Xmlns: SchemaMobileSync, Culture: "en:us",
-		User: mobileUser{DisplayName: s.Email, EMailAddress: s.Email},
+		User: mobileUser{DisplayName: s.displayName(), EMailAddress: s.Email},
 	}
 	if activeSyncURL != "" {
 		resp.Action = &mobileAction{Settings: &mobileSettings{Server: []mobileServer{{

@@ -182,6 +182,7 @@ func poxBody(email, schema string) string {
 type outlookDoc struct {
 	Response struct {
 		User struct {
+			DisplayName             string
 			AutoDiscoverSMTPAddress string
 		}
 		Account struct {
@@ -321,6 +322,40 @@ func TestAutodiscoverRequireAuth(t *testing.T) {
 	// The login name is the authenticated account, not the alias asked for.
 	if p := d.Response.Account.Protocol; len(p) == 0 || p[0].LoginName != "alice@example.org" {
 		t.Errorf("login name: %+v", p)
+	}
+}
+
+// TestAutodiscoverDisplayName: an answer authenticated as the account
+// asked about shows its display name; one for another address, or
+// unauthenticated, shows only the address.
+func TestAutodiscoverDisplayName(t *testing.T) {
+	t.Parallel()
+	c := testConfig()
+	names := map[string]string{"alice@example.org": "Alice Liddell", "bob@example.org": "Bob Builder"}
+	h := New(Options{Config: func() *config.Config { return c }, Auth: fakeAuth{},
+		DisplayName: func(_ context.Context, a string) string { return names[a] }})
+	ask := func(addr string, auth bool) string {
+		t.Helper()
+		w := post(t, h, PathAutodiscoverXML, poxBody(addr, SchemaOutlook), func(r *http.Request) {
+			if auth {
+				r.SetBasicAuth("alice@example.org", "secret")
+			}
+		})
+		var d outlookDoc
+		if err := xml.Unmarshal(w.Body.Bytes(), &d); err != nil || w.Code != 200 {
+			t.Fatalf("%d %v", w.Code, err)
+		}
+		return d.Response.User.DisplayName
+	}
+	if got := ask("alice@example.org", false); got != "alice@example.org" {
+		t.Errorf("without require_auth: %q", got)
+	}
+	c.Discover.RequireAuth = true
+	if got := ask("alice@example.org", true); got != "Alice Liddell" {
+		t.Errorf("authenticated as alice: %q", got)
+	}
+	if got := ask("bob@example.org", true); got != "bob@example.org" {
+		t.Errorf("alice asking about bob: %q (another account's name revealed)", got)
 	}
 }
 

@@ -1,6 +1,7 @@
 package discover
 
 import (
+	"context"
 	"crypto/tls"
 	"log/slog"
 	"net/http"
@@ -29,8 +30,12 @@ type Options struct {
 	Certificate func() *tls.Certificate
 	// Ports returns the bound port of each open listener by name (see
 	// DescribeBound); nil uses the configured ports.
-	Ports  func() map[string]int
-	Logger *slog.Logger
+	Ports func() map[string]int
+	// DisplayName returns the display name of the account at address
+	// ("" when none or no such account). Answers authenticated as that
+	// account show it (Autodiscover's User/DisplayName); nil: never.
+	DisplayName func(ctx context.Context, address string) string
+	Logger      *slog.Logger
 }
 
 // describe is DescribeBound with the handler's ports.

@@ -42,6 +42,10 @@ type Endpoint struct {
 // Settings is everything a client needs for one address.
 type Settings struct {
 	Email string `json:"email"`
+	// DisplayName is the account's display name, filled only for a
+	// request authenticated as that account (never revealed to anyone
+	// else); "" otherwise, and answers show the address.
+	DisplayName string `json:"display_name,omitempty"`
 	// LoginName is what the client sends as user name: the full address.
 	LoginName string `json:"login_name"`
 	Domain    string `json:"domain"`

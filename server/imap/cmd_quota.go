@@ -13,8 +13,10 @@ import (
 // SETQUOTA. Each account has one quota root, named "" by its own sessions,
 // with the resources STORAGE (in units of 1024 octets, RFC 9208 5.1) and
 // MESSAGE (RFC 9208 5.2), from the account's limits and its usage counters.
-// A resource without a limit is not reported; an account without any limit
-// has no quota root (GETQUOTAROOT lists none, GETQUOTA "" is NO).
+// Both resources are always reported, so that clients show the usage; a
+// resource without a limit has the largest number64 as its limit, because
+// the quota-list grammar (RFC 9208 7) needs at least one resource and every
+// resource a limit.
 //
 // SETQUOTA is for administrators only ([auth] admins in the config): they
 // set their own account's limits with root "" and any other account's with

@@ -276,8 +276,8 @@ func (s *Store) verifySize(id storage.BlobID, n int64) bool {
 
 // Sync makes the given blobs durable: their content, their directory entries
 // and every fan-out directory Put created. Blobs already durable cost
-// nothing. The fsyncs run concurrently, so the filesystem can fold them into
-// few journal commits.
+// nothing. The fsyncs (files and directories alike) run concurrently, in
+// one round, so the filesystem can fold them into few journal commits.
 func (s *Store) Sync(ids []storage.BlobID) error {
 	s.mu.Lock()
 	var files []storage.BlobID
@@ -303,10 +303,25 @@ func (s *Store) Sync(ids []storage.BlobID) error {
 			dirs = append(dirs, leaf)
 		}
 	}
-	if err := parallel(paths, syncFile); err != nil {
-		return err
+	// Files and directories in one concurrent round: the commit that
+	// references the blobs waits for all of them, and until then a crash
+	// leaves at worst an orphan or a file Put does not trust unverified
+	// (see the package comment), whichever order the fsyncs complete in.
+	all := make([]string, 0, len(paths)+len(dirs))
+	all = append(all, paths...)
+	isDir := make(map[string]bool, len(dirs))
+	for _, d := range dirs {
+		if !isDir[d] {
+			isDir[d] = true
+			all = append(all, d)
+		}
 	}
-	if err := parallel(dirs, syncDir); err != nil {
+	if err := parallel(all, func(p string) error {
+		if isDir[p] {
+			return syncDir(p)
+		}
+		return syncFile(p)
+	}); err != nil {
 		return err
 	}
 	s.mu.Lock()

@@ -83,7 +83,9 @@ func ItemAttachmentRefs(ctx context.Context, st storage.Store, acct storage.Acco
 		if !item.IsCalendarType(typ) {
 			continue
 		}
-		items, err := st.Items(ctx, mbox, storage.ItemQuery{Content: true})
+		// Small payloads come with the index; others are read from
+		// their messages.
+		items, err := st.Items(ctx, mbox, storage.ItemQuery{Data: true})
 		if errors.Is(err, storage.ErrNoMailbox) {
 			continue // deleted meanwhile
 		}
@@ -91,19 +93,22 @@ func ItemAttachmentRefs(ctx context.Context, st storage.Store, acct storage.Acco
 			return nil, err
 		}
 		for _, it := range items {
-			if it.Structure == nil {
-				continue
-			}
-			b, err := st.OpenBlob(ctx, it.Blob)
-			if err != nil {
-				// A missing body names nothing we can read; keep
-				// everything rather than guess.
-				return nil, fmt.Errorf("item %d/%d: %w", mbox, it.UID, err)
-			}
-			data, _, err := item.PayloadOf(it.Structure, it.Header, b)
-			b.Close()
-			if err != nil {
-				continue
+			data := it.Index.Data
+			if data == nil {
+				if it.Structure == nil {
+					continue
+				}
+				b, err := st.OpenBlob(ctx, it.Blob)
+				if err != nil {
+					// A missing body names nothing we can read; keep
+					// everything rather than guess.
+					return nil, fmt.Errorf("item %d/%d: %w", mbox, it.UID, err)
+				}
+				data, _, err = item.PayloadOf(it.Structure, it.Header, b)
+				b.Close()
+				if err != nil {
+					continue
+				}
 			}
 			_, atts := item.Attachments(data)
 			for _, a := range atts {

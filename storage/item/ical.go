@@ -173,7 +173,7 @@ func IndexCalendar(cal *ical.Calendar) (*storage.ItemIndex, error) {
 	if err != nil {
 		return nil, err
 	}
-	idx.Start, idx.End, idx.AllDay = span.start, span.end, span.allDay
+	idx.Start, idx.End, idx.AllDay, idx.Floating = span.start, span.end, span.allDay, span.floating
 
 	recurring := master != nil && (master.Props.Get(ical.PropRecurrenceRule) != nil || master.Props.Get(ical.PropRecurrenceDates) != nil)
 	if !recurring && len(overrides) == 0 {
@@ -264,6 +264,7 @@ func propText(c *ical.Component, name string) string {
 type span struct {
 	start, end time.Time // UTC; zero when the component has none
 	allDay     bool
+	floating   bool // the start (or due time) carries no zone
 	wall       string // DTSTART as wall clock ("" when none)
 	tzid       string
 	dur        time.Duration
@@ -390,6 +391,16 @@ func dateOrTime(p *ical.Prop) (wall time.Time, date, utc bool, tzid string, err 
 	return wall, false, false, p.Params.Get(ical.PropTimezoneID), err
 }
 
+// isFloating reports whether a date or time property carries no zone: a
+// DATE, or a DATE-TIME with neither TZID nor "Z" (false for nil).
+func isFloating(p *ical.Prop) bool {
+	if p == nil {
+		return false
+	}
+	_, date, utc, tzid, err := dateOrTime(p)
+	return err == nil && (date || !utc && tzid == "")
+}
+
 func (zr *zoneResolver) toUTC(p *ical.Prop) (time.Time, bool, error) {
 	wall, date, utc, tzid, err := dateOrTime(p)
 	if err != nil {
@@ -435,6 +446,10 @@ func (zr *zoneResolver) span(c *ical.Component, kind storage.ItemKind) (span, er
 			return s, invalid(PreValidCalendarData, "DURATION is negative")
 		}
 		dur, hasDur = d, true
+	}
+	s.floating = isFloating(dtstart)
+	if dtstart == nil {
+		s.floating = isFloating(c.Props.Get(ical.PropDue))
 	}
 	if dtstart != nil {
 		wall, _, utc, tzid, _ := dateOrTime(dtstart)
@@ -624,6 +639,29 @@ func ComponentSpan(cal *ical.Calendar, c *ical.Component) (start, end time.Time,
 	return s.start, s.end, err
 }
 
+// ComponentSpanIn is ComponentSpan with a floating component's times read
+// in z instead of UTC.
+func ComponentSpanIn(cal *ical.Calendar, c *ical.Component, z Zone) (start, end time.Time, err error) {
+	start, end, err = ComponentSpan(cal, c)
+	if err != nil || z.z == nil {
+		return start, end, err
+	}
+	p := c.Props.Get(ical.PropDateTimeStart)
+	if p == nil {
+		p = c.Props.Get(ical.PropDue)
+	}
+	if !isFloating(p) {
+		return start, end, nil
+	}
+	if !start.IsZero() {
+		start = z.ToUTC(start)
+	}
+	if !end.IsZero() && !end.Equal(storage.ItemEndless) {
+		end = z.ToUTC(end)
+	}
+	return start, end, nil
+}
+
 // PropTime converts a DATE or DATE-TIME property of a component of cal to
 // UTC (with the calendar's VTIMEZONEs).
 func PropTime(cal *ical.Calendar, p *ical.Prop) (time.Time, error) {
@@ -789,4 +827,64 @@ func parseVTimezoneText(s string) (zone, error) {
 		}
 	}
 	return nil, errors.New("no VTIMEZONE")
+}
+
+// Zone is a time zone as iCalendar names it (an IANA name, a known alias,
+// or a VTIMEZONE's own rules): it converts wall-clock times to UTC.
+type Zone struct{ z zone }
+
+// ToUTC returns the instant of the wall-clock time w (its fields are read,
+// its location ignored) in the zone; the zero Zone is UTC.
+func (z Zone) ToUTC(w time.Time) time.Time {
+	if z.z == nil {
+		return time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), w.Nanosecond(), time.UTC)
+	}
+	return z.z.toUTC(time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), 0, time.UTC))
+}
+
+// ParseTimezone reads an iCalendar object holding one VTIMEZONE (the value
+// of CALDAV:calendar-timezone, RFC 4791 5.2.2) and returns its zone and
+// TZID. The zone is the IANA zone the TZID or X-LIC-LOCATION names when
+// there is one, else the VTIMEZONE's own STANDARD and DAYLIGHT rules.
+func ParseTimezone(data []byte) (Zone, string, error) {
+	if len(data) > MaxPayload {
+		return Zone{}, "", invalid(PreValidCalendarData, "the time zone is larger than %d bytes", MaxPayload)
+	}
+	cal, err := DecodeCalendar(data)
+	if err != nil {
+		return Zone{}, "", invalid(PreValidCalendarData, "not an iCalendar object: %v", err)
+	}
+	var vtz *ical.Component
+	for _, c := range cal.Children {
+		if c.Name != ical.CompTimezone {
+			return Zone{}, "", invalid(PreValidCalendarData, "a time zone object holds %s, not only one VTIMEZONE", c.Name)
+		}
+		if vtz != nil {
+			return Zone{}, "", invalid(PreValidCalendarData, "a time zone object holds more than one VTIMEZONE")
+		}
+		vtz = c
+	}
+	if vtz == nil {
+		return Zone{}, "", invalid(PreValidCalendarData, "no VTIMEZONE")
+	}
+	id := vtz.Props.Get(ical.PropTimezoneID)
+	if id == nil || strings.TrimSpace(id.Value) == "" {
+		return Zone{}, "", invalid(PreValidCalendarData, "the VTIMEZONE has no TZID")
+	}
+	zr := &zoneResolver{tzs: map[string]*ical.Component{id.Value: vtz}}
+	zi, err := zr.lookup(id.Value)
+	if err != nil {
+		return Zone{}, "", err
+	}
+	return Zone{zi.z}, id.Value, nil
+}
+
+// PropTimeIn is PropTime with floating values (DATEs, DATE-TIMEs without
+// zone) read in z instead of UTC.
+func PropTimeIn(cal *ical.Calendar, p *ical.Prop, z Zone) (time.Time, error) {
+	t, err := PropTime(cal, p)
+	if err != nil || !isFloating(p) {
+		return t, err
+	}
+	return z.ToUTC(t), nil
 }

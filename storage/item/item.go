@@ -472,7 +472,8 @@ func readPart(part *storage.Part, raw io.ReaderAt) ([]byte, string, error) {
 
 // Index computes the index of a parsed message read from raw: nil, nil for
 // mail (no payload part) and for a payload that does not validate (the
-// message is then kept as mail and invisible to DAV). It is what
+// message is then kept as mail and invisible to DAV). The index carries
+// the payload (Data) when it is at most storage.MaxItemData bytes. It is what
 // storage/ingest calls for every message.
 func Index(p *storage.Parsed, raw io.ReaderAt) (*storage.ItemIndex, error) {
 	part := PayloadPart(p)
@@ -490,6 +491,9 @@ func Index(p *storage.Parsed, raw io.ReaderAt) (*storage.ItemIndex, error) {
 	idx, _, err := Parse(mt, data, "")
 	if err != nil {
 		return nil, nil
+	}
+	if len(data) <= storage.MaxItemData {
+		idx.Data = data // what PayloadOf returns for this message
 	}
 	return idx, nil
 }

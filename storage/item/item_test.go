@@ -282,6 +282,10 @@ func TestComposeRoundTrip(t *testing.T) {
 		if err != nil || idx2 == nil || idx2.UID != idx.UID {
 			t.Fatalf("index %+v %v", idx2, err)
 		}
+		// The index keeps the payload GET returns.
+		if !bytes.Equal(idx2.Data, got) {
+			t.Fatalf("index data %q, payload %q", idx2.Data, got)
+		}
 		if !strings.Contains(p.Text, "Event:") {
 			t.Fatalf("no summary text for mail clients: %q", p.Text)
 		}

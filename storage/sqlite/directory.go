@@ -157,13 +157,62 @@ func escapeLike(s string) string {
 
 // --- accounts ---
 
-const accountCols = "id, address, password_hash, quota_bytes, quota_messages, disabled, source, created"
+// Schema version 12: accounts.name, the display name (storage.Account.Name),
+// and the directory_version counter (DirectoryVersion), bumped by trigger
+// in the transaction of every change an address book shows.
+const schemaAccountNames = `
+ALTER TABLE accounts ADD COLUMN name TEXT NOT NULL DEFAULT '';
+INSERT INTO counters(name, value) VALUES ('directory_version', 1) ON CONFLICT(name) DO NOTHING;
+CREATE TRIGGER directory_domain_added AFTER INSERT ON domains BEGIN
+	UPDATE counters SET value = value + 1 WHERE name = 'directory_version';
+END;
+CREATE TRIGGER directory_domain_removed AFTER DELETE ON domains BEGIN
+	UPDATE counters SET value = value + 1 WHERE name = 'directory_version';
+END;
+CREATE TRIGGER directory_account_added AFTER INSERT ON accounts BEGIN
+	UPDATE counters SET value = value + 1 WHERE name = 'directory_version';
+END;
+CREATE TRIGGER directory_account_removed AFTER DELETE ON accounts BEGIN
+	UPDATE counters SET value = value + 1 WHERE name = 'directory_version';
+END;
+CREATE TRIGGER directory_account_changed AFTER UPDATE OF address, name, disabled ON accounts
+	WHEN old.address != new.address OR old.name != new.name OR old.disabled != new.disabled BEGIN
+	UPDATE counters SET value = value + 1 WHERE name = 'directory_version';
+END;
+CREATE TRIGGER directory_group_added AFTER INSERT ON mailgroups BEGIN
+	UPDATE counters SET value = value + 1 WHERE name = 'directory_version';
+END;
+CREATE TRIGGER directory_group_removed AFTER DELETE ON mailgroups BEGIN
+	UPDATE counters SET value = value + 1 WHERE name = 'directory_version';
+END;
+CREATE TRIGGER directory_member_added AFTER INSERT ON group_members BEGIN
+	UPDATE counters SET value = value + 1 WHERE name = 'directory_version';
+END;
+CREATE TRIGGER directory_member_removed AFTER DELETE ON group_members BEGIN
+	UPDATE counters SET value = value + 1 WHERE name = 'directory_version';
+END;
+`
+
+func migrateAccountNames(tx *sql.Tx, _ bool) error {
+	_, err := tx.Exec(schemaAccountNames)
+	return err
+}
+
+// DirectoryVersion returns the directory_version counter
+// (storage.Directory).
+func (s *Store) DirectoryVersion(ctx context.Context) (uint64, error) {
+	var v uint64
+	err := s.rdb.QueryRowContext(ctx, "SELECT value FROM counters WHERE name = 'directory_version'").Scan(&v)
+	return v, dbErr("directory version", err)
+}
+
+const accountCols = "id, address, name, password_hash, quota_bytes, quota_messages, disabled, source, created"
 
 func scanAccount(sc interface{ Scan(...any) error }) (storage.Account, error) {
 	var a storage.Account
 	var disabled int
 	var created int64
-	err := sc.Scan(&a.ID, &a.Address, &a.PasswordHash, &a.QuotaBytes, &a.QuotaMessages, &disabled, &a.Source, &created)
+	err := sc.Scan(&a.ID, &a.Address, &a.Name, &a.PasswordHash, &a.QuotaBytes, &a.QuotaMessages, &disabled, &a.Source, &created)
 	a.Disabled = disabled != 0
 	a.Created = time.Unix(created, 0).UTC()
 	return a, err
@@ -225,6 +274,9 @@ func (s *Store) CreateAccount(ctx context.Context, a storage.Account) (storage.A
 	if a.QuotaBytes < 0 || a.QuotaMessages < 0 {
 		return a, fmt.Errorf("negative quota: %w", storage.ErrInvalid)
 	}
+	if !storage.ValidDisplayName(a.Name) {
+		return a, fmt.Errorf("display name %q: %w", a.Name, storage.ErrInvalid)
+	}
 	a.Address = addr
 	if a.Created.IsZero() {
 		a.Created = time.Now()
@@ -245,9 +297,9 @@ func (s *Store) CreateAccount(ctx context.Context, a storage.Account) (storage.A
 		if n > 0 {
 			return fmt.Errorf("%s is an alias or a group: %w", addr, storage.ErrExists)
 		}
-		res, err := w.exec(`INSERT INTO accounts(address, domain, password_hash, quota_bytes, quota_messages, disabled, source, created)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			addr, domain, a.PasswordHash, a.QuotaBytes, a.QuotaMessages, boolInt(a.Disabled), string(a.Source), a.Created.Unix())
+		res, err := w.exec(`INSERT INTO accounts(address, domain, name, password_hash, quota_bytes, quota_messages, disabled, source, created)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			addr, domain, a.Name, a.PasswordHash, a.QuotaBytes, a.QuotaMessages, boolInt(a.Disabled), string(a.Source), a.Created.Unix())
 		if err != nil {
 			return dbErr("create account", err)
 		}
@@ -266,8 +318,9 @@ func (s *Store) CreateAccount(ctx context.Context, a storage.Account) (storage.A
 	return a, err
 }
 
-// UpdateAccount changes password hash, quotas, disabled flag and source of
-// the account identified by ID, or by Address when ID is 0.
+// UpdateAccount changes display name, password hash, quotas, disabled
+// flag and source of the account identified by ID, or by Address when ID
+// is 0.
 func (s *Store) UpdateAccount(ctx context.Context, a storage.Account) error {
 	src, err := normSource(a.Source)
 	if err != nil {
@@ -276,6 +329,9 @@ func (s *Store) UpdateAccount(ctx context.Context, a storage.Account) error {
 	if a.QuotaBytes < 0 || a.QuotaMessages < 0 {
 		return fmt.Errorf("negative quota: %w", storage.ErrInvalid)
 	}
+	if !storage.ValidDisplayName(a.Name) {
+		return fmt.Errorf("display name %q: %w", a.Name, storage.ErrInvalid)
+	}
 	var addr string
 	if a.ID == 0 {
 		if addr, _, err = normAddress(a.Address); err != nil {
@@ -283,9 +339,9 @@ func (s *Store) UpdateAccount(ctx context.Context, a storage.Account) error {
 		}
 	}
 	return s.write(ctx, "update account", func(w *wtx) error {
-		res, err := w.exec(`UPDATE accounts SET password_hash = ?, quota_bytes = ?, quota_messages = ?, disabled = ?, source = ?
+		res, err := w.exec(`UPDATE accounts SET name = ?, password_hash = ?, quota_bytes = ?, quota_messages = ?, disabled = ?, source = ?
 			WHERE (? != 0 AND id = ?) OR (? = 0 AND address = ?)`,
-			a.PasswordHash, a.QuotaBytes, a.QuotaMessages, boolInt(a.Disabled), string(src), a.ID, a.ID, a.ID, addr)
+			a.Name, a.PasswordHash, a.QuotaBytes, a.QuotaMessages, boolInt(a.Disabled), string(src), a.ID, a.ID, a.ID, addr)
 		if err != nil {
 			return dbErr("update account", err)
 		}

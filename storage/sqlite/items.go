@@ -100,6 +100,68 @@ func migrateItems(tx *sql.Tx, _ bool) error {
 	return err
 }
 
+// Schema version 13: the payload of small items in the index, and each
+// current item's time span beside its name.
+//
+//   - items.floating: storage.ItemIndex.Floating (rows indexed before
+//     it have 0: their floating times are taken as UTC, as before).
+//   - items.data: the payload (storage.ItemIndex.Data), so that
+//     calendar-data and address-data answers read one query instead of one
+//     blob per item. Rows indexed before it have NULL: readers fall back
+//     to the message.
+//   - item_names.lo and hi: the span of the item's current message
+//     (items.start_ts and end_ts; an item with no time spans everything),
+//     kept by triggers whenever cur changes, and the covering index
+//     item_names_span, so that a time-range query reads the rows of the
+//     items in the range only, not every item of the folder.
+const schemaItemData = `
+ALTER TABLE items ADD COLUMN data BLOB;
+ALTER TABLE items ADD COLUMN floating INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE item_names ADD COLUMN lo INTEGER NOT NULL DEFAULT -4611686018427387904;
+ALTER TABLE item_names ADD COLUMN hi INTEGER NOT NULL DEFAULT 4611686018427387904;
+CREATE INDEX item_names_span ON item_names(mailbox, hi, lo, cur, name);
+CREATE TRIGGER item_names_span_added AFTER INSERT ON item_names WHEN new.cur != 0 BEGIN
+	UPDATE item_names SET
+		lo = coalesce((SELECT i.start_ts FROM messages m JOIN items i ON i.blob = m.blob
+			WHERE m.mailbox = new.mailbox AND m.uid = new.cur), -4611686018427387904),
+		hi = coalesce((SELECT CASE WHEN i.start_ts IS NULL THEN 4611686018427387904 ELSE coalesce(i.end_ts, -4611686018427387904) END
+			FROM messages m JOIN items i ON i.blob = m.blob WHERE m.mailbox = new.mailbox AND m.uid = new.cur), 4611686018427387904)
+		WHERE mailbox = new.mailbox AND item_uid = new.item_uid;
+END;
+CREATE TRIGGER item_names_span_changed AFTER UPDATE OF cur ON item_names WHEN new.cur != old.cur BEGIN
+	UPDATE item_names SET
+		lo = coalesce((SELECT i.start_ts FROM messages m JOIN items i ON i.blob = m.blob
+			WHERE m.mailbox = new.mailbox AND m.uid = new.cur), -4611686018427387904),
+		hi = coalesce((SELECT CASE WHEN i.start_ts IS NULL THEN 4611686018427387904 ELSE coalesce(i.end_ts, -4611686018427387904) END
+			FROM messages m JOIN items i ON i.blob = m.blob WHERE m.mailbox = new.mailbox AND m.uid = new.cur), 4611686018427387904)
+		WHERE mailbox = new.mailbox AND item_uid = new.item_uid;
+END;
+`
+
+// itemSpanBackfill sets the span of every item of a database indexed
+// before schema 12.
+const itemSpanBackfill = `
+UPDATE item_names SET
+	lo = coalesce((SELECT i.start_ts FROM messages m JOIN items i ON i.blob = m.blob
+		WHERE m.mailbox = item_names.mailbox AND m.uid = item_names.cur), -4611686018427387904),
+	hi = coalesce((SELECT CASE WHEN i.start_ts IS NULL THEN 4611686018427387904 ELSE coalesce(i.end_ts, -4611686018427387904) END
+		FROM messages m JOIN items i ON i.blob = m.blob WHERE m.mailbox = item_names.mailbox AND m.uid = item_names.cur), 4611686018427387904)
+	WHERE cur != 0`
+
+func migrateItemData(tx *sql.Tx, _ bool) error {
+	if _, err := tx.Exec(schemaItemData); err != nil {
+		return err
+	}
+	_, err := tx.Exec(itemSpanBackfill)
+	return err
+}
+
+// Bounds of item_names.lo and hi: an item with no time spans them.
+const (
+	spanMin int64 = -1 << 62
+	spanMax int64 = 1 << 62
+)
+
 func unixOrNull(t time.Time) any {
 	if t.IsZero() {
 		return nil
@@ -124,10 +186,14 @@ func (w *wtx) insertItem(blobID int64, it *storage.ItemIndex) error {
 	if defname == "" {
 		defname = it.UID
 	}
-	_, err := w.exec(`INSERT OR REPLACE INTO items(blob, kind, uid, defname, summary, start_ts, end_ts, all_day, recurring, transparent, status, recurrence, names, emails, phones)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	var data any
+	if it.Data != nil && len(it.Data) <= storage.MaxItemData {
+		data = it.Data
+	}
+	_, err := w.exec(`INSERT OR REPLACE INTO items(blob, kind, uid, defname, summary, start_ts, end_ts, all_day, recurring, transparent, status, recurrence, names, emails, phones, data, floating)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		blobID, string(it.Kind), it.UID, defname, it.Summary, unixOrNull(it.Start), unixOrNull(it.End), boolInt(it.AllDay),
-		boolInt(it.Recurring), boolInt(it.Transparent), it.Status, it.Recurrence, jsonList(it.Names), jsonList(it.Emails), jsonList(it.Phones))
+		boolInt(it.Recurring), boolInt(it.Transparent), it.Status, it.Recurrence, jsonList(it.Names), jsonList(it.Emails), jsonList(it.Phones), data, boolInt(it.Floating))
 	return dbErr("insert item", err)
 }
 
@@ -268,7 +334,7 @@ func (w *wtx) setItemName(mbox storage.MailboxID, itemUID, name string) error {
 }
 
 const itemCols = `m.uid, m.modseq, m.size, b.hash, n.name, i.kind, i.uid, i.defname, i.summary, i.start_ts, i.end_ts,
-	i.all_day, i.recurring, i.transparent, i.status, i.recurrence, i.names, i.emails, i.phones`
+	i.all_day, i.recurring, i.transparent, i.status, i.recurrence, i.names, i.emails, i.phones, i.floating`
 
 // itemFrom reads the current item of each item UID of a folder: one
 // item_names row each, its current message, that message's index.
@@ -276,19 +342,23 @@ const itemFrom = ` FROM item_names n JOIN messages m ON m.mailbox = n.mailbox AN
 	JOIN items i ON i.blob = m.blob JOIN blobs b ON b.id = m.blob
 	WHERE n.mailbox = ? AND n.cur != 0`
 
-func scanItem(sc interface{ Scan(...any) error }, mbox storage.MailboxID, content bool, st *string, hdr *[]byte) (storage.Item, error) {
+func scanItem(sc interface{ Scan(...any) error }, mbox storage.MailboxID, content bool, st *string, hdr *[]byte, data *[]byte) (storage.Item, error) {
 	var (
 		it                    storage.Item
 		kind, hash            string
 		start, end            sql.NullInt64
 		allDay, rec, transp   int
+		floating              int
 		recurrence            []byte
 		names, emails, phones string
 	)
 	dest := []any{&it.UID, &it.ModSeq, &it.Size, &hash, &it.Name, &kind, &it.Index.UID, &it.Index.DefaultName, &it.Index.Summary,
-		&start, &end, &allDay, &rec, &transp, &it.Index.Status, &recurrence, &names, &emails, &phones}
+		&start, &end, &allDay, &rec, &transp, &it.Index.Status, &recurrence, &names, &emails, &phones, &floating}
 	if content {
 		dest = append(dest, st, hdr)
+	}
+	if data != nil {
+		dest = append(dest, data)
 	}
 	err := sc.Scan(dest...)
 	if err != nil {
@@ -303,7 +373,7 @@ func scanItem(sc interface{ Scan(...any) error }, mbox storage.MailboxID, conten
 	if end.Valid {
 		it.Index.End = time.Unix(end.Int64, 0).UTC()
 	}
-	it.Index.AllDay, it.Index.Recurring, it.Index.Transparent = allDay != 0, rec != 0, transp != 0
+	it.Index.AllDay, it.Index.Recurring, it.Index.Transparent, it.Index.Floating = allDay != 0, rec != 0, transp != 0, floating != 0
 	if len(recurrence) > 0 {
 		it.Index.Recurrence = recurrence
 	}
@@ -344,36 +414,60 @@ func (s *Store) Items(ctx context.Context, mbox storage.MailboxID, q storage.Ite
 	if len(q.UIDs) > 0 {
 		inList("i.uid", q.UIDs)
 	}
-	if !q.Start.IsZero() || !q.End.IsZero() {
-		cond += " AND (i.start_ts IS NULL OR ((? = 0 OR i.start_ts < ?) AND i.end_ts >= ?))"
-		var end int64
-		if !q.End.IsZero() {
-			end = q.End.Unix()
-		}
-		var start int64 = -1 << 62
+	ranged := !q.Start.IsZero() || !q.End.IsZero()
+	if ranged {
+		// The span kept beside the name (schema 12): items with no time
+		// span everything, so they always pass.
+		cond += " AND n.hi >= ? AND n.lo < ?"
+		start, end := spanMin, spanMax
 		if !q.Start.IsZero() {
 			start = q.Start.Unix()
 		}
-		args = append(args, end, end, start)
+		if !q.End.IsZero() {
+			end = q.End.Unix()
+		}
+		args = append(args, start, end)
 	}
 	cols := itemCols
-	if q.Content {
+	switch {
+	case q.Content:
 		cols += ", b.structure, b.header"
+	case q.Data:
+		// The message's structure only where the index lacks the payload.
+		cols += ", CASE WHEN i.data IS NULL THEN b.structure ELSE '' END, CASE WHEN i.data IS NULL THEN b.header END"
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+cols+itemFrom+cond+` ORDER BY n.name`, args...)
+	if q.Data {
+		cols += ", i.data"
+	}
+	order := " ORDER BY n.name"
+	if ranged {
+		// Sorted as an expression: ORDER BY n.name would make SQLite walk
+		// the name index (every item of the folder) instead of
+		// item_names_span.
+		order = " ORDER BY n.name || ''"
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+cols+itemFrom+cond+order, args...)
 	if err != nil {
 		return nil, dbErr("items", err)
 	}
 	defer rows.Close()
 	var out []storage.Item
+	withStructure := q.Content || q.Data
 	for rows.Next() {
 		var st string
-		var hdr []byte
-		it, err := scanItem(rows, mbox, q.Content, &st, &hdr)
+		var hdr, data []byte
+		var dp *[]byte
+		if q.Data {
+			dp = &data
+		}
+		it, err := scanItem(rows, mbox, withStructure, &st, &hdr, dp)
 		if err != nil {
 			return nil, dbErr("items", err)
 		}
-		if q.Content {
+		if data != nil {
+			it.Index.Data = data
+		}
+		if withStructure && st != "" {
 			it.Structure = new(storage.Part)
 			if err := json.Unmarshal([]byte(st), it.Structure); err != nil {
 				return nil, fmt.Errorf("sqlite: corrupt structure of uid %d: %w", it.UID, err)
@@ -382,7 +476,10 @@ func (s *Store) Items(ctx context.Context, mbox storage.MailboxID, q storage.Ite
 		}
 		out = append(out, it)
 	}
-	return out, dbErr("items", rows.Err())
+	if err := rows.Err(); err != nil {
+		return nil, dbErr("items", err)
+	}
+	return out, nil
 }
 
 // ItemChangesSince returns the items changed and removed since modseq
@@ -432,7 +529,7 @@ func (s *Store) ItemChangesSince(ctx context.Context, mbox storage.MailboxID, si
 	}
 	defer rows.Close()
 	for rows.Next() {
-		it, err := scanItem(rows, mbox, false, nil, nil)
+		it, err := scanItem(rows, mbox, false, nil, nil, nil)
 		if err != nil {
 			return res, dbErr("item changes", err)
 		}

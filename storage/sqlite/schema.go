@@ -30,6 +30,8 @@ var migrations = []migration{
 	{9, "client activations and app passwords", migrateClients},
 	{10, "groupware items", migrateItems},
 	{11, "download links (SmartAttach)", migrateLinks},
+	{12, "account display names, directory version", migrateAccountNames},
+	{13, "item payloads in the index", migrateItemData},
 	{14, "quota counts a file's size, not its message's", migrateCharge},
 }
 

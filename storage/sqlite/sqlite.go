@@ -91,6 +91,9 @@ type Store struct {
 	done     chan struct{}
 
 	hub hub
+
+	// stmts are the writer's prepared statements (writer goroutine only).
+	stmts *stmtCache
 }
 
 var (
@@ -154,6 +157,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		ops:      make(chan *op, 4*opts.MaxBatch),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
+		stmts:    newStmtCache(wdb),
 	}
 	s.hub.init()
 

@@ -34,16 +34,27 @@ const (
 // wtx is what an op's function sees: the batch transaction and the lists of
 // what the op did, applied only if the op (its savepoint) succeeds.
 type wtx struct {
-	tx *sql.Tx
-	s  *Store
-	o  *op
+	tx    *sql.Tx
+	s     *Store
+	o     *op
+	stmts *txStmts // the batch's prepared statements (stmtcache.go)
 }
 
 func (w *wtx) exec(query string, args ...any) (sql.Result, error) {
+	if w.stmts != nil {
+		if st := w.stmts.stmt(query); st != nil {
+			return st.Exec(args...)
+		}
+	}
 	return w.tx.Exec(query, args...)
 }
 
 func (w *wtx) queryRow(query string, args ...any) *sql.Row {
+	if w.stmts != nil {
+		if st := w.stmts.stmt(query); st != nil {
+			return st.QueryRow(args...)
+		}
+	}
 	return w.tx.QueryRow(query, args...)
 }
 
@@ -187,7 +198,18 @@ func (s *Store) runBatch(batch []*op) {
 			live = append(live, o)
 		}
 	}
-	live = s.syncBlobs(live)
+	s.commitBatch(live)
+}
+
+// commitBatch runs the taken ops live in one transaction and commits it.
+// The batch's blobs are made durable (one shared round of fsyncs) while
+// the ops run, and the commit waits for them: a blob is durable before the
+// commit that references it, and the fsyncs no longer add to the batch's
+// time, which every queued write waits for. If that sync fails, the
+// transaction is rolled back, the ops that need blobs fail (the caller
+// sees a temporary storage error, nothing is committed for them) and the
+// others run again in a new transaction.
+func (s *Store) commitBatch(live []*op) {
 	if len(live) == 0 {
 		return
 	}
@@ -200,34 +222,58 @@ func (s *Store) runBatch(batch []*op) {
 			close(o.done)
 		}
 	}
+	synced := s.syncBlobsAsync(live)
 	// The writer's own context: a caller's cancellation must not interrupt
 	// the shared transaction.
 	ctx := context.Background()
+	s.stmts.prepareWanted() // the connection is free between batches
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
+		<-synced
 		finish(dbErr("begin", err))
 		return
 	}
+	bound := &txStmts{tx: tx, cache: s.stmts}
 	for _, o := range live {
 		if _, err := tx.Exec("SAVEPOINT op"); err != nil {
 			tx.Rollback()
+			<-synced
 			finish(dbErr("savepoint", err))
 			return
 		}
-		o.err = s.runOp(&wtx{tx: tx, s: s, o: o})
+		o.err = s.runOp(&wtx{tx: tx, s: s, o: o, stmts: bound})
 		if o.err != nil {
 			o.changes, o.deleted, o.created = nil, nil, nil
 			if _, err := tx.Exec("ROLLBACK TO op"); err != nil {
 				tx.Rollback()
+				<-synced
 				finish(dbErr("rollback to savepoint", err))
 				return
 			}
 		}
 		if _, err := tx.Exec("RELEASE op"); err != nil {
 			tx.Rollback()
+			<-synced
 			finish(dbErr("release savepoint", err))
 			return
 		}
+	}
+	if err := <-synced; err != nil {
+		tx.Rollback()
+		s.log.Error("cannot make blobs durable", "err", err)
+		rest := live[:0:0]
+		for _, o := range live {
+			if len(o.blobs) > 0 {
+				o.err = err
+				o.changes, o.deleted, o.created = nil, nil, nil
+				close(o.done)
+			} else {
+				o.err, o.changes, o.deleted, o.created = nil, nil, nil, nil
+				rest = append(rest, o)
+			}
+		}
+		s.commitBatch(rest) // no blobs: nothing to sync
+		return
 	}
 	if err := tx.Commit(); err != nil {
 		tx.Rollback()
@@ -270,33 +316,28 @@ func (s *Store) runBatch(batch []*op) {
 	finish(nil)
 }
 
-// syncBlobs makes the blobs of the batch durable with one shared round of
-// fsyncs. If that fails, the ops that need blobs fail (the caller sees a
-// temporary storage error, nothing is committed for them) and the others go
-// on.
-func (s *Store) syncBlobs(live []*op) []*op {
+// syncBlobsAsync starts making the blobs of the ops durable
+// (blob.Store.Sync: one shared round of fsyncs) and returns a channel that
+// receives its outcome (at once nil when there is nothing to sync).
+func (s *Store) syncBlobsAsync(live []*op) <-chan error {
+	done := make(chan error, 1)
 	var ids []storage.BlobID
 	for _, o := range live {
 		ids = append(ids, o.blobs...)
 	}
 	if len(ids) == 0 {
-		return live
+		done <- nil
+		return done
 	}
-	err := s.blobs.Sync(ids)
-	if err == nil {
-		return live
-	}
-	s.log.Error("cannot make blobs durable", "err", err)
-	rest := live[:0:0]
-	for _, o := range live {
-		if len(o.blobs) > 0 {
-			o.err = err
-			close(o.done)
-		} else {
-			rest = append(rest, o)
-		}
-	}
-	return rest
+	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				done <- fmt.Errorf("sqlite: panic making blobs durable: %v\n%s", v, debug.Stack())
+			}
+		}()
+		done <- s.blobs.Sync(ids)
+	}()
+	return done
 }
 
 func (s *Store) runOp(w *wtx) (err error) {

@@ -161,3 +161,110 @@ func testItems(t *testing.T, st storage.Store) {
 	wantErr(t, err, storage.ErrNoMailbox)
 	checkHealthy(t, st)
 }
+
+// testItemData: the payload kept in the index (ItemIndex.Data) comes back
+// with ItemQuery.Data and only then; a payload above MaxItemData is not
+// kept, and such an item comes with its structure instead; copies share
+// it.
+func testItemData(t *testing.T, st storage.Store) {
+	ctx := ctxT(t)
+	a := newAccount(t, st, "itemdata")
+	must(st.EnsureGroupwareMailboxes(ctx, a.ID))(t)
+	cal := mailbox(t, st, a.ID, "Calendar")
+	put := func(uid string, data []byte) storage.Delivered {
+		t.Helper()
+		raw, p := NewMessage(uid, "a@example.test", "a@example.test", uid)
+		p.Item = &storage.ItemIndex{Kind: storage.ItemEvent, UID: uid, DefaultName: uid + ".ics", Data: data}
+		ref := must(st.PutBlob(ctx, bytes.NewReader(raw)))(t)
+		ds := must(st.Deliver(ctx, ref, p, []storage.Target{{Account: a.ID, Mailbox: cal.ID}}))(t)
+		noErr(t, ds[0].Err)
+		return ds[0]
+	}
+	small := []byte("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")
+	put("small", small)
+	put("large", bytes.Repeat([]byte("x"), storage.MaxItemData+1))
+	put("none", nil)
+
+	plain := must(st.Items(ctx, cal.ID, storage.ItemQuery{}))(t)
+	for _, it := range plain {
+		if it.Index.Data != nil || it.Structure != nil {
+			t.Fatalf("%s: data or structure without asking: %+v", it.Name, it)
+		}
+	}
+	got := map[string]storage.Item{}
+	for _, it := range must(st.Items(ctx, cal.ID, storage.ItemQuery{Data: true}))(t) {
+		got[it.Index.UID] = it
+	}
+	if it := got["small"]; !bytes.Equal(it.Index.Data, small) || it.Structure != nil {
+		t.Fatalf("small: data %q, structure %v", it.Index.Data, it.Structure)
+	}
+	for _, uid := range []string{"large", "none"} {
+		if it := got[uid]; it.Index.Data != nil || it.Structure == nil || len(it.Header) == 0 {
+			t.Fatalf("%s: data %d bytes, structure %v: want no data and the structure", uid, len(it.Index.Data), it.Structure)
+		}
+	}
+	both := must(st.Items(ctx, cal.ID, storage.ItemQuery{Names: []string{"small.ics"}, Data: true, Content: true}))(t)
+	if len(both) != 1 || !bytes.Equal(both[0].Index.Data, small) || both[0].Structure == nil {
+		t.Fatalf("data and content: %+v", both)
+	}
+	// Floating times are flagged.
+	raw, p := NewMessage("floating", "a@example.test", "a@example.test", "floating")
+	p.Item = &storage.ItemIndex{Kind: storage.ItemEvent, UID: "floating", DefaultName: "floating.ics", Floating: true, AllDay: true,
+		Start: time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 3, 3, 0, 0, 0, 0, time.UTC)}
+	ref := must(st.PutBlob(ctx, bytes.NewReader(raw)))(t)
+	noErr(t, must(st.Deliver(ctx, ref, p, []storage.Target{{Account: a.ID, Mailbox: cal.ID}}))(t)[0].Err)
+	for _, it := range must(st.Items(ctx, cal.ID, storage.ItemQuery{}))(t) {
+		if it.Index.Floating != (it.Index.UID == "floating") || it.Index.AllDay != (it.Index.UID == "floating") {
+			t.Fatalf("%s: Floating %v AllDay %v", it.Index.UID, it.Index.Floating, it.Index.AllDay)
+		}
+	}
+	// A copy in another calendar shares the index and its payload.
+	other := must(st.CreateMailbox(ctx, a.ID, "Other", ""))(t)
+	noErr(t, st.SetMetadata(ctx, a.ID, other.ID, []storage.MetadataEntry{{Name: storage.FolderTypeEntry, Value: []byte(storage.FolderTypeEvent)}}))
+	must(st.Copy(ctx, cal.ID, storage.UIDSet{{Start: 1, Stop: 0}}, other.ID, 0))(t)
+	copied := must(st.Items(ctx, other.ID, storage.ItemQuery{Names: []string{"small.ics"}, Data: true}))(t)
+	if len(copied) != 1 || !bytes.Equal(copied[0].Index.Data, small) {
+		t.Fatalf("copy: %+v", copied)
+	}
+}
+
+// testItemSpans: a time-range query follows the item's current message
+// through every change: a newer message of the UID (an IMAP client's
+// update) moves the item, expunging it moves it back, a replacement over
+// DAV moves it again; an item with no time is in every range.
+func testItemSpans(t *testing.T, st storage.Store) {
+	ctx := ctxT(t)
+	a := newAccount(t, st, "itemspans")
+	must(st.EnsureGroupwareMailboxes(ctx, a.ID))(t)
+	cal := mailbox(t, st, a.ID, "Calendar")
+	tgt := storage.Target{Account: a.ID, Mailbox: cal.ID}
+	day := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	in := func(d time.Time) []string {
+		return itemNames(must(st.Items(ctx, cal.ID, storage.ItemQuery{Start: d, End: d.Add(24 * time.Hour)}))(t))
+	}
+	first := putItem(t, st, tgt, "mover", "v1", day, day.Add(time.Hour))
+	noErr(t, first.Err)
+	// No time at all (a task without dates): in every range.
+	raw, p := NewMessage("undated", "a@example.test", "a@example.test", "undated")
+	p.Item = &storage.ItemIndex{Kind: storage.ItemTodo, UID: "undated", DefaultName: "undated.ics"}
+	ref := must(st.PutBlob(ctx, bytes.NewReader(raw)))(t)
+	noErr(t, must(st.Deliver(ctx, ref, p, []storage.Target{tgt}))(t)[0].Err)
+
+	eqNames(t, "day 1", in(day), "mover.ics", "undated.ics")
+	eqNames(t, "day 5", in(day.Add(96*time.Hour)), "undated.ics")
+	second := putItem(t, st, tgt, "mover", "v2", day.Add(96*time.Hour), day.Add(97*time.Hour))
+	noErr(t, second.Err)
+	eqNames(t, "day 1 after the update", in(day), "undated.ics")
+	eqNames(t, "day 5 after the update", in(day.Add(96*time.Hour)), "mover.ics", "undated.ics")
+	must(st.Expunge(ctx, cal.ID, []storage.UID{second.UID}))(t)
+	eqNames(t, "day 1 after the expunge", in(day), "mover.ics", "undated.ics")
+	eqNames(t, "day 5 after the expunge", in(day.Add(96*time.Hour)), "undated.ics")
+	repl := tgt
+	repl.ItemName, repl.Replace = "mover.ics", first.UID
+	noErr(t, putItem(t, st, repl, "mover", "v3", day.Add(48*time.Hour), day.Add(49*time.Hour)).Err)
+	eqNames(t, "day 1 after the replacement", in(day), "undated.ics")
+	eqNames(t, "day 3 after the replacement", in(day.Add(48*time.Hour)), "mover.ics", "undated.ics")
+	// Open ranges.
+	eqNames(t, "from day 3 on", itemNames(must(st.Items(ctx, cal.ID, storage.ItemQuery{Start: day.Add(48 * time.Hour)}))(t)), "mover.ics", "undated.ics")
+	eqNames(t, "until day 2", itemNames(must(st.Items(ctx, cal.ID, storage.ItemQuery{End: day.Add(24 * time.Hour)}))(t)), "undated.ics")
+}

@@ -108,6 +108,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Queue", testQueue},
 		{"DiscardBlob", testDiscardBlob},
 		{"Items", testItems},
+		{"ItemData", testItemData},
+		{"ItemSpans", testItemSpans},
 		{"ACL", testACL},
 		{"SharedMailboxes", testSharedMailboxes},
 		{"Groups", testGroups},
@@ -123,6 +125,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Quarantine", testQuarantine},
 		{"Activations", testActivations},
 		{"AppPasswords", testAppPasswords},
+		{"AccountNames", testAccountNames},
+		{"DirectoryVersion", testDirectoryVersion},
 		{"Links", testLinks},
 	}
 	for _, tc := range tests {

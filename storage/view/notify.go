@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"mime"
+	"net/mail"
 	"slices"
 	"strings"
 	"time"
@@ -121,7 +122,7 @@ func informOne(ctx context.Context, st storage.Store, opts *Options, owner stora
 			name += string(Delimiter) + path
 		}
 	}
-	msg := composeShare(opts, owner.Address, acct.Address, path, name, ra, rb.Has(acl.Of(acl.Lookup)))
+	msg := composeShare(opts, owner, acct, path, name, ra, rb.Has(acl.Of(acl.Lookup)))
 	if _, d, err := ingest.Put(ctx, st, bytes.NewReader(msg), storage.Target{Account: acct.ID, MailboxName: "INBOX", IgnoreQuota: true}); err != nil {
 		return err
 	} else if d.Err != nil {
@@ -153,18 +154,25 @@ func informOne(ctx context.Context, st storage.Store, opts *Options, owner stora
 	return nil
 }
 
-// composeShare writes the information mail.
-func composeShare(opts *Options, owner, rcpt, path, name string, rights acl.Rights, changed bool) []byte {
+// composeShare writes the information mail. The owner and the recipient
+// are named by their display names when they have one ("Jane Doe
+// (jane@example.test) has shared ...", From: "Jane Doe"
+// <jane@example.test>).
+func composeShare(opts *Options, ownerAcct, rcptAcct storage.Account, path, name string, rights acl.Rights, changed bool) []byte {
 	now := opts.now()
 	host := opts.Hostname
 	if host == "" {
 		host = "localhost"
 	}
+	owner, rcpt := ownerAcct.Address, rcptAcct.Address
 	public := strings.HasPrefix(owner, "@")
-	from := owner
+	from := (&mail.Address{Name: ownerAcct.Name, Address: owner}).String()
 	who := owner
+	if ownerAcct.Name != "" {
+		who = ownerAcct.Name + " (" + owner + ")"
+	}
 	if public {
-		from = "postmaster" + owner
+		from = "<postmaster" + owner + ">"
 		who = "The administrator of " + owner[1:]
 	}
 	var what, scope string
@@ -176,7 +184,7 @@ func composeShare(opts *Options, owner, rcpt, path, name string, rights acl.Righ
 	default:
 		scope, what = "folder", fmt.Sprintf("the folder %q", path)
 	}
-	subject := fmt.Sprintf("%s shared %s with you", owner, what)
+	subject := fmt.Sprintf("%s shared %s with you", who, what)
 	first := fmt.Sprintf("%s has shared %s with you.", who, what)
 	if changed {
 		subject = fmt.Sprintf("Your access to %s of %s has changed", what, owner)
@@ -191,8 +199,8 @@ func composeShare(opts *Options, owner, rcpt, path, name string, rights acl.Righ
 
 	var b bytes.Buffer
 	hdr := func(k, v string) { b.WriteString(k + ": " + v + "\r\n") }
-	hdr("From", "<"+from+">")
-	hdr("To", "<"+rcpt+">")
+	hdr("From", from)
+	hdr("To", (&mail.Address{Name: rcptAcct.Name, Address: rcpt}).String())
 	hdr("Subject", mime.QEncoding.Encode("utf-8", subject))
 	hdr("Date", now.Format(time.RFC1123Z))
 	hdr("Message-ID", "<share."+randomID()+"@"+host+">")

@@ -41,7 +41,35 @@ func ParseTime(s string) (time.Time, error) {
 }
 
 // Range is a parsed time-range; zero ends are open.
-type Range struct{ Start, End time.Time }
+type Range struct {
+	Start, End time.Time
+	// Floating, when set, is the zone floating times are read in (RFC
+	// 4791 9.9: the calendar's CALDAV:calendar-timezone, or the query's
+	// CALDAV:timezone); nil reads them as UTC.
+	Floating *item.Zone
+}
+
+// floatingSlack bounds how far a wall-clock time is from its instant
+// (UTC offsets are within -12h and +14h): a floating item's wall-clock
+// span is searched this much wider than the range.
+const floatingSlack = 26 * time.Hour
+
+// Widen returns the range a store query must cover for r to find the
+// floating items r may match (stored as wall clock written as UTC): r
+// itself when it reads floating times as UTC.
+func (r Range) Widen() Range {
+	if r.Floating == nil {
+		return r
+	}
+	w := Range{Start: r.Start, End: r.End}
+	if !w.Start.IsZero() {
+		w.Start = w.Start.Add(-floatingSlack)
+	}
+	if !w.End.IsZero() {
+		w.End = w.End.Add(floatingSlack)
+	}
+	return w
+}
 
 // ParseRange parses a time-range element (RFC 4791 9.9: at least one end;
 // start before end).
@@ -65,7 +93,37 @@ func ParseRange(tr *davxml.TimeRange) (Range, error) {
 
 // Instances returns the instances of an indexed item overlapping r
 // (non-recurring: its one span), and whether a bound cut them.
+//
+// A floating item's instances are computed in wall-clock time and read in
+// r.Floating (when set), so they come out in UTC like any other's.
 func Instances(idx *storage.ItemIndex, r Range) ([]item.Instance, bool, error) {
+	if idx.Floating && r.Floating != nil {
+		z := *r.Floating
+		wall, trunc, err := instances(idx, r.Widen())
+		if err != nil {
+			return nil, false, err
+		}
+		var out []item.Instance
+		for _, in := range wall {
+			in.Start, in.End, in.RecurrenceID = z.ToUTC(in.Start), floatingEnd(z, in.End), z.ToUTC(in.RecurrenceID)
+			if matchSpan(idx.Kind, in.Start, in.End, r) {
+				out = append(out, in)
+			}
+		}
+		return out, trunc, nil
+	}
+	return instances(idx, r)
+}
+
+// floatingEnd reads a floating end in z (an endless one stays endless).
+func floatingEnd(z item.Zone, e time.Time) time.Time {
+	if e.IsZero() || e.Equal(storage.ItemEndless) {
+		return e
+	}
+	return z.ToUTC(e)
+}
+
+func instances(idx *storage.ItemIndex, r Range) ([]item.Instance, bool, error) {
 	if !idx.Recurring {
 		in := item.Instance{Start: idx.Start, End: idx.End, RecurrenceID: idx.Start, Transparent: idx.Transparent, Status: idx.Status}
 		if matchSpan(idx.Kind, idx.Start, idx.End, r) {
@@ -145,15 +203,31 @@ func KindComponent(k storage.ItemKind) string {
 }
 
 // Match evaluates a calendar-query filter (RFC 4791 9.7) against a
-// decoded calendar object whose index is idx.
-func Match(f *davxml.CompFilter, cal *ical.Calendar, idx *storage.ItemIndex) (bool, error) {
+// decoded calendar object whose index is idx; floating (nil: UTC) is the
+// zone floating times are read in.
+func Match(f *davxml.CompFilter, cal *ical.Calendar, idx *storage.ItemIndex, floating *item.Zone) (bool, error) {
 	if f == nil {
 		return true, nil
 	}
-	return matchComp(f, []*ical.Component{cal.Component}, cal, idx, 0)
+	m := matcher{cal: cal, idx: idx, floating: floating}
+	return m.matchComp(f, []*ical.Component{cal.Component}, 0)
 }
 
-func matchComp(f *davxml.CompFilter, cands []*ical.Component, cal *ical.Calendar, idx *storage.ItemIndex, depth int) (bool, error) {
+// matcher carries what every level of a filter needs.
+type matcher struct {
+	cal      *ical.Calendar
+	idx      *storage.ItemIndex
+	floating *item.Zone
+}
+
+// parseRange parses a time-range of the filter with the matcher's zone.
+func (m *matcher) parseRange(tr *davxml.TimeRange) (Range, error) {
+	r, err := ParseRange(tr)
+	r.Floating = m.floating
+	return r, err
+}
+
+func (m *matcher) matchComp(f *davxml.CompFilter, cands []*ical.Component, depth int) (bool, error) {
 	if depth > 8 {
 		return false, fmt.Errorf("%w: filter nested too deeply", ErrFilter)
 	}
@@ -170,7 +244,7 @@ func matchComp(f *davxml.CompFilter, cands []*ical.Component, cal *ical.Calendar
 		return false, nil
 	}
 	for _, c := range named {
-		ok, err := matchOne(f, c, cal, idx, depth)
+		ok, err := m.matchOne(f, c, depth)
 		if err != nil || ok {
 			return ok, err
 		}
@@ -178,25 +252,25 @@ func matchComp(f *davxml.CompFilter, cands []*ical.Component, cal *ical.Calendar
 	return false, nil
 }
 
-func matchOne(f *davxml.CompFilter, c *ical.Component, cal *ical.Calendar, idx *storage.ItemIndex, depth int) (bool, error) {
+func (m *matcher) matchOne(f *davxml.CompFilter, c *ical.Component, depth int) (bool, error) {
 	if f.TimeRange != nil {
-		r, err := ParseRange(f.TimeRange)
+		r, err := m.parseRange(f.TimeRange)
 		if err != nil {
 			return false, err
 		}
-		ok, err := componentInRange(c, cal, idx, r)
+		ok, err := componentInRange(c, m.cal, m.idx, r)
 		if err != nil || !ok {
 			return false, err
 		}
 	}
 	for i := range f.PropFilters {
-		ok, err := matchProp(&f.PropFilters[i], c, cal)
+		ok, err := m.matchProp(&f.PropFilters[i], c)
 		if err != nil || !ok {
 			return false, err
 		}
 	}
 	for i := range f.CompFilters {
-		ok, err := matchComp(&f.CompFilters[i], c.Children, cal, idx, depth+1)
+		ok, err := m.matchComp(&f.CompFilters[i], c.Children, depth+1)
 		if err != nil || !ok {
 			return false, err
 		}
@@ -214,7 +288,11 @@ func componentInRange(c *ical.Component, cal *ical.Calendar, idx *storage.ItemIn
 		if idx != nil && c.Name == KindComponent(idx.Kind) {
 			return MatchIndex(idx, r)
 		}
-		s, e, err := item.ComponentSpan(cal, c)
+		var z item.Zone
+		if r.Floating != nil {
+			z = *r.Floating
+		}
+		s, e, err := item.ComponentSpanIn(cal, c, z)
 		if err != nil {
 			return false, nil
 		}
@@ -229,7 +307,7 @@ func componentInRange(c *ical.Component, cal *ical.Calendar, idx *storage.ItemIn
 	return true, nil
 }
 
-func matchProp(f *davxml.PropFilter, c *ical.Component, cal *ical.Calendar) (bool, error) {
+func (m *matcher) matchProp(f *davxml.PropFilter, c *ical.Component) (bool, error) {
 	props := c.Props.Values(strings.ToUpper(f.Name))
 	if f.IsNotDefined != nil {
 		return len(props) == 0, nil
@@ -241,11 +319,15 @@ func matchProp(f *davxml.PropFilter, c *ical.Component, cal *ical.Calendar) (boo
 		p := &props[i]
 		ok := true
 		if f.TimeRange != nil {
-			r, err := ParseRange(f.TimeRange)
+			r, err := m.parseRange(f.TimeRange)
 			if err != nil {
 				return false, err
 			}
-			t, err := item.PropTime(cal, p)
+			var z item.Zone
+			if r.Floating != nil {
+				z = *r.Floating
+			}
+			t, err := item.PropTimeIn(m.cal, p, z)
 			ok = err == nil && (r.Start.IsZero() || !t.Before(r.Start)) && (r.End.IsZero() || t.Before(r.End))
 		}
 		for j := 0; ok && j < len(f.TextMatches); j++ {

@@ -16,7 +16,13 @@ const utcLayout = "20060102T150405Z"
 // the instances overlapping r (RFC 4791 9.6.5): one component per
 // instance, times in UTC, RECURRENCE-ID on each, no RRULE, RDATE, EXDATE
 // or VTIMEZONE. A non-recurring object comes back with its times in UTC.
+// Floating times are read in r.Floating (UTC when nil); all-day dates stay
+// dates.
 func Expand(cal *ical.Calendar, idx *storage.ItemIndex, r Range) ([]byte, error) {
+	var z item.Zone
+	if r.Floating != nil {
+		z = *r.Floating
+	}
 	out := ical.NewCalendar()
 	for name, ps := range cal.Props {
 		out.Props[name] = ps
@@ -29,7 +35,7 @@ func Expand(cal *ical.Calendar, idx *storage.ItemIndex, r Range) ([]byte, error)
 			continue
 		case ical.CompEvent, ical.CompToDo, ical.CompJournal:
 			if rid := c.Props.Get(ical.PropRecurrenceID); rid != nil {
-				if t, err := item.PropTime(cal, rid); err == nil {
+				if t, err := item.PropTimeIn(cal, rid, z); err == nil {
 					overrides[t.Unix()] = c
 				}
 				continue
@@ -45,10 +51,17 @@ func Expand(cal *ical.Calendar, idx *storage.ItemIndex, r Range) ([]byte, error)
 	}
 	for _, in := range ins {
 		var c *ical.Component
-		if o, ok := overrides[in.RecurrenceID.Unix()]; ok {
-			c = toUTC(cal, o)
+		if idx.AllDay && idx.Floating && r.Floating != nil {
+			// Dates are written as the days they are, not as the
+			// instants of their midnights in the zone.
+			in.Start, in.End, in.RecurrenceID = wallOf(z, in.Start), wallOf(z, in.End), wallOf(z, in.RecurrenceID)
+		}
+		if o, ok := overrides[in.RecurrenceID.Unix()]; ok && !idx.AllDay {
+			c = toUTC(cal, o, z)
+		} else if o, ok := overrides[z.ToUTC(in.RecurrenceID).Unix()]; ok && idx.AllDay {
+			c = toUTC(cal, o, z)
 		} else if master != nil {
-			c = toUTC(cal, master)
+			c = toUTC(cal, master, z)
 			setTime(c, ical.PropDateTimeStart, in.Start, idx.AllDay)
 			if c.Props.Get(ical.PropDateTimeEnd) != nil {
 				setTime(c, ical.PropDateTimeEnd, in.End, idx.AllDay)
@@ -77,15 +90,30 @@ func Expand(cal *ical.Calendar, idx *storage.ItemIndex, r Range) ([]byte, error)
 	return b.Bytes(), nil
 }
 
+// wallOf returns the wall-clock day whose midnight in z is the instant t
+// (t itself when none of the days around it is).
+func wallOf(z item.Zone, t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	for _, c := range []time.Time{d, d.AddDate(0, 0, 1), d.AddDate(0, 0, -1), d.AddDate(0, 0, 2)} {
+		if z.ToUTC(c).Equal(t) {
+			return c
+		}
+	}
+	return t
+}
+
 // toUTC copies c with every DATE-TIME property carrying a TZID converted
-// to UTC.
-func toUTC(cal *ical.Calendar, c *ical.Component) *ical.Component {
+// to UTC, and the floating ones read in z.
+func toUTC(cal *ical.Calendar, c *ical.Component, z item.Zone) *ical.Component {
 	n := &ical.Component{Name: c.Name, Props: ical.Props{}, Children: c.Children}
 	for name, ps := range c.Props {
 		for _, p := range ps {
 			p := p
-			if p.Params.Get(ical.PropTimezoneID) != "" && p.ValueType() != ical.ValueDate && len(p.Value) == 15 {
-				if t, err := item.PropTime(cal, &p); err == nil {
+			if p.ValueType() != ical.ValueDate && len(p.Value) == 15 && isTimeProp(name) {
+				if t, err := item.PropTimeIn(cal, &p, z); err == nil {
 					p = *ical.NewProp(name)
 					p.Value = t.UTC().Format(utcLayout)
 				}
@@ -109,14 +137,18 @@ func setTime(c *ical.Component, name string, t time.Time, date bool) {
 // LimitRecurrenceSet returns the object without the overridden instances
 // that do not overlap r (RFC 4791 9.6.6); the master is kept.
 func LimitRecurrenceSet(cal *ical.Calendar, r Range) ([]byte, error) {
+	var z item.Zone
+	if r.Floating != nil {
+		z = *r.Floating
+	}
 	out := ical.NewCalendar()
 	for name, ps := range cal.Props {
 		out.Props[name] = ps
 	}
 	for _, c := range cal.Children {
 		if rid := c.Props.Get(ical.PropRecurrenceID); rid != nil {
-			s, e, err := item.ComponentSpan(cal, c)
-			ridT, err2 := item.PropTime(cal, rid)
+			s, e, err := item.ComponentSpanIn(cal, c, z)
+			ridT, err2 := item.PropTimeIn(cal, rid, z)
 			if err == nil && err2 == nil && !item.Overlaps(s, e, r.Start, r.End) && !item.Overlaps(ridT, ridT, r.Start, r.End) {
 				continue
 			}
@@ -128,4 +160,15 @@ func LimitRecurrenceSet(cal *ical.Calendar, r Range) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// isTimeProp reports whether a property holds a date or time (those toUTC
+// converts; other properties of 15 characters are left alone).
+func isTimeProp(name string) bool {
+	switch name {
+	case ical.PropDateTimeStart, ical.PropDateTimeEnd, ical.PropDue, ical.PropRecurrenceID, ical.PropCompleted,
+		ical.PropExceptionDates, ical.PropRecurrenceDates, ical.PropCreated, ical.PropLastModified, ical.PropDateTimeStamp:
+		return true
+	}
+	return false
 }

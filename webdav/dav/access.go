@@ -2,6 +2,7 @@ package dav
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync"
 
@@ -19,6 +20,14 @@ import (
 // tests.
 type Access interface {
 	Folders(ctx context.Context) ([]Folder, error)
+}
+
+// FolderLooker is an Access that can also find one typed folder by the
+// principal's name for it without listing them all (a request on one
+// collection or object: PUT, GET, REPORT). ok is false when no typed
+// folder the principal may list ("l") has that name.
+type FolderLooker interface {
+	Lookup(ctx context.Context, name string) (f Folder, ok bool, err error)
 }
 
 // Folder is a typed folder as the principal sees it.
@@ -78,6 +87,20 @@ func (h *Handler) accessFor(r *http.Request, acct storage.Account) Access {
 	return OwnerAccess(h.c.Store, acct)
 }
 
+// Lookup finds one folder in the list (ownerAccess lists few folders).
+func (a *ownerAccess) Lookup(ctx context.Context, name string) (Folder, bool, error) {
+	fs, err := a.Folders(ctx)
+	if err != nil {
+		return Folder{}, false, err
+	}
+	for _, f := range fs {
+		if f.Name == name {
+			return f, true, nil
+		}
+	}
+	return Folder{}, false, nil
+}
+
 // ViewAccess is the Access of a principal's storage/view: its own typed
 // folders, those of other accounts shared with it ("~owner/Calendar") and
 // its domain's public ones ("#public/Global Address Book"), with the
@@ -87,6 +110,8 @@ type ViewAccess struct {
 	V      *view.View
 	mu     sync.Mutex
 	listed []Folder
+	types  map[storage.AccountID]map[storage.MailboxID]string
+	owners map[storage.AccountID]storage.Account
 }
 
 // NewViewAccess returns the Access of v.
@@ -112,34 +137,81 @@ func (a *ViewAccess) list(ctx context.Context) ([]Folder, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := a.V.Store()
-	types := map[storage.AccountID]map[storage.MailboxID]string{}
-	owners := map[storage.AccountID]storage.Account{}
 	var out []Folder
 	for _, f := range fs {
-		oid := f.Mailbox.Account
-		t, ok := types[oid]
-		if !ok {
-			if t, err = st.FolderTypes(ctx, oid); err != nil {
-				return nil, err
-			}
-			types[oid] = t
+		df, ok, err := a.typed(ctx, f)
+		if err != nil {
+			return nil, err
 		}
-		typ, ok := t[f.Mailbox.ID]
-		if !ok {
-			continue
+		if ok {
+			out = append(out, df)
 		}
-		o, ok := owners[oid]
-		if !ok {
-			if o, err = st.AccountByID(ctx, oid); err != nil {
-				return nil, err
-			}
-			owners[oid] = o
-		}
-		out = append(out, Folder{Mailbox: f.Mailbox, Name: f.Name, Owner: o, Type: typ, Rights: f.Rights})
 	}
 	if out == nil {
 		out = []Folder{}
 	}
 	return out, nil
+}
+
+// typed returns the DAV folder of a view folder (false when it has no
+// type), reading each owner's folder types and account once per
+// ViewAccess. a.mu is held.
+func (a *ViewAccess) typed(ctx context.Context, f view.Folder) (Folder, bool, error) {
+	st := a.V.Store()
+	if a.types == nil {
+		a.types = map[storage.AccountID]map[storage.MailboxID]string{}
+		a.owners = map[storage.AccountID]storage.Account{}
+	}
+	oid := f.Mailbox.Account
+	t, ok := a.types[oid]
+	if !ok {
+		var err error
+		if t, err = st.FolderTypes(ctx, oid); err != nil {
+			return Folder{}, false, err
+		}
+		a.types[oid] = t
+	}
+	typ, ok := t[f.Mailbox.ID]
+	if !ok {
+		return Folder{}, false, nil
+	}
+	o, ok := a.owners[oid]
+	if !ok {
+		if me := a.V.Account(); me.ID == oid {
+			o = me
+		} else {
+			var err error
+			if o, err = st.AccountByID(ctx, oid); err != nil {
+				return Folder{}, false, err
+			}
+		}
+		a.owners[oid] = o
+	}
+	return Folder{Mailbox: f.Mailbox, Name: f.Name, Owner: o, Type: typ, Rights: f.Rights}, true, nil
+}
+
+// Lookup finds one typed folder by name (view.View.Lookup: a few queries
+// instead of the whole list), or in the list when Folders ran already.
+func (a *ViewAccess) Lookup(ctx context.Context, name string) (Folder, bool, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.listed != nil {
+		for _, f := range a.listed {
+			if f.Name == name {
+				return f, true, nil
+			}
+		}
+		return Folder{}, false, nil
+	}
+	vf, err := a.V.Lookup(ctx, name)
+	if errors.Is(err, storage.ErrNoMailbox) {
+		return Folder{}, false, nil
+	}
+	if err != nil {
+		return Folder{}, false, err
+	}
+	if vf.Name != name { // another spelling of the name ("inbox", "~JANE@...")
+		return Folder{}, false, nil
+	}
+	return a.typed(ctx, vf)
 }

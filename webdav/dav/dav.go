@@ -60,6 +60,10 @@ type Config struct {
 	// Access returns the principal's window on the store (storage/view
 	// when sharing is wired); nil, or a nil result: OwnerAccess.
 	Access func(r *http.Request, acct storage.Account) Access
+	// EnsureFolders, when set, creates the account's missing groupware
+	// folders (the server's, shared with its login hook); nil: the
+	// Handler does it itself, once per account.
+	EnsureFolders func(ctx context.Context, acct storage.Account) error
 	// MaxResourceSize is the largest calendar or address object accepted
 	// by PUT (413 with max-resource-size beyond it); 0: 10 MiB.
 	MaxResourceSize int64
@@ -95,6 +99,9 @@ type Handler struct {
 // account and Handler (accounts from before groupware, or added while
 // the server runs).
 func (h *Handler) ensure(ctx context.Context, acct storage.Account) error {
+	if h.c.EnsureFolders != nil {
+		return h.c.EnsureFolders(ctx, acct)
+	}
 	if _, ok := h.ensured.Load(acct.ID); ok {
 		return nil
 	}
@@ -237,17 +244,13 @@ func (h *Handler) resolve(ctx context.Context, acct storage.Account, t *target, 
 	if t.slash || method == "MKCOL" || method == "MKCALENDAR" || len(t.rest) < 2 {
 		return nil
 	}
-	fs, err := h.folders(ctx, acct, t.card)
-	if err != nil {
+	if _, ok, err := h.findFolder(ctx, acct, t.card, t.folder); err != nil || ok {
 		return err
 	}
 	parent := strings.Join(t.rest[:len(t.rest)-1], "/")
-	isParent := false
-	for _, f := range fs {
-		if f.name == t.folder {
-			return nil
-		}
-		isParent = isParent || f.name == parent
+	_, isParent, err := h.findFolder(ctx, acct, t.card, parent)
+	if err != nil {
+		return err
 	}
 	if isParent || method == http.MethodPut {
 		t.kind, t.folder, t.name = "object", parent, t.rest[len(t.rest)-1]
@@ -408,23 +411,60 @@ func (f *folder) objectHref(name string) string { return objectHref(f.viewer, f.
 // folders, as its Access lists them (from the request context; the
 // account's own otherwise), ordered by name.
 func (h *Handler) folders(ctx context.Context, acct storage.Account, card bool) ([]folder, error) {
-	a, ok := ctx.Value(accessKey{}).(Access)
-	if !ok {
-		a = OwnerAccess(h.c.Store, acct)
-	}
-	fs, err := a.Folders(ctx)
+	fs, err := h.access(ctx, acct).Folders(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var out []folder
 	for _, f := range fs {
-		if (card && !item.IsContactType(f.Type)) || (!card && !item.IsCalendarType(f.Type)) || !f.Rights.Has(acl.Of(acl.Lookup)) {
-			continue
+		if df, ok := davFolder(acct, card, f); ok {
+			out = append(out, df)
 		}
-		out = append(out, folder{mb: f.Mailbox, name: f.Name, viewer: acct.Address, typ: f.Type, owner: f.Owner, rights: f.Rights.String()})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out, nil
+}
+
+// access returns the request's Access (the account's own folders when the
+// context carries none).
+func (h *Handler) access(ctx context.Context, acct storage.Account) Access {
+	if a, ok := ctx.Value(accessKey{}).(Access); ok {
+		return a
+	}
+	return OwnerAccess(h.c.Store, acct)
+}
+
+// davFolder is the folder f as this side (card: address books, else
+// calendars) serves it; false when f is not of this side or not listable.
+func davFolder(acct storage.Account, card bool, f Folder) (folder, bool) {
+	if (card && !item.IsContactType(f.Type)) || (!card && !item.IsCalendarType(f.Type)) || !f.Rights.Has(acl.Of(acl.Lookup)) {
+		return folder{}, false
+	}
+	return folder{mb: f.Mailbox, name: f.Name, viewer: acct.Address, typ: f.Type, owner: f.Owner, rights: f.Rights.String()}, true
+}
+
+// findFolder returns the folder of this side the principal calls name,
+// with one lookup when the Access can (FolderLooker), else from the list.
+func (h *Handler) findFolder(ctx context.Context, acct storage.Account, card bool, name string) (folder, bool, error) {
+	a := h.access(ctx, acct)
+	if l, ok := a.(FolderLooker); ok {
+		f, ok, err := l.Lookup(ctx, name)
+		if err != nil || !ok {
+			return folder{}, false, err
+		}
+		df, ok := davFolder(acct, card, f)
+		return df, ok, nil
+	}
+	fs, err := h.folders(ctx, acct, card)
+	if err != nil {
+		return folder{}, false, err
+	}
+	for _, f := range fs {
+		if f.name == name {
+			return f, true, nil
+		}
+	}
+	return folder{}, false, nil
 }
 
 const allRights = "lrswipkxtea"
@@ -433,16 +473,14 @@ const allRights = "lrswipkxtea"
 // (404 when it does not exist, is not typed for this side, or is not
 // visible).
 func (h *Handler) lookupFolder(ctx context.Context, acct storage.Account, t target) (folder, error) {
-	fs, err := h.folders(ctx, acct, t.card)
+	f, ok, err := h.findFolder(ctx, acct, t.card, t.folder)
 	if err != nil {
 		return folder{}, err
 	}
-	for _, f := range fs {
-		if f.name == t.folder {
-			return f, nil
-		}
+	if !ok {
+		return folder{}, errStatus(http.StatusNotFound)
 	}
-	return folder{}, errStatus(http.StatusNotFound)
+	return f, nil
 }
 
 func has(rights string, any string) bool { return strings.ContainsAny(rights, any) }

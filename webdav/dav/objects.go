@@ -16,11 +16,13 @@ import (
 	"github.com/floemail/floe/storage/ingest"
 	"github.com/floemail/floe/storage/item"
 	"github.com/floemail/floe/webdav/caldav"
+	"github.com/floemail/floe/webdav/carddav"
 	"github.com/floemail/floe/webdav/davxml"
 )
 
-// payloads reads the payloads of items (one Messages call for their
-// structures, then each blob).
+// payloads reads the payloads of items: from the index when it kept them
+// (ItemQuery.Data), otherwise from the messages (one Messages call for
+// the structures the items lack, then each blob).
 func (h *Handler) payloads(ctx context.Context, mbox storage.MailboxID, items []storage.Item) (map[storage.UID][]byte, error) {
 	out := make(map[storage.UID][]byte, len(items))
 	if len(items) == 0 {
@@ -30,6 +32,10 @@ func (h *Handler) payloads(ctx context.Context, mbox storage.MailboxID, items []
 	uids := make([]storage.UID, 0, len(items))
 	var msgs []storage.Message
 	for _, it := range items {
+		if it.Index.Data != nil {
+			out[it.UID] = it.Index.Data
+			continue
+		}
 		if it.Structure != nil {
 			msgs = append(msgs, storage.Message{UID: it.UID, Blob: it.Blob, Structure: it.Structure, Header: it.Header})
 		} else {
@@ -77,6 +83,22 @@ type dataRequest struct {
 	name   xml.Name
 	expand *caldav.Range
 	limit  *caldav.Range
+	// comp is the calendar-data selection (RFC 4791 9.6.1), nil for the
+	// whole object; props the address-data one (RFC 6352 10.4), nil for
+	// every property.
+	comp  *caldav.Selection
+	props []carddav.PropSelection
+}
+
+// setFloating sets the zone floating times are read in for expand and
+// limit-recurrence-set.
+func (dr *dataRequest) setFloating(z *item.Zone) {
+	if dr.expand != nil {
+		dr.expand.Floating = z
+	}
+	if dr.limit != nil {
+		dr.limit.Floating = z
+	}
 }
 
 func findDataRequest(req *davxml.PropList) (*dataRequest, error) {
@@ -88,6 +110,14 @@ func findDataRequest(req *davxml.PropList) (*dataRequest, error) {
 			continue
 		}
 		dr := &dataRequest{name: p.XMLName}
+		var err error
+		if p.XMLName == pCalData {
+			if dr.comp, err = caldav.ParseSelection(p.Children); err != nil {
+				return nil, errStatus(http.StatusBadRequest)
+			}
+		} else if dr.props, err = carddav.ParseSelection(p.Children); err != nil {
+			return nil, errStatus(http.StatusBadRequest)
+		}
 		for _, c := range p.Children {
 			if c.XMLName.Space != davxml.NSCalDAV || (c.XMLName.Local != "expand" && c.XMLName.Local != "limit-recurrence-set") {
 				continue
@@ -125,6 +155,15 @@ func (h *Handler) renderItems(ctx context.Context, ms *davxml.Multistatus, acct 
 	if err != nil {
 		return err
 	}
+	if dr != nil && !f.card() && (dr.expand != nil && dr.expand.Floating == nil || dr.limit != nil && dr.limit.Floating == nil) {
+		// The calendar's zone for floating times (a calendar-query set
+		// the request's already).
+		z, err := h.floatingZone(ctx, f, "")
+		if err != nil {
+			return err
+		}
+		dr.setFloating(z)
+	}
 	data := pre
 	if dr != nil && data == nil {
 		if data, err = h.payloads(ctx, f.mb.ID, items); err != nil {
@@ -133,36 +172,77 @@ func (h *Handler) renderItems(ctx context.Context, ms *davxml.Multistatus, acct 
 	}
 	for i := range items {
 		it := &items[i]
-		var extra map[xml.Name]string
-		if dr != nil {
-			d, ok := data[it.UID]
-			if !ok {
-				ms.Status(f.objectHref(it.Name), "HTTP/1.1 404 Not Found")
-				continue
-			}
-			if dr.expand != nil || dr.limit != nil {
-				if cal, err := item.DecodeCalendar(d); err == nil {
-					var out []byte
-					if dr.expand != nil {
-						out, err = caldav.Expand(cal, &it.Index, *dr.expand)
-					} else {
-						out, err = caldav.LimitRecurrenceSet(cal, *dr.limit)
-					}
-					if err == nil && out != nil {
-						d = out
-					}
-				}
-			}
-			extra = map[xml.Name]string{dr.name: davxml.Element(dr.name, davxml.Escape(string(d)))}
+		if dr == nil || all || names {
+			respond(ms, f.objectHref(it.Name), objectProps(f, it), req, all, names, nil)
+			continue
 		}
-		respond(ms, f.objectHref(it.Name), objectProps(f, it), req, all, names, extra)
+		d, ok := data[it.UID]
+		if !ok {
+			ms.Status(f.objectHref(it.Name), "HTTP/1.1 404 Not Found")
+			continue
+		}
+		d = h.shape(dr, it, d)
+		ok2, missing := collect(objectProps(f, it), req, false, false, nil, dr.name)
+		ms.ResponseData(f.objectHref(it.Name), ok2, dr.name, d, missing)
 	}
 	return nil
 }
 
+// shape applies the calendar-data or address-data request to one object's
+// data: expand or limit-recurrence-set (RFC 4791 9.6.5, 9.6.6), then the
+// component and property selection (RFC 4791 9.6.1, RFC 6352 10.4). Data
+// that does not decode is returned as it is.
+func (h *Handler) shape(dr *dataRequest, it *storage.Item, d []byte) []byte {
+	if dr.props != nil {
+		card, err := item.DecodeContact(d)
+		if err != nil {
+			return d
+		}
+		if out, err := carddav.Select(card, dr.props); err == nil {
+			return out
+		}
+		return d
+	}
+	if dr.expand == nil && dr.limit == nil && dr.comp == nil {
+		return d
+	}
+	cal, err := item.DecodeCalendar(d)
+	if err != nil {
+		return d
+	}
+	if dr.expand != nil || dr.limit != nil {
+		var out []byte
+		if dr.expand != nil {
+			out, err = caldav.Expand(cal, &it.Index, *dr.expand)
+		} else {
+			out, err = caldav.LimitRecurrenceSet(cal, *dr.limit)
+		}
+		if err != nil || out == nil {
+			return d
+		}
+		d = out
+		if dr.comp == nil {
+			return d
+		}
+		if cal, err = item.DecodeCalendar(d); err != nil {
+			return d
+		}
+	}
+	if out, err := caldav.Select(cal, dr.comp); err == nil && out != nil {
+		return out
+	}
+	return d
+}
+
 // current returns the item at a resource name (nil when none).
 func (h *Handler) current(ctx context.Context, f *folder, name string) (*storage.Item, error) {
-	items, err := h.c.Store.Items(ctx, f.mb.ID, storage.ItemQuery{Names: []string{name}})
+	return h.currentWith(ctx, f, name, false)
+}
+
+// currentWith is current, with the payload (ItemQuery.Data) when data is
+// set.
+func (h *Handler) currentWith(ctx context.Context, f *folder, name string, data bool) (*storage.Item, error) {
+	items, err := h.c.Store.Items(ctx, f.mb.ID, storage.ItemQuery{Names: []string{name}, Data: data})
 	if err != nil || len(items) == 0 {
 		return nil, err
 	}
@@ -171,6 +251,13 @@ func (h *Handler) current(ctx context.Context, f *folder, name string) (*storage
 
 func (h *Handler) get(ctx context.Context, w http.ResponseWriter, r *http.Request, acct storage.Account, t target) error {
 	if t.kind != "object" {
+		if t.kind == "calendar" || t.kind == "addressbook" {
+			// A collection that does not exist (or is not visible) is
+			// 404, an existing one has no GET.
+			if _, err := h.lookupFolder(ctx, acct, t); err != nil {
+				return err
+			}
+		}
 		return errStatus(http.StatusMethodNotAllowed)
 	}
 	f, err := h.lookupFolder(ctx, acct, t)
@@ -180,7 +267,7 @@ func (h *Handler) get(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	if !has(f.rights, "r") {
 		return errStatus(http.StatusForbidden)
 	}
-	it, err := h.current(ctx, &f, t.name)
+	it, err := h.currentWith(ctx, &f, t.name, true)
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,7 @@ var (
 	pCalDescription   = dn(davxml.NSCalDAV, "calendar-description")
 	pCalColor         = dn(davxml.NSApple, "calendar-color")
 	pCalOrder         = dn(davxml.NSApple, "calendar-order")
+	pCalTimezone      = dn(davxml.NSCalDAV, "calendar-timezone")
 	pAddrData         = dn(davxml.NSCardDAV, "address-data")
 	pSupportedAddr    = dn(davxml.NSCardDAV, "supported-address-data")
 	pCardMaxSize      = dn(davxml.NSCardDAV, "max-resource-size")
@@ -52,7 +53,13 @@ var metaEntries = map[xml.Name]string{
 	pCardDescription: "/shared/comment",
 	pCalColor:        "/shared/vendor/kolab/color",
 	pCalOrder:        "/shared/vendor/floe/calendar-order",
+	pCalTimezone:     metaCalTimezone,
 }
+
+// metaCalTimezone holds a calendar's CALDAV:calendar-timezone (RFC 4791
+// 5.2.2): an iCalendar object with one VTIMEZONE, the zone floating times
+// of the calendar are read in.
+const metaCalTimezone = "/shared/vendor/floe/calendar-timezone"
 
 // props is the set of properties a resource has, rendered.
 type props map[xml.Name]string
@@ -143,7 +150,7 @@ func (h *Handler) collectionProps(ctx context.Context, acct storage.Account, f *
 	if i := strings.LastIndexByte(leaf, '/'); i >= 0 {
 		leaf = leaf[i+1:]
 	}
-	names := []string{"/shared/vendor/floe/displayname", "/shared/comment", "/shared/vendor/kolab/color", "/shared/vendor/floe/calendar-order"}
+	names := []string{"/shared/vendor/floe/displayname", "/shared/comment", "/shared/vendor/kolab/color", "/shared/vendor/floe/calendar-order", metaCalTimezone}
 	md, err := h.c.Store.GetMetadata(ctx, f.owner.ID, f.mb.ID, names, 0)
 	if err != nil {
 		return nil, err
@@ -188,6 +195,9 @@ func (h *Handler) collectionProps(ctx context.Context, acct storage.Account, f *
 	if v := meta["/shared/vendor/floe/calendar-order"]; v != "" {
 		p.set(pCalOrder, davxml.Escape(v))
 	}
+	if v := meta[metaCalTimezone]; v != "" {
+		p.set(pCalTimezone, string(davxml.AppendCharData(nil, []byte(v))))
+	}
 	p.set(pReports, reportSet("C:calendar-query", "C:calendar-multiget", "D:sync-collection", "C:free-busy-query"))
 	h.attachmentProps(p)
 	return p, nil
@@ -203,16 +213,28 @@ func reportSet(names ...string) string {
 
 // objectProps are the properties of an item without its data.
 func objectProps(f *folder, it *storage.Item) props {
-	p := props{}
-	p.set(pResourceType, "")
+	p := make(props, 3)
+	p[pResourceType] = resourceTypeEmpty
 	p.set(pETag, davxml.Escape(etag(it)))
 	if f.card() {
-		p.set(pContentType, "text/vcard; charset=utf-8")
+		p[pContentType] = contentTypeVCard
 	} else {
-		p.set(pContentType, "text/calendar; charset=utf-8; component="+strings.ToLower(map[storage.ItemKind]string{storage.ItemEvent: "vevent", storage.ItemTodo: "vtodo", storage.ItemJournal: "vjournal"}[it.Index.Kind]))
+		p[pContentType] = contentTypeCalendar[it.Index.Kind]
 	}
 	return p
 }
+
+// Rendered object properties that do not depend on the object.
+var (
+	resourceTypeEmpty   = davxml.Element(pResourceType, "")
+	contentTypeVCard    = davxml.Element(pContentType, "text/vcard; charset=utf-8")
+	contentTypeCalendar = map[storage.ItemKind]string{
+		storage.ItemEvent:   davxml.Element(pContentType, "text/calendar; charset=utf-8; component=vevent"),
+		storage.ItemTodo:    davxml.Element(pContentType, "text/calendar; charset=utf-8; component=vtodo"),
+		storage.ItemJournal: davxml.Element(pContentType, "text/calendar; charset=utf-8; component=vjournal"),
+		"":                  davxml.Element(pContentType, "text/calendar; charset=utf-8; component="),
+	}
+)
 
 // allProps are the properties DAV:allprop returns (not calendar-data or
 // address-data, RFC 4791 9.6).
@@ -227,7 +249,14 @@ func allProps(p props) []xml.Name {
 // respond renders the requested properties of one resource: found ones
 // with 200, unknown ones with 404.
 func respond(ms *davxml.Multistatus, href string, p props, req *davxml.PropList, all, names bool, extra map[xml.Name]string) {
-	var ok, missing []string
+	ok, missing := collect(p, req, all, names, extra, xml.Name{})
+	ms.Response(href, davxml.Propstat{Status: "HTTP/1.1 200 OK", Props: ok}, davxml.Propstat{Status: "HTTP/1.1 404 Not Found", Props: missing})
+}
+
+// collect renders the requested properties of one resource: found ones in
+// ok, unknown ones in missing. A property named skip is left out of both
+// (the caller writes it itself).
+func collect(p props, req *davxml.PropList, all, names bool, extra map[xml.Name]string, skip xml.Name) (ok, missing []string) {
 	switch {
 	case names:
 		for n := range p {
@@ -239,6 +268,9 @@ func respond(ms *davxml.Multistatus, href string, p props, req *davxml.PropList,
 		}
 	default:
 		for _, a := range req.Props {
+			if a.XMLName == skip && skip.Local != "" {
+				continue
+			}
 			if v, found := extra[a.XMLName]; found {
 				ok = append(ok, v)
 			} else if v, found := p[a.XMLName]; found {
@@ -248,7 +280,7 @@ func respond(ms *davxml.Multistatus, href string, p props, req *davxml.PropList,
 			}
 		}
 	}
-	ms.Response(href, davxml.Propstat{Status: "HTTP/1.1 200 OK", Props: ok}, davxml.Propstat{Status: "HTTP/1.1 404 Not Found", Props: missing})
+	return ok, missing
 }
 
 func (h *Handler) propfind(ctx context.Context, w http.ResponseWriter, r *http.Request, acct storage.Account, t target) error {
@@ -397,13 +429,25 @@ func contains(l []string, s string) bool {
 	return false
 }
 
+// maxTimezone bounds a stored CALDAV:calendar-timezone.
+const maxTimezone = 32 << 10
+
 // metaUpdates maps set/remove of collection properties to metadata
 // entries; bad lists the rendered names of properties that cannot be set.
 func metaUpdates(set, remove []davxml.Any) (entries []storage.MetadataEntry, bad []string) {
 	for _, p := range set {
 		name, ok := metaEntries[p.XMLName]
 		v := p.Text()
-		if !ok || len(v) > 4096 {
+		limit := 4096
+		if p.XMLName == pCalTimezone {
+			// RFC 4791 5.2.2: one valid VTIMEZONE (valid-calendar-data).
+			limit = maxTimezone
+			if ok {
+				_, _, err := item.ParseTimezone([]byte(v))
+				ok = err == nil
+			}
+		}
+		if !ok || len(v) > limit {
 			bad = append(bad, davxml.EmptyElement(p.XMLName))
 			continue
 		}

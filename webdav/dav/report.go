@@ -86,17 +86,28 @@ func (h *Handler) calendarQuery(ctx context.Context, w http.ResponseWriter, acct
 	if err != nil {
 		return err
 	}
+	zone, err := h.floatingZone(ctx, f, rep.Timezone)
+	if err != nil {
+		return err
+	}
+	if dr != nil {
+		dr.setFloating(zone)
+	}
 	comp, _, indexOnly := caldav.IndexOnly(cf)
 	// The payloads are read when the filter or the answer needs them.
-	q := storage.ItemQuery{Content: dr != nil || !indexOnly}
+	q := storage.ItemQuery{Data: dr != nil || !indexOnly}
 	var rng *caldav.Range
 	if len(cf.CompFilters) == 1 && cf.CompFilters[0].TimeRange != nil {
 		r, err := caldav.ParseRange(cf.CompFilters[0].TimeRange)
 		if err != nil {
 			return filterErr(err)
 		}
+		r.Floating = zone
 		rng = &r
-		q.Start, q.End = r.Start, r.End
+		// Floating items are stored in wall-clock time: a wider search,
+		// the exact test below.
+		w := r.Widen()
+		q.Start, q.End = w.Start, w.End
 	}
 	items, err := h.c.Store.Items(ctx, f.mb.ID, q)
 	if err != nil {
@@ -130,7 +141,7 @@ func (h *Handler) calendarQuery(ctx context.Context, w http.ResponseWriter, acct
 			if err != nil {
 				continue
 			}
-			ok, err = caldav.Match(cf, cal, &it.Index)
+			ok, err = caldav.Match(cf, cal, &it.Index, zone)
 			if err != nil {
 				return filterErr(err)
 			}
@@ -186,7 +197,7 @@ func (h *Handler) multiget(ctx context.Context, w http.ResponseWriter, acct stor
 	var items []storage.Item
 	for len(names) > 0 {
 		n := min(len(names), 500)
-		part, err := h.c.Store.Items(ctx, f.mb.ID, storage.ItemQuery{Names: names[:n], Content: true})
+		part, err := h.c.Store.Items(ctx, f.mb.ID, storage.ItemQuery{Names: names[:n], Data: true})
 		if err != nil {
 			return err
 		}
@@ -210,7 +221,7 @@ func (h *Handler) multiget(ctx context.Context, w http.ResponseWriter, acct stor
 }
 
 func (h *Handler) addressbookQuery(ctx context.Context, w http.ResponseWriter, acct storage.Account, f *folder, rep *davxml.Report) error {
-	items, err := h.c.Store.Items(ctx, f.mb.ID, storage.ItemQuery{Content: true})
+	items, err := h.c.Store.Items(ctx, f.mb.ID, storage.ItemQuery{Data: true})
 	if err != nil {
 		return err
 	}
@@ -315,14 +326,22 @@ func (h *Handler) freeBusyQuery(ctx context.Context, w http.ResponseWriter, f *f
 }
 
 // busy computes the busy periods of the event folders in r from the
-// index alone.
+// index alone, each folder's floating times read in its
+// calendar-timezone.
 func (h *Handler) busy(ctx context.Context, fs []folder, r caldav.Range) ([]caldav.Busy, error) {
 	var all []item.Instance
 	for _, f := range fs {
 		if item.BaseType(f.typ) != storage.FolderTypeEvent {
 			continue
 		}
-		items, err := h.c.Store.Items(ctx, f.mb.ID, storage.ItemQuery{Start: r.Start, End: r.End})
+		fr := r
+		zone, err := h.floatingZone(ctx, &f, "")
+		if err != nil {
+			return nil, err
+		}
+		fr.Floating = zone
+		w := fr.Widen()
+		items, err := h.c.Store.Items(ctx, f.mb.ID, storage.ItemQuery{Start: w.Start, End: w.End})
 		if err != nil {
 			return nil, err
 		}
@@ -330,7 +349,7 @@ func (h *Handler) busy(ctx context.Context, fs []folder, r caldav.Range) ([]cald
 			if items[i].Index.Kind != storage.ItemEvent {
 				continue
 			}
-			ins, _, err := caldav.Instances(&items[i].Index, r)
+			ins, _, err := caldav.Instances(&items[i].Index, fr)
 			if err != nil {
 				continue
 			}
@@ -338,4 +357,32 @@ func (h *Handler) busy(ctx context.Context, fs []folder, r caldav.Range) ([]cald
 		}
 	}
 	return caldav.FreeBusy(all, r), nil
+}
+
+// floatingZone returns the zone floating times of calendar f are read in
+// (RFC 4791 9.9): the request's CALDAV:timezone (RFC 4791 9.8) when it has
+// one, else the calendar's CALDAV:calendar-timezone; nil (UTC) when
+// neither is set. A request's time zone that is no single VTIMEZONE is
+// refused with valid-calendar-data; a stored one that no longer parses is
+// ignored.
+func (h *Handler) floatingZone(ctx context.Context, f *folder, requested string) (*item.Zone, error) {
+	if strings.TrimSpace(requested) != "" {
+		z, _, err := item.ParseTimezone([]byte(requested))
+		if err != nil {
+			return nil, errPre(http.StatusForbidden, davxml.NSCalDAV, "valid-calendar-data", "the timezone of the request: "+err.Error())
+		}
+		return &z, nil
+	}
+	md, err := h.c.Store.GetMetadata(ctx, f.owner.ID, f.mb.ID, []string{metaCalTimezone}, 0)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range md {
+		if e.Name == metaCalTimezone && len(e.Value) > 0 {
+			if z, _, err := item.ParseTimezone(e.Value); err == nil {
+				return &z, nil
+			}
+		}
+	}
+	return nil, nil
 }

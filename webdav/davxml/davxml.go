@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 )
 
 // Namespaces.
@@ -250,11 +251,73 @@ type Report struct {
 	TimeRange *TimeRange `xml:"urn:ietf:params:xml:ns:caldav time-range"`
 }
 
-// Escape escapes text for XML character data and attributes.
+// Escape escapes text for XML character data and attributes (as
+// encoding/xml.EscapeText: quotes, tab, line feed and carriage return as
+// references too; characters XML cannot carry become U+FFFD).
 func Escape(s string) string {
+	if !needsEscape(s) {
+		return s
+	}
 	var b bytes.Buffer
 	xml.EscapeText(&b, []byte(s))
 	return b.String()
+}
+
+// needsEscape reports whether Escape would change s.
+func needsEscape(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20, c == '&', c == '<', c == '>', c == '"', c == '\'', c >= 0x80:
+			return true
+		}
+	}
+	return false
+}
+
+// AppendCharData appends data to b escaped as XML character data: "&",
+// "<" and ">" as entities, carriage returns as "&#13;" (a parser would
+// otherwise turn CRLF into LF, RFC 4791 9.6 keeps the object's bytes),
+// line feeds and tabs as they are, and bytes XML cannot carry (other
+// control characters, invalid UTF-8) as U+FFFD. It is the fast path for
+// calendar-data and address-data.
+func AppendCharData(b []byte, data []byte) []byte {
+	start := 0
+	for i := 0; i < len(data); {
+		c := data[i]
+		var rep string
+		size := 1
+		switch {
+		case c == '&':
+			rep = "&amp;"
+		case c == '<':
+			rep = "&lt;"
+		case c == '>':
+			rep = "&gt;"
+		case c == '\r':
+			rep = "&#13;"
+		case c == '\n' || c == '\t':
+		case c < 0x20 || c == 0x7f:
+			rep = "\uFFFD"
+		case c >= 0x80:
+			r, n := utf8.DecodeRune(data[i:])
+			size = n
+			if r == utf8.RuneError && n == 1 || !isXMLChar(r) {
+				rep = "\uFFFD"
+			}
+		}
+		if rep != "" {
+			b = append(b, data[start:i]...)
+			b = append(b, rep...)
+			start = i + size
+		}
+		i += size
+	}
+	return append(b, data[start:]...)
+}
+
+// isXMLChar reports whether r is a Char of XML 1.0 (2.2) above ASCII.
+func isXMLChar(r rune) bool {
+	return r >= 0x80 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF
 }
 
 // Prefixes used in responses.
@@ -305,7 +368,8 @@ func Element(n xml.Name, inner string) string {
 
 // Multistatus accumulates a 207 response body.
 type Multistatus struct {
-	b bytes.Buffer
+	b       bytes.Buffer
+	scratch []byte
 }
 
 // NewMultistatus starts a multistatus body.
@@ -336,6 +400,44 @@ func (m *Multistatus) Response(href string, stats ...Propstat) {
 		m.b.WriteString("</D:prop><D:status>" + s.Status + "</D:status></D:propstat>")
 	}
 	m.b.WriteString("</D:response>")
+}
+
+// ResponseData adds a response for href whose 200 propstat holds the
+// rendered ok properties and the element name with data as character data
+// (AppendCharData: calendar-data, address-data), written straight into the
+// body; missing properties get a 404 propstat.
+func (m *Multistatus) ResponseData(href string, ok []string, name xml.Name, data []byte, missing []string) {
+	m.b.WriteString("<D:response><D:href>")
+	m.b.WriteString(Escape(href))
+	m.b.WriteString("</D:href><D:propstat><D:prop>")
+	for _, p := range ok {
+		m.b.WriteString(p)
+	}
+	open, close := elementTags(name)
+	m.b.WriteString(open)
+	m.scratch = AppendCharData(m.scratch[:0], data)
+	m.b.Write(m.scratch)
+	m.b.WriteString(close)
+	m.b.WriteString("</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>")
+	if len(missing) > 0 {
+		m.b.WriteString("<D:propstat><D:prop>")
+		for _, p := range missing {
+			m.b.WriteString(p)
+		}
+		m.b.WriteString("</D:prop><D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>")
+	}
+	m.b.WriteString("</D:response>")
+}
+
+// elementTags returns the open and close tags Element writes.
+func elementTags(n xml.Name) (open, close string) {
+	if p := Prefix(n.Space); p != "" {
+		return "<" + p + ":" + n.Local + ">", "</" + p + ":" + n.Local + ">"
+	}
+	if n.Space == "" {
+		return "<" + n.Local + " xmlns=\"\">", "</" + n.Local + ">"
+	}
+	return "<X:" + n.Local + " xmlns:X=\"" + Escape(n.Space) + "\">", "</X:" + n.Local + ">"
 }
 
 // Status adds a response with only a status (a missing or removed member).

@@ -79,7 +79,7 @@ type Result struct{ Added, Changed, Removed int }
 // writes nothing and keeps the folder's sync token.
 func Sync(ctx context.Context, st storage.Store, owner storage.Account, mbox storage.MailboxID, entries []Entry) (Result, error) {
 	var res Result
-	items, err := st.Items(ctx, mbox, storage.ItemQuery{Content: true})
+	items, err := st.Items(ctx, mbox, storage.ItemQuery{Data: true})
 	if err != nil {
 		return res, err
 	}
@@ -134,6 +134,9 @@ func Sync(ctx context.Context, st storage.Store, owner storage.Account, mbox sto
 }
 
 func samePayload(ctx context.Context, st storage.Store, it *storage.Item, card []byte) bool {
+	if it.Index.Data != nil {
+		return bytes.Equal(it.Index.Data, card)
+	}
 	if it.Structure == nil {
 		return false
 	}
@@ -146,7 +149,8 @@ func samePayload(ctx context.Context, st storage.Store, it *storage.Item, card [
 	return err == nil && bytes.Equal(data, card)
 }
 
-// AccountEntries returns the enabled accounts of domain as entries.
+// AccountEntries returns the enabled accounts of domain as entries, with
+// their display names.
 func AccountEntries(ctx context.Context, st storage.Store, domain string) ([]Entry, error) {
 	accts, err := st.Accounts(ctx)
 	if err != nil {
@@ -158,7 +162,7 @@ func AccountEntries(ctx context.Context, st storage.Store, domain string) ([]Ent
 		if a.Disabled || !strings.HasSuffix(a.Address, suffix) || strings.HasPrefix(a.Address, "@") {
 			continue
 		}
-		out = append(out, Entry{Address: a.Address})
+		out = append(out, Entry{Address: a.Address, Name: a.Name})
 	}
 	return out, nil
 }
