@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -124,10 +125,17 @@ func ItemAttachmentRefs(ctx context.Context, st storage.Store, acct storage.Acco
 	return refs, nil
 }
 
+// attachmentFolder is an attachment folder and the item folder it
+// belongs to (storage.AttachmentsOfEntry).
+type attachmentFolder struct {
+	storage.Mailbox
+	of storage.MailboxID
+}
+
 // attachmentFolders returns acct's attachment folders (under
 // AttachmentsFolder, carrying storage.AttachmentsOfEntry) among mbs.
-func attachmentFolders(ctx context.Context, st storage.Store, acct storage.AccountID, mbs []storage.Mailbox) ([]storage.Mailbox, error) {
-	var out []storage.Mailbox
+func attachmentFolders(ctx context.Context, st storage.Store, acct storage.AccountID, mbs []storage.Mailbox) ([]attachmentFolder, error) {
+	var out []attachmentFolder
 	for _, mb := range mbs {
 		if !strings.HasPrefix(mb.Name, AttachmentsFolder+"/") {
 			continue
@@ -140,7 +148,8 @@ func attachmentFolders(ctx context.Context, st storage.Store, acct storage.Accou
 			return nil, err
 		}
 		if len(es) == 1 {
-			out = append(out, mb)
+			of, _ := strconv.ParseInt(string(es[0].Value), 10, 64)
+			out = append(out, attachmentFolder{Mailbox: mb, of: storage.MailboxID(of)})
 		}
 	}
 	return out, nil
@@ -188,6 +197,7 @@ func SweepAttachments(ctx context.Context, st storage.Store, acct storage.Accoun
 		if err != nil {
 			return res, err
 		}
+		left := len(files)
 		for _, f := range files {
 			if refs[attachmentKey(mb.Name, f.Name)] {
 				continue
@@ -200,13 +210,44 @@ func SweepAttachments(ctx context.Context, st storage.Store, acct storage.Accoun
 			switch {
 			case err == nil:
 				res.Removed++
+				left--
 			case errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrNoMailbox):
+				left--
 			default:
+				return res, err
+			}
+		}
+		if left == 0 {
+			if err := removeOrphanFolder(ctx, st, mb, mbs); err != nil {
 				return res, err
 			}
 		}
 	}
 	return res, nil
+}
+
+// removeOrphanFolder deletes the attachment folder mb when the item folder
+// it belongs to is gone and it holds nothing (no message, no subfolder):
+// the folder of a deleted calendar does not outlive its files.
+func removeOrphanFolder(ctx context.Context, st storage.Store, mb attachmentFolder, mbs []storage.Mailbox) error {
+	if items, err := st.MailboxByID(ctx, mb.of); err == nil && items.Account == mb.Account {
+		return nil
+	} else if err != nil && !errors.Is(err, storage.ErrNoMailbox) {
+		return err
+	}
+	for _, o := range mbs {
+		if strings.HasPrefix(o.Name, mb.Name+"/") {
+			return nil
+		}
+	}
+	status, err := st.Status(ctx, mb.ID, 0)
+	if err != nil || status.Messages > 0 {
+		return nil
+	}
+	if err := st.DeleteMailbox(ctx, mb.ID); err != nil && !errors.Is(err, storage.ErrNoMailbox) {
+		return err
+	}
+	return nil
 }
 
 // ReleaseAttachments deletes those of the files named by urls (attachment

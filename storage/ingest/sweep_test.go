@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -111,6 +112,17 @@ func TestSweepAttachments(t *testing.T) {
 	}
 	if res := sweep(0); res.Removed != 1 || fileNames() != "" {
 		t.Fatalf("after the calendar was deleted: %+v %s", res, fileNames())
+	}
+	// The calendar deleted: its empty attachment folder goes too.
+	if err := st.DeleteMailbox(ctx, cal.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Mailbox(ctx, f.alice.ID, folder.Name); err != nil {
+		t.Fatalf("attachment folder gone before the sweep: %v", err)
+	}
+	sweep(0)
+	if _, err := st.Mailbox(ctx, f.alice.ID, folder.Name); !errors.Is(err, storage.ErrNoMailbox) {
+		t.Fatalf("attachment folder of a deleted calendar: %v", err)
 	}
 	// The file of the same bytes outside the attachment folders is whole.
 	mine, err := st.File(ctx, filesMb.ID, "mine.bin")
