@@ -119,19 +119,9 @@ func (h *Handler) post(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	default:
 		return errStatus(http.StatusBadRequest)
 	}
-	f, err := h.lookupFolder(ctx, acct, t)
+	f, cur, err := h.existing(ctx, r, acct, t)
 	if err != nil {
 		return err
-	}
-	cur, err := h.current(ctx, &f, t.name)
-	if err != nil {
-		return err
-	}
-	if cur == nil {
-		return errStatus(http.StatusNotFound)
-	}
-	if im := r.Header.Get("If-Match"); im != "" && !matchETag(im, etag(cur)) {
-		return errStatus(http.StatusPreconditionFailed)
 	}
 	if !has(f.rights, "w") { // the item changes: RFC 8607 3.4 needs write-content
 		return errStatus(http.StatusForbidden)
