@@ -1,43 +1,17 @@
 package rules
 
-import (
-	"strconv"
-	"strings"
-)
+import "github.com/floemail/floe/tomldoc"
 
 // Error is one problem in a rule document: the file, the 1-based line
 // (0 when unknown), the key path ("rules[2].conditions[0].regex", array
-// indexes 0-based) and the reason.
-type Error struct {
-	File   string
-	Line   int
-	Key    string
-	Reason string
-}
+// indexes 0-based) and the reason (Column is not used by rule documents).
+// It is its own type (not server/config's) so that errors.As tells a rule
+// problem from a config problem.
+type Error tomldoc.Error
 
 // Error formats the problem as "FILE:LINE: KEY: REASON", leaving out the
 // parts that are empty.
-func (e *Error) Error() string {
-	var b strings.Builder
-	if e.File != "" {
-		b.WriteString(e.File)
-		if e.Line > 0 {
-			b.WriteByte(':')
-			b.WriteString(strconv.Itoa(e.Line))
-		}
-		b.WriteString(": ")
-	} else if e.Line > 0 {
-		b.WriteString("line ")
-		b.WriteString(strconv.Itoa(e.Line))
-		b.WriteString(": ")
-	}
-	if e.Key != "" {
-		b.WriteString(e.Key)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Reason)
-	return b.String()
-}
+func (e *Error) Error() string { return (*tomldoc.Error)(e).Error() }
 
 // Errors is every problem found in one document (never empty when
 // returned as an error).
@@ -46,22 +20,10 @@ type Errors struct {
 }
 
 // Error joins the problems, one per line.
-func (e *Errors) Error() string {
-	lines := make([]string, len(e.List))
-	for i, x := range e.List {
-		lines[i] = x.Error()
-	}
-	return strings.Join(lines, "\n")
-}
+func (e *Errors) Error() string { return tomldoc.JoinErrors(e.List) }
 
 // Unwrap returns the individual problems.
-func (e *Errors) Unwrap() []error {
-	errs := make([]error, len(e.List))
-	for i, x := range e.List {
-		errs[i] = x
-	}
-	return errs
-}
+func (e *Errors) Unwrap() []error { return tomldoc.UnwrapErrors(e.List) }
 
 // maxErrors is how many problems one document reports.
 const maxErrors = 100

@@ -10,10 +10,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	toml "github.com/pelletier/go-toml/v2"
-	"github.com/pelletier/go-toml/v2/unstable"
+
+	"github.com/floemail/floe/tomldoc"
 )
 
 // MaxDocument is the largest rule document ParseTOML and ParseJSON read.
@@ -155,13 +155,6 @@ func fieldNames(t reflect.Type) (names []string, index map[string]int) {
 	return names, index
 }
 
-func joinPath(prefix, key string) string {
-	if prefix == "" {
-		return key
-	}
-	return prefix + "." + key
-}
-
 func decodeStruct(d *errs, path string, m map[string]any, v reflect.Value) {
 	names, index := fieldNames(v.Type())
 	keys := make([]string, 0, len(m))
@@ -170,11 +163,11 @@ func decodeStruct(d *errs, path string, m map[string]any, v reflect.Value) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		p := joinPath(path, k)
+		p := tomldoc.Join(path, k)
 		i, ok := index[k]
 		if !ok {
 			reason := fmt.Sprintf("unknown key %q", k)
-			if s := closest(k, names); s != "" {
+			if s := tomldoc.Suggest(k, names); s != "" {
 				reason += fmt.Sprintf(" (did you mean %q?)", s)
 			}
 			d.add(p, reason)
@@ -263,66 +256,21 @@ func toFloat(raw any) (float64, bool) {
 	return 0, false
 }
 
-// describe names the type of a decoded value without its content.
+// describe names the type of a decoded value without its content: as
+// tomldoc.TypeName, but TOML floats are "a number" like JSON's, and a TOML
+// date says to write dates as strings.
 func describe(v any) string {
-	switch v.(type) {
-	case string:
-		return "a string"
-	case int64:
-		return "an integer"
-	case float64, json.Number:
+	if _, ok := v.(float64); ok {
 		return "a number"
-	case bool:
-		return "a boolean"
-	case []any:
-		return "an array"
-	case map[string]any:
-		return "a table"
-	case nil:
-		return "null"
-	case time.Time, toml.LocalDate, toml.LocalTime, toml.LocalDateTime:
+	}
+	if tomldoc.IsDateTime(v) {
 		return `a date/time (write dates as strings, "2026-06-18")`
-	default:
-		return fmt.Sprintf("a %T", v)
 	}
-}
-
-// closest returns the known name nearest to k when it is a likely typo.
-func closest(k string, names []string) string {
-	best, bestD := "", 3
-	for _, n := range names {
-		if d := distance(strings.ToLower(k), n); d < bestD {
-			best, bestD = n, d
-		}
-	}
-	return best
-}
-
-func distance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 1 << 30
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := 1
-			if a[i-1] == b[j-1] {
-				c = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return tomldoc.TypeName(v)
 }
 
 // positions maps a key path ("rules[1].conditions[0].regex") to its line.
-type positions map[string]int
+type positions tomldoc.Positions
 
 // line returns the line of path, or of its nearest written ancestor.
 func (p positions) line(path string) int {
@@ -345,89 +293,11 @@ func lineAt(data []byte, off int) int {
 }
 
 // tomlPositions records the line of every table, key and array element of
-// a valid TOML document, using go-toml's AST only for positions.
-func tomlPositions(data []byte) (pos positions) {
-	pos = positions{}
-	defer func() {
-		if recover() != nil { // positions are best effort
-			pos = positions{}
-		}
-	}()
-	starts := []int{0}
-	for i, c := range data {
-		if c == '\n' {
-			starts = append(starts, i+1)
-		}
-	}
-	lineOf := func(off uint32) int {
-		return sort.Search(len(starts), func(i int) bool { return starts[i] > int(off) })
-	}
-	set := func(path string, line int) {
-		if _, ok := pos[path]; !ok {
-			pos[path] = line
-		}
-	}
-	counts := map[string]int{} // array-of-tables path -> entries seen
-	keyPath := func(prefix string, it unstable.Iterator) (string, int) {
-		path, line := prefix, 0
-		for it.Next() {
-			n := it.Node()
-			line = lineOf(n.Raw.Offset)
-			path = joinPath(path, string(n.Data))
-			if c := counts[path]; c > 0 && !it.IsLast() {
-				path += "[" + strconv.Itoa(c-1) + "]"
-			}
-			set(path, line)
-		}
-		return path, line
-	}
-	var value func(path string, v *unstable.Node, line int)
-	value = func(path string, v *unstable.Node, line int) {
-		if v.Raw.Length > 0 {
-			line = lineOf(v.Raw.Offset)
-		}
-		set(path, line)
-		switch v.Kind {
-		case unstable.Array:
-			i := 0
-			for it := v.Children(); it.Next(); {
-				if it.Node().Kind == unstable.Comment {
-					continue
-				}
-				value(path+"["+strconv.Itoa(i)+"]", it.Node(), line)
-				i++
-			}
-		case unstable.InlineTable:
-			for it := v.Children(); it.Next(); {
-				kv := it.Node()
-				if kv.Kind != unstable.KeyValue {
-					continue
-				}
-				p, l := keyPath(path, kv.Key())
-				value(p, kv.Value(), l)
-			}
-		}
-	}
-	var p unstable.Parser
-	p.Reset(data)
-	table := ""
-	for p.NextExpression() {
-		e := p.Expression()
-		switch e.Kind {
-		case unstable.Table:
-			table, _ = keyPath("", e.Key())
-		case unstable.ArrayTable:
-			path, line := keyPath("", e.Key())
-			n := counts[path]
-			counts[path] = n + 1
-			table = path + "[" + strconv.Itoa(n) + "]"
-			set(table, line)
-		case unstable.KeyValue:
-			path, line := keyPath(table, e.Key())
-			value(path, e.Value(), line)
-		}
-	}
-	return pos
+// a valid TOML document (keys as written, unquoted, as decodeStruct joins
+// them).
+func tomlPositions(data []byte) positions {
+	pos, _ := tomldoc.Lines(data, tomldoc.Options{})
+	return positions(pos)
 }
 
 type jsonLineError struct {
@@ -471,7 +341,7 @@ func jsonDocument(data []byte) (positions, map[string]any, error) {
 						return nil, err
 					}
 					k, _ := kt.(string)
-					p := joinPath(path, k)
+					p := tomldoc.Join(path, k)
 					pos[p] = lineAt(data, int(dec.InputOffset()))
 					if _, dup := m[k]; dup {
 						return nil, &jsonLineError{pos[p], fmt.Sprintf("duplicate key %q", k)}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/floemail/floe/acl"
 	"github.com/floemail/floe/server/config"
+	"github.com/floemail/floe/storage/ingest"
 	"github.com/floemail/floe/storage/item"
 	"github.com/floemail/floe/storage/view"
 )
@@ -331,5 +332,87 @@ func TestManagedAttachments(t *testing.T) {
 	// The item is one over CalDAV too.
 	if r := alice.expect(200, "GET", cal+"imap-1.ics", nil); len(attachLines(r.body)) != 1 {
 		t.Fatalf("appended item over CalDAV:\n%s", r.body)
+	}
+
+	// IMAP EXPUNGE of the item: the maintenance loop deletes its file
+	// (after the grace period that protects files of items being written).
+	if err := ic.Store(all, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ic.Expunge().Close(); err != nil {
+		t.Fatal(err)
+	}
+	alice.expect(404, "GET", cal+"imap-1.ics", nil)
+	srv.maintainOnce(t.Context(), srv.store, time.Now())
+	alice.expect(200, "GET", alice.local(ia[0][4]), nil) // within the grace period
+	srv.maintainOnce(t.Context(), srv.store, time.Now().Add(ingest.AttachmentGrace+time.Minute))
+	alice.expect(404, "GET", alice.local(ia[0][4]), nil)
+}
+
+// TestManagedAttachmentsRID: RFC 8607 rid on a recurring event. An
+// attachment added to an instance without a component of its own creates
+// the override (derived from the master) and lands there only; removing
+// the master's attachment from another instance creates that override
+// without it while the master and its file keep it; a recurrence ID that
+// names no instance is 403 valid-rid-parameter.
+func TestManagedAttachmentsRID(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Listeners.HTTPS = "127.0.0.1:0"
+	cfg.Server.Hostname = "mail.example.test"
+	cfg.Auth.FailureDelay = 0
+	addAccount(t, cfg, "alice@example.test", "alice-Secret-1")
+	srv := startServer(t, cfg)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS(t, cfg.Server.DataDir, "127.0.0.1")}, Timeout: 30 * time.Second}
+	alice := &davClient{t: t, hc: hc, base: "https://" + srv.Addrs()["https"].String(), user: "alice@example.test", pass: "alice-Secret-1"}
+	ev := "/dav/calendars/alice@example.test/Calendar/weekly.ics"
+	ics := eventICS("weekly-1", "RRULE:FREQ=WEEKLY;COUNT=5\r\n")
+	alice.expect(201, "PUT", ev, ics, "Content-Type", "text/calendar")
+
+	// components returns the RECURRENCE-ID ("" for the master) and managed
+	// IDs of each component of the stored item.
+	components := func() map[string][]string {
+		t.Helper()
+		r := alice.expect(200, "GET", ev, nil)
+		if _, err := item.ParseCalendar(r.body); err != nil {
+			t.Fatalf("stored item invalid: %v\n%s", err, r.body)
+		}
+		comps, atts := item.Attachments(r.body)
+		out := map[string][]string{}
+		for _, c := range comps {
+			out[c.RecurrenceID] = []string{}
+		}
+		for _, a := range atts {
+			rid := comps[a.Comp].RecurrenceID
+			out[rid] = append(out[rid], a.ManagedID())
+		}
+		return out
+	}
+	add := func(query string, body string) string {
+		t.Helper()
+		r := alice.expect(201, "POST", ev+"?action=attachment-add"+query, []byte(body),
+			"Content-Type", "text/plain", "Content-Disposition", `attachment; filename="`+body+`.txt"`)
+		return r.hdr.Get("Cal-Managed-ID")
+	}
+	one := add("&rid=20260309T100000Z", "instance")
+	if got := components(); len(got) != 2 || len(got[""]) != 0 || len(got["20260309T100000Z"]) != 1 || got["20260309T100000Z"][0] != one {
+		t.Fatalf("after add to an instance: %v", got)
+	}
+	two := add("", "everywhere")
+	alice.expect(204, "POST", ev+"?action=attachment-remove&managed-id="+two+"&rid=20260316T100000Z", nil)
+	got := components()
+	if len(got) != 3 || strings.Join(got[""], ",") != two || strings.Join(got["20260309T100000Z"], ",") != one+","+two ||
+		len(got["20260316T100000Z"]) != 0 {
+		t.Fatalf("after remove from a new override: %v", got)
+	}
+	r := alice.expect(200, "GET", ev, nil)
+	for _, a := range attachLines(r.body) {
+		if a[0] == two {
+			alice.expect(200, "GET", alice.local(a[4]), nil) // the master's file stays
+		}
+	}
+	for _, rid := range []string{"20260310T100000Z", "20260406T100000Z", "nonsense"} {
+		if r := alice.do("POST", ev+"?action=attachment-add&rid="+rid, []byte("x")); r.code != 403 || !strings.Contains(string(r.body), "valid-rid-parameter") {
+			t.Fatalf("rid %s: %d %s", rid, r.code, r.body)
+		}
 	}
 }

@@ -76,6 +76,8 @@ type Server struct {
 	// metrics is created with the Server: the admin listener exports it
 	// and the components count into it.
 	metrics *metrics.Metrics
+	// sweep is the maintenance loop's memory (server/maintenance.go).
+	sweep sweeper
 
 	reloadMu sync.Mutex // serialises Reload (and Reload against Start/Shutdown)
 
@@ -300,8 +302,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.state = stateRunning
 	s.mu.Unlock()
 
-	outq.Start(s.base)          // outbound queue (server/queue)
-	go s.galLoop(s.base, store) // Global Address Books (server/groupware.go)
+	outq.Start(s.base)                  // outbound queue (server/queue)
+	go s.galLoop(s.base, store)         // Global Address Books (server/groupware.go)
+	go s.maintenanceLoop(s.base, store) // files of gone items and ended links (server/maintenance.go)
 
 	for _, bl := range opened {
 		s.serve(bl)

@@ -227,13 +227,18 @@ func TestSmartAttachEndToEnd(t *testing.T) {
 	if resp, _ := get(https + links[1]); resp.StatusCode != 200 {
 		t.Fatalf("other link after revoke: %d", resp.StatusCode)
 	}
+	// The maintenance loop keeps the file: a live link still serves it.
+	srv.maintainOnce(t.Context(), srv.store, clock())
+	if resp, _ := get(https + links[1]); resp.StatusCode != 200 {
+		t.Fatalf("other link after maintenance: %d", resp.StatusCode)
+	}
 	// Expired: a day later the second link is gone too.
 	offset.Store(int64(24*time.Hour + time.Minute))
 	if resp, _ := get(https + links[1]); resp.StatusCode != 410 {
 		t.Fatalf("expired link: %d", resp.StatusCode)
 	}
 
-	// The file stays the sender's: in Files/Attachments, over WebDAV.
+	// The file stays the sender's (in Files/Attachments, over WebDAV)
 	req, _ := http.NewRequest("GET", https+"/webdav/alice@example.test/Files/Attachments/photos.zip", nil)
 	req.SetBasicAuth("alice@example.test", "alice pass 1")
 	resp, err = hc.Do(req)
@@ -244,6 +249,16 @@ func TestSmartAttachEndToEnd(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !bytes.Equal(body, big) {
 		t.Fatalf("the file over WebDAV: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	// until the maintenance loop deletes the file of links that all ended.
+	srv.maintainOnce(t.Context(), srv.store, clock())
+	resp, err = hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Fatalf("the file of ended links over WebDAV: %d", resp.StatusCode)
 	}
 
 	// No token in any log line (access log included).

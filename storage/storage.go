@@ -112,7 +112,12 @@ type Alias struct {
 	Source  Source
 }
 
-// Usage is an account's current storage use.
+// Usage is an account's current storage use: what its quota counts. Bytes
+// is the sum of its messages' sizes, except that the message a backend
+// composes for a file (Files.PutFile, CopyFile: a composite of the file's
+// content in base64) counts the file's size, not the message's, wherever
+// IMAP COPY or MOVE takes it: a file costs what the user stored. Quota
+// checks of every write count the same way.
 type Usage struct {
 	Bytes    int64
 	Messages int64

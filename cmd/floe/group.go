@@ -56,12 +56,19 @@ func sharingCommands() []*command {
 	}
 }
 
-// dbGroup returns a group the CLI may change: not declared in the file.
-func dbGroup(ctx context.Context, cfg *config.Config, st storage.Store, addr string) (storage.Group, error) {
+// findGroup returns the group addr; when there is none, an error that says
+// how to list the groups.
+func findGroup(ctx context.Context, st storage.Store, addr string) (storage.Group, error) {
 	g, err := st.Group(ctx, addr)
 	if errors.Is(err, storage.ErrNotFound) {
 		return g, fmt.Errorf("no group %s; \"floe group list\" shows the groups", addr)
 	}
+	return g, err
+}
+
+// dbGroup returns a group the CLI may change: not declared in the file.
+func dbGroup(ctx context.Context, cfg *config.Config, st storage.Store, addr string) (storage.Group, error) {
+	g, err := findGroup(ctx, st, addr)
 	if err != nil {
 		return g, err
 	}
@@ -127,7 +134,9 @@ func (a *app) groupList(c *cmdCtx) error {
 	})
 }
 
-func (a *app) groupMemberAdd(c *cmdCtx) error {
+// withGroupMember runs fn on the store for "group member add|del GROUP
+// MEMBER": both addresses checked, the group one the CLI may change.
+func (a *app) withGroupMember(c *cmdCtx, fn func(ctx context.Context, cfg *config.Config, st storage.Store, grp, member string) error) error {
 	grp, err := checkAddress(c.args[0])
 	if err != nil {
 		return err
@@ -140,6 +149,12 @@ func (a *app) groupMemberAdd(c *cmdCtx) error {
 		if _, err := dbGroup(ctx, cfg, st, grp); err != nil {
 			return err
 		}
+		return fn(ctx, cfg, st, grp, member)
+	})
+}
+
+func (a *app) groupMemberAdd(c *cmdCtx) error {
+	return a.withGroupMember(c, func(ctx context.Context, cfg *config.Config, st storage.Store, grp, member string) error {
 		switch err := st.AddGroupMember(ctx, grp, member); {
 		case errors.Is(err, storage.ErrExists):
 			return fmt.Errorf("%s is already a member of %s", member, grp)
@@ -158,18 +173,7 @@ func (a *app) groupMemberAdd(c *cmdCtx) error {
 }
 
 func (a *app) groupMemberDel(c *cmdCtx) error {
-	grp, err := checkAddress(c.args[0])
-	if err != nil {
-		return err
-	}
-	member, err := checkAddress(c.args[1])
-	if err != nil {
-		return err
-	}
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
-		if _, err := dbGroup(ctx, cfg, st, grp); err != nil {
-			return err
-		}
+	return a.withGroupMember(c, func(ctx context.Context, cfg *config.Config, st storage.Store, grp, member string) error {
 		switch err := st.RemoveGroupMember(ctx, grp, member); {
 		case errors.Is(err, storage.ErrNotFound):
 			return fmt.Errorf("%s is not a member of %s", member, grp)
@@ -187,10 +191,7 @@ func (a *app) groupMemberList(c *cmdCtx) error {
 		return err
 	}
 	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
-		g, err := st.Group(ctx, grp)
-		if errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("no group %s; \"floe group list\" shows the groups", grp)
-		}
+		g, err := findGroup(ctx, st, grp)
 		if err != nil {
 			return err
 		}

@@ -61,7 +61,9 @@ func (a *app) quarantineList(c *cmdCtx) error {
 	})
 }
 
-func (a *app) quarantineShow(c *cmdCtx) error {
+// withQuarantineEntry runs fn on the store with the held message named by
+// the command's first argument (quarantine show, release).
+func (a *app) withQuarantineEntry(c *cmdCtx, fn func(ctx context.Context, cfg *config.Config, st storage.Store, e storage.QuarantineEntry) error) error {
 	id, err := quarantineID(c.args[0])
 	if err != nil {
 		return err
@@ -71,6 +73,12 @@ func (a *app) quarantineShow(c *cmdCtx) error {
 		if err != nil {
 			return quarantineErr(id, err)
 		}
+		return fn(ctx, cfg, st, e)
+	})
+}
+
+func (a *app) quarantineShow(c *cmdCtx) error {
+	return a.withQuarantineEntry(c, func(ctx context.Context, cfg *config.Config, st storage.Store, e storage.QuarantineEntry) error {
 		fmt.Fprintf(a.stdout, "ID: %d\nHeld: %s\nFrom: %s\nRecipient: %s\nRule: %s\nSize: %d\n\n", e.ID,
 			e.Created.Local().Format("2006-01-02 15:04:05"), sender(e.From), e.Recipient, e.Reason, e.Size)
 		b, err := st.OpenBlob(ctx, e.Blob)
@@ -84,15 +92,8 @@ func (a *app) quarantineShow(c *cmdCtx) error {
 }
 
 func (a *app) quarantineRelease(c *cmdCtx) error {
-	id, err := quarantineID(c.args[0])
-	if err != nil {
-		return err
-	}
-	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
-		e, err := st.QuarantineEntry(ctx, id)
-		if err != nil {
-			return quarantineErr(id, err)
-		}
+	return a.withQuarantineEntry(c, func(ctx context.Context, cfg *config.Config, st storage.Store, e storage.QuarantineEntry) error {
+		id := e.ID
 		acct := e.Account
 		d := delivery.New(delivery.Options{Store: st, Config: func() *config.Config { return cfg }, Logger: a.cliLogger()})
 		if r, err := d.Resolve(ctx, e.Recipient); err == nil {

@@ -128,6 +128,8 @@ func TestQuarantineCommands(t *testing.T) {
 	floe(t, "", c("quarantine", "release", "1")...).expect(t, 0, "Released message 1 into the INBOX of alice@example.com")
 	floe(t, "", c("quarantine", "list")...).expect(t, 0, "The quarantine is empty.")
 	floe(t, "", c("quarantine", "delete", "1")...).expectErr(t, 1, "no held message 1")
+	floe(t, "", c("quarantine", "show", "1")...).expectErr(t, 1, "no held message 1")
+	floe(t, "", c("quarantine", "release", "1")...).expectErr(t, 1, "no held message 1")
 
 	st, err = sqlite.Open(ctx, dataDir, sqlite.Options{})
 	if err != nil {

@@ -51,6 +51,7 @@ func TestGroupCommands(t *testing.T) {
 	floe(t, "", c("group", "member", "add", "none@example.com", "bob@example.com")...).expectErr(t, 1, "no group none@example.com")
 	r := floe(t, "", c("group", "member", "list", "team@example.com")...)
 	r.expect(t, 0, "alice@example.com\nbob@example.com\n")
+	floe(t, "", c("group", "member", "list", "none@example.com")...).expectErr(t, 1, "no group none@example.com")
 	r = floe(t, "", c("group", "list")...)
 	if !regexp.MustCompile(`staff@example\.com\s+alice@example\.com\s+config`).MatchString(r.stdout) ||
 		!regexp.MustCompile(`team@example\.com\s+alice@example\.com,bob@example\.com\s+db`).MatchString(r.stdout) {

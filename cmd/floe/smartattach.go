@@ -32,9 +32,9 @@ func smartattachCommands() []*command {
 				fs.StringVar(&c.smartattach.account, "account", "", "only the links of this account")
 				fs.BoolVar(&c.smartattach.all, "all", false, "also list expired and revoked links")
 			}},
-		{name: "smartattach revoke", args: "ID", summary: "revoke a download link at once (its file stays in the owner's Files folder)",
+		{name: "smartattach revoke", args: "ID", summary: "revoke a download link at once (the server deletes its file once no live link serves it)",
 			run: (*app).smartattachRevoke, nargs: 1},
-		{name: "smartattach purge", summary: "forget the links that have expired or were revoked (their files stay)",
+		{name: "smartattach purge", summary: "delete the files of ended links (as the server does every few minutes), then forget the links that have expired or were revoked",
 			run: (*app).smartattachPurge, nargs: 0},
 	}
 }
@@ -129,11 +129,18 @@ func (a *app) smartattachRevoke(c *cmdCtx) error {
 
 func (a *app) smartattachPurge(c *cmdCtx) error {
 	return a.withStore(c, func(ctx context.Context, cfg *config.Config, st storage.Store) error {
-		n, err := st.DeleteLinks(ctx, time.Now())
+		// The files first: once the links are forgotten, nothing says
+		// which files they were made for.
+		now := time.Now()
+		files, err := smartattach.SweepLinks(ctx, st, now)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(a.stdout, "Forgot %d expired or revoked download links.\n", n)
+		n, err := st.DeleteLinks(ctx, now)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "Deleted %d files whose links all ended; forgot %d expired or revoked download links.\n", files, n)
 		return nil
 	})
 }

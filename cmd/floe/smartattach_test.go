@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/floemail/floe/storage"
+	"github.com/floemail/floe/storage/ingest"
 	"github.com/floemail/floe/storage/sqlite"
 )
 
@@ -33,11 +35,21 @@ func TestSmartAttachCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// file1.zip exists (its link expired: purge deletes it); file0.zip
+	// does not.
+	f1, _, err := ingest.PutFile(ctx, st, storage.FileWrite{Mailbox: mb.ID, Name: "file1.zip", Modified: time.Now().Add(-3 * time.Hour)}, strings.NewReader("zip"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var ids []string
 	for i, exp := range []time.Duration{time.Hour, -time.Hour} {
 		_, hash, _ := storage.NewLinkToken()
+		content := storage.BlobID("abcd")
+		if i == 1 {
+			content = f1.Content
+		}
 		id, err := st.CreateLink(ctx, storage.Link{TokenHash: hash, Account: acct.ID, Mailbox: mb.ID, Name: "file" + strconv.Itoa(i) + ".zip",
-			Content: "abcd", Size: 12_345_678, Created: time.Now().Add(-2 * time.Hour), Expires: time.Now().Add(exp), Note: "mail to x@y.test: hello"})
+			Content: content, Size: 12_345_678, Created: time.Now().Add(-2 * time.Hour), Expires: time.Now().Add(exp), Note: "mail to x@y.test: hello"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,6 +77,14 @@ func TestSmartAttachCommands(t *testing.T) {
 	floe(t, "", "smartattach", "revoke", "99999", "--config", file).expectErr(t, 1, "no download link 99999")
 	floe(t, "", "smartattach", "revoke", "x", "--config", file).expectErr(t, 2, "not a link ID")
 
-	floe(t, "", "smartattach", "purge", "--config", file).expect(t, 0, "Forgot 2 expired or revoked download links.")
+	floe(t, "", "smartattach", "purge", "--config", file).expect(t, 0, "Deleted 1 files whose links all ended; forgot 2 expired or revoked download links.")
 	floe(t, "", "smartattach", "list", "--all", "--config", file).expect(t, 0, "No download links.")
+	st, err = sqlite.Open(ctx, dataDir, sqlite.Options{MaintenanceInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.File(ctx, mb.ID, "file1.zip"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("file1.zip after purge: %v", err)
+	}
 }

@@ -9,10 +9,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	toml "github.com/pelletier/go-toml/v2"
-	"github.com/pelletier/go-toml/v2/unstable"
+
+	"github.com/floemail/floe/tomldoc"
 )
 
 // Limits on the config file Load reads.
@@ -112,7 +112,7 @@ func (e *Errors) sort() {
 
 // positions maps a key path ("smtp.max_recipients", "account[1].address")
 // to the 1-based line where it is written.
-type positions map[string]int
+type positions tomldoc.Positions
 
 // line returns the line of path. A setting inside a [[table]] entry that
 // is not written in the file is reported at the entry's line; other
@@ -148,9 +148,7 @@ func joinKey(prefix, part string) string {
 	return prefix + "." + part
 }
 
-func indexKey(prefix string, i int) string {
-	return prefix + "[" + strconv.Itoa(i) + "]"
-}
+func indexKey(prefix string, i int) string { return tomldoc.Elem(prefix, i) }
 
 func isBareKey(s string) bool {
 	if s == "" {
@@ -166,115 +164,11 @@ func isBareKey(s string) bool {
 
 // indexPositions records the line of every table header, key and array
 // element of a syntactically valid document (up to the first syntax
-// error). It uses go-toml's AST (package unstable) only for positions;
-// values come from toml.Unmarshal. It also returns an error (without File)
-// for the first table with more than MaxKeysPerTable keys.
-func indexPositions(data []byte) (pos positions, crowded *Error) {
-	pos = positions{}
-	defer func() {
-		// Positions are best effort: a parser surprise must not turn into
-		// a crash of the config loader.
-		if recover() != nil {
-			pos, crowded = positions{}, nil
-		}
-	}()
-	keys := map[string]int{} // table path -> number of distinct keys
-	var starts []int         // offsets where lines begin
-	starts = append(starts, 0)
-	for i, c := range data {
-		if c == '\n' {
-			starts = append(starts, i+1)
-		}
-	}
-	lineOf := func(off uint32) int {
-		return sort.Search(len(starts), func(i int) bool { return starts[i] > int(off) })
-	}
-	set := func(path string, line int) {
-		if _, ok := pos[path]; !ok {
-			pos[path] = line
-		}
-	}
-	// newKey counts a key of table prefix that is not yet in pos.
-	newKey := func(prefix, path string, line int) {
-		if _, ok := pos[path]; ok {
-			return
-		}
-		keys[prefix]++
-		if keys[prefix] > MaxKeysPerTable && crowded == nil {
-			where := strconv.Quote(prefix)
-			if prefix == "" {
-				where = "the top level"
-			}
-			crowded = &Error{Line: line, Reason: fmt.Sprintf("more than %d keys in %s", MaxKeysPerTable, where)}
-		}
-	}
-	counts := map[string]int{} // array-of-tables path -> entries seen
-
-	// keyPath resolves a (dotted) key under prefix, recording every
-	// intermediate table; array tables resolve to their last entry.
-	keyPath := func(prefix string, it unstable.Iterator) (path string, line int) {
-		path = prefix
-		for it.Next() {
-			n := it.Node()
-			line = lineOf(n.Raw.Offset)
-			parent := path
-			path = joinKey(path, string(n.Data))
-			newKey(parent, path, line)
-			if c, ok := counts[path]; ok && c > 0 && !it.IsLast() {
-				path = indexKey(path, c-1)
-			}
-			set(path, line)
-		}
-		return path, line
-	}
-	var indexValue func(path string, v *unstable.Node, line int)
-	indexValue = func(path string, v *unstable.Node, line int) {
-		if v.Raw.Length > 0 {
-			line = lineOf(v.Raw.Offset)
-		}
-		set(path, line)
-		switch v.Kind {
-		case unstable.Array:
-			i := 0
-			for it := v.Children(); it.Next(); {
-				if it.Node().Kind == unstable.Comment {
-					continue
-				}
-				indexValue(indexKey(path, i), it.Node(), line)
-				i++
-			}
-		case unstable.InlineTable:
-			for it := v.Children(); it.Next(); {
-				kv := it.Node()
-				if kv.Kind != unstable.KeyValue {
-					continue
-				}
-				p, l := keyPath(path, kv.Key())
-				indexValue(p, kv.Value(), l)
-			}
-		}
-	}
-
-	var p unstable.Parser
-	p.Reset(data)
-	table := ""
-	for p.NextExpression() {
-		e := p.Expression()
-		switch e.Kind {
-		case unstable.Table:
-			table, _ = keyPath("", e.Key())
-		case unstable.ArrayTable:
-			path, line := keyPath("", e.Key())
-			n := counts[path]
-			counts[path] = n + 1
-			table = indexKey(path, n)
-			set(table, line)
-		case unstable.KeyValue:
-			path, line := keyPath(table, e.Key())
-			indexValue(path, e.Value(), line)
-		}
-	}
-	return pos, crowded
+// error), keys joined as joinKey does. It also returns an error (without
+// File) for the first table with more than MaxKeysPerTable keys.
+func indexPositions(data []byte) (positions, *Error) {
+	pos, crowded := tomldoc.Lines(data, tomldoc.Options{Join: joinKey, MaxKeysPerTable: MaxKeysPerTable})
+	return positions(pos), (*Error)(crowded)
 }
 
 // decoder assigns a generic TOML document to a Config, collecting every
@@ -322,7 +216,7 @@ func (d *decoder) decodeStruct(path string, m map[string]any, v reflect.Value) {
 		i, ok := index[k]
 		if !ok {
 			e := &Error{File: d.file, Line: d.pos.line(p), Reason: fmt.Sprintf("unknown key %q", p)}
-			if s := suggest(k, names); s != "" {
+			if s := tomldoc.Suggest(k, names); s != "" {
 				e.Reason += fmt.Sprintf(" (did you mean %q?)", joinKey(path, s))
 			}
 			d.errs.List = append(d.errs.List, e)
@@ -445,57 +339,4 @@ func (d *decoder) decodeValue(path string, raw any, v reflect.Value) {
 
 // describe names the TOML type of a decoded value, without its content
 // (values may be secrets).
-func describe(v any) string {
-	switch v.(type) {
-	case string:
-		return "a string"
-	case int64:
-		return "an integer"
-	case float64:
-		return "a float"
-	case bool:
-		return "a boolean"
-	case []any:
-		return "an array"
-	case map[string]any:
-		return "a table"
-	case time.Time, toml.LocalDate, toml.LocalTime, toml.LocalDateTime:
-		return "a date/time"
-	default:
-		return fmt.Sprintf("a %T", v)
-	}
-}
-
-// suggest returns the known name closest to k when it is a likely typo.
-func suggest(k string, names []string) string {
-	best, bestD := "", 3
-	for _, n := range names {
-		if d := editDistance(strings.ToLower(k), n); d < bestD {
-			best, bestD = n, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 1 << 30
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
+func describe(v any) string { return tomldoc.TypeName(v) }

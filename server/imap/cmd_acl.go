@@ -114,6 +114,31 @@ func parseACLArgs(d *decoder, ident, rights bool) (aclArgs, error) {
 	return a, d.CRLF()
 }
 
+// aclCommand reads the arguments of an ACL command (as parseACLArgs) and
+// resolves its mailbox; an error is the command's answer.
+func (s *session) aclCommand(d *decoder, ident, rights bool) (aclArgs, aclTarget, error) {
+	a, err := parseACLArgs(d, ident, rights)
+	if err != nil {
+		return a, aclTarget{}, err
+	}
+	t, err := s.aclTarget(a.mailbox)
+	if err != nil {
+		return a, t, s.storageError(err)
+	}
+	return a, t, nil
+}
+
+// changeACL applies op with rights to the entry of t named by the
+// identifier argument ident (SETACL, DELETEACL).
+func (s *session) changeACL(t aclTarget, ident string, op acl.Op, rights acl.Rights) error {
+	id, neg, err := t.entryName(ident)
+	if err != nil {
+		return err
+	}
+	_, err = s.v.ChangeACL(s.ctx, t.owner, t.mbox, []acl.Change{{Identifier: id, Negative: neg, Op: op, Rights: rights}})
+	return s.aclError(err)
+}
+
 // entryName parses an identifier argument; a local part alone is an
 // address of the owner's domain.
 func (t aclTarget) entryName(ident string) (acl.Identifier, bool, error) {
@@ -129,50 +154,28 @@ func (t aclTarget) entryName(ident string) (acl.Identifier, bool, error) {
 // empty rights string removes the entry. An identifier with a leading "-"
 // is a negative entry.
 func cmdSetACL(s *session, tag string, d *decoder) error {
-	a, err := parseACLArgs(d, true, true)
+	a, t, err := s.aclCommand(d, true, true)
 	if err != nil {
 		return err
 	}
-	t, err := s.aclTarget(a.mailbox)
-	if err != nil {
-		return s.storageError(err)
-	}
-	id, neg, err := t.entryName(a.ident)
-	if err != nil {
-		return err
-	}
-	_, err = s.v.ChangeACL(s.ctx, t.owner, t.mbox, []acl.Change{{Identifier: id, Negative: neg, Op: a.op, Rights: a.rights}})
-	return s.aclError(err)
+	return s.changeACL(t, a.ident, a.op, a.rights)
 }
 
 // cmdDeleteACL: DELETEACL mailbox SP identifier (RFC 4314 3.2).
 func cmdDeleteACL(s *session, tag string, d *decoder) error {
-	a, err := parseACLArgs(d, true, false)
+	a, t, err := s.aclCommand(d, true, false)
 	if err != nil {
 		return err
 	}
-	t, err := s.aclTarget(a.mailbox)
-	if err != nil {
-		return s.storageError(err)
-	}
-	id, neg, err := t.entryName(a.ident)
-	if err != nil {
-		return err
-	}
-	_, err = s.v.ChangeACL(s.ctx, t.owner, t.mbox, []acl.Change{{Identifier: id, Negative: neg, Op: acl.OpDelete}})
-	return s.aclError(err)
+	return s.changeACL(t, a.ident, acl.OpDelete, 0)
 }
 
 // cmdGetACL: GETACL mailbox (RFC 4314 3.3): "* ACL mailbox identifier
 // rights ...", the owner first.
 func cmdGetACL(s *session, tag string, d *decoder) error {
-	a, err := parseACLArgs(d, false, false)
+	_, t, err := s.aclCommand(d, false, false)
 	if err != nil {
 		return err
-	}
-	t, err := s.aclTarget(a.mailbox)
-	if err != nil {
-		return s.storageError(err)
 	}
 	x, err := s.v.GetACL(s.ctx, t.owner, t.mbox)
 	if err != nil {
@@ -193,13 +196,9 @@ func cmdGetACL(s *session, tag string, d *decoder) error {
 // rights are independent of each other (RIGHTS=texk), so each is its own
 // optional group; the owner's are all required.
 func cmdListRights(s *session, tag string, d *decoder) error {
-	a, err := parseACLArgs(d, true, false)
+	a, t, err := s.aclCommand(d, true, false)
 	if err != nil {
 		return err
-	}
-	t, err := s.aclTarget(a.mailbox)
-	if err != nil {
-		return s.storageError(err)
 	}
 	if !t.rights.Has(acl.Of(acl.Administer)) {
 		return s.storageError(storage.ErrPermission)
@@ -223,13 +222,9 @@ func cmdListRights(s *session, tag string, d *decoder) error {
 
 // cmdMyRights: MYRIGHTS mailbox (RFC 4314 3.5): the user's rights.
 func cmdMyRights(s *session, tag string, d *decoder) error {
-	a, err := parseACLArgs(d, false, false)
+	_, t, err := s.aclCommand(d, false, false)
 	if err != nil {
 		return err
-	}
-	t, err := s.aclTarget(a.mailbox)
-	if err != nil {
-		return s.storageError(err)
 	}
 	s.e.Untagged().Atom("MYRIGHTS ").Mailbox(t.name).SP().String(t.rights.String()).CRLF()
 	return nil

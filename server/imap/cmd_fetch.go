@@ -562,6 +562,68 @@ func (s *session) fetch(tag string, a *fetchArgs, uid bool) error {
 	return nil
 }
 
+// fetchResponse writes one FETCH response (RFC 9051 7.5.2): its items
+// separated by SP, and UID, FLAGS and MODSEQ at most once each, though a
+// request may name them twice and FETCH adds FLAGS and MODSEQ after
+// setting \Seen (RFC 9051 6.4.5, RFC 7162 3.1.4).
+type fetchResponse struct {
+	s                              *session
+	items                          int
+	sentUID, sentFlags, sentModSeq bool
+}
+
+// startFetch writes "* seq FETCH (" and returns the response to add the
+// items to.
+func (s *session) startFetch(seq uint32) fetchResponse {
+	s.e.Untagged().Number(seq).Atom(" FETCH (")
+	return fetchResponse{s: s}
+}
+
+// sp starts an item: SP before every item but the first.
+func (r *fetchResponse) sp() {
+	if r.items > 0 {
+		r.s.e.SP()
+	}
+	r.items++
+}
+
+// uid writes "UID uid" unless it was written.
+func (r *fetchResponse) uid(uid storage.UID) {
+	if r.sentUID {
+		return
+	}
+	r.sentUID = true
+	r.sp()
+	r.s.e.Atom("UID ").Number(uint32(uid))
+}
+
+// flags writes the message's flags (with \Recent where the session shows
+// it) unless they were written.
+func (r *fetchResponse) flags(uid storage.UID, flags []string) {
+	if r.sentFlags {
+		return
+	}
+	r.sentFlags = true
+	r.sp()
+	r.s.e.Atom("FLAGS ").Flags(r.s.flagsOut(uid, flags))
+}
+
+// modSeq writes "MODSEQ (modseq)" unless it was written.
+func (r *fetchResponse) modSeq(modseq storage.ModSeq) {
+	if r.sentModSeq {
+		return
+	}
+	r.sentModSeq = true
+	r.sp()
+	r.s.e.Atom("MODSEQ (").Number64(uint64(modseq)).Byte(')')
+}
+
+// end closes the response; its error is the encoder's.
+func (r *fetchResponse) end() error {
+	r.s.e.Byte(')').CRLF()
+	return r.s.e.Err()
+}
+
 // Data of a message expunged by another session (RFC 2180 4.1.3 "NIL
 // FETCH responses"; the values Dovecot sends, which clients and imaptest
 // recognise as such).
@@ -578,32 +640,14 @@ func (s *session) fetchExpunged(seq uint32, uid storage.UID, items []fetchItem, 
 	if wantFlags {
 		s.announceKeywords(flags)
 	}
-	e := s.e
-	e.Untagged().Number(seq).Atom(" FETCH (")
-	first := true
-	sp := func() {
-		if !first {
-			e.SP()
-		}
-		first = false
-	}
-	sentFlags, sentModSeq, sentUID := false, false, false
+	r := s.startFetch(seq)
+	e, sp := s.e, r.sp
 	for _, it := range items {
 		switch it.kind {
 		case fetchUID:
-			if sentUID {
-				continue
-			}
-			sentUID = true
-			sp()
-			e.Atom("UID ").Number(uint32(uid))
+			r.uid(uid)
 		case fetchFlags:
-			if sentFlags {
-				continue
-			}
-			sentFlags = true
-			sp()
-			e.Atom("FLAGS ").Flags(s.flagsOut(uid, flags))
+			r.flags(uid, flags)
 		case fetchInternalDate:
 			sp()
 			e.Atom("INTERNALDATE " + expungedInternalDate)
@@ -620,12 +664,7 @@ func (s *session) fetchExpunged(seq uint32, uid storage.UID, items []fetchItem, 
 			sp()
 			e.Atom("BODYSTRUCTURE " + expungedBody)
 		case fetchModSeq:
-			if sentModSeq {
-				continue
-			}
-			sentModSeq = true
-			sp()
-			e.Atom("MODSEQ (").Number64(uint64(s.sel.ModSeqOf(uid))).Byte(')')
+			r.modSeq(s.sel.ModSeqOf(uid))
 		case fetchSection:
 			sp()
 			e.Atom("BODY[").Atom(it.sec.name()).Byte(']')
@@ -654,8 +693,7 @@ func (s *session) fetchExpunged(seq uint32, uid storage.UID, items []fetchItem, 
 			e.Atom("BINARY.SIZE[").Atom(it.sec.name()).Atom("] 0")
 		}
 	}
-	e.Byte(')').CRLF()
-	return e.Err()
+	return r.end()
 }
 
 // errBodyGone: the message's body was removed (its last copy expunged)
@@ -706,32 +744,14 @@ func (s *session) fetchOne(seq uint32, m *storage.Message, items []fetchItem, ne
 		}
 	}
 
-	e := s.e
-	e.Untagged().Number(seq).Atom(" FETCH (")
-	first := true
-	sp := func() {
-		if !first {
-			e.SP()
-		}
-		first = false
-	}
-	sentFlags, sentModSeq, sentUID := false, false, false
+	r := s.startFetch(seq)
+	e, sp := s.e, r.sp
 	for i, it := range items {
 		switch it.kind {
 		case fetchUID:
-			if sentUID {
-				continue
-			}
-			sentUID = true
-			sp()
-			e.Atom("UID ").Number(uint32(m.UID))
+			r.uid(m.UID)
 		case fetchFlags:
-			if sentFlags {
-				continue
-			}
-			sentFlags = true
-			sp()
-			e.Atom("FLAGS ").Flags(s.flagsOut(m.UID, m.Flags))
+			r.flags(m.UID, m.Flags)
 		case fetchInternalDate:
 			sp()
 			e.Atom(`INTERNALDATE "`).Atom(m.InternalDate.Format(internalDateLayout)).Byte('"')
@@ -755,12 +775,7 @@ func (s *session) fetchOne(seq uint32, m *storage.Message, items []fetchItem, ne
 			*buf = appendBodyStructure(append((*buf)[:0], name...), root, it.kind == fetchBodyStructure, utf8)
 			e.Atom(string(*buf))
 		case fetchModSeq:
-			if sentModSeq {
-				continue
-			}
-			sentModSeq = true
-			sp()
-			e.Atom("MODSEQ (").Number64(uint64(m.ModSeq)).Byte(')')
+			r.modSeq(m.ModSeq)
 		case fetchSection, fetchRFC822, fetchRFC822Head, fetchRFC822Text:
 			sp()
 			switch it.kind {
@@ -798,16 +813,13 @@ func (s *session) fetchOne(seq uint32, m *storage.Message, items []fetchItem, ne
 	}
 	// RFC 9051 6.4.5: when \Seen was set, the new flags are returned; with
 	// CONDSTORE the response to a change carries MODSEQ (RFC 7162 3.1.4).
-	if seenChanged && !sentFlags {
-		sp()
-		e.Atom("FLAGS ").Flags(s.flagsOut(m.UID, m.Flags))
+	if seenChanged {
+		r.flags(m.UID, m.Flags)
 	}
-	if seenChanged && s.enabled.condstore && !sentModSeq {
-		sp()
-		e.Atom("MODSEQ (").Number64(uint64(m.ModSeq)).Byte(')')
+	if seenChanged && s.enabled.condstore {
+		r.modSeq(m.ModSeq)
 	}
-	e.Byte(')').CRLF()
-	return e.Err()
+	return r.end()
 }
 
 // writeSection writes a section's content as a literal (literal8 for

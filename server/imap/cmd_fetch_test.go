@@ -311,3 +311,38 @@ func TestSearchExpungedByOther(t *testing.T) {
 	b.cmd("n", "NOOP", "OK")
 	b.cmd("q2", `SEARCH BODY "one"`, "OK SEARCH completed")
 }
+
+// TestFetchItemsOnce: UID, FLAGS and MODSEQ appear once in a FETCH
+// response though the request names them twice, and the FLAGS and MODSEQ
+// that FETCH adds after setting \Seen (RFC 9051 6.4.5, RFC 7162 3.1.4) are
+// not repeated when the request asked for them.
+func TestFetchItemsOnce(t *testing.T) {
+	t.Parallel()
+	env := newTestServer(t)
+	env.deliver(t, testUser, testMessage("twice"))
+	c := env.rawLogin(t)
+	c.cmd("e", "ENABLE CONDSTORE", "OK")
+	c.cmd("s", "SELECT INBOX", "OK")
+	lines := c.cmd("f", "FETCH 1 (UID FLAGS UID FLAGS MODSEQ MODSEQ)", "OK")
+	if !hasLine(lines, `* 1 FETCH (UID 1 FLAGS (\Recent) MODSEQ (`) {
+		t.Fatalf("FETCH: %q", lines)
+	}
+	for _, l := range lines {
+		if strings.Count(l, "UID ") > 1 || strings.Count(l, "FLAGS ") > 1 || strings.Count(l, "MODSEQ ") > 1 {
+			t.Fatalf("item twice: %q", l)
+		}
+	}
+	lines = c.cmd("b", "FETCH 1 (FLAGS BODY[HEADER.FIELDS (SUBJECT)] MODSEQ)", "OK")
+	n := 0
+	for _, l := range lines {
+		if strings.HasPrefix(l, "* 1 FETCH (FLAGS (") {
+			n++
+			if strings.Count(l, "FLAGS ") != 1 || strings.Count(l, "MODSEQ ") != 1 {
+				t.Fatalf("FLAGS or MODSEQ twice: %q", l)
+			}
+		}
+	}
+	if n != 1 {
+		t.Fatalf("FETCH that sets \\Seen: %q", lines)
+	}
+}

@@ -626,11 +626,17 @@ func (s *session) writeSearchResult(tag string, uid bool, a *searchArgs, hits []
 	e.CRLF()
 }
 
-// compactSet writes ascending numbers as a sequence-set: "1:3,5,7:9".
+// compactSet writes numbers as a sequence-set, ascending and without
+// repeats: "1:3,5,7:9".
 func compactSet(nums []uint32) string {
 	nums = slices.Clone(nums)
 	slices.Sort(nums)
-	nums = slices.Compact(nums)
+	return runSet(slices.Compact(nums))
+}
+
+// runSet writes numbers as a sequence-set in their order, with a range
+// where they ascend by one: "7:9,1:3,5".
+func runSet(nums []uint32) string {
 	var b strings.Builder
 	for i := 0; i < len(nums); {
 		j := i

@@ -127,23 +127,7 @@ func resultSet(nums []uint32, sorted bool) string {
 	if !sorted {
 		return compactSet(nums)
 	}
-	var b strings.Builder
-	for i := 0; i < len(nums); {
-		j := i
-		for j+1 < len(nums) && nums[j+1] == nums[j]+1 {
-			j++
-		}
-		if b.Len() > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(strconv.FormatUint(uint64(nums[i]), 10))
-		if j > i {
-			b.WriteByte(':')
-			b.WriteString(strconv.FormatUint(uint64(nums[j]), 10))
-		}
-		i = j + 1
-	}
-	return b.String()
+	return runSet(nums)
 }
 
 // writePartial writes " PARTIAL (lo:hi set)" or " PARTIAL (lo:hi NIL)"

@@ -200,7 +200,7 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 
 	// Usage counters.
 	rows, err = tx.QueryContext(ctx, `SELECT a.address, a.used_bytes, a.used_messages,
-			coalesce((SELECT sum(m.size) FROM messages m JOIN mailboxes mb ON mb.id = m.mailbox WHERE mb.account = a.id), 0),
+			coalesce((SELECT sum(coalesce(m.charge, m.size)) FROM messages m JOIN mailboxes mb ON mb.id = m.mailbox WHERE mb.account = a.id), 0),
 			(SELECT count(*) FROM messages m JOIN mailboxes mb ON mb.id = m.mailbox WHERE mb.account = a.id)
 		FROM accounts a ORDER BY a.address`)
 	if err != nil {

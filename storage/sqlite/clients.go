@@ -129,7 +129,7 @@ func (s *Store) AccountByActivationKey(ctx context.Context, key string) (storage
 
 const activationCols = "a.id, a.account, ac.address, a.domain, a.machine, a.created, a.renewed, a.expires"
 
-func scanActivation(sc interface{ Scan(...any) error }) (storage.Activation, error) {
+func scanActivation(sc scanner) (storage.Activation, error) {
 	var a storage.Activation
 	var created, renewed, expires int64
 	err := sc.Scan(&a.ID, &a.Account, &a.Address, &a.Domain, &a.MachineID, &created, &renewed, &expires)
@@ -193,19 +193,7 @@ func (s *Store) Activations(ctx context.Context, domain string) ([]storage.Activ
 		args = append(args, strings.ToLower(domain))
 	}
 	rows, err := s.rdb.QueryContext(ctx, q+" ORDER BY a.id", args...)
-	if err != nil {
-		return nil, dbErr("activations", err)
-	}
-	defer rows.Close()
-	var out []storage.Activation
-	for rows.Next() {
-		a, err := scanActivation(rows)
-		if err != nil {
-			return nil, dbErr("activations", err)
-		}
-		out = append(out, a)
-	}
-	return out, dbErr("activations", rows.Err())
+	return scanAll("activations", rows, err, scanActivation)
 }
 
 // RevokeActivation removes an activation.

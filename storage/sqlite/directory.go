@@ -208,7 +208,7 @@ func (s *Store) DirectoryVersion(ctx context.Context) (uint64, error) {
 
 const accountCols = "id, address, name, password_hash, quota_bytes, quota_messages, disabled, source, created"
 
-func scanAccount(sc interface{ Scan(...any) error }) (storage.Account, error) {
+func scanAccount(sc scanner) (storage.Account, error) {
 	var a storage.Account
 	var disabled int
 	var created int64
@@ -222,19 +222,7 @@ func scanAccount(sc interface{ Scan(...any) error }) (storage.Account, error) {
 // owners).
 func (s *Store) Accounts(ctx context.Context) ([]storage.Account, error) {
 	rows, err := s.rdb.QueryContext(ctx, "SELECT "+accountCols+" FROM accounts WHERE kind = '' ORDER BY address")
-	if err != nil {
-		return nil, dbErr("accounts", err)
-	}
-	defer rows.Close()
-	var out []storage.Account
-	for rows.Next() {
-		a, err := scanAccount(rows)
-		if err != nil {
-			return nil, dbErr("accounts", err)
-		}
-		out = append(out, a)
-	}
-	return out, dbErr("accounts", rows.Err())
+	return scanAll("accounts", rows, err, scanAccount)
 }
 
 // Account returns the account with this address, compared case-insensitively

@@ -126,10 +126,10 @@ func (w *wtx) getFile(mbox storage.MailboxID, name string) (*fileRow, error) {
 	var fr fileRow
 	var created, modified, bits int64
 	err := w.queryRow(`SELECT f.name, f.content, f.size, f.content_type, f.created, f.modified, f.props,
-			m.id, m.uid, m.modseq, m.sysflags, m.keywords, m.internal_date, m.internal_tz, m.size, m.blob
+			m.id, m.uid, m.modseq, m.sysflags, m.keywords, m.internal_date, m.internal_tz, m.size, coalesce(m.charge, m.size), m.blob
 		FROM files f JOIN messages m ON m.id = f.message WHERE f.mailbox = ? AND f.name = ?`, mbox, name).Scan(
 		&fr.Name, &fr.Content, &fr.Size, &fr.ContentType, &created, &modified, &fr.props,
-		&fr.msg.id, &fr.msg.uid, &fr.msg.modseq, &bits, &fr.msg.flagsKw, &fr.msg.date, &fr.msg.tz, &fr.msg.size, &fr.msg.blob)
+		&fr.msg.id, &fr.msg.uid, &fr.msg.modseq, &bits, &fr.msg.flagsKw, &fr.msg.date, &fr.msg.tz, &fr.msg.size, &fr.msg.charge, &fr.msg.blob)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -167,7 +167,9 @@ func (w *wtx) insertFileMessage(m *storage.Mailbox, ref storage.BlobRef, p *stor
 	if err != nil {
 		return 0, err
 	}
-	uid, modseq, err := w.insertMessage(m, flags, date.Unix(), zoneOffset(date), ref.Size, blobID)
+	// The message counts the file's bytes toward quota, not their base64
+	// form (storage.Usage).
+	uid, modseq, err := w.insertMessage(m, flags, date.Unix(), zoneOffset(date), ref.Size, f.Size, blobID)
 	if err != nil {
 		return 0, err
 	}
@@ -246,9 +248,9 @@ func (s *Store) PutFile(ctx context.Context, fw storage.FileWrite) (storage.File
 		if size, err := w.s.blobs.Stat(fw.Content.ID); err != nil || size != fw.Content.Size {
 			return fmt.Errorf("put file: content %s is not stored: %w", fw.Content.ID, storage.ErrInvalid)
 		}
-		grow := fw.Message.Size(fw.Content.Size)
+		grow := fw.Content.Size
 		if old != nil {
-			grow -= old.msg.size
+			grow -= old.msg.charge
 		}
 		if grow > 0 {
 			if err := w.quotaCheck(m.Account, grow, 0); err != nil {
@@ -366,9 +368,9 @@ func (s *Store) CopyFile(ctx context.Context, src storage.MailboxID, name string
 			return fmt.Errorf("file %q: %w", dn, storage.ErrExists)
 		}
 		if !move || sm.Account != dm.Account {
-			grow := msg.Size(f.Size)
+			grow := f.Size
 			if old != nil && sm.Account == dm.Account {
-				grow -= old.msg.size
+				grow -= old.msg.charge
 			}
 			if grow > 0 {
 				if err := w.quotaCheck(dm.Account, grow, 0); err != nil {
@@ -585,4 +587,26 @@ func (w *wtx) compositeSize(id storage.BlobID, notFound error) (int64, error) {
 	}
 	m := storage.FileMessage{Head: head, Tail: tail}
 	return m.Size(n), nil
+}
+
+// migrateCharge (migration 14) makes quota count a file's size rather
+// than its message's (base64, about 4/3 of it): messages.charge is what a
+// message counts toward quota (NULL: its size). The messages composed for
+// files (composites) get their content's size, taken from a files row of
+// that content (a composite copied to a mail folder whose file is gone
+// keeps its size), and the accounts' usage is counted again.
+func migrateCharge(tx *sql.Tx, _ bool) error {
+	for _, q := range []string{
+		`ALTER TABLE messages ADD COLUMN charge INTEGER`,
+		`UPDATE messages SET charge = (SELECT f.size FROM blobs b JOIN composites c ON c.hash = b.hash
+				JOIN files f ON f.content = c.content WHERE b.id = messages.blob LIMIT 1)
+			WHERE blob IN (SELECT b.id FROM blobs b JOIN composites c ON c.hash = b.hash)`,
+		`UPDATE accounts SET used_bytes = coalesce((SELECT sum(coalesce(m.charge, m.size)) FROM messages m
+			JOIN mailboxes mb ON mb.id = m.mailbox WHERE mb.account = accounts.id), 0)`,
+	} {
+		if _, err := tx.Exec(q); err != nil {
+			return err
+		}
+	}
+	return nil
 }

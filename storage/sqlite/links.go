@@ -119,19 +119,7 @@ func (s *Store) Links(ctx context.Context, acct storage.AccountID) ([]storage.Li
 		q, args = "SELECT "+linkCols+" FROM links WHERE account = ? ORDER BY id", []any{int64(acct)}
 	}
 	rows, err := s.rdb.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, dbErr("links", err)
-	}
-	defer rows.Close()
-	var out []storage.Link
-	for rows.Next() {
-		l, err := scanLink(rows)
-		if err != nil {
-			return nil, dbErr("links", err)
-		}
-		out = append(out, l)
-	}
-	return out, dbErr("links", rows.Err())
+	return scanAll("links", rows, err, scanLink)
 }
 
 // RevokeLink implements storage.Links.

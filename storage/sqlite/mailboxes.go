@@ -74,7 +74,7 @@ func normSpecialUse(su string) (string, error) {
 const mailboxCols = "id, account, name, special_use, uidvalidity, uidnext, highest_modseq, " +
 	"EXISTS (SELECT 1 FROM subscriptions s WHERE s.account = mailboxes.account AND s.name = mailboxes.name)"
 
-func scanMailbox(sc interface{ Scan(...any) error }) (storage.Mailbox, error) {
+func scanMailbox(sc scanner) (storage.Mailbox, error) {
 	var m storage.Mailbox
 	var sub int
 	err := sc.Scan(&m.ID, &m.Account, &m.Name, &m.SpecialUse, &m.UIDValidity, &m.UIDNext, &m.HighestModSeq, &sub)
@@ -98,19 +98,7 @@ func (s *Store) Mailboxes(ctx context.Context, acct storage.AccountID) ([]storag
 		return nil, fmt.Errorf("account %d: %w", acct, storage.ErrNoAccount)
 	}
 	rows, err := tx.Query("SELECT "+mailboxCols+" FROM mailboxes WHERE account = ? ORDER BY name", acct)
-	if err != nil {
-		return nil, dbErr("mailboxes", err)
-	}
-	defer rows.Close()
-	var out []storage.Mailbox
-	for rows.Next() {
-		m, err := scanMailbox(rows)
-		if err != nil {
-			return nil, dbErr("mailboxes", err)
-		}
-		out = append(out, m)
-	}
-	return out, dbErr("mailboxes", rows.Err())
+	return scanAll("mailboxes", rows, err, scanMailbox)
 }
 
 // Mailbox returns the account's mailbox by name (ErrNoMailbox).

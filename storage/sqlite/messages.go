@@ -102,13 +102,17 @@ func mayBeLarge(set storage.UIDSet) bool {
 
 // msgRow is a messages row as the write paths need it.
 type msgRow struct {
-	id      int64
-	uid     storage.UID
-	modseq  storage.ModSeq
-	flags   flagSet
-	date    int64
-	tz      int64
-	size    int64
+	id     int64
+	uid    storage.UID
+	modseq storage.ModSeq
+	flags  flagSet
+	date   int64
+	tz     int64
+	size   int64
+	// charge is what the message counts toward its account's quota
+	// (messages.charge, NULL: size): a file's message composed by PutFile
+	// or CopyFile counts its file's size, not its base64 form.
+	charge  int64
 	blob    int64
 	flagsKw string
 }
@@ -155,7 +159,7 @@ func uidFilter(set storage.UIDSet) (string, []any, bool) {
 // selectMessages reads the messages of mbox in set (nil: all), in UID order.
 func (w *wtx) selectMessages(mbox storage.MailboxID, set storage.UIDSet) ([]msgRow, error) {
 	cond, args, post := uidFilter(set)
-	rows, err := w.tx.Query("SELECT id, uid, modseq, sysflags, keywords, internal_date, internal_tz, size, blob FROM messages WHERE mailbox = ?"+cond+" ORDER BY uid",
+	rows, err := w.tx.Query("SELECT id, uid, modseq, sysflags, keywords, internal_date, internal_tz, size, coalesce(charge, size), blob FROM messages WHERE mailbox = ?"+cond+" ORDER BY uid",
 		append([]any{mbox}, args...)...)
 	if err != nil {
 		return nil, dbErr("select messages", err)
@@ -165,7 +169,7 @@ func (w *wtx) selectMessages(mbox storage.MailboxID, set storage.UIDSet) ([]msgR
 	for rows.Next() {
 		var m msgRow
 		var bits int64
-		if err := rows.Scan(&m.id, &m.uid, &m.modseq, &bits, &m.flagsKw, &m.date, &m.tz, &m.size, &m.blob); err != nil {
+		if err := rows.Scan(&m.id, &m.uid, &m.modseq, &bits, &m.flagsKw, &m.date, &m.tz, &m.size, &m.charge, &m.blob); err != nil {
 			return nil, dbErr("select messages", err)
 		}
 		if post && !set.Contains(m.uid) {
@@ -197,7 +201,7 @@ func (w *wtx) removeMessages(m storage.Mailbox, msgs []msgRow) error {
 		if err := w.releaseBlob(msg.blob); err != nil {
 			return err
 		}
-		bytes += msg.size
+		bytes += msg.charge
 	}
 	for _, c := range contents {
 		if err := w.releaseContent(c); err != nil {
@@ -398,15 +402,20 @@ func (w *wtx) quotaCheck(acct storage.AccountID, bytes, n int64) error {
 
 // insertMessage appends a message to mailbox m (the caller has read m in
 // this transaction) and returns the new UID and modseq; it updates the
-// mailbox counters and the account usage.
-func (w *wtx) insertMessage(m *storage.Mailbox, fs flagSet, date, tz, size, blobID int64) (storage.UID, storage.ModSeq, error) {
+// mailbox counters and the account usage, which grows by charge (see
+// msgRow.charge; size for any message but a composed file's).
+func (w *wtx) insertMessage(m *storage.Mailbox, fs flagSet, date, tz, size, charge, blobID int64) (storage.UID, storage.ModSeq, error) {
 	uid := m.UIDNext
 	if uid == 0 || uid == 0xFFFFFFFF {
 		return 0, 0, fmt.Errorf("mailbox %d: UIDs exhausted: %w", m.ID, storage.ErrStorageFull)
 	}
 	modseq := m.HighestModSeq + 1
-	if _, err := w.exec(`INSERT INTO messages(mailbox, uid, modseq, sysflags, keywords, internal_date, internal_tz, size, blob)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, m.ID, uid, modseq, fs.bits, fs.keywordsColumn(), date, tz, size, blobID); err != nil {
+	var chargeCol any // NULL: size
+	if charge != size {
+		chargeCol = charge
+	}
+	if _, err := w.exec(`INSERT INTO messages(mailbox, uid, modseq, sysflags, keywords, internal_date, internal_tz, size, charge, blob)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, m.ID, uid, modseq, fs.bits, fs.keywordsColumn(), date, tz, size, chargeCol, blobID); err != nil {
 		return 0, 0, dbErr("insert message", err)
 	}
 	m.UIDNext = uid + 1
@@ -414,7 +423,7 @@ func (w *wtx) insertMessage(m *storage.Mailbox, fs flagSet, date, tz, size, blob
 	if _, err := w.exec("UPDATE mailboxes SET uidnext = ?, highest_modseq = ? WHERE id = ?", m.UIDNext, modseq, m.ID); err != nil {
 		return 0, 0, dbErr("insert message", err)
 	}
-	if _, err := w.exec("UPDATE accounts SET used_bytes = used_bytes + ?, used_messages = used_messages + 1 WHERE id = ?", size, m.Account); err != nil {
+	if _, err := w.exec("UPDATE accounts SET used_bytes = used_bytes + ?, used_messages = used_messages + 1 WHERE id = ?", charge, m.Account); err != nil {
 		return 0, 0, dbErr("insert message", err)
 	}
 	return uid, modseq, nil
@@ -577,7 +586,7 @@ func (w *wtx) deliver(d *delivery, di int, now time.Time, strict bool) ([]storag
 			seen = fs.bits&bitSeen != 0
 			fs.bits &^= bitSeen
 		}
-		uid, modseq, err := w.insertMessage(&m, fs, date.Unix(), zoneOffset(date), d.ref.Size, blobID)
+		uid, modseq, err := w.insertMessage(&m, fs, date.Unix(), zoneOffset(date), d.ref.Size, d.ref.Size, blobID)
 		if err != nil {
 			return nil, err
 		}
@@ -1068,7 +1077,7 @@ func (s *Store) copyMove(ctx context.Context, src storage.MailboxID, uids storag
 		if !move || sm.Account != dm.Account {
 			var total int64
 			for _, msg := range msgs {
-				total += msg.size
+				total += msg.charge
 			}
 			if err := w.quotaCheck(dm.Account, total, int64(len(msgs))); err != nil {
 				return err
@@ -1083,7 +1092,7 @@ func (s *Store) copyMove(ctx context.Context, src storage.MailboxID, uids storag
 				seen = fs.bits&bitSeen != 0
 				fs.bits &^= bitSeen
 			}
-			uid, modseq, err := w.insertMessage(&dm, fs, msg.date, msg.tz, msg.size, msg.blob)
+			uid, modseq, err := w.insertMessage(&dm, fs, msg.date, msg.tz, msg.size, msg.charge, msg.blob)
 			if err != nil {
 				return err
 			}

@@ -139,8 +139,6 @@ func (s *Store) Enqueue(ctx context.Context, e storage.QueueEntry) (storage.Queu
 
 const queueCols = `id, blob, size, mail_from, envid, ret, utf8, account, created, attempts, next_attempt, last_error, delay_notified, recipients`
 
-type scanner interface{ Scan(dest ...any) error }
-
 func scanQueue(r scanner) (storage.QueueEntry, error) {
 	var e storage.QueueEntry
 	var blob, rcpts string
@@ -158,19 +156,7 @@ func scanQueue(r scanner) (storage.QueueEntry, error) {
 
 func (s *Store) queryQueue(ctx context.Context, op, where string, args ...any) ([]storage.QueueEntry, error) {
 	rows, err := s.rdb.QueryContext(ctx, "SELECT "+queueCols+" FROM queue "+where, args...)
-	if err != nil {
-		return nil, dbErr(op, err)
-	}
-	defer rows.Close()
-	var out []storage.QueueEntry
-	for rows.Next() {
-		e, err := scanQueue(rows)
-		if err != nil {
-			return nil, dbErr(op, err)
-		}
-		out = append(out, e)
-	}
-	return out, dbErr(op, rows.Err())
+	return scanAll(op, rows, err, scanQueue)
 }
 
 // QueueEntries implements storage.Queue.

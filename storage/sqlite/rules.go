@@ -46,7 +46,7 @@ func migrateRules(tx *sql.Tx, _ bool) error {
 	return err
 }
 
-// Schema version 14: the rules_version counter (RulesVersion), bumped by
+// Schema version 15: the rules_version counter (RulesVersion), bumped by
 // trigger in the transaction of every change of account_rules (set,
 // replaced, removed, also with the account).
 const schemaRulesVersion = `
@@ -193,19 +193,7 @@ func scanQuarantine(r scanner) (storage.QuarantineEntry, error) {
 // QuarantineEntries implements storage.Quarantine.
 func (s *Store) QuarantineEntries(ctx context.Context) ([]storage.QuarantineEntry, error) {
 	rows, err := s.rdb.QueryContext(ctx, "SELECT "+quarantineCols+" FROM quarantine ORDER BY id")
-	if err != nil {
-		return nil, dbErr("quarantine entries", err)
-	}
-	defer rows.Close()
-	var out []storage.QuarantineEntry
-	for rows.Next() {
-		e, err := scanQuarantine(rows)
-		if err != nil {
-			return nil, dbErr("quarantine entries", err)
-		}
-		out = append(out, e)
-	}
-	return out, dbErr("quarantine entries", rows.Err())
+	return scanAll("quarantine entries", rows, err, scanQuarantine)
 }
 
 // QuarantineEntry implements storage.Quarantine.

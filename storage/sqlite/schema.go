@@ -32,7 +32,8 @@ var migrations = []migration{
 	{11, "download links (SmartAttach)", migrateLinks},
 	{12, "account display names, directory version", migrateAccountNames},
 	{13, "item payloads in the index", migrateItemData},
-	{14, "rules version", migrateRulesVersion},
+	{14, "quota counts a file's size, not its message's", migrateCharge},
+	{15, "rules version", migrateRulesVersion},
 }
 
 const schemaV1 = `

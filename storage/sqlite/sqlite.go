@@ -282,6 +282,27 @@ func dbErr(op string, err error) error {
 	return fmt.Errorf("sqlite: %s: %w", op, err)
 }
 
+// scanner is a row to scan: *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// scanAll reads every row of a query's result with scan and closes it;
+// qerr is the query's error. Errors are dbErr(op, ...).
+func scanAll[T any](op string, rows *sql.Rows, qerr error, scan func(scanner) (T, error)) ([]T, error) {
+	if qerr != nil {
+		return nil, dbErr(op, qerr)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		x, err := scan(rows)
+		if err != nil {
+			return nil, dbErr(op, err)
+		}
+		out = append(out, x)
+	}
+	return out, dbErr(op, rows.Err())
+}
+
 // unixTime converts a stored (seconds, zone offset) pair to a time.
 func unixTime(sec int64, tz int64) time.Time {
 	if sec == 0 && tz == 0 {

@@ -171,13 +171,46 @@ func testFiles(t *testing.T, st storage.Store) {
 		t.Fatalf("usage after deleting every file: %+v", u)
 	}
 
-	// Quota: a file counts with its message's size.
+	// Quota: a file counts with its own size, not its message's (base64,
+	// about 4/3), through PutFile, CopyFile, overwrite, IMAP COPY and MOVE
+	// of its message, and deletion.
 	a.QuotaBytes = 4000
 	noErr(t, st.UpdateAccount(ctx, a))
 	big := putContent(t, st, bytes.Repeat([]byte("z"), 5000))
 	_, _, err = st.PutFile(ctx, fileWrite(mb.ID, "big.bin", big))
 	wantErr(t, err, storage.ErrOverQuota)
 	st.DiscardBlob(ctx, big.ID)
+	usage := func(want int64) {
+		t.Helper()
+		if u := must(st.Usage(ctx, a.ID))(t); u.Bytes != want {
+			t.Fatalf("usage %d bytes, want %d", u.Bytes, want)
+		}
+	}
+	fits := putContent(t, st, bytes.Repeat([]byte("y"), 3500)) // its message would not fit
+	fq, _ := must2(st.PutFile(ctx, fileWrite(mb.ID, "fits.bin", fits)))(t)
+	usage(3500)
+	small := putContent(t, st, bytes.Repeat([]byte("x"), 300))
+	must2(st.PutFile(ctx, fileWrite(mb.ID, "fits.bin", small)))(t) // overwrite
+	usage(300)
+	must2(st.CopyFile(ctx, mb.ID, "fits.bin", mb.ID, "copy.bin", storage.ComposeFileMessage("copy.bin", "", small, time.Now()), false, false))(t)
+	usage(600)
+	other := must(st.CreateMailbox(ctx, a.ID, "Mail", ""))(t)
+	fq = must(st.File(ctx, mb.ID, "copy.bin"))(t)
+	must(st.Copy(ctx, mb.ID, storage.UIDSet{{Start: fq.UID, Stop: fq.UID}}, other.ID, 0))(t)
+	usage(900)
+	msgs := must(st.Messages(ctx, other.ID, storage.Query{}))(t)
+	if len(msgs) != 1 || msgs[0].Size <= 300 {
+		t.Fatalf("copied message %+v: its size is the message's", msgs)
+	}
+	must(st.Move(ctx, other.ID, storage.UIDSet{{Start: msgs[0].UID, Stop: msgs[0].UID}}, mb.ID, 0))(t)
+	usage(900)
+	noErr(t, st.DeleteFile(ctx, mb.ID, "copy.bin"))
+	usage(600)
+	must(st.Expunge(ctx, mb.ID, []storage.UID{msgs[0].UID + 1000}))(t) // nothing
+	noErr(t, st.DeleteMailbox(ctx, other.ID))
+	usage(600)
+	noErr(t, st.DeleteFile(ctx, mb.ID, "fits.bin"))
+	usage(300) // the moved copy
 	checkHealthy(t, st)
 }
 

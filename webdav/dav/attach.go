@@ -26,8 +26,11 @@ import (
 // right (webdav/files). Requests:
 //
 //	POST <item>?action=attachment-add[&rid=...]        201, Cal-Managed-ID, Location
-//	POST <item>?action=attachment-update&managed-id=X  200 or 204, Cal-Managed-ID, Location
-//	POST <item>?action=attachment-remove&managed-id=X  200 or 204
+//	POST <item>?action=attachment-update&managed-id=X[&rid=...]  200 or 204, Cal-Managed-ID, Location
+//	POST <item>?action=attachment-remove&managed-id=X[&rid=...]  200 or 204
+//
+// rid names instances; one without a component of its own gets an
+// override derived from the master first (item.AddOverrides).
 //
 // with the attachment as the body (Content-Type, Content-Disposition
 // filename). With Prefer: return=representation the answer carries the
@@ -116,19 +119,9 @@ func (h *Handler) post(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	default:
 		return errStatus(http.StatusBadRequest)
 	}
-	f, err := h.lookupFolder(ctx, acct, t)
+	f, cur, err := h.existing(ctx, r, acct, t)
 	if err != nil {
 		return err
-	}
-	cur, err := h.current(ctx, &f, t.name)
-	if err != nil {
-		return err
-	}
-	if cur == nil {
-		return errStatus(http.StatusNotFound)
-	}
-	if im := r.Header.Get("If-Match"); im != "" && !matchETag(im, etag(cur)) {
-		return errStatus(http.StatusPreconditionFailed)
 	}
 	if !has(f.rights, "w") { // the item changes: RFC 8607 3.4 needs write-content
 		return errStatus(http.StatusForbidden)
@@ -144,6 +137,17 @@ func (h *Handler) post(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	var rids []string
 	if v := q.Get("rid"); v != "" {
 		rids = strings.Split(v, ",")
+		// An instance without a component of its own gets one, derived
+		// from the master, which the attachment is then added to or
+		// removed from (RFC 8607 3.4, 3.6, 3.7).
+		np, err := item.AddOverrides(payload, rids)
+		if errors.Is(err, item.ErrNoInstance) {
+			return errPre(http.StatusForbidden, davxml.NSCalDAV, preValidRID, "no instance of the item has this recurrence ID")
+		}
+		if err != nil {
+			return err
+		}
+		payload = np
 	}
 	comps, atts := item.Attachments(payload)
 	targets := map[int]bool{}
@@ -244,17 +248,8 @@ func (h *Handler) post(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		}
 		return err
 	}
-	// The files no ATTACH of the item names any more.
-	_, left := item.Attachments(stored)
-	for _, u := range oldURLs {
-		still := false
-		for _, a := range left {
-			still = still || a.Value == u
-		}
-		if !still {
-			h.removeAttachment(ctx, base, f.mb, u)
-		}
-	}
+	// The files no item names any more (a copy of the item elsewhere may).
+	h.releaseAttachments(ctx, f.mb, oldURLs)
 
 	hd := w.Header()
 	if newID != "" {
@@ -294,29 +289,30 @@ func returnRepresentation(r *http.Request) bool {
 	return false
 }
 
-// removeAttachment deletes the file of a managed attachment URL when it
-// is one of the calendar's attachment folder (best effort: a file left
-// behind is an ordinary file of the owner).
-func (h *Handler) removeAttachment(ctx context.Context, base string, items storage.Mailbox, u string) {
-	folder, name, ok := ingest.AttachmentFile(ctx, h.c.Store, base, items, u)
-	if !ok {
+// releaseAttachments deletes the files of the attachment URLs urls, which
+// an item of items no longer names, when they are files of the owner's
+// attachment folders and no current item of the owner's calendars names
+// them (ingest.ReleaseAttachments; best effort: the server's sweep
+// retries).
+func (h *Handler) releaseAttachments(ctx context.Context, items storage.Mailbox, urls []string) {
+	if len(urls) == 0 {
 		return
 	}
-	if err := h.c.Store.DeleteFile(context.WithoutCancel(ctx), folder, name); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		h.c.Log.Warn("managed attachment not removed", "folder", folder, "err", err)
+	if _, err := ingest.ReleaseAttachments(context.WithoutCancel(ctx), h.c.Store, items.Account, urls); err != nil {
+		h.c.Log.Warn("managed attachments not removed", "folder", items.ID, "err", err)
 	}
 }
 
-// removedAttachments deletes the files of the managed attachments that
-// old names and new does not (a PUT that dropped them, a DELETE: new nil),
-// RFC 8607 3.9.
+// removedAttachments deletes the files of the attachments that old names
+// and new does not (a PUT that dropped them, a DELETE: new nil) when no
+// other item names them, RFC 8607 3.9.
 func (h *Handler) removedAttachments(ctx context.Context, items storage.Mailbox, old, new []byte) {
 	if !h.managed() || old == nil {
 		return
 	}
 	_, before := item.Attachments(old)
 	_, after := item.Attachments(new)
-	base := h.c.WebDAVURL()
+	var gone []string
 	for _, a := range before {
 		if a.ManagedID() == "" {
 			continue
@@ -326,9 +322,10 @@ func (h *Handler) removedAttachments(ctx context.Context, items storage.Mailbox,
 			kept = kept || b.Value == a.Value
 		}
 		if !kept {
-			h.removeAttachment(ctx, base, items, a.Value)
+			gone = append(gone, a.Value)
 		}
 	}
+	h.releaseAttachments(ctx, items, gone)
 }
 
 // storedAs reports whether the blob ref holds exactly msg (the write path

@@ -249,6 +249,27 @@ func (h *Handler) currentWith(ctx context.Context, f *folder, name string, data 
 	return &items[0], nil
 }
 
+// existing returns the folder and the item of the object t that a
+// request changes (DELETE, RFC 8607 POST): 404 when there is no such
+// item, 412 when If-Match does not name its ETag (RFC 9110 13.1.1).
+func (h *Handler) existing(ctx context.Context, r *http.Request, acct storage.Account, t target) (folder, *storage.Item, error) {
+	f, err := h.lookupFolder(ctx, acct, t)
+	if err != nil {
+		return f, nil, err
+	}
+	cur, err := h.current(ctx, &f, t.name)
+	if err != nil {
+		return f, nil, err
+	}
+	if cur == nil {
+		return f, nil, errStatus(http.StatusNotFound)
+	}
+	if im := r.Header.Get("If-Match"); im != "" && !matchETag(im, etag(cur)) {
+		return f, nil, errStatus(http.StatusPreconditionFailed)
+	}
+	return f, cur, nil
+}
+
 func (h *Handler) get(ctx context.Context, w http.ResponseWriter, r *http.Request, acct storage.Account, t target) error {
 	if t.kind != "object" {
 		if t.kind == "calendar" || t.kind == "addressbook" {
@@ -464,19 +485,9 @@ func (h *Handler) delete(ctx context.Context, w http.ResponseWriter, r *http.Req
 	default:
 		return errStatus(http.StatusMethodNotAllowed)
 	}
-	f, err := h.lookupFolder(ctx, acct, t)
+	f, cur, err := h.existing(ctx, r, acct, t)
 	if err != nil {
 		return err
-	}
-	cur, err := h.current(ctx, &f, t.name)
-	if err != nil {
-		return err
-	}
-	if cur == nil {
-		return errStatus(http.StatusNotFound)
-	}
-	if im := r.Header.Get("If-Match"); im != "" && !matchETag(im, etag(cur)) {
-		return errStatus(http.StatusPreconditionFailed)
 	}
 	if !has(f.rights, "t") || !has(f.rights, "e") {
 		return errStatus(http.StatusForbidden)

@@ -162,8 +162,10 @@ func TestQuotaEarly(t *testing.T) {
 	if body.n != 0 {
 		t.Fatalf("the body was read (%d bytes) before refusing", body.n)
 	}
-	want(t, f.do(t, "alice", "PUT", aliceFiles+"mid.bin", strings.Repeat("m", 90000)), 507, "PUT that fits as content but not as message")
-	want(t, f.do(t, "alice", "PUT", aliceFiles+"ok.bin", strings.Repeat("o", 50000)), 201, "PUT that fits")
+	// A file counts its own size (not its base64 message's, 4/3 of it).
+	want(t, f.do(t, "alice", "PUT", aliceFiles+"mid.bin", strings.Repeat("m", 90000)), 201, "PUT that fits as content (not as message)")
+	want(t, f.do(t, "alice", "PUT", aliceFiles+"ok.bin", strings.Repeat("o", 10000)), 507, "PUT one byte past the quota")
+	want(t, f.do(t, "alice", "PUT", aliceFiles+"ok.bin", strings.Repeat("o", 9999)), 201, "PUT that fills the quota")
 }
 
 type countingReader struct {

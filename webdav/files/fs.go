@@ -483,9 +483,9 @@ func (f *fsys) quota(ctx context.Context, n *node) (used, avail int64, limited, 
 }
 
 // mayFit reports whether a file of size bytes written at n (a file or a
-// free name in a folder) may fit the folder owner's quota: false only
-// when it certainly does not (the file's message is larger than the file;
-// the replaced file's message is taken at its largest). The write itself
+// free name in a folder) may fit the folder owner's quota (which counts
+// a file's size, storage.Usage): false only when it certainly does not
+// (the replaced file is taken at more than its size). The write itself
 // decides exactly.
 func (f *fsys) mayFit(ctx context.Context, n *node, size int64) bool {
 	if n.mb.ID == 0 {

@@ -207,7 +207,8 @@ const proppatch = `<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z
 	`<Z:Win32CreationTime>Mon, 01 Jan 2024 00:00:00 GMT</Z:Win32CreationTime><Z:Win32FileAttributes>00000020</Z:Win32FileAttributes>` +
 	`</D:prop></D:set></D:propertyupdate>`
 
-// TestQuota: 507 past the account's quota, for PUT and COPY.
+// TestQuota: 507 past the account's quota, for PUT and COPY; a file
+// counts its own size (not its message's, about 4/3 of it).
 func TestQuota(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -218,7 +219,12 @@ func TestQuota(t *testing.T) {
 	}
 	want(t, f.do(t, "alice", "PUT", aliceFiles+"small", strings.Repeat("s", 2000)), 201, "PUT within quota")
 	want(t, f.do(t, "alice", "PUT", aliceFiles+"big", strings.Repeat("b", 5000)), 507, "PUT past quota")
-	want(t, f.do(t, "alice", "COPY", aliceFiles+"small", "", "Destination", aliceFiles+"copy"), 507, "COPY past quota")
+	want(t, f.do(t, "alice", "COPY", aliceFiles+"small", "", "Destination", aliceFiles+"copy"), 201, "COPY within quota")
+	want(t, f.do(t, "alice", "COPY", aliceFiles+"small", "", "Destination", aliceFiles+"copy2"), 201, "COPY that fills the quota")
+	want(t, f.do(t, "alice", "COPY", aliceFiles+"small", "", "Destination", aliceFiles+"copy3"), 507, "COPY past quota")
+	if u, err := f.st.Usage(t.Context(), a.ID); err != nil || u.Bytes != 6000 {
+		t.Fatalf("usage %+v %v, want the files' 6000 bytes", u, err)
+	}
 }
 
 // TestWindowsMiniRedir replays what Windows Explorer's WebDAV
