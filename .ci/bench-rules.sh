@@ -17,13 +17,14 @@
 # grows with every run, which makes later runs slower, and on a shared
 # machine the load drifts; within a pair both kinds see the same state, and
 # alternating the order cancels the growth between them. It prints every
-# run, the medians, and rules/plain as the ratio of the medians and as the
-# median of the rounds' ratios (the goal is at least 0.9).
+# run with the server's CPU time per message, the medians, rules/plain as
+# the ratio of the medians and as the median of the rounds' ratios (the
+# goal is at least 0.9), and the ratio of the median CPU times.
 #
 # Many short rounds rather than a few long ones: on a shared machine a
 # stall (another program's fsync, a busy core) lasts seconds and spoils the
-# round it falls in; with 15 rounds of 1000 messages per kind (about as
-# many messages as before) the median of the rounds is robust to a few.
+# round it falls in; with 15 rounds of 1000 messages per kind the median
+# of the rounds is robust to a few.
 #
 # Environment: BENCH_RULES (0 skips), BENCH_RULES_N (messages per run, 1000),
 # BENCH_RULES_C (connections, 20), BENCH_RULES_RUNS (rounds, 15), BENCH_SIZE
