@@ -264,7 +264,7 @@ func propText(c *ical.Component, name string) string {
 type span struct {
 	start, end time.Time // UTC; zero when the component has none
 	allDay     bool
-	floating   bool // the start (or due time) carries no zone
+	floating   bool   // the start (or due time) carries no zone
 	wall       string // DTSTART as wall clock ("" when none)
 	tzid       string
 	dur        time.Duration
