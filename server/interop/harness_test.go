@@ -476,3 +476,52 @@ func (f *fetchmailRun) expectFetched(t *testing.T, keep string, toks []string) {
 		}
 	}
 }
+
+// runMutt runs mutt (in a terminal made by script(1), as mutt needs one) as
+// user over IMAPS with spool as its spoolfile, the lines of extra added to
+// its muttrc and keys pushed as input; flags go before -F (for example
+// "-d 2" for a debug log in its home). The server's self-signed
+// certificate is put in certificate_file, so mutt (GnuTLS) asks nothing.
+// It fails the test when mutt exits non-zero, and returns mutt's home and
+// its output.
+func (e *env) runMutt(t *testing.T, user, spool, extra, keys, flags string) (home, out string) {
+	t.Helper()
+	mutt := needTool(t, "mutt", "mutt")
+	script := needTool(t, "script", "bsdutils")
+	home = t.TempDir()
+	pem, err := os.ReadFile(e.certFile(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs := filepath.Join(home, "certs")
+	if err := os.WriteFile(certs, pem, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rc := filepath.Join(home, "muttrc")
+	conf := fmt.Sprintf(`set folder="imaps://localhost:%s/"
+set imap_user="%s@%s"
+set imap_pass="%s"
+set spoolfile="%s"
+set certificate_file="%s"
+set ssl_verify_host=no
+set confirmcreate=no
+set confirmappend=no
+set move=no
+set quit=yes
+set wait_key=no
+set mark_old=no
+set beep=no
+set header_cache=""
+set message_cachedir=""
+%s`, e.port(t, "imaps"), user, domain, password(user), spool, certs, extra)
+	if err := os.WriteFile(rc, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := fmt.Sprintf("%s %s -n -F %s -e 'push \"%s\"'", mutt, flags, rc, keys)
+	r := runTool(t, nil, []string{"HOME=" + home, "TERM=xterm", "COLUMNS=120", "LINES=40"},
+		script, "-qec", cmd, "/dev/null")
+	if r.Code != 0 {
+		t.Fatalf("mutt exit %d:\n%s", r.Code, r.Out)
+	}
+	return home, r.Out
+}

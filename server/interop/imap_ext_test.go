@@ -143,50 +143,13 @@ SyncState *
 // copies tagged messages to a new folder; its debug log shows the
 // command.
 func TestIMAPMuttCompress(t *testing.T) {
-	mutt := needTool(t, "mutt", "mutt")
-	script := needTool(t, "script", "bsdutils") // mutt needs a terminal
 	e := startServer(t, "mia")
 	toks, _ := e.seedN(t, "mia", "mutt-z", 3)
-	home := t.TempDir()
-	pem, err := os.ReadFile(e.certFile(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	certs := filepath.Join(home, "certs")
-	if err := os.WriteFile(certs, pem, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	rc := filepath.Join(home, "muttrc")
-	conf := fmt.Sprintf(`set folder="imaps://localhost:%s/"
-set imap_user="mia@%s"
-set imap_pass="%s"
-set spoolfile="+INBOX"
-set certificate_file="%s"
-set ssl_verify_host=no
-set imap_deflate=yes
-set confirmcreate=no
-set confirmappend=no
-set move=no
-set quit=yes
-set wait_key=no
-set mark_old=no
-set beep=no
-set header_cache=""
-set message_cachedir=""
-`, e.port(t, "imaps"), domain, password("mia"), certs)
-	if err := os.WriteFile(rc, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	keys := "<tag-pattern>~A<enter><tag-prefix><copy-message>=Kept<enter><sync-mailbox><quit>"
-	cmd := fmt.Sprintf("%s -d 2 -n -F %s -e 'push \"%s\"'", mutt, rc, keys)
-	r := runTool(t, nil, []string{"HOME=" + home, "TERM=xterm", "COLUMNS=120", "LINES=40"},
-		script, "-qec", cmd, "/dev/null")
-	if r.Code != 0 {
-		t.Fatalf("mutt exit %d:\n%s", r.Code, r.Out)
-	}
+	home, out := e.runMutt(t, "mia", "+INBOX", "set imap_deflate=yes\n", keys, "-d 2")
 	kept := e.mailbox(t, "mia", "Kept")
 	if len(kept) != 3 {
-		t.Fatalf("Kept has %d messages after mutt copied 3 (mutt output:\n%s)", len(kept), r.Out)
+		t.Fatalf("Kept has %d messages after mutt copied 3 (mutt output:\n%s)", len(kept), out)
 	}
 	for _, tok := range toks {
 		expectOne(t, kept, tok, "Token: "+tok)

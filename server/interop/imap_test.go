@@ -479,57 +479,16 @@ SyncState *
 }
 
 func TestIMAPMutt(t *testing.T) {
-	mutt := needTool(t, "mutt", "mutt")
-	script := needTool(t, "script", "bsdutils") // mutt needs a terminal
 	e := startServer(t, "mia")
 	toks, _ := e.seedN(t, "mia", "mutt", 3)
-
-	home := t.TempDir()
-	// mutt (GnuTLS) trusts the certificates in certificate_file; the
-	// server's self-signed certificate is put there, so no prompt appears.
-	pem, err := os.ReadFile(e.certFile(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	certs := filepath.Join(home, "certs")
-	if err := os.WriteFile(certs, pem, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	rc := filepath.Join(home, "muttrc")
-	conf := fmt.Sprintf(`set folder="imaps://localhost:%s/"
-set imap_user="mia@%s"
-set imap_pass="%s"
-set spoolfile="+INBOX"
-set certificate_file="%s"
-set ssl_verify_host=no
-set confirmcreate=no
-set confirmappend=no
-set move=no
-set quit=yes
-set wait_key=no
-set mark_old=no
-set beep=no
-set imap_keepalive=30
-set header_cache=""
-set message_cachedir=""
-set sort=date-sent
-`, e.port(t, "imaps"), domain, password("mia"), certs)
-	if err := os.WriteFile(rc, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	// Tag every message, copy them to a new folder (created on the fly),
 	// flag the first one, write the changes back, quit.
 	keys := "<tag-pattern>~A<enter><tag-prefix><copy-message>=Kept<enter>" +
 		"<first-entry><flag-message><sync-mailbox><quit>"
-	cmd := fmt.Sprintf("%s -n -F %s -e 'push \"%s\"'", mutt, rc, keys)
-	r := runTool(t, nil, []string{"HOME=" + home, "TERM=xterm", "COLUMNS=120", "LINES=40"},
-		script, "-qec", cmd, "/dev/null")
-	if r.Code != 0 {
-		t.Fatalf("mutt exit %d:\n%s", r.Code, r.Out)
-	}
+	_, out := e.runMutt(t, "mia", "+INBOX", "set imap_keepalive=30\nset sort=date-sent\n", keys, "")
 	kept := e.mailbox(t, "mia", "Kept")
 	if len(kept) != 3 {
-		t.Fatalf("Kept has %d messages after mutt copied 3 (mutt output:\n%s)", len(kept), r.Out)
+		t.Fatalf("Kept has %d messages after mutt copied 3 (mutt output:\n%s)", len(kept), out)
 	}
 	for _, tok := range toks {
 		expectOne(t, kept, tok, "Token: "+tok)

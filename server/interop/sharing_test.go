@@ -120,50 +120,13 @@ func (e *env) shareFolder(t *testing.T, owner, name, grantee, rights string, n i
 // folder name for a hierarchy delimiter unless imap_delim_chars says "/"
 // (docs/sharing.md: the owner's domain has dots).
 func TestSharingMutt(t *testing.T) {
-	mutt := needTool(t, "mutt", "mutt")
-	script := needTool(t, "script", "bsdutils") // mutt needs a terminal
 	e := startServer(t, "jane", "mia")
 	toks := e.shareFolder(t, "jane", "Shared", "mia", "read", 3)
-
-	home := t.TempDir()
-	pem, err := os.ReadFile(e.certFile(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	certs := filepath.Join(home, "certs")
-	if err := os.WriteFile(certs, pem, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	rc := filepath.Join(home, "muttrc")
-	conf := fmt.Sprintf(`set folder="imaps://localhost:%s/"
-set imap_user="mia@%s"
-set imap_pass="%s"
-set spoolfile="+~jane@%s/Shared"
-set certificate_file="%s"
-set ssl_verify_host=no
-set confirmcreate=no
-set confirmappend=no
-set move=no
-set quit=yes
-set wait_key=no
-set mark_old=no
-set beep=no
-set header_cache=""
-set message_cachedir=""
-set imap_delim_chars="/"
-`, e.port(t, "imaps"), domain, password("mia"), domain, certs)
-	if err := os.WriteFile(rc, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	keys := "<tag-pattern>~A<enter><tag-prefix><copy-message>=Kept<enter><quit>"
-	cmd := fmt.Sprintf("%s -n -F %s -e 'push \"%s\"'", mutt, rc, keys)
-	r := runTool(t, nil, []string{"HOME=" + home, "TERM=xterm", "COLUMNS=120", "LINES=40"}, script, "-qec", cmd, "/dev/null")
-	if r.Code != 0 {
-		t.Fatalf("mutt exit %d:\n%s", r.Code, r.Out)
-	}
+	_, out := e.runMutt(t, "mia", "+~jane@"+domain+"/Shared", "set imap_delim_chars=\"/\"\n", keys, "")
 	kept := e.mailbox(t, "mia", "Kept")
 	if len(kept) != len(toks) {
-		t.Fatalf("Kept has %d messages after mutt copied %d from the shared folder (mutt output:\n%s)", len(kept), len(toks), tail(r.Out, 4000))
+		t.Fatalf("Kept has %d messages after mutt copied %d from the shared folder (mutt output:\n%s)", len(kept), len(toks), tail(out, 4000))
 	}
 	for _, tok := range toks {
 		expectOne(t, kept, tok, "Token: "+tok)
