@@ -56,38 +56,14 @@ func newMbxEnv(t *testing.T) *mbxEnv {
 	cfg := config.Development()
 	cfg.Auth.Admins = []string{"alice@example.test"}
 	cfg.Auth.FailureDelay = 0
-	srv := New(Options{
-		Config: func() *config.Config { return cfg },
-		Store:  st,
-		Auth:   auth.New(st, cfg.Auth, slog.New(slog.DiscardHandler)),
-		Logger: slog.New(slog.NewTextHandler(mbxLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l, false)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	env.addr = l.Addr().String()
+	env.addr = serveTest(t, st, cfg)
 	return env
 }
 
 // client returns an imapclient logged in as user.
 func (env *mbxEnv) client(t *testing.T, user string) *imapclient.Client {
 	t.Helper()
-	c, err := imapclient.DialInsecure(env.addr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := c.Login(user, "password").Wait(); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return loginTest(t, env.addr, user)
 }
 
 // mbxConn is a raw connection for transcript tests.
@@ -173,4 +149,42 @@ type mbxLogWriter struct{ t *testing.T }
 func (w mbxLogWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// serveTest serves IMAP from st with cfg on a random loopback port until
+// the test ends, logging warnings to the test log, and returns the address.
+func serveTest(t *testing.T, st storage.Store, cfg *config.Config) string {
+	t.Helper()
+	srv := New(Options{
+		Config: func() *config.Config { return cfg },
+		Store:  st,
+		Auth:   auth.New(st, cfg.Auth, slog.New(slog.DiscardHandler)),
+		Logger: slog.New(slog.NewTextHandler(mbxLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l, false)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return l.Addr().String()
+}
+
+// loginTest returns an imapclient connected to addr and logged in as user
+// (password "password"), closed when the test ends.
+func loginTest(t *testing.T, addr, user string) *imapclient.Client {
+	t.Helper()
+	c, err := imapclient.DialInsecure(addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Login(user, "password").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

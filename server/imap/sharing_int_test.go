@@ -4,12 +4,10 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -60,37 +58,13 @@ func newShareEnv(t *testing.T) *shareEnv {
 	cfg := config.Development()
 	cfg.Auth.FailureDelay = 0
 	cfg.IMAP.MaxConnectionsPerUserIP = 100
-	srv := New(Options{
-		Config: func() *config.Config { return cfg },
-		Store:  st,
-		Auth:   auth.New(st, cfg.Auth, slog.New(slog.DiscardHandler)),
-		Logger: slog.New(slog.NewTextHandler(mbxLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l, false)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	env.addr = l.Addr().String()
+	env.addr = serveTest(t, st, cfg)
 	return env
 }
 
 func (env *shareEnv) client(t *testing.T, user string) *imapclient.Client {
 	t.Helper()
-	c, err := imapclient.DialInsecure(env.addr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := c.Login(user, "password").Wait(); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return loginTest(t, env.addr, user)
 }
 
 func (env *shareEnv) raw(t *testing.T, user string) *mbxConn {
