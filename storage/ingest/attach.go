@@ -294,17 +294,7 @@ func moveInlineAttachments(ctx context.Context, st storage.Store, ref storage.Bl
 // calendarFolder resolves a delivery target and reports whether it is a
 // calendar folder (event, task, journal or note).
 func calendarFolder(ctx context.Context, st storage.Store, t storage.Target) (storage.Mailbox, bool, error) {
-	var mb storage.Mailbox
-	var err error
-	if t.Mailbox != 0 {
-		mb, err = st.MailboxByID(ctx, t.Mailbox)
-	} else {
-		name := t.MailboxName
-		if name == "" {
-			name = "INBOX"
-		}
-		mb, err = st.Mailbox(ctx, t.Account, name)
-	}
+	mb, err := targetMailbox(ctx, st, t)
 	if err != nil {
 		return mb, false, nil // Deliver reports the target's error
 	}
@@ -362,4 +352,17 @@ func replaceBody(raw storage.Blob, part *storage.Part, data []byte) io.Reader {
 		io.NewSectionReader(raw, 0, part.BodyStart),
 		bytes.NewReader(enc.Bytes()),
 		io.NewSectionReader(raw, part.End, raw.Size()-part.End))
+}
+
+// targetMailbox looks up the mailbox a delivery target names: by ID, or by
+// name in its account (INBOX when the name is empty).
+func targetMailbox(ctx context.Context, st storage.Store, t storage.Target) (storage.Mailbox, error) {
+	if t.Mailbox != 0 {
+		return st.MailboxByID(ctx, t.Mailbox)
+	}
+	name := t.MailboxName
+	if name == "" {
+		name = "INBOX"
+	}
+	return st.Mailbox(ctx, t.Account, name)
 }

@@ -126,17 +126,7 @@ func fileTargets(ctx context.Context, st storage.Store, blob storage.Blob, parse
 		if t.File != nil {
 			continue
 		}
-		var mb storage.Mailbox
-		var err error
-		if t.Mailbox != 0 {
-			mb, err = st.MailboxByID(ctx, t.Mailbox)
-		} else {
-			name := t.MailboxName
-			if name == "" {
-				name = "INBOX"
-			}
-			mb, err = st.Mailbox(ctx, t.Account, name)
-		}
+		mb, err := targetMailbox(ctx, st, t)
 		if err != nil {
 			continue // Deliver reports the target's error
 		}
