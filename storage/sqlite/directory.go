@@ -201,9 +201,7 @@ func migrateAccountNames(tx *sql.Tx, _ bool) error {
 // DirectoryVersion returns the directory_version counter
 // (storage.Directory).
 func (s *Store) DirectoryVersion(ctx context.Context) (uint64, error) {
-	var v uint64
-	err := s.rdb.QueryRowContext(ctx, "SELECT value FROM counters WHERE name = 'directory_version'").Scan(&v)
-	return v, dbErr("directory version", err)
+	return s.counter(ctx, "directory_version")
 }
 
 const accountCols = "id, address, name, password_hash, quota_bytes, quota_messages, disabled, source, created"

@@ -69,9 +69,7 @@ func migrateRulesVersion(tx *sql.Tx, _ bool) error {
 
 // RulesVersion implements storage.Rules.
 func (s *Store) RulesVersion(ctx context.Context) (uint64, error) {
-	var v uint64
-	err := s.rdb.QueryRowContext(ctx, "SELECT value FROM counters WHERE name = 'rules_version'").Scan(&v)
-	return v, dbErr("rules version", err)
+	return s.counter(ctx, "rules_version")
 }
 
 // AccountRules implements storage.Rules.

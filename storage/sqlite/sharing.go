@@ -557,9 +557,16 @@ func (s *Store) SharedMailboxes(ctx context.Context, exclude storage.AccountID, 
 // change to ACLs, groups, and mailbox renames and deletions bumps it, by
 // trigger, in the transaction that makes the change.
 func (s *Store) ACLVersion(ctx context.Context) (uint64, error) {
+	return s.counter(ctx, "acl_version")
+}
+
+// counter reads one of the version counters triggers bump (counters
+// table): a reader compares it with the value it last saw to learn, with
+// one query, whether what it caches has changed.
+func (s *Store) counter(ctx context.Context, name string) (uint64, error) {
 	var v uint64
-	err := s.rdb.QueryRowContext(ctx, "SELECT value FROM counters WHERE name = 'acl_version'").Scan(&v)
-	return v, dbErr("acl version", err)
+	err := s.rdb.QueryRowContext(ctx, "SELECT value FROM counters WHERE name = ?", name).Scan(&v)
+	return v, dbErr(strings.ReplaceAll(name, "_", " "), err)
 }
 
 // --- public folders ---
